@@ -1,0 +1,231 @@
+/**
+ * The `sluice` command. Every command returns its exit code instead of calling
+ * process.exit, and writes through the given streams, so tests run it in-process.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { Command, CommanderError } from 'commander';
+import {
+  canonicalJson,
+  graphJsonSchema,
+  locatePath,
+  operatorsByCategory,
+  parseJsonText,
+  validateGraph,
+  type GraphProblem,
+} from '@sluice/graph-model';
+
+export interface CliIo {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  readonly cwd: string;
+}
+
+/** Exit codes: 0 fine, 1 the input has problems, 2 the command was used wrongly or cannot run. */
+export const EXIT = { ok: 0, invalid: 1, usage: 2 } as const;
+
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  const program = new Command()
+    .name('sluice')
+    .description('Sluice: design, validate and run stateful stream pipelines.')
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .showHelpAfterError();
+
+  program
+    .command('validate')
+    .description('Check job-graph files; prints every problem with its place in the file.')
+    .argument('<files...>', 'job-graph JSON files')
+    .option('--json', 'print the results as JSON')
+    .action(async (files: string[], options: { json?: boolean }) => {
+      exitCode = await validateCommand(files, options.json === true, io);
+    });
+
+  program
+    .command('fmt')
+    .description('Rewrite job-graph files in canonical form (stable key order, 2-space indent).')
+    .argument('<files...>', 'job-graph JSON files')
+    .option('--check', 'only report files that are not canonical (exit 1)')
+    .action(async (files: string[], options: { check?: boolean }) => {
+      exitCode = await fmtCommand(files, options.check === true, io);
+    });
+
+  program
+    .command('schema')
+    .description('Print the JSON Schema of the job-graph format.')
+    .action(() => {
+      io.stdout(`${JSON.stringify(graphJsonSchema(), null, 2)}\n`);
+    });
+
+  program
+    .command('operators')
+    .description('List the operator catalog.')
+    .option('--json', 'print type, category, inputs and outputs as JSON')
+    .action((options: { json?: boolean }) => {
+      operatorsCommand(options.json === true, io);
+    });
+
+  for (const [name, description, arrives] of NOT_YET) {
+    program
+      .command(name)
+      .description(`${description} (not available yet)`)
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .action(() => {
+        io.stderr(`sluice ${name}: not available yet; it arrives with ${arrives}.\n`);
+        exitCode = EXIT.usage;
+      });
+  }
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    throw error;
+  }
+  return exitCode;
+}
+
+const NOT_YET: ReadonlyArray<readonly [string, string, string]> = [
+  ['run', 'Run a job graph on the embedded engine', 'the engine runtime'],
+  ['submit', 'Submit a job graph to a running engine', 'the engine service'],
+  ['list', 'List the jobs of a running engine', 'the engine service'],
+  ['cancel', 'Cancel a running job', 'the engine service'],
+  ['savepoint', 'Take a savepoint of a running job', 'checkpoints and savepoints'],
+];
+
+interface FileReport {
+  readonly file: string;
+  readonly ok: boolean;
+  readonly problems: ReadonlyArray<{
+    severity: GraphProblem['severity'];
+    code: string;
+    path: string;
+    message: string;
+    line?: number;
+    column?: number;
+    nodeId?: string;
+    edgeId?: string;
+  }>;
+}
+
+async function validateCommand(files: readonly string[], json: boolean, io: CliIo): Promise<number> {
+  const reports: FileReport[] = [];
+  for (const file of files) reports.push(await validateFile(file, io.cwd));
+  if (json) {
+    io.stdout(`${JSON.stringify(reports, null, 2)}\n`);
+  } else {
+    for (const report of reports) {
+      const errors = report.problems.filter((p) => p.severity === 'error').length;
+      const warnings = report.problems.length - errors;
+      for (const p of report.problems) {
+        const where = p.line !== undefined ? `${report.file}:${p.line}:${p.column ?? 1}` : report.file;
+        const line = `${where}: ${p.severity} ${p.path}: ${p.message}\n`;
+        if (p.severity === 'error') io.stderr(line);
+        else io.stdout(line);
+      }
+      const summary = report.ok
+        ? `${report.file}: valid${warnings > 0 ? ` (${warnings} warning${warnings === 1 ? '' : 's'})` : ''}\n`
+        : `${report.file}: ${errors} error${errors === 1 ? '' : 's'}${warnings > 0 ? `, ${warnings} warning${warnings === 1 ? '' : 's'}` : ''}\n`;
+      (report.ok ? io.stdout : io.stderr)(summary);
+    }
+  }
+  return reports.every((r) => r.ok) ? EXIT.ok : EXIT.invalid;
+}
+
+async function validateFile(file: string, cwd: string): Promise<FileReport> {
+  let text: string;
+  try {
+    text = await readFile(resolve(cwd, file), 'utf8');
+  } catch (error) {
+    return { file, ok: false, problems: [{ severity: 'error', code: 'unreadable', path: '$', message: readError(error) }] };
+  }
+  const parsed = parseJsonText(text);
+  if (!parsed.ok) {
+    const e = parsed.error;
+    return { file, ok: false, problems: [{ severity: 'error', code: 'invalid-json', path: '$', message: e.message, line: e.line, column: e.column }] };
+  }
+  const duplicates = parsed.duplicateKeys.map((d) => ({
+    severity: 'error' as const,
+    code: 'duplicate-key',
+    path: d.path ?? '$',
+    message: d.message,
+    line: d.line,
+    column: d.column,
+  }));
+  const result = validateGraph(parsed.value);
+  const problems = result.problems.map((p) => {
+    const at = locatePath(text, p.segments);
+    return {
+      severity: p.severity,
+      code: p.code,
+      path: p.path,
+      message: p.message,
+      ...(at ? { line: at.line, column: at.column } : {}),
+      ...(p.nodeId !== undefined ? { nodeId: p.nodeId } : {}),
+      ...(p.edgeId !== undefined ? { edgeId: p.edgeId } : {}),
+    };
+  });
+  return { file, ok: result.ok && duplicates.length === 0, problems: [...duplicates, ...problems] };
+}
+
+async function fmtCommand(files: readonly string[], check: boolean, io: CliIo): Promise<number> {
+  let code: number = EXIT.ok;
+  for (const file of files) {
+    const path = resolve(io.cwd, file);
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (error) {
+      io.stderr(`${file}: ${readError(error)}\n`);
+      code = EXIT.invalid;
+      continue;
+    }
+    const parsed = parseJsonText(text);
+    if (!parsed.ok) {
+      io.stderr(`${file}:${parsed.error.line}:${parsed.error.column}: ${parsed.error.message}\n`);
+      code = EXIT.invalid;
+      continue;
+    }
+    const canonical = canonicalJson(parsed.value);
+    if (canonical === text) continue;
+    if (check) {
+      io.stderr(`${file}: not in canonical form (run sluice fmt ${file})\n`);
+      code = EXIT.invalid;
+    } else {
+      await writeFile(path, canonical);
+      io.stdout(`${file}: formatted\n`);
+    }
+  }
+  return code;
+}
+
+function operatorsCommand(json: boolean, io: CliIo): void {
+  const groups = operatorsByCategory();
+  if (json) {
+    const list = [...groups.values()].flat().map((op) => ({
+      type: op.type,
+      category: op.category,
+      title: op.title,
+      inputs: op.inputs.map((i) => ({ name: i.name, keyed: i.keyed })),
+      outputs: op.outputs(op.configSchema.parse(op.defaultConfig) as never).map((o) => o.name),
+    }));
+    io.stdout(`${JSON.stringify(list, null, 2)}\n`);
+    return;
+  }
+  for (const [category, ops] of groups) {
+    io.stdout(`${category}\n`);
+    for (const op of ops) io.stdout(`  ${op.type.padEnd(20)} ${op.title}\n`);
+  }
+}
+
+function readError(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EISDIR') return 'is a directory, not a file';
+  if (code === 'EACCES') return 'permission denied';
+  return `cannot read: ${error instanceof Error ? error.message : String(error)}`;
+}

@@ -1,0 +1,93 @@
+import { z } from 'zod';
+import { durationMs, fieldPath, identifier, recordFormat } from '../fields.js';
+import { IN, defineOperator } from './define.js';
+
+const SINK_IN = IN;
+
+export const collectSink = defineOperator({
+  type: 'collect-sink',
+  category: 'sink',
+  title: 'Collect',
+  doc: 'Keeps results in the engine, where the CLI prints them, tests read them and the editor shows the latest ones. For small results.',
+  configSchema: z.strictObject({
+    name: identifier('Name under which results are collected.').default('results'),
+    maxRecords: z.number().int().positive().max(10_000_000).default(100_000).meta({ description: 'Older results beyond this are dropped (and counted).' }),
+  }),
+  defaultConfig: {},
+  inputs: [SINK_IN],
+  outputs: () => [],
+  changelog: { produces: 'append', accepts: true },
+});
+
+export const consoleSink = defineOperator({
+  type: 'console-sink',
+  category: 'sink',
+  title: 'Console',
+  doc: 'Prints each record as a line of JSON to the engine’s log, prefixed with the subtask (like Flink’s print()).',
+  configSchema: z.strictObject({ prefix: z.string().max(100).default('') }),
+  defaultConfig: {},
+  inputs: [SINK_IN],
+  outputs: () => [],
+  changelog: { produces: 'append', accepts: true },
+});
+
+export const blackholeSink = defineOperator({
+  type: 'blackhole-sink',
+  category: 'sink',
+  title: 'Discard',
+  doc: 'Drops every record. For benchmarks and for trying out the upstream part of a pipeline.',
+  configSchema: z.strictObject({}),
+  defaultConfig: {},
+  inputs: [SINK_IN],
+  outputs: () => [],
+  changelog: { produces: 'append', accepts: true },
+});
+
+export const fileSink = defineOperator({
+  type: 'file-sink',
+  category: 'sink',
+  title: 'File sink',
+  doc: 'Writes JSON lines or CSV into part files under a directory. Exactly-once: part files move from in-progress to pending on a checkpoint barrier and are committed (renamed to their final name) when the checkpoint completes; readers only ever see committed files. Changelog input is written with an `op` field (+I, -U, +U, -D).',
+  configSchema: z.strictObject({
+    path: z.string().min(1).meta({ description: 'Output directory.' }),
+    format: recordFormat,
+    semantics: z.enum(['exactly-once', 'at-least-once']).default('exactly-once'),
+    rolling: z
+      .strictObject({
+        maxRecords: z.number().int().positive().optional(),
+        maxBytes: z.number().int().positive().default(128 * 1024 * 1024),
+        rolloverIntervalMs: durationMs('Roll a part file after it has been open this long.').default(15 * 60_000),
+        inactivityIntervalMs: durationMs('Roll a part file that has received nothing for this long.').default(60_000),
+      })
+      .default({ maxBytes: 128 * 1024 * 1024, rolloverIntervalMs: 15 * 60_000, inactivityIntervalMs: 60_000 })
+      .meta({ description: 'When a part file is closed and a new one started.' }),
+  }),
+  defaultConfig: { path: 'output', format: 'jsonl' },
+  inputs: [SINK_IN],
+  outputs: () => [],
+  changelog: { produces: 'append', accepts: true },
+});
+
+export const kafkaSink = defineOperator({
+  type: 'kafka-sink',
+  category: 'sink',
+  title: 'Kafka sink',
+  doc: 'Writes JSON records to a Kafka topic. Exactly-once uses one Kafka transaction per checkpoint and subtask, committed when the checkpoint completes; readers must use read_committed. A changelog input needs upsert mode: the record key identifies the row and a delete is written as a tombstone.',
+  configSchema: z.strictObject({
+    bootstrapServers: z.string().min(1).default('127.0.0.1:9092'),
+    topic: z.string().min(1).max(249),
+    semantics: z.enum(['exactly-once', 'at-least-once', 'none']).default('at-least-once'),
+    keyField: fieldPath('Field written as the Kafka record key (and that picks the partition).').optional(),
+    upsert: z.boolean().default(false).meta({ description: 'Apply a changelog by key: updates overwrite, deletes become tombstones. Needs keyField.' }),
+    headers: z.record(z.string().min(1).max(256), z.string().max(4096)).default({}),
+    transactionTimeoutMs: durationMs('Kafka transaction timeout; must exceed the checkpoint interval.').default(60_000),
+  }).superRefine((c, ctx) => {
+    if (c.upsert && c.keyField === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['keyField'], message: 'upsert mode needs a keyField to identify rows' });
+    }
+  }),
+  defaultConfig: { topic: 'output' },
+  inputs: [SINK_IN],
+  outputs: () => [],
+  changelog: { produces: 'append', accepts: (config) => config.upsert },
+});
