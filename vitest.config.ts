@@ -6,6 +6,5 @@ export default defineConfig({
     // Two cores on CI: keep one for the processes that integration tests start.
     maxWorkers: 2,
     testTimeout: 30_000,
-    reporters: ['default'],
   },
 });

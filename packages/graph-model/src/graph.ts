@@ -39,7 +39,8 @@ export const nodeBase = z.strictObject({
     .enum(CHAINING_STRATEGIES)
     .default('auto')
     .meta({ description: "'auto' chains with neighbours where possible; 'never' runs alone; 'head' starts a new chain (Flink’s startNewChain)." }),
-  config: z.unknown(),
+  // Checked against the node's operator type separately, with a message naming the type.
+  config: z.unknown().optional(),
   position: position.optional(),
 });
 

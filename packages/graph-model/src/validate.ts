@@ -26,6 +26,7 @@ import { CURRENT_SCHEMA_VERSION, LIMITS, edge as edgeSchema, graphEnvelope, node
 import type { JobConfig } from './job.js';
 import { migrate, type Migration } from './migrate.js';
 import { formatPath, type PathSegment } from './paths.js';
+import { allowedKeysAt } from './schema-walk.js';
 import { closest } from './suggest.js';
 
 export type ProblemCode =
@@ -213,7 +214,7 @@ function run(input: unknown, problems: Problems, appliedMigrations: string[], op
   }
 
   const envelope = graphEnvelope.safeParse(document);
-  if (!envelope.success) reportZodIssues(problems, envelope.error.issues, [], document, 'invalid-field');
+  if (!envelope.success) reportZodIssues(problems, envelope.error.issues, [], document, 'invalid-field', {}, graphEnvelope);
   const rawNodes = Array.isArray(document['nodes']) ? (document['nodes'] as unknown[]) : [];
   const rawEdges = Array.isArray(document['edges']) ? (document['edges'] as unknown[]) : [];
   const job = envelope.success ? envelope.data.job : undefined;
@@ -222,13 +223,16 @@ function run(input: unknown, problems: Problems, appliedMigrations: string[], op
   const nodes: ValidatedNode[] = [];
   const nodeById = new Map<string, ValidatedNode>();
   const seenNodeIds = new Map<string, number>();
+  // Types of every node with a known type, valid or not: input names can be checked
+  // against the type even when the node's config is broken.
+  const definitionById = new Map<string, OperatorDefinition>();
   const knownTypes = operatorTypes();
   rawNodes.forEach((raw, index) => {
     const at: PathSegment[] = ['nodes', index];
     const base = nodeBase.safeParse(raw);
     const rawId = isPlainObject(raw) && typeof raw['id'] === 'string' ? raw['id'] : undefined;
     if (!base.success) {
-      reportZodIssues(problems, base.error.issues, at, raw, 'invalid-field', { nodeId: rawId });
+      reportZodIssues(problems, base.error.issues, at, raw, 'invalid-field', { nodeId: rawId }, nodeBase);
     }
     if (rawId !== undefined) {
       const first = seenNodeIds.get(rawId);
@@ -249,6 +253,7 @@ function run(input: unknown, problems: Problems, appliedMigrations: string[], op
         { nodeId: rawId },
       );
     }
+    if (definition && rawId !== undefined && !definitionById.has(rawId)) definitionById.set(rawId, definition);
     let config: unknown;
     let configOk = false;
     if (definition && isPlainObject(raw)) {
@@ -260,7 +265,7 @@ function run(input: unknown, problems: Problems, appliedMigrations: string[], op
           config = parsed.data;
           configOk = true;
         } else {
-          reportZodIssues(problems, parsed.error.issues, [...at, 'config'], raw['config'], 'invalid-config', { nodeId: rawId });
+          reportZodIssues(problems, parsed.error.issues, [...at, 'config'], raw['config'], 'invalid-config', { nodeId: rawId }, definition.configSchema);
         }
       }
     }
@@ -290,7 +295,7 @@ function run(input: unknown, problems: Problems, appliedMigrations: string[], op
     const parsed = edgeSchema.safeParse(raw);
     const rawId = isPlainObject(raw) && typeof raw['id'] === 'string' ? raw['id'] : undefined;
     if (!parsed.success) {
-      reportZodIssues(problems, parsed.error.issues, at, raw, 'invalid-field', { edgeId: rawId });
+      reportZodIssues(problems, parsed.error.issues, at, raw, 'invalid-field', { edgeId: rawId }, edgeSchema);
       return;
     }
     const e = parsed.data;
@@ -335,6 +340,15 @@ function run(input: unknown, problems: Problems, appliedMigrations: string[], op
   // Only nodes and edges that passed pass 2 take part, so one bad node does not hide
   // the structural problems of the rest; edges touching a bad node are skipped.
   const validEdges = edges.filter((e) => nodeById.has(e.source) && nodeById.has(e.target));
+  for (const e of edges) {
+    const definition = definitionById.get(e.target);
+    if (!nodeById.has(e.target) && definition && e.targetInput !== undefined && !definition.inputs.some((i) => i.name === e.targetInput)) {
+      const names = definition.inputs.map((i) => `'${i.name}'`).join(' or ');
+      problems.error('unknown-input', ['edges', e.index, 'targetInput'], `'${e.target}' (${definition.type}) has no input '${e.targetInput}'; its inputs: ${names || 'none'}`, {
+        edgeId: e.id,
+      });
+    }
+  }
   const resolved: ValidatedEdge[] = [];
   const inEdges = new Map<string, ValidatedEdge[]>();
 
@@ -612,11 +626,30 @@ function topologicalOrder(nodes: readonly ValidatedNode[], edges: readonly Valid
   }
   if (order.length === nodes.length) return order;
 
+  // Nodes left over lie on a cycle or downstream of one. Peel off those with no
+  // successor among the rest (reverse Kahn): what remains is only cycles, so a walk
+  // forward from any of them must come back to a node it has seen.
   const remaining = new Set(nodes.filter((n) => (indegree.get(n.id) ?? 0) > 0).map((n) => n.id));
+  const predecessors = new Map<string, string[]>();
+  const outdegree = new Map<string, number>();
+  for (const e of edges) {
+    if (!remaining.has(e.source) || !remaining.has(e.target)) continue;
+    pushTo(predecessors, e.target, e.source);
+    outdegree.set(e.source, (outdegree.get(e.source) ?? 0) + 1);
+  }
+  const peel = [...remaining].filter((id) => (outdegree.get(id) ?? 0) === 0);
+  for (let i = 0; i < peel.length; i++) {
+    const id = peel[i] as string;
+    remaining.delete(id);
+    for (const before of predecessors.get(id) ?? []) {
+      const d = (outdegree.get(before) ?? 0) - 1;
+      outdegree.set(before, d);
+      if (d === 0) peel.push(before);
+    }
+  }
   const reported = new Set<string>();
   for (const startId of remaining) {
     if (reported.has(startId)) continue;
-    // Walk forward inside the remaining set until a node repeats: that loop is a cycle.
     const seenAt = new Map<string, number>();
     const path: ValidatedEdge[] = [];
     let current = startId;
@@ -627,14 +660,17 @@ function topologicalOrder(nodes: readonly ValidatedNode[], edges: readonly Valid
       path.push(next);
       current = next.target;
     }
-    const begin = seenAt.get(current);
-    if (begin === undefined || begin >= path.length) continue;
+    const begin = seenAt.get(current) ?? path.length;
     const cycle = path.slice(begin);
-    if (cycle.some((e) => reported.has(e.source))) continue;
-    for (const e of cycle) reported.add(e.source);
+    for (const e of path) reported.add(e.source);
+    if (cycle.length === 0) continue;
     const closing = cycle[cycle.length - 1] as ValidatedEdge;
     const names = [...cycle.map((e) => e.source), closing.target].map((id) => `'${id}'`).join(' → ');
     problems.error('cycle', ['edges', closing.index], `cycle ${names}: a job graph must not loop back on itself`, { edgeId: closing.id });
+  }
+  if (reported.size === 0) {
+    // Unreachable by construction; kept so that a cyclic graph can never pass silently.
+    problems.error('cycle', ['edges'], 'the graph contains a cycle');
   }
   return undefined;
 }
@@ -676,6 +712,7 @@ function reportZodIssues(
   value: unknown,
   code: ProblemCode,
   refs: { nodeId?: string | undefined; edgeId?: string | undefined } = {},
+  schema?: z.ZodType,
 ): void {
   // A strict object reports a misspelt field twice: unknown `sizeMS`, missing `sizeMs`.
   // Pair them into one helpful message.
@@ -692,8 +729,9 @@ function reportZodIssues(
     const path = [...base, ...issue.path.map(toSegment)];
     if (issue.code === 'unrecognized_keys') {
       const candidates = missingByObject.get(JSON.stringify(issue.path.map(String))) ?? [];
+      const allowed = schema ? allowedKeysAt(schema, value, issue.path.map(toSegment)) : [];
       for (const key of issue.keys) {
-        const guess = closest(key, candidates.map((c) => c.key));
+        const guess = closest(key, candidates.map((c) => c.key)) ?? closest(key, allowed.filter((k) => !hasKey(lookup(value, issue.path), k)));
         const match = candidates.find((c) => c.key === guess);
         if (match) explained.add(match.issue);
         problems.error('unknown-field', [...path, key], guess ? `unknown field '${key}'; did you mean '${guess}'?` : `unknown field '${key}'`, refs);
@@ -706,6 +744,10 @@ function reportZodIssues(
     const isCode = issue.code === 'custom' && (issue.params as { sluice?: string } | undefined)?.sluice === 'code';
     problems.error(isCode ? 'invalid-code' : code, path, describeIssue(issue, value), refs);
   }
+}
+
+function hasKey(value: unknown, key: string): boolean {
+  return typeof value === 'object' && value !== null && Object.prototype.hasOwnProperty.call(value, key);
 }
 
 function toSegment(key: PropertyKey): PathSegment {

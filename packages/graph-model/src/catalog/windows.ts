@@ -59,6 +59,8 @@ const common = {
 function offsetWithin(limitField: 'sizeMs' | 'slideMs') {
   return (config: { offsetMs: number; sizeMs: number; slideMs?: number }, ctx: z.RefinementCtx) => {
     const limit = limitField === 'sizeMs' ? config.sizeMs : (config.slideMs ?? config.sizeMs);
+    // zod runs refinements after failed checks too; an invalid size is reported already.
+    if (!(limit > 0)) return;
     if (Math.abs(config.offsetMs) >= limit) {
       ctx.addIssue({
         code: 'custom',
