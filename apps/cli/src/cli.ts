@@ -4,7 +4,8 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { runCommand } from './run.js';
 import {
   canonicalJson,
   graphJsonSchema,
@@ -19,6 +20,16 @@ export interface CliIo {
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
   readonly cwd: string;
+  /** Show live progress (a terminal is attached). */
+  readonly isTTY?: boolean;
+  /** Aborted on Ctrl-C. */
+  readonly signal?: AbortSignal;
+}
+
+function parsePositive(value: string, option: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${option} must be a whole number of at least 1`);
+  return n;
 }
 
 /** Exit codes: 0 fine, 1 the input has problems, 2 the command was used wrongly or cannot run. */
@@ -66,6 +77,17 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       operatorsCommand(options.json === true, io);
     });
 
+  program
+    .command('run')
+    .description('Run a job graph on an embedded engine; ends when a bounded job finishes (Ctrl-C cancels).')
+    .argument('<file>', 'job-graph JSON file')
+    .option('--slots <n>', 'worker threads (default: one per core)', (v) => parsePositive(v, '--slots'))
+    .option('--show <n>', 'results to print per collect sink (default 10)', (v) => parsePositive(v, '--show'))
+    .option('--json', 'print every collected result as a line of JSON')
+    .action(async (file: string, options: { slots?: number; show?: number; json?: boolean }) => {
+      exitCode = await runCommand(file, { ...options, progress: io.isTTY === true, signal: io.signal }, io);
+    });
+
   for (const [name, description, arrives] of NOT_YET) {
     program
       .command(name)
@@ -90,7 +112,6 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 }
 
 const NOT_YET: ReadonlyArray<readonly [string, string, string]> = [
-  ['run', 'Run a job graph on the embedded engine', 'the engine runtime'],
   ['submit', 'Submit a job graph to a running engine', 'the engine service'],
   ['list', 'List the jobs of a running engine', 'the engine service'],
   ['cancel', 'Cancel a running job', 'the engine service'],

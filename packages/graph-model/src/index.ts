@@ -24,6 +24,7 @@ export { graphJsonSchema, JSON_SCHEMA_ID } from './json-schema.js';
 export { locatePath, locationOf, parseJsonText, type JsonTextProblem, type JsonTextResult, type TextLocation } from './json-text.js';
 export { migrate, MIGRATIONS, type Migration, type MigrationResult } from './migrate.js';
 export { formatPath, parsePath, type PathSegment } from './paths.js';
+export { codeFieldsOf, type CodeField } from './schema-walk.js';
 export {
   MAX_PROBLEMS,
   validateGraph,

@@ -4,6 +4,7 @@
  * (optional, default, nullable) and discriminated unions (by the value's discriminator).
  */
 import { z } from 'zod';
+import type { CodeKindName } from './code.js';
 import type { PathSegment } from './paths.js';
 
 export function allowedKeysAt(schema: z.ZodType, value: unknown, path: readonly PathSegment[]): string[] {
@@ -43,4 +44,37 @@ function unwrap(schema: z.ZodType, data: unknown): z.ZodType | undefined {
     }
   }
   return undefined;
+}
+
+export interface CodeField {
+  readonly path: readonly PathSegment[];
+  readonly kind: CodeKindName;
+  readonly source: string;
+}
+
+/**
+ * Every user function in a (valid) config, with its path and kind: the engine
+ * compiles them, the editor opens them in a code editor.
+ */
+export function codeFieldsOf(schema: z.ZodType, value: unknown): CodeField[] {
+  const found: CodeField[] = [];
+  const stack: Array<{ schema: z.ZodType; value: unknown; path: PathSegment[] }> = [{ schema, value, path: [] }];
+  while (stack.length > 0) {
+    const item = stack.pop();
+    if (!item) break;
+    const current = unwrap(item.schema, item.value);
+    if (!current || item.value === undefined || item.value === null) continue;
+    const kind = (current.meta() as { 'x-sluice-code'?: CodeKindName } | undefined)?.['x-sluice-code'];
+    if (kind !== undefined && typeof item.value === 'string') {
+      found.push({ path: item.path, kind, source: item.value });
+    } else if (current instanceof z.ZodObject && typeof item.value === 'object') {
+      const shape: Record<string, unknown> = current.shape;
+      for (const [key, child] of Object.entries(shape)) {
+        stack.push({ schema: child as z.ZodType, value: (item.value as Record<string, unknown>)[key], path: [...item.path, key] });
+      }
+    } else if (current instanceof z.ZodArray && Array.isArray(item.value)) {
+      item.value.forEach((element, i) => stack.push({ schema: current.element as z.ZodType, value: element, path: [...item.path, i] }));
+    }
+  }
+  return found.reverse();
 }

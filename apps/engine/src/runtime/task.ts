@@ -1,0 +1,821 @@
+/**
+ * A subtask: one parallel instance of a task (an operator chain), run by a
+ * single-threaded mailbox loop, after Flink's StreamTask and MailboxProcessor.
+ *
+ *   deploy ─▶ setup ─▶ initializeState ─▶ open (tail → head)
+ *                                           │
+ *          ┌────────────────────────────────▼───────────────────────────────┐
+ *          │ loop:  run mails (timers, control)                              │
+ *          │        output without credit?  ─▶ wait for credit  (backpressured)
+ *          │        default action: poll the source, or read input channels │
+ *          │          ─▶ records through the chain by function call          │
+ *          │          ─▶ watermarks: min over each input's channels          │
+ *          │        nothing to do? flush buffers ─▶ wait for input  (idle)   │
+ *          └────────────────────────────────┬───────────────────────────────┘
+ *                  end of input: final watermark ─▶ finish (head → tail)
+ *                  ─▶ flush, end-of-partition to every consumer ─▶ close
+ *   any exception ─▶ close ─▶ failed (with job, operator, subtask, key, record)
+ *
+ * Operators are never called concurrently: everything, timer callbacks included,
+ * runs on this loop between awaits. The loop only awaits when it has nothing to do
+ * or no credit, and yields to the event loop every few steps so that timers and
+ * control messages get through; it never awaits per record.
+ */
+import type { JobConfig, Partitioning } from '@sluice/graph-model';
+import {
+  createOperator,
+  createOperatorContext,
+  compileKeySelector,
+  InputStatus,
+  MAX_WATERMARK,
+  MIN_WATERMARK,
+  RowKind,
+  VOID_NAMESPACE,
+  type AnyOperator,
+  type CollectOutlet,
+  type Key,
+  type KeySelector,
+  type KeyedStateBackend,
+  type Logger,
+  type OperatorContext,
+  type Output,
+  type ProcessingTimeService,
+  type SourceOperator,
+} from '@sluice/operators';
+import type { ChainedOperatorPlan, ExecutionPlan, OutputTarget, TaskPlan } from '../compile/plan.js';
+import { instantiateCode } from '../compile/user-code.js';
+import type { FailureReport } from './protocol.js';
+import { ChannelReader, ChannelWriter, type ChannelMemory } from './channel.js';
+import { MessageDecoder, MessageEncoder, MessageType } from './messages.js';
+import { channelSelector, type ChannelSelector } from './partitioner.js';
+
+export interface InputChannelSpec {
+  readonly exchange: number;
+  readonly producerSubtask: number;
+  readonly input: number;
+  readonly memory: ChannelMemory;
+  /** The producer's credit bell, rung when this consumer frees a slot. */
+  readonly creditBell: SharedArrayBuffer;
+}
+
+export interface OutputChannelSpec {
+  readonly exchange: number;
+  readonly consumerSubtask: number;
+  readonly memory: ChannelMemory;
+  /** The consumer's doorbell, rung when this producer publishes. */
+  readonly doorbell: SharedArrayBuffer;
+}
+
+export interface TaskDeployment {
+  readonly plan: ExecutionPlan;
+  readonly taskId: number;
+  readonly subtaskIndex: number;
+  readonly inputs: readonly InputChannelSpec[];
+  readonly outputs: readonly OutputChannelSpec[];
+  readonly doorbell: SharedArrayBuffer;
+  readonly creditBell: SharedArrayBuffer;
+}
+
+export interface TaskHost {
+  collector(nodeId: string, name: string): CollectOutlet;
+  print(line: string): void;
+  readonly processingTime: ProcessingTimeService;
+  readonly log: Logger;
+}
+
+/** Why a task failed, with everything needed to find the cause. */
+export class TaskFailure extends Error {
+  constructor(
+    message: string,
+    readonly jobId: string,
+    readonly nodeId: string,
+    readonly subtaskIndex: number,
+    readonly key: Key | undefined,
+    readonly record: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'TaskFailure';
+  }
+
+  toJSON(): FailureReport {
+    return {
+      message: this.message,
+      jobId: this.jobId,
+      nodeId: this.nodeId,
+      subtaskIndex: this.subtaskIndex,
+      ...(this.key !== undefined ? { key: this.key } : {}),
+      ...(this.record !== undefined ? { record: this.record } : {}),
+      ...(this.stack !== undefined ? { stack: this.stack } : {}),
+    };
+  }
+}
+
+/** Per-operator counters, updated on the hot path with plain increments. */
+export interface OperatorCounters {
+  readonly nodeId: string;
+  recordsIn: number;
+  recordsOut: number;
+  watermark: number;
+}
+
+export interface TaskMetrics {
+  busyMs: number;
+  idleMs: number;
+  backpressuredMs: number;
+  readonly operators: OperatorCounters[];
+  /** Input watermark per head input, and the channel holding it back. */
+  inputWatermarks: Array<{ watermark: number; idle: boolean; holdingBack: { exchange: number; producerSubtask: number } | undefined }>;
+}
+
+const STEP_BUDGET = 1024;
+const YIELD_EVERY_STEPS = 4;
+const DEFAULT_BATCH = 256;
+
+export class StreamTask {
+  readonly plan: TaskPlan;
+  readonly jobId: string;
+  readonly subtaskIndex: number;
+  readonly metrics: TaskMetrics;
+  private readonly job: JobConfig;
+  private readonly operators: AnyOperator[] = [];
+  private readonly contexts: OperatorContext[] = [];
+  private readonly writers: ExchangeWriter[] = [];
+  private readonly outputs: Output<unknown>[] = [];
+  private readonly gate: InputGate | undefined;
+  private readonly doorbell: Int32Array;
+  private readonly creditBell: Int32Array;
+  private readonly mails: Array<() => void> = [];
+  private wakeMailbox: (() => void) | undefined;
+  private cancelled = false;
+  private keySelectors: Array<KeySelector<unknown> | undefined> = [];
+  private backend: KeyedStateBackend | undefined;
+  /** The record being handed to the head, for error reports. */
+  private currentRecord: unknown = undefined;
+
+  constructor(
+    deployment: TaskDeployment,
+    private readonly host: TaskHost,
+  ) {
+    const plan = deployment.plan.tasks[deployment.taskId];
+    if (!plan) throw new Error(`task ${deployment.taskId} is not in the plan`);
+    this.plan = plan;
+    this.jobId = deployment.plan.jobId;
+    this.job = deployment.plan.job;
+    this.subtaskIndex = deployment.subtaskIndex;
+    this.doorbell = new Int32Array(deployment.doorbell);
+    this.creditBell = new Int32Array(deployment.creditBell);
+    this.metrics = { busyMs: 0, idleMs: 0, backpressuredMs: 0, operators: plan.operators.map((o) => ({ nodeId: o.nodeId, recordsIn: 0, recordsOut: 0, watermark: MIN_WATERMARK })), inputWatermarks: [] };
+    this.build(deployment);
+    if (deployment.inputs.length > 0) {
+      this.gate = new InputGate(deployment.inputs, this.headInputs());
+    }
+  }
+
+  /** Runs a function on the task's loop (timers, control). */
+  post(mail: () => void): void {
+    this.mails.push(mail);
+    this.wakeMailbox?.();
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+    this.wakeMailbox?.();
+    Atomics.add(this.doorbell, 0, 1);
+    Atomics.notify(this.doorbell, 0);
+  }
+
+  private headInputs(): number {
+    const head = this.operators[0];
+    return head?.inputs === 2 ? 2 : 1;
+  }
+
+  private build(deployment: TaskDeployment): void {
+    const plan = this.plan;
+    const code = deployment.plan.code;
+    const fn = (source: string): unknown => {
+      const compiled = code[source];
+      if (compiled === undefined) throw new Error('internal: user function was not compiled');
+      return instantiateCode(compiled);
+    };
+    this.keySelectors = plan.keys.map((k) => (k ? compileKeySelector(k, fn) : undefined));
+
+    // Exchange writers of this subtask, one per outgoing exchange.
+    const writerByExchange = new Map<number, ExchangeWriter>();
+    for (const exchange of deployment.plan.exchanges.filter((e) => e.fromTask === plan.id)) {
+      const consumerTask = deployment.plan.tasks[exchange.toTask] as TaskPlan;
+      const channels = deployment.outputs
+        .filter((o) => o.exchange === exchange.id)
+        .sort((a, b) => a.consumerSubtask - b.consumerSubtask);
+      const keyOf = exchange.key ? compileKeySelector(exchange.key, fn) : undefined;
+      const writer = new ExchangeWriter(
+        channels.map((c) => new ChannelWriter(c.memory, new Int32Array(c.doorbell))),
+        channelSelector(exchange.partitioning, this.subtaskIndex, channels.map((c) => c.consumerSubtask), keyOf, this.job.maxParallelism, consumerTask.parallelism),
+        exchange.partitioning,
+      );
+      writerByExchange.set(exchange.id, writer);
+      this.writers.push(writer);
+    }
+
+    const env = {
+      job: this.job,
+      fn,
+      collector: (name: string) => this.host.collector(plan.operators[0]?.nodeId ?? '', name),
+      print: (line: string) => this.host.print(line),
+    };
+    plan.operators.forEach((opPlan, index) => {
+      const operator = createOperator(opPlan.type, opPlan.config, { ...env, collector: (name) => this.host.collector(opPlan.nodeId, name) });
+      const ctx = createOperatorContext(
+        {
+          jobId: this.jobId,
+          nodeId: opPlan.nodeId,
+          nodeType: opPlan.type,
+          subtaskIndex: this.subtaskIndex,
+          parallelism: plan.parallelism,
+          maxParallelism: this.job.maxParallelism,
+        },
+        {
+          processingTime: this.taskProcessingTime(),
+          keySelectors: index === 0 ? this.keySelectors : [],
+          connectedOutputs: new Set(Object.keys(opPlan.outputs)),
+          log: this.host.log,
+        },
+      );
+      if (index === 0) this.backend = ctx.keyedBackend;
+      this.operators.push(operator);
+      this.contexts.push(ctx);
+    });
+
+    // Outputs, built tail first so that chained targets exist.
+    const outputs = this.outputs;
+    for (let index = plan.operators.length - 1; index >= 0; index--) {
+      const opPlan = plan.operators[index] as ChainedOperatorPlan;
+      const counters = this.metrics.operators[index] as OperatorCounters;
+      const target = (t: OutputTarget): Target =>
+        t.kind === 'chained'
+          ? new ChainedTarget(this.operators[t.operator] as AnyOperator, plan.operators[t.operator] as ChainedOperatorPlan, this.metrics.operators[t.operator] as OperatorCounters, this)
+          : (writerByExchange.get(t.exchange) as ExchangeWriter);
+      const routes = new Map<string, Target[]>();
+      for (const [name, targets] of Object.entries(opPlan.outputs)) routes.set(name, targets.map(target));
+      outputs[index] = new RoutingOutput(routes, counters);
+    }
+    plan.operators.forEach((_, index) => {
+      (this.operators[index] as AnyOperator).setup(this.contexts[index] as OperatorContext, outputs[index] as Output<unknown>);
+    });
+  }
+
+  private taskProcessingTime(): ProcessingTimeService {
+    const base = this.host.processingTime;
+    return {
+      now: () => base.now(),
+      schedule: (time, callback) => base.schedule(time, (t) => this.post(() => callback(t))),
+    };
+  }
+
+  /** Runs the task to the end. Resolves when it finished or was cancelled; rejects with a TaskFailure. */
+  async run(): Promise<'finished' | 'cancelled'> {
+    let opened = false;
+    try {
+      for (const op of this.operators) op.initializeState({ operatorState: undefined, keyedState: undefined });
+      for (let i = this.operators.length - 1; i >= 0; i--) (this.operators[i] as AnyOperator).open();
+      opened = true;
+      const result = await this.loop();
+      this.closeAll();
+      return result;
+    } catch (error) {
+      if (opened || this.operators.length > 0) this.closeAll(error);
+      throw this.describe(error);
+    }
+  }
+
+  private async loop(): Promise<'finished' | 'cancelled'> {
+    const head = this.operators[0] as AnyOperator;
+    const source = head.inputs === 0 ? head : undefined;
+    let steps = 0;
+    let mark = performance.now();
+    const account = (kind: 'busyMs' | 'idleMs' | 'backpressuredMs') => {
+      const now = performance.now();
+      this.metrics[kind] += now - mark;
+      mark = now;
+    };
+    const flushTimeout = this.job.bufferTimeoutMs;
+    let lastFlush = this.host.processingTime.now();
+
+    for (;;) {
+      if (this.cancelled) return 'cancelled';
+      this.runMails();
+      if (this.writers.some((w) => w.blocked)) {
+        if (!this.writers.every((w) => w.drain())) {
+          account('busyMs');
+          await this.waitFor('credit');
+          account('backpressuredMs');
+          continue;
+        }
+      }
+      const status = source ? this.pollSource(source) : this.readInput();
+      if (flushTimeout === 0) {
+        this.flushAll();
+      } else {
+        const now = this.host.processingTime.now();
+        if (now - lastFlush >= flushTimeout) {
+          this.flushAll();
+          lastFlush = now;
+        }
+      }
+      if (status === InputStatus.END_OF_INPUT) {
+        account('busyMs');
+        await this.endOfInput();
+        return 'finished';
+      }
+      if (status === InputStatus.MORE_AVAILABLE) {
+        if (++steps % YIELD_EVERY_STEPS === 0) {
+          account('busyMs');
+          await yieldToEventLoop();
+          account('busyMs');
+        }
+        continue;
+      }
+      this.flushAll();
+      lastFlush = this.host.processingTime.now();
+      account('busyMs');
+      await this.waitFor(source ? 'source' : 'input', source);
+      account('idleMs');
+    }
+  }
+
+  private pollSource(source: SourceOperator): InputStatus {
+    const counters = this.metrics.operators[0] as OperatorCounters;
+    const before = counters.recordsOut;
+    const status = source.pollNext(STEP_BUDGET);
+    counters.recordsIn += counters.recordsOut - before;
+    return status;
+  }
+
+  private readInput(): InputStatus {
+    const gate = this.gate;
+    if (!gate) return InputStatus.END_OF_INPUT;
+    return gate.read(STEP_BUDGET, this);
+  }
+
+  /** Called by the input gate for each record. */
+  handleRecord(input: number, value: unknown, timestamp: number, kind: RowKind): void {
+    this.currentRecord = value;
+    const selector = this.keySelectors[input];
+    const backend = this.backend;
+    if (selector && backend) {
+      backend.setCurrentKey(selector(value));
+      backend.setCurrentNamespace(VOID_NAMESPACE);
+    }
+    (this.metrics.operators[0] as OperatorCounters).recordsIn++;
+    const head = this.operators[0] as AnyOperator;
+    if (head.inputs === 1) head.processElement(value, timestamp, kind);
+    else if (head.inputs === 2) {
+      if (input === 0) head.processElement1(value, timestamp, kind);
+      else head.processElement2(value, timestamp, kind);
+    }
+    this.currentRecord = undefined;
+  }
+
+  handleWatermark(input: number, watermark: number): void {
+    const head = this.operators[0] as AnyOperator;
+    (this.metrics.operators[0] as OperatorCounters).watermark = head.inputs === 2 ? Math.min(...this.metrics.inputWatermarks.map((w) => w.watermark)) : watermark;
+    if (head.inputs === 1) head.processWatermark(watermark);
+    else if (head.inputs === 2) {
+      if (input === 0) head.processWatermark1(watermark);
+      else head.processWatermark2(watermark);
+    }
+  }
+
+  handleIdle(input: number, idle: boolean): void {
+    const head = this.operators[0] as AnyOperator;
+    if (head.inputs === 1) head.processIdle(idle);
+    else if (head.inputs === 2) {
+      if (input === 0) head.processIdle1(idle);
+      else head.processIdle2(idle);
+    }
+  }
+
+  reportInputWatermarks(marks: TaskMetrics['inputWatermarks']): void {
+    this.metrics.inputWatermarks = marks;
+  }
+
+  private async endOfInput(): Promise<void> {
+    const head = this.operators[0] as AnyOperator;
+    // Batch is a bounded stream: the final watermark fires every event-time window and timer.
+    if (head.inputs === 0) {
+      (this.outputs[0] as Output<unknown>).emitWatermark(MAX_WATERMARK);
+    } else if (head.inputs === 1) head.processWatermark(MAX_WATERMARK);
+    else {
+      head.processWatermark1(MAX_WATERMARK);
+      head.processWatermark2(MAX_WATERMARK);
+    }
+    for (const op of this.operators) op.finish();
+    this.runMails();
+    for (const writer of this.writers) writer.end();
+    while (!this.writers.every((w) => w.drain())) {
+      if (this.cancelled) return;
+      await this.waitFor('credit');
+    }
+  }
+
+  private flushAll(): void {
+    for (const writer of this.writers) writer.flush();
+  }
+
+  private runMails(): void {
+    while (this.mails.length > 0) {
+      const mail = this.mails.shift();
+      mail?.();
+    }
+  }
+
+  private waitFor(what: 'credit' | 'input' | 'source', source?: SourceOperator): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        this.wakeMailbox = undefined;
+        resolve();
+      };
+      if (this.mails.length > 0 || this.cancelled) {
+        finish();
+        return;
+      }
+      this.wakeMailbox = finish;
+      if (what === 'source' && source) {
+        void source.whenAvailable().then(finish);
+        return;
+      }
+      const bell = what === 'credit' ? this.creditBell : this.doorbell;
+      const seen = Atomics.load(bell, 0);
+      if (what === 'input' && this.gate?.hasData()) {
+        finish();
+        return;
+      }
+      if (what === 'credit' && this.writers.some((w) => w.hasCredit())) {
+        finish();
+        return;
+      }
+      const waiting = Atomics.waitAsync(bell, 0, seen);
+      if (waiting.async) void waiting.value.then(finish);
+      else finish();
+    });
+  }
+
+  private closeAll(cause?: unknown): void {
+    for (const op of this.operators) {
+      try {
+        op.close();
+      } catch (error) {
+        if (cause === undefined) throw error;
+        this.host.log.warn('operator close failed after an earlier failure', { error: String(error) });
+      }
+    }
+  }
+
+  /** Wraps any error with job, operator, subtask, key and record. */
+  describe(error: unknown): TaskFailure {
+    if (error instanceof TaskFailure) return error;
+    const attributed = error instanceof AttributedError ? error : undefined;
+    const nodeId = attributed?.nodeId ?? this.plan.operators[0]?.nodeId ?? '?';
+    const record = attributed ? attributed.record : this.currentRecord;
+    const cause = attributed ? attributed.cause : error;
+    let key: Key | undefined;
+    try {
+      key = this.backend?.getCurrentKey();
+    } catch {
+      key = undefined;
+    }
+    const message = cause instanceof Error ? cause.message : `a non-Error value was thrown: ${safeJson(cause)}`;
+    return new TaskFailure(
+      `${message} (job ${this.jobId}, operator '${nodeId}', subtask ${this.subtaskIndex + 1}/${this.plan.parallelism}` +
+        `${key !== undefined ? `, key ${JSON.stringify(key)}` : ''}${record !== undefined ? `, record ${safeJson(record)}` : ''})`,
+      this.jobId,
+      nodeId,
+      this.subtaskIndex,
+      key,
+      record === undefined ? undefined : safeJson(record),
+      { cause },
+    );
+  }
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+function safeJson(value: unknown): string {
+  try {
+    const text = (JSON.stringify(value) as string | undefined) ?? String(value);
+    return text.length > 1000 ? `${text.slice(0, 1000)}…` : text;
+  } catch {
+    return String(value);
+  }
+}
+
+/** An error thrown inside a chained operator, tagged with that operator and its input. */
+class AttributedError extends Error {
+  constructor(
+    readonly nodeId: string,
+    readonly record: unknown,
+    override readonly cause: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
+  }
+}
+
+interface Target {
+  collect(value: unknown, timestamp: number, kind: RowKind): void;
+  watermark(watermark: number): void;
+  idle(idle: boolean): void;
+}
+
+class ChainedTarget implements Target {
+  constructor(
+    private readonly operator: AnyOperator,
+    private readonly plan: ChainedOperatorPlan,
+    private readonly counters: OperatorCounters,
+    private readonly task: StreamTask,
+  ) {}
+
+  collect(value: unknown, timestamp: number, kind: RowKind): void {
+    this.counters.recordsIn++;
+    try {
+      (this.operator as { processElement(v: unknown, t: number, k: RowKind): void }).processElement(value, timestamp, kind);
+    } catch (error) {
+      throw error instanceof AttributedError ? error : new AttributedError(this.plan.nodeId, value, error);
+    }
+  }
+
+  watermark(watermark: number): void {
+    this.counters.watermark = watermark;
+    try {
+      (this.operator as { processWatermark(w: number): void }).processWatermark(watermark);
+    } catch (error) {
+      throw error instanceof AttributedError ? error : new AttributedError(this.plan.nodeId, undefined, error);
+    }
+  }
+
+  idle(idle: boolean): void {
+    (this.operator as { processIdle(i: boolean): void }).processIdle(idle);
+  }
+
+  get taskRef(): StreamTask {
+    return this.task;
+  }
+}
+
+/** Routes an operator's main and side outputs to their targets. */
+class RoutingOutput implements Output<unknown> {
+  private readonly main: readonly Target[];
+  private readonly first: Target | undefined;
+  private readonly all: readonly Target[];
+  private lastWatermark = MIN_WATERMARK;
+
+  constructor(
+    private readonly routes: Map<string, Target[]>,
+    private readonly counters: OperatorCounters,
+  ) {
+    this.main = routes.get('main') ?? [];
+    this.first = this.main.length === 1 ? this.main[0] : undefined;
+    this.all = [...new Set([...routes.values()].flat())];
+  }
+
+  collect(value: unknown, timestamp: number, kind: RowKind = RowKind.INSERT): void {
+    this.counters.recordsOut++;
+    const first = this.first;
+    if (first) {
+      first.collect(value, timestamp, kind);
+      return;
+    }
+    for (const target of this.main) target.collect(value, timestamp, kind);
+  }
+
+  collectSide(tag: string, value: unknown, timestamp: number): void {
+    const targets = this.routes.get(tag);
+    if (!targets) return;
+    for (const target of targets) target.collect(value, timestamp, RowKind.INSERT);
+  }
+
+  emitWatermark(watermark: number): void {
+    if (watermark <= this.lastWatermark) return;
+    this.lastWatermark = watermark;
+    for (const target of this.all) target.watermark(watermark);
+  }
+
+  emitIdle(idle: boolean): void {
+    for (const target of this.all) target.idle(idle);
+  }
+}
+
+/** One producer subtask's side of an exchange: batches records per channel and sends them. */
+class ExchangeWriter implements Target {
+  private readonly encoder = new MessageEncoder();
+  private readonly pending: Array<{ timestamps: number[]; kinds: number[] | null; values: unknown[] }>;
+  private lastWatermark = MIN_WATERMARK;
+  private lastIdle = false;
+
+  constructor(
+    private readonly channels: readonly ChannelWriter[],
+    private readonly selector: ChannelSelector,
+    readonly partitioning: Partitioning,
+    private readonly batchSize = DEFAULT_BATCH,
+  ) {
+    this.pending = channels.map(() => ({ timestamps: [], kinds: null, values: [] }));
+  }
+
+  get blocked(): boolean {
+    return this.channels.some((c) => c.blocked);
+  }
+
+  hasCredit(): boolean {
+    return this.channels.some((c) => c.blocked && c.credits() > 0);
+  }
+
+  drain(): boolean {
+    let done = true;
+    for (const c of this.channels) if (!c.drain()) done = false;
+    return done;
+  }
+
+  collect(value: unknown, timestamp: number, kind: RowKind): void {
+    const channel = this.selector.select(value);
+    if (channel < 0) {
+      for (let c = 0; c < this.channels.length; c++) this.append(c, value, timestamp, kind);
+    } else {
+      this.append(channel, value, timestamp, kind);
+    }
+  }
+
+  private append(channel: number, value: unknown, timestamp: number, kind: RowKind): void {
+    const batch = this.pending[channel] as { timestamps: number[]; kinds: number[] | null; values: unknown[] };
+    if (kind !== RowKind.INSERT && batch.kinds === null) batch.kinds = batch.values.map(() => RowKind.INSERT);
+    batch.timestamps.push(timestamp);
+    batch.kinds?.push(kind);
+    batch.values.push(value);
+    if (batch.values.length >= this.batchSize) this.flushChannel(channel);
+  }
+
+  private flushChannel(channel: number): void {
+    const batch = this.pending[channel] as { timestamps: number[]; kinds: number[] | null; values: unknown[] };
+    if (batch.values.length === 0) return;
+    const bytes = this.encoder.records(batch.timestamps, batch.kinds, batch.values);
+    batch.timestamps.length = 0;
+    batch.values.length = 0;
+    batch.kinds = null;
+    (this.channels[channel] as ChannelWriter).write(bytes);
+  }
+
+  flush(): void {
+    for (let c = 0; c < this.channels.length; c++) this.flushChannel(c);
+  }
+
+  watermark(watermark: number): void {
+    if (watermark <= this.lastWatermark) return;
+    this.lastWatermark = watermark;
+    this.flush();
+    const bytes = this.encoder.watermark(watermark);
+    for (const c of this.channels) c.write(bytes);
+  }
+
+  idle(idle: boolean): void {
+    if (idle === this.lastIdle) return;
+    this.lastIdle = idle;
+    this.flush();
+    const bytes = this.encoder.idle(idle);
+    for (const c of this.channels) c.write(bytes);
+  }
+
+  end(): void {
+    this.flush();
+    const bytes = this.encoder.endOfPartition();
+    for (const c of this.channels) c.write(bytes);
+  }
+}
+
+interface ChannelState {
+  readonly reader: ChannelReader;
+  readonly input: number;
+  readonly exchange: number;
+  readonly producerSubtask: number;
+  watermark: number;
+  idle: boolean;
+  ended: boolean;
+}
+
+/**
+ * All input channels of a subtask. Per head input, a watermark valve (Flink's
+ * StatusWatermarkValve): the input's watermark is the minimum over its channels that
+ * are neither idle nor ended, it only moves forward, and an input whose channels are
+ * all idle is idle itself.
+ */
+class InputGate {
+  private readonly channels: ChannelState[];
+  private readonly decoder = new MessageDecoder();
+  private readonly emitted: number[];
+  private readonly inputIdle: boolean[];
+  private next = 0;
+  private open: number;
+
+  constructor(
+    specs: readonly InputChannelSpec[],
+    private readonly inputs: number,
+  ) {
+    this.channels = specs.map((s) => ({
+      reader: new ChannelReader(s.memory, new Int32Array(s.creditBell)),
+      input: s.input,
+      exchange: s.exchange,
+      producerSubtask: s.producerSubtask,
+      watermark: MIN_WATERMARK,
+      idle: false,
+      ended: false,
+    }));
+    this.open = this.channels.length;
+    this.emitted = Array.from({ length: inputs }, () => MIN_WATERMARK);
+    this.inputIdle = Array.from({ length: inputs }, () => false);
+  }
+
+  hasData(): boolean {
+    return this.channels.some((c) => !c.ended && c.reader.hasData());
+  }
+
+  /** Reads messages until `budget` records were handled or no channel has data. */
+  read(budget: number, task: StreamTask): InputStatus {
+    let handled = 0;
+    let idleRounds = 0;
+    const count = this.channels.length;
+    while (handled < budget && idleRounds < count) {
+      const channel = this.channels[this.next] as ChannelState;
+      this.next = this.next + 1 === count ? 0 : this.next + 1;
+      if (channel.ended) {
+        idleRounds++;
+        continue;
+      }
+      const got = channel.reader.read((bytes) => {
+        const message = this.decoder.decode(bytes);
+        switch (message[0]) {
+          case MessageType.RECORDS: {
+            const [, timestamps, kinds, values] = message;
+            const input = channel.input;
+            for (let i = 0; i < values.length; i++) {
+              task.handleRecord(input, values[i], timestamps[i] as number, (kinds ? kinds[i] : RowKind.INSERT) as RowKind);
+            }
+            handled += values.length;
+            break;
+          }
+          case MessageType.WATERMARK:
+            channel.watermark = Math.max(channel.watermark, message[1]);
+            if (channel.idle) channel.idle = false;
+            this.update(channel.input, task);
+            break;
+          case MessageType.IDLE:
+            channel.idle = message[1];
+            this.update(channel.input, task);
+            break;
+          case MessageType.END_OF_PARTITION:
+            channel.ended = true;
+            channel.watermark = MAX_WATERMARK;
+            this.open--;
+            this.update(channel.input, task);
+            break;
+        }
+      });
+      idleRounds = got ? 0 : idleRounds + 1;
+      if (this.open === 0) return InputStatus.END_OF_INPUT;
+    }
+    return this.open === 0 ? InputStatus.END_OF_INPUT : handled >= budget || this.hasData() ? InputStatus.MORE_AVAILABLE : InputStatus.NOTHING_AVAILABLE;
+  }
+
+  private update(input: number, task: StreamTask): void {
+    let min = Number.POSITIVE_INFINITY;
+    let active = 0;
+    let holdingBack: ChannelState | undefined;
+    for (const c of this.channels) {
+      if (c.input !== input || c.ended || c.idle) continue;
+      active++;
+      if (c.watermark < min) {
+        min = c.watermark;
+        holdingBack = c;
+      }
+    }
+    const allEnded = this.channels.every((c) => c.input !== input || c.ended);
+    if (allEnded) min = MAX_WATERMARK;
+    const idle = active === 0 && !allEnded;
+    if (idle !== this.inputIdle[input]) {
+      this.inputIdle[input] = idle;
+      task.handleIdle(input, idle);
+    }
+    if (!idle && min > (this.emitted[input] ?? MIN_WATERMARK)) {
+      this.emitted[input] = min;
+      task.handleWatermark(input, min);
+    }
+    task.reportInputWatermarks(
+      this.emitted.map((watermark, i) => ({
+        watermark,
+        idle: this.inputIdle[i] ?? false,
+        holdingBack: i === input && holdingBack ? { exchange: holdingBack.exchange, producerSubtask: holdingBack.producerSubtask } : undefined,
+      })),
+    );
+  }
+}

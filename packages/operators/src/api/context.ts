@@ -1,0 +1,58 @@
+/**
+ * Building an OperatorContext: one place for the engine's tasks and the test
+ * harness, so operators see the same thing in both.
+ */
+import type { KeySelector } from './elements.js';
+import type { InternalTimerService, Logger, OperatorContext, OperatorMetrics } from './operator.js';
+import type { ProcessingTimeService, Triggerable } from './time.js';
+import { HeapKeyedStateBackend } from '../state/heap-backend.js';
+import { keyGroupRangeOf } from '../state/key-groups.js';
+
+export interface SubtaskInfo {
+  readonly jobId: string;
+  readonly nodeId: string;
+  readonly nodeType: string;
+  readonly subtaskIndex: number;
+  readonly parallelism: number;
+  readonly maxParallelism: number;
+}
+
+export interface ContextOptions {
+  readonly processingTime: ProcessingTimeService;
+  readonly keySelectors?: readonly (KeySelector<unknown> | undefined)[];
+  readonly connectedOutputs?: ReadonlySet<string>;
+  readonly log?: Logger;
+}
+
+export const SILENT_LOGGER: Logger = { info() {}, warn() {}, error() {} };
+
+export function newOperatorMetrics(): OperatorMetrics {
+  return { lateRecordsDropped: 0, lateRecordsRouted: 0, deadLetters: 0 };
+}
+
+/** A context with a heap keyed backend when any input is keyed. */
+export function createOperatorContext(info: SubtaskInfo, options: ContextOptions): OperatorContext & { readonly heapBackend: HeapKeyedStateBackend | undefined } {
+  const keySelectors = options.keySelectors ?? [];
+  const keyed = keySelectors.some((s) => s !== undefined);
+  const backend = keyed
+    ? new HeapKeyedStateBackend({
+        maxParallelism: info.maxParallelism,
+        keyGroupRange: keyGroupRangeOf(info.subtaskIndex, info.maxParallelism, info.parallelism),
+        now: () => options.processingTime.now(),
+      })
+    : undefined;
+  return {
+    ...info,
+    processingTime: options.processingTime,
+    keyedBackend: backend,
+    heapBackend: backend,
+    keySelectors,
+    connectedOutputs: options.connectedOutputs ?? new Set(['main']),
+    metrics: newOperatorMetrics(),
+    log: options.log ?? SILENT_LOGGER,
+    createTimerService(target: Triggerable): InternalTimerService {
+      if (!backend) throw new Error(`operator '${info.nodeId}' (${info.nodeType}) uses timers, which need a keyed input`);
+      return backend.createTimerService(target, options.processingTime);
+    },
+  };
+}

@@ -1,0 +1,234 @@
+/**
+ * The operator contract, after Flink's StreamOperator.
+ *
+ *   setup → initializeState → open → ( processElement | processWatermark | timers )*
+ *         → finish (end of input) → close (always, also after a failure)
+ *
+ * Snapshots interleave with processing: prepareSnapshotPreBarrier and snapshotState
+ * on a barrier, notifyCheckpointComplete when the whole checkpoint is done.
+ *
+ * Concurrency guarantee: the task calls an operator from one thread and never
+ * re-enters it; each call returns before the next starts. An exception thrown from
+ * any method fails the task (and, by the restart strategy, the job).
+ */
+import type { Key, KeySelector, RowKind } from './elements.js';
+import { MIN_WATERMARK } from './elements.js';
+import type { Output } from './output.js';
+import type { KeyedStateBackend, KeyedStateSnapshot } from './state.js';
+import type { InternalTimer, ProcessingTimeService, TimerService, Triggerable } from './time.js';
+
+export interface Logger {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** Counters an operator updates itself; records in/out and timings are measured by the task. */
+export interface OperatorMetrics {
+  /** Records dropped for lateness that had no `late` output connected... never silent: counted here. */
+  lateRecordsDropped: number;
+  /** Records routed to the `late` side output. */
+  lateRecordsRouted: number;
+  /** Records sent to a dead-letter output. */
+  deadLetters: number;
+}
+
+export interface OperatorContext {
+  readonly jobId: string;
+  readonly nodeId: string;
+  readonly nodeType: string;
+  readonly subtaskIndex: number;
+  readonly parallelism: number;
+  readonly maxParallelism: number;
+  readonly processingTime: ProcessingTimeService;
+  /** Present for operators with keyed inputs. */
+  readonly keyedBackend: KeyedStateBackend | undefined;
+  /** Key selector of input 1 (and 2, for two-input operators) when keyed. */
+  readonly keySelectors: readonly (KeySelector<unknown> | undefined)[];
+  /** Names of the outputs that have edges; an operator may skip work for unconnected side outputs. */
+  readonly connectedOutputs: ReadonlySet<string>;
+  readonly metrics: OperatorMetrics;
+  readonly log: Logger;
+  /** The timer service of this operator, firing into `target`; needs a keyed backend. */
+  createTimerService(target: Triggerable): InternalTimerService;
+}
+
+/** The timer service as the owning operator and task drive it. */
+export interface InternalTimerService extends TimerService {
+  /** Fires every event-time timer at or before `watermark`, in timestamp order. */
+  advanceWatermark(watermark: number): void;
+  snapshot(): void;
+}
+
+/** Plain-data operator state (source offsets, pending sink files), restored by list redistribution. */
+export interface OperatorStateSnapshot {
+  /** 'split': entries are divided among new subtasks on rescale; 'union': every subtask gets all. */
+  readonly mode: 'split' | 'union';
+  readonly entries: readonly unknown[];
+}
+
+export interface OperatorRestore {
+  readonly operatorState: readonly unknown[] | undefined;
+  readonly keyedState: readonly KeyedStateSnapshot[] | undefined;
+}
+
+interface Lifecycle {
+  setup(ctx: OperatorContext, output: Output<unknown>): void;
+  initializeState(restore: OperatorRestore): void;
+  open(): void;
+  prepareSnapshotPreBarrier(checkpointId: number): void;
+  snapshotState(checkpointId: number): OperatorStateSnapshot | undefined;
+  notifyCheckpointComplete(checkpointId: number): void;
+  notifyCheckpointAborted(checkpointId: number): void;
+  finish(): void;
+  close(): void;
+}
+
+export interface OneInputOperator<IN> extends Lifecycle {
+  readonly inputs: 1;
+  processElement(value: IN, timestamp: number, kind: RowKind): void;
+  processWatermark(watermark: number): void;
+  processIdle(idle: boolean): void;
+}
+
+export interface TwoInputOperator<IN1, IN2> extends Lifecycle {
+  readonly inputs: 2;
+  processElement1(value: IN1, timestamp: number, kind: RowKind): void;
+  processElement2(value: IN2, timestamp: number, kind: RowKind): void;
+  processWatermark1(watermark: number): void;
+  processWatermark2(watermark: number): void;
+  processIdle1(idle: boolean): void;
+  processIdle2(idle: boolean): void;
+}
+
+/** What a source reports after emitting: Flink's InputStatus. */
+export const InputStatus = { MORE_AVAILABLE: 0, NOTHING_AVAILABLE: 1, END_OF_INPUT: 2 } as const;
+export type InputStatus = (typeof InputStatus)[keyof typeof InputStatus];
+
+export interface SourceOperator extends Lifecycle {
+  readonly inputs: 0;
+  /** Emits at most `budget` records (and any due watermarks); never blocks. */
+  pollNext(budget: number): InputStatus;
+  /** After NOTHING_AVAILABLE: resolves when polling may yield more. */
+  whenAvailable(): Promise<void>;
+}
+
+export type AnyOperator = SourceOperator | OneInputOperator<unknown> | TwoInputOperator<unknown, unknown>;
+
+/**
+ * Defaults for every hook, so an operator overrides only what it needs. Keyed
+ * operators get `this.timers` when they call `useTimers()` in open().
+ */
+abstract class OperatorBase implements Triggerable {
+  protected ctx!: OperatorContext;
+  protected output!: Output<unknown>;
+  protected currentWatermark = MIN_WATERMARK;
+  protected timers: InternalTimerService | undefined;
+
+  setup(ctx: OperatorContext, output: Output<unknown>): void {
+    this.ctx = ctx;
+    this.output = output;
+  }
+  initializeState(_restore: OperatorRestore): void {}
+  open(): void {}
+  prepareSnapshotPreBarrier(_checkpointId: number): void {}
+  snapshotState(_checkpointId: number): OperatorStateSnapshot | undefined {
+    return undefined;
+  }
+  notifyCheckpointComplete(_checkpointId: number): void {}
+  notifyCheckpointAborted(_checkpointId: number): void {}
+  finish(): void {}
+  close(): void {}
+  onEventTime(_timer: InternalTimer): void {}
+  onProcessingTime(_timer: InternalTimer): void {}
+
+  protected get backend(): KeyedStateBackend {
+    const backend = this.ctx.keyedBackend;
+    if (!backend) throw new Error(`operator '${this.ctx.nodeId}' (${this.ctx.nodeType}) uses keyed state but its input is not keyed`);
+    return backend;
+  }
+
+  protected useTimers(): InternalTimerService {
+    this.timers ??= this.ctx.createTimerService(this);
+    return this.timers;
+  }
+
+  /** Advances event time: fires due timers first, then forwards the watermark. */
+  processWatermark(watermark: number): void {
+    if (watermark <= this.currentWatermark) return;
+    this.currentWatermark = watermark;
+    this.timers?.advanceWatermark(watermark);
+    this.output.emitWatermark(watermark);
+  }
+}
+
+export abstract class AbstractOperator<IN> extends OperatorBase implements OneInputOperator<IN> {
+  readonly inputs = 1 as const;
+  abstract processElement(value: IN, timestamp: number, kind: RowKind): void;
+  processIdle(idle: boolean): void {
+    this.output.emitIdle(idle);
+  }
+}
+
+/**
+ * Two inputs: the operator's event time is the minimum of both inputs' watermarks,
+ * ignoring an idle input (Flink's AbstractStreamOperator combines them the same way).
+ */
+export abstract class AbstractTwoInputOperator<IN1, IN2> extends OperatorBase implements TwoInputOperator<IN1, IN2> {
+  readonly inputs = 2 as const;
+  private watermark1 = MIN_WATERMARK;
+  private watermark2 = MIN_WATERMARK;
+  private idle1 = false;
+  private idle2 = false;
+
+  abstract processElement1(value: IN1, timestamp: number, kind: RowKind): void;
+  abstract processElement2(value: IN2, timestamp: number, kind: RowKind): void;
+
+  processWatermark1(watermark: number): void {
+    this.watermark1 = Math.max(this.watermark1, watermark);
+    this.advanceCombined();
+  }
+  processWatermark2(watermark: number): void {
+    this.watermark2 = Math.max(this.watermark2, watermark);
+    this.advanceCombined();
+  }
+  processIdle1(idle: boolean): void {
+    this.idle1 = idle;
+    this.idleChanged();
+  }
+  processIdle2(idle: boolean): void {
+    this.idle2 = idle;
+    this.idleChanged();
+  }
+
+  private idleChanged(): void {
+    if (this.idle1 && this.idle2) {
+      this.output.emitIdle(true);
+      return;
+    }
+    this.output.emitIdle(false);
+    this.advanceCombined();
+  }
+
+  private advanceCombined(): void {
+    const combined = this.idle1 ? this.watermark2 : this.idle2 ? this.watermark1 : Math.min(this.watermark1, this.watermark2);
+    this.processWatermark(combined);
+  }
+}
+
+export abstract class AbstractSourceOperator extends OperatorBase implements SourceOperator {
+  readonly inputs = 0 as const;
+  abstract pollNext(budget: number): InputStatus;
+  whenAvailable(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** The key of the record being processed, for error messages. */
+export function currentKeyOf(ctx: OperatorContext): Key | undefined {
+  try {
+    return ctx.keyedBackend?.getCurrentKey();
+  } catch {
+    return undefined;
+  }
+}

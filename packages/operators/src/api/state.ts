@@ -1,0 +1,132 @@
+/**
+ * Keyed state as user functions and operators see it. Every access is scoped to the
+ * backend's current key (set by the task before each record and timer) and current
+ * namespace (VOID_NAMESPACE, or a window).
+ */
+import type { Key } from './elements.js';
+
+export type Namespace = string | number;
+/** The namespace of state that is not per window. */
+export const VOID_NAMESPACE = '';
+
+export interface ValueState<T> {
+  value(): T | undefined;
+  update(value: T): void;
+  clear(): void;
+}
+
+export interface ListState<T> {
+  get(): readonly T[];
+  add(value: T): void;
+  addAll(values: readonly T[]): void;
+  update(values: readonly T[]): void;
+  clear(): void;
+}
+
+export interface MapState<K extends string | number, V> {
+  get(key: K): V | undefined;
+  put(key: K, value: V): void;
+  remove(key: K): void;
+  contains(key: K): boolean;
+  entries(): Array<[K, V]>;
+  keys(): K[];
+  values(): V[];
+  isEmpty(): boolean;
+  clear(): void;
+}
+
+export interface ReducingState<T> {
+  get(): T | undefined;
+  add(value: T): void;
+  clear(): void;
+}
+
+export interface AggregatingState<IN, OUT> {
+  get(): OUT | undefined;
+  add(value: IN): void;
+  clear(): void;
+}
+
+export interface AggregateFunction<IN, ACC, OUT> {
+  createAccumulator(): ACC;
+  add(value: IN, accumulator: ACC): ACC;
+  getResult(accumulator: ACC): OUT;
+  merge?(a: ACC, b: ACC): ACC;
+}
+
+export interface StateTtl {
+  readonly ttlMs: number;
+  readonly update: 'on-create-and-write' | 'on-read-and-write';
+}
+
+export type StateDescriptor =
+  | { readonly kind: 'value'; readonly name: string; readonly ttl?: StateTtl | undefined }
+  | { readonly kind: 'list'; readonly name: string; readonly ttl?: StateTtl | undefined }
+  | { readonly kind: 'map'; readonly name: string; readonly ttl?: StateTtl | undefined }
+  | { readonly kind: 'reducing'; readonly name: string; readonly reduce: (a: unknown, b: unknown) => unknown; readonly ttl?: StateTtl | undefined }
+  | {
+      readonly kind: 'aggregating';
+      readonly name: string;
+      readonly aggregate: AggregateFunction<unknown, unknown, unknown>;
+      readonly ttl?: StateTtl | undefined;
+    };
+
+/** The state handle a descriptor kind yields. */
+export type StateFor<D extends StateDescriptor> = D['kind'] extends 'value'
+  ? ValueState<unknown>
+  : D['kind'] extends 'list'
+    ? ListState<unknown>
+    : D['kind'] extends 'map'
+      ? MapState<string | number, unknown>
+      : D['kind'] extends 'reducing'
+        ? ReducingState<unknown>
+        : AggregatingState<unknown, unknown>;
+
+/** Half-open range of key groups [start, end] (inclusive both ends, as Flink's KeyGroupRange). */
+export interface KeyGroupRange {
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
+ * The snapshot of one operator subtask's keyed state, grouped by key group so that
+ * a restore at another parallelism can pick the groups it now owns.
+ * Values are plain data: the checkpoint issue serializes them.
+ */
+export interface KeyedStateSnapshot {
+  readonly maxParallelism: number;
+  /** keyGroup → state name → namespace → key → stored value. */
+  readonly keyGroups: ReadonlyArray<{
+    readonly keyGroup: number;
+    readonly states: Readonly<Record<string, ReadonlyArray<readonly [Namespace, ReadonlyArray<readonly [Key, unknown]>]>>>;
+    readonly timers: ReadonlyArray<TimerSnapshot>;
+  }>;
+  /** Kind and TTL of each state, so a restore can detect incompatible changes. */
+  readonly descriptors: Readonly<Record<string, { kind: StateDescriptor['kind']; ttlMs?: number }>>;
+}
+
+export interface TimerSnapshot {
+  readonly domain: 'event' | 'processing';
+  readonly timestamp: number;
+  readonly key: Key;
+  readonly namespace: Namespace;
+}
+
+export interface KeyedStateBackend {
+  readonly maxParallelism: number;
+  readonly keyGroupRange: KeyGroupRange;
+  setCurrentKey(key: Key): void;
+  getCurrentKey(): Key;
+  setCurrentNamespace(namespace: Namespace): void;
+  getCurrentNamespace(): Namespace;
+  /** Registers (or returns the registered) state for a descriptor. */
+  getState<D extends StateDescriptor>(descriptor: D): StateFor<D>;
+  /** Every key that has a value in a state under a namespace (for windows and the state inspector). */
+  keys(stateName: string, namespace: Namespace): Key[];
+  /** Every namespace of a state for the current key. */
+  namespacesOfCurrentKey(stateName: string): Namespace[];
+  /** Moves the current key's values of a state from some namespaces into one (merging windows). */
+  mergeNamespaces(stateName: string, target: Namespace, sources: readonly Namespace[]): void;
+  /** Number of (key, namespace) entries across all states, and an estimate of their bytes. */
+  size(): { entries: number; keys: number };
+}

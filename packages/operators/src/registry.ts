@@ -1,0 +1,71 @@
+/**
+ * Operator type → implementation. The catalog in @sluice/graph-model declares each
+ * type; this registry builds a running instance from a validated config.
+ */
+import type { JobConfig } from '@sluice/graph-model';
+import type { CodeLoader, CollectOutlet } from './api/functions.js';
+import type { AnyOperator } from './api/operator.js';
+import { BlackholeSink, CollectSink, ConsoleSink } from './sinks/basic.js';
+import { GeneratorSource } from './sources/generator.js';
+import { WindowOperator, type WindowOperatorConfig } from './windows/window-operator.js';
+import { FilterExpressionOperator, FilterOperator, FlatMapOperator, MapOperator, ProjectOperator, UnionOperator } from './transforms/stateless.js';
+
+export interface OperatorEnv {
+  readonly job: JobConfig;
+  /** The user function compiled from a code field's source text. */
+  readonly fn: CodeLoader;
+  /** Where a collect sink named `name` delivers its records. */
+  collector(name: string): CollectOutlet;
+  /** Where a console sink writes a line. */
+  print(line: string): void;
+}
+
+export type OperatorFactory = (config: never, env: OperatorEnv) => AnyOperator;
+
+const FACTORIES = new Map<string, OperatorFactory>([
+  ['generator', (c, env) => new GeneratorSource(c, env)],
+  ['map', (c, env) => new MapOperator(c, env)],
+  ['filter', (c, env) => new FilterOperator(c, env)],
+  ['flat-map', (c, env) => new FlatMapOperator(c, env)],
+  ['filter-expression', (c) => new FilterExpressionOperator(c)],
+  ['project', (c) => new ProjectOperator(c)],
+  ['union', () => new UnionOperator()],
+  ['collect-sink', (c, env) => new CollectSink(c, env)],
+  ['console-sink', (c, env) => new ConsoleSink(c, env)],
+  ['blackhole-sink', () => new BlackholeSink()],
+  ['tumbling-window', (c: WindowConfig & { sizeMs: number; offsetMs: number }, env) => window({ kind: 'tumbling', sizeMs: c.sizeMs, offsetMs: c.offsetMs }, c, env)],
+  [
+    'sliding-window',
+    (c: WindowConfig & { sizeMs: number; slideMs: number; offsetMs: number }, env) =>
+      window({ kind: 'sliding', sizeMs: c.sizeMs, slideMs: c.slideMs, offsetMs: c.offsetMs }, c, env),
+  ],
+  [
+    'session-window',
+    (c: WindowConfig & { gapMs?: number; dynamicGap?: string }, env) => window({ kind: 'session', gapMs: c.gapMs, dynamicGap: c.dynamicGap }, c, env),
+  ],
+  ['global-window', (c: Pick<WindowOperatorConfig, 'trigger' | 'function'>, env) => window({ kind: 'global' }, { ...c, timeCharacteristic: 'event-time', allowedLatenessMs: 0 }, env)],
+  ['all-window', (c: WindowConfig & { assigner: WindowOperatorConfig['assigner'] }, env) => window(c.assigner, c, env)],
+]);
+
+type WindowConfig = Omit<WindowOperatorConfig, 'assigner'>;
+
+function window(assigner: WindowOperatorConfig['assigner'], c: WindowConfig, env: OperatorEnv): WindowOperator {
+  return new WindowOperator(
+    { assigner, timeCharacteristic: c.timeCharacteristic, allowedLatenessMs: c.allowedLatenessMs, trigger: c.trigger, function: c.function },
+    env.fn,
+  );
+}
+
+export function isImplemented(type: string): boolean {
+  return FACTORIES.has(type);
+}
+
+export function implementedTypes(): string[] {
+  return [...FACTORIES.keys()];
+}
+
+export function createOperator(type: string, config: unknown, env: OperatorEnv): AnyOperator {
+  const factory = FACTORIES.get(type);
+  if (!factory) throw new Error(`operator type '${type}' is not implemented by this engine yet`);
+  return factory(config as never, env);
+}

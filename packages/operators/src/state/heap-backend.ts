@@ -1,0 +1,492 @@
+/**
+ * Keyed state on the JavaScript heap. Each state is a table namespace → key → value;
+ * the current key and namespace are set by the task (and by timers and windows)
+ * before user code runs, so state handles need no arguments.
+ *
+ * TTL (Flink's StateTtlConfig, processing time): a value with a TTL is stored with
+ * its expiry time; an expired value is never returned, and it is removed when read
+ * and when a snapshot is taken.
+ *
+ * Snapshots copy the tables grouped by key group (see key-groups.ts), so a restore
+ * at another parallelism takes exactly the groups it owns.
+ */
+import type { Key } from '../api/elements.js';
+import type {
+  AggregateFunction,
+  AggregatingState,
+  KeyGroupRange,
+  KeyedStateBackend,
+  KeyedStateSnapshot,
+  ListState,
+  MapState,
+  Namespace,
+  ReducingState,
+  StateDescriptor,
+  StateFor,
+  StateTtl,
+  ValueState,
+} from '../api/state.js';
+import { VOID_NAMESPACE } from '../api/state.js';
+import type { ProcessingTimeService, Triggerable } from '../api/time.js';
+import type { TimerSnapshot } from '../api/state.js';
+import { inRange, keyGroupOf } from './key-groups.js';
+import { HeapTimerService } from './timers.js';
+
+type Table = Map<Namespace, Map<Key, unknown>>;
+
+/** A value stored with a TTL. */
+interface Expiring {
+  v: unknown;
+  /** Expiry time in processing-time milliseconds. */
+  x: number;
+}
+
+export interface HeapBackendOptions {
+  readonly maxParallelism: number;
+  readonly keyGroupRange: KeyGroupRange;
+  /** Processing time, for TTL. */
+  readonly now: () => number;
+}
+
+export class HeapKeyedStateBackend implements KeyedStateBackend {
+  readonly maxParallelism: number;
+  readonly keyGroupRange: KeyGroupRange;
+  private readonly now: () => number;
+  private readonly tables = new Map<string, Table>();
+  private readonly descriptors = new Map<string, StateDescriptor>();
+  private readonly handles = new Map<string, unknown>();
+  private currentKey: Key | undefined;
+  private currentNamespace: Namespace = VOID_NAMESPACE;
+  private timerService: HeapTimerService | undefined;
+  /** Timers restored before the operator created its timer service. */
+  private pendingTimers: TimerSnapshot[] = [];
+
+  constructor(options: HeapBackendOptions) {
+    this.maxParallelism = options.maxParallelism;
+    this.keyGroupRange = options.keyGroupRange;
+    this.now = options.now;
+  }
+
+  setCurrentKey(key: Key): void {
+    this.currentKey = key;
+  }
+
+  getCurrentKey(): Key {
+    if (this.currentKey === undefined) throw new Error('no current key: keyed state is only available while processing a keyed record or timer');
+    return this.currentKey;
+  }
+
+  setCurrentNamespace(namespace: Namespace): void {
+    this.currentNamespace = namespace;
+  }
+
+  getCurrentNamespace(): Namespace {
+    return this.currentNamespace;
+  }
+
+  getState<D extends StateDescriptor>(descriptor: D): StateFor<D> {
+    const existing = this.descriptors.get(descriptor.name);
+    if (existing && existing.kind !== descriptor.kind) {
+      throw new Error(`state '${descriptor.name}' is already registered as ${existing.kind} state, not ${descriptor.kind}`);
+    }
+    const cached = this.handles.get(descriptor.name);
+    if (cached) return cached as StateFor<D>;
+    this.descriptors.set(descriptor.name, descriptor);
+    const table = this.table(descriptor.name);
+    const handle = this.createHandle(descriptor, table);
+    this.handles.set(descriptor.name, handle);
+    return handle as StateFor<D>;
+  }
+
+  /** The operator's timer service; timers are snapshotted and restored with this backend's state. */
+  createTimerService(target: Triggerable, processingTime: ProcessingTimeService): HeapTimerService {
+    if (this.timerService) throw new Error('this keyed backend already has a timer service');
+    this.timerService = new HeapTimerService(this, target, processingTime);
+    this.timerService.restoreTimers(this.pendingTimers, this.keyGroupRange, this.maxParallelism);
+    this.pendingTimers = [];
+    return this.timerService;
+  }
+
+  keys(stateName: string, namespace: Namespace): Key[] {
+    const byKey = this.tables.get(stateName)?.get(namespace);
+    if (!byKey) return [];
+    const ttl = this.descriptors.get(stateName)?.ttl;
+    const now = ttl ? this.now() : 0;
+    return [...byKey.entries()].filter(([, v]) => !ttl || (v as Expiring).x > now).map(([k]) => k);
+  }
+
+  namespacesOfCurrentKey(stateName: string): Namespace[] {
+    const table = this.tables.get(stateName);
+    if (!table) return [];
+    const key = this.getCurrentKey();
+    const result: Namespace[] = [];
+    for (const [namespace, byKey] of table) if (byKey.has(key)) result.push(namespace);
+    return result;
+  }
+
+  mergeNamespaces(stateName: string, target: Namespace, sources: readonly Namespace[]): void {
+    const descriptor = this.descriptors.get(stateName);
+    const table = this.tables.get(stateName);
+    if (!descriptor || !table) return;
+    const key = this.getCurrentKey();
+    const acc: { merged: unknown; has: boolean } = { merged: undefined, has: false };
+    const take = (ns: Namespace) => {
+      const byKey = table.get(ns);
+      if (!byKey?.has(key)) return;
+      const stored = byKey.get(key);
+      byKey.delete(key);
+      if (byKey.size === 0) table.delete(ns);
+      const value = descriptor.ttl ? (stored as Expiring).v : stored;
+      acc.merged = acc.has ? mergeValues(descriptor, acc.merged, value) : value;
+      acc.has = true;
+    };
+    take(target);
+    for (const ns of sources) if (ns !== target) take(ns);
+    if (!acc.has) return;
+    let byKey = table.get(target);
+    if (!byKey) table.set(target, (byKey = new Map<Key, unknown>()));
+    byKey.set(key, descriptor.ttl ? { v: acc.merged, x: this.now() + descriptor.ttl.ttlMs } : acc.merged);
+  }
+
+  size(): { entries: number; keys: number } {
+    let entries = 0;
+    const keys = new Set<Key>();
+    for (const table of this.tables.values()) {
+      for (const byKey of table.values()) {
+        entries += byKey.size;
+        for (const k of byKey.keys()) keys.add(k);
+      }
+    }
+    return { entries, keys: keys.size };
+  }
+
+  /** All state of one key, for the state inspector: state → namespace → value. */
+  describeKey(key: Key): Record<string, Array<{ namespace: Namespace; value: unknown }>> {
+    const out: Record<string, Array<{ namespace: Namespace; value: unknown }>> = {};
+    const now = this.now();
+    for (const [name, table] of this.tables) {
+      const ttl = this.descriptors.get(name)?.ttl;
+      const values: Array<{ namespace: Namespace; value: unknown }> = [];
+      for (const [namespace, byKey] of table) {
+        if (!byKey.has(key)) continue;
+        const stored = byKey.get(key);
+        if (ttl && (stored as Expiring).x <= now) continue;
+        values.push({ namespace, value: toPlain(ttl ? (stored as Expiring).v : stored) });
+      }
+      if (values.length > 0) out[name] = values;
+    }
+    return out;
+  }
+
+  snapshot(): KeyedStateSnapshot {
+    const now = this.now();
+    const groups = new Map<number, Record<string, Map<Namespace, Array<readonly [Key, unknown]>>>>();
+    for (const [name, table] of this.tables) {
+      const ttl = this.descriptors.get(name)?.ttl;
+      for (const [namespace, byKey] of table) {
+        for (const [key, stored] of byKey) {
+          if (ttl && (stored as Expiring).x <= now) {
+            // Cleanup on snapshot: expired values are not carried into the checkpoint.
+            byKey.delete(key);
+            continue;
+          }
+          const keyGroup = keyGroupOf(key, this.maxParallelism);
+          let states = groups.get(keyGroup);
+          if (!states) groups.set(keyGroup, (states = {}));
+          let byNamespace = states[name];
+          if (!byNamespace) states[name] = byNamespace = new Map<Namespace, Array<readonly [Key, unknown]>>();
+          let entries = byNamespace.get(namespace);
+          if (!entries) byNamespace.set(namespace, (entries = []));
+          entries.push([key, copyStored(stored)]);
+        }
+        if (byKey.size === 0) table.delete(namespace);
+      }
+    }
+    const timers = this.timerService?.snapshotTimers(this.maxParallelism) ?? groupTimers(this.pendingTimers, this.maxParallelism);
+    for (const keyGroup of timers.keys()) if (!groups.has(keyGroup)) groups.set(keyGroup, {});
+    const descriptors: Record<string, { kind: StateDescriptor['kind']; ttlMs?: number }> = {};
+    for (const [name, d] of this.descriptors) descriptors[name] = d.ttl ? { kind: d.kind, ttlMs: d.ttl.ttlMs } : { kind: d.kind };
+    return {
+      maxParallelism: this.maxParallelism,
+      descriptors,
+      keyGroups: [...groups.entries()]
+        .sort(([a], [b]) => a - b)
+        .map(([keyGroup, states]) => ({
+          keyGroup,
+          states: Object.fromEntries(Object.entries(states).map(([name, byNamespace]) => [name, [...byNamespace.entries()]])),
+          timers: timers.get(keyGroup) ?? [],
+        })),
+    };
+  }
+
+  /** Restores the key groups this backend owns from any number of snapshots (rescaling). */
+  restore(snapshots: readonly KeyedStateSnapshot[]): void {
+    for (const snapshot of snapshots) {
+      if (snapshot.maxParallelism !== this.maxParallelism) {
+        throw new Error(
+          `cannot restore state taken with maxParallelism ${snapshot.maxParallelism} into a job with maxParallelism ${this.maxParallelism}: the number of key groups must stay the same`,
+        );
+      }
+      for (const group of snapshot.keyGroups) {
+        if (!inRange(this.keyGroupRange, group.keyGroup)) continue;
+        if (this.timerService) this.timerService.restoreTimers(group.timers, this.keyGroupRange, this.maxParallelism);
+        else this.pendingTimers.push(...group.timers);
+        for (const [name, byNamespace] of Object.entries(group.states)) {
+          const table = this.table(name);
+          for (const [namespace, entries] of byNamespace) {
+            let byKey = table.get(namespace);
+            if (!byKey) table.set(namespace, (byKey = new Map<Key, unknown>()));
+            for (const [key, value] of entries) byKey.set(key, restoreStored(value));
+          }
+        }
+      }
+    }
+  }
+
+  private table(name: string): Table {
+    let table = this.tables.get(name);
+    if (!table) this.tables.set(name, (table = new Map<Namespace, Map<Key, unknown>>()));
+    return table;
+  }
+
+  private createHandle(descriptor: StateDescriptor, table: Table): unknown {
+    const cell = new Cell(this, table, descriptor.ttl, this.now);
+    switch (descriptor.kind) {
+      case 'value':
+        return new HeapValueState(cell);
+      case 'list':
+        return new HeapListState(cell);
+      case 'map':
+        return new HeapMapState(cell);
+      case 'reducing':
+        return new HeapReducingState(cell, descriptor.reduce);
+      case 'aggregating':
+        return new HeapAggregatingState(cell, descriptor.aggregate);
+    }
+  }
+
+  /** @internal */
+  keyAndNamespace(): [Key, Namespace] {
+    return [this.getCurrentKey(), this.currentNamespace];
+  }
+}
+
+/** Access to the (current key, current namespace) slot of one table, with TTL handling. */
+class Cell {
+  constructor(
+    private readonly backend: HeapKeyedStateBackend,
+    private readonly table: Table,
+    private readonly ttl: StateTtl | undefined,
+    private readonly now: () => number,
+  ) {}
+
+  get(): unknown {
+    const [key, namespace] = this.backend.keyAndNamespace();
+    const byKey = this.table.get(namespace);
+    if (!byKey) return undefined;
+    const stored = byKey.get(key);
+    if (stored === undefined || !this.ttl) return stored;
+    const expiring = stored as Expiring;
+    const now = this.now();
+    if (expiring.x <= now) {
+      byKey.delete(key);
+      if (byKey.size === 0) this.table.delete(namespace);
+      return undefined;
+    }
+    if (this.ttl.update === 'on-read-and-write') expiring.x = now + this.ttl.ttlMs;
+    return expiring.v;
+  }
+
+  set(value: unknown): void {
+    const [key, namespace] = this.backend.keyAndNamespace();
+    let byKey = this.table.get(namespace);
+    if (!byKey) this.table.set(namespace, (byKey = new Map<Key, unknown>()));
+    byKey.set(key, this.ttl ? { v: value, x: this.now() + this.ttl.ttlMs } : value);
+  }
+
+  clear(): void {
+    const [key, namespace] = this.backend.keyAndNamespace();
+    const byKey = this.table.get(namespace);
+    if (!byKey) return;
+    byKey.delete(key);
+    if (byKey.size === 0) this.table.delete(namespace);
+  }
+}
+
+class HeapValueState<T> implements ValueState<T> {
+  constructor(private readonly cell: Cell) {}
+  value(): T | undefined {
+    return this.cell.get() as T | undefined;
+  }
+  update(value: T): void {
+    if (value === undefined) this.cell.clear();
+    else this.cell.set(value);
+  }
+  clear(): void {
+    this.cell.clear();
+  }
+}
+
+class HeapListState<T> implements ListState<T> {
+  constructor(private readonly cell: Cell) {}
+  get(): readonly T[] {
+    return (this.cell.get() as T[] | undefined) ?? [];
+  }
+  add(value: T): void {
+    const list = this.cell.get() as T[] | undefined;
+    if (list) {
+      list.push(value);
+      this.cell.set(list);
+    } else {
+      this.cell.set([value]);
+    }
+  }
+  addAll(values: readonly T[]): void {
+    if (values.length === 0) return;
+    const list = (this.cell.get() as T[] | undefined) ?? [];
+    list.push(...values);
+    this.cell.set(list);
+  }
+  update(values: readonly T[]): void {
+    if (values.length === 0) this.cell.clear();
+    else this.cell.set([...values]);
+  }
+  clear(): void {
+    this.cell.clear();
+  }
+}
+
+class HeapMapState<K extends string | number, V> implements MapState<K, V> {
+  constructor(private readonly cell: Cell) {}
+  private map(): Map<K, V> | undefined {
+    return this.cell.get() as Map<K, V> | undefined;
+  }
+  get(key: K): V | undefined {
+    return this.map()?.get(key);
+  }
+  put(key: K, value: V): void {
+    const map = this.map() ?? new Map<K, V>();
+    map.set(key, value);
+    this.cell.set(map);
+  }
+  remove(key: K): void {
+    const map = this.map();
+    if (!map) return;
+    map.delete(key);
+    if (map.size === 0) this.cell.clear();
+    else this.cell.set(map);
+  }
+  contains(key: K): boolean {
+    return this.map()?.has(key) ?? false;
+  }
+  entries(): Array<[K, V]> {
+    return [...(this.map()?.entries() ?? [])];
+  }
+  keys(): K[] {
+    return [...(this.map()?.keys() ?? [])];
+  }
+  values(): V[] {
+    return [...(this.map()?.values() ?? [])];
+  }
+  isEmpty(): boolean {
+    return (this.map()?.size ?? 0) === 0;
+  }
+  clear(): void {
+    this.cell.clear();
+  }
+}
+
+class HeapReducingState<T> implements ReducingState<T> {
+  constructor(
+    private readonly cell: Cell,
+    private readonly reduce: (a: unknown, b: unknown) => unknown,
+  ) {}
+  get(): T | undefined {
+    return this.cell.get() as T | undefined;
+  }
+  add(value: T): void {
+    const current = this.cell.get();
+    this.cell.set(current === undefined ? value : this.reduce(current, value));
+  }
+  clear(): void {
+    this.cell.clear();
+  }
+}
+
+class HeapAggregatingState<IN, OUT> implements AggregatingState<IN, OUT> {
+  constructor(
+    private readonly cell: Cell,
+    private readonly fn: AggregateFunction<unknown, unknown, unknown>,
+  ) {}
+  get(): OUT | undefined {
+    const acc = this.cell.get();
+    return acc === undefined ? undefined : (this.fn.getResult(acc) as OUT);
+  }
+  add(value: IN): void {
+    const acc = this.cell.get();
+    this.cell.set(this.fn.add(value, acc === undefined ? this.fn.createAccumulator() : acc));
+  }
+  clear(): void {
+    this.cell.clear();
+  }
+}
+
+function mergeValues(descriptor: StateDescriptor, a: unknown, b: unknown): unknown {
+  switch (descriptor.kind) {
+    case 'list':
+      return [...(a as unknown[]), ...(b as unknown[])];
+    case 'reducing':
+      return descriptor.reduce(a, b);
+    case 'aggregating': {
+      if (!descriptor.aggregate.merge) throw new Error(`state '${descriptor.name}' cannot be merged: its aggregate function has no merge`);
+      return descriptor.aggregate.merge(a, b);
+    }
+    case 'map':
+      return new Map([...(a as Map<unknown, unknown>), ...(b as Map<unknown, unknown>)]);
+    case 'value':
+      return b;
+  }
+}
+
+function groupTimers(timers: readonly TimerSnapshot[], maxParallelism: number): Map<number, TimerSnapshot[]> {
+  const groups = new Map<number, TimerSnapshot[]>();
+  for (const t of timers) {
+    const group = keyGroupOf(t.key, maxParallelism);
+    const list = groups.get(group) ?? [];
+    list.push(t);
+    groups.set(group, list);
+  }
+  return groups;
+}
+
+const MAP_TAG = '__sluice_map__';
+
+/** Snapshot values are plain data: Maps become tagged entry lists. */
+function toPlain(value: unknown): unknown {
+  if (value instanceof Map) return { [MAP_TAG]: [...(value as Map<unknown, unknown>).entries()].map(([k, v]) => [k, toPlain(v)]) };
+  if (Array.isArray(value)) return value.map(toPlain);
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toPlain(v)]));
+  }
+  return value;
+}
+
+function fromPlain(value: unknown): unknown {
+  if (typeof value === 'object' && value !== null && !Array.isArray(value) && MAP_TAG in value) {
+    return new Map((value as Record<string, Array<[unknown, unknown]>>)[MAP_TAG]?.map(([k, v]) => [k, fromPlain(v)]));
+  }
+  if (Array.isArray(value)) return value.map(fromPlain);
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fromPlain(v)]));
+  }
+  return value;
+}
+
+/** toPlain builds new containers all the way down, so the copy shares nothing with live state. */
+function copyStored(stored: unknown): unknown {
+  return toPlain(stored);
+}
+
+function restoreStored(stored: unknown): unknown {
+  return fromPlain(stored);
+}

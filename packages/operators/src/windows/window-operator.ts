@@ -1,0 +1,417 @@
+/**
+ * Keyed windows, after Flink's WindowOperator.
+ *
+ * For each element: assign windows (by event time, or by the clock for processing
+ * time); skip windows that are already late; add the element to each window's state
+ * (only an accumulator for incremental functions); ask the trigger; register a
+ * cleanup timer at the window's end plus the allowed lateness. An element whose every
+ * window was skipped and that is itself late goes to the `late` output, or is counted
+ * as dropped when nothing is connected there: never lost without a trace.
+ *
+ * A window that fires again (an early trigger, or a late element within the allowed
+ * lateness) emits its new result as UPDATE_AFTER; its first result is an INSERT.
+ *
+ * Session windows merge: each key keeps its sessions as a list of (window, state
+ * namespace); a new element's window merges with every session it touches, their
+ * states merge into one namespace, and timers move to the merged window's end.
+ */
+import { NO_TIMESTAMP, RowKind, type Key } from '../api/elements.js';
+import type { CodeLoader } from '../api/functions.js';
+import { AbstractOperator } from '../api/operator.js';
+import type { AggregateFunction, AggregatingState, ListState, MapState, Namespace, ReducingState, ValueState } from '../api/state.js';
+import { VOID_NAMESPACE } from '../api/state.js';
+import type { InternalTimer } from '../api/time.js';
+import { createAggregator, type BuiltinAggregator } from '../functions/aggregations.js';
+import type { Aggregation } from '@sluice/graph-model';
+import { cover, GLOBAL_WINDOW, intersects, maxTimestamp, slidingStarts, windowStart, type TimeWindow } from './assigners.js';
+import {
+  ContinuousEventTimeTrigger,
+  ContinuousProcessingTimeTrigger,
+  CountTrigger,
+  EventTimeTrigger,
+  fires,
+  ProcessingTimeTrigger,
+  purges,
+  PurgingTrigger,
+  UserCodeTrigger,
+  type Trigger,
+  type TriggerContext,
+} from './triggers.js';
+
+export type WindowAssignerConfig =
+  | { readonly kind: 'tumbling'; readonly sizeMs: number; readonly offsetMs: number }
+  | { readonly kind: 'sliding'; readonly sizeMs: number; readonly slideMs: number; readonly offsetMs: number }
+  | { readonly kind: 'session'; readonly gapMs?: number | undefined; readonly dynamicGap?: string | undefined }
+  | { readonly kind: 'global' };
+
+export type TriggerConfig =
+  | { readonly kind: 'default'; readonly purging: boolean }
+  | { readonly kind: 'count'; readonly count: number; readonly purging: boolean }
+  | { readonly kind: 'continuous-event-time'; readonly intervalMs: number; readonly purging: boolean }
+  | { readonly kind: 'continuous-processing-time'; readonly intervalMs: number; readonly purging: boolean }
+  | { readonly kind: 'custom'; readonly trigger: string; readonly purging: boolean };
+
+export type WindowFunctionConfig =
+  | { readonly kind: 'aggregations'; readonly aggregations: readonly Aggregation[] }
+  | { readonly kind: 'reduce'; readonly reduce: string; readonly process?: string | undefined }
+  | { readonly kind: 'aggregate'; readonly aggregate: string; readonly process?: string | undefined }
+  | { readonly kind: 'process'; readonly process: string };
+
+export interface WindowOperatorConfig {
+  readonly assigner: WindowAssignerConfig;
+  readonly timeCharacteristic: 'event-time' | 'processing-time';
+  readonly allowedLatenessMs: number;
+  readonly trigger: TriggerConfig;
+  readonly function: WindowFunctionConfig;
+}
+
+/** What window functions see of the window that fires. */
+export interface WindowContext {
+  readonly start: number;
+  readonly end: number;
+  readonly maxTimestamp: number;
+  readonly currentWatermark: number;
+}
+
+type ProcessFn = (key: Key, window: WindowContext, elements: readonly unknown[], out: { collect(value: unknown): void }) => void;
+type ResultFn = (key: Key, window: WindowContext, result: unknown, out: { collect(value: unknown): void }) => void;
+
+interface Session {
+  start: number;
+  end: number;
+  readonly ns: string;
+}
+
+const CONTENTS = 'window-contents';
+const TRIGGER_STATE = 'window-trigger';
+const FIRED = 'window-fired';
+const SESSIONS = 'window-sessions';
+
+export class WindowOperator extends AbstractOperator<unknown> {
+  private readonly eventTime: boolean;
+  private readonly lateness: number;
+  private readonly trigger: Trigger;
+  private readonly aggregator: BuiltinAggregator | undefined;
+  private readonly process: ProcessFn | undefined;
+  private readonly result: ResultFn | undefined;
+  private readonly gapOf: ((value: unknown) => number) | undefined;
+  private contents!: AggregatingState<unknown, unknown> | ReducingState<unknown> | ListState<unknown>;
+  private triggerState!: MapState<string, unknown>;
+  private fired!: ValueState<boolean>;
+  private sessions!: ValueState<Session[]>;
+  /** Timestamp of the element being added, read by the built-in aggregator (first/last). */
+  private currentTimestamp = 0;
+  private readonly triggerCtx: TriggerContext;
+  private readonly contentsDescriptor:
+    | { kind: 'aggregating'; name: string; aggregate: AggregateFunction<unknown, unknown, unknown> }
+    | { kind: 'reducing'; name: string; reduce: (a: unknown, b: unknown) => unknown }
+    | { kind: 'list'; name: string };
+
+  constructor(
+    private readonly config: WindowOperatorConfig,
+    fn: CodeLoader,
+  ) {
+    super();
+    this.eventTime = config.timeCharacteristic === 'event-time' && config.assigner.kind !== 'global';
+    this.lateness = this.eventTime ? config.allowedLatenessMs : 0;
+    this.trigger = makeTrigger(config, fn);
+    const f = config.function;
+    switch (f.kind) {
+      case 'aggregations': {
+        const aggregator = createAggregator(f.aggregations);
+        this.aggregator = aggregator;
+        this.contentsDescriptor = {
+          kind: 'aggregating',
+          name: CONTENTS,
+          aggregate: {
+            createAccumulator: () => aggregator.createAccumulator(),
+            add: (value, acc) => aggregator.add(acc, value, this.currentTimestamp),
+            getResult: (acc) => aggregator.getResult(acc),
+            merge: (a, b) => aggregator.merge(a, b),
+          },
+        };
+        break;
+      }
+      case 'reduce':
+        this.contentsDescriptor = { kind: 'reducing', name: CONTENTS, reduce: fn(f.reduce) as (a: unknown, b: unknown) => unknown };
+        this.result = f.process !== undefined ? (fn(f.process) as ResultFn) : undefined;
+        break;
+      case 'aggregate':
+        this.contentsDescriptor = { kind: 'aggregating', name: CONTENTS, aggregate: fn(f.aggregate) as AggregateFunction<unknown, unknown, unknown> };
+        this.result = f.process !== undefined ? (fn(f.process) as ResultFn) : undefined;
+        break;
+      case 'process':
+        this.contentsDescriptor = { kind: 'list', name: CONTENTS };
+        this.process = fn(f.process) as ProcessFn;
+        break;
+    }
+    const assigner = config.assigner;
+    if (assigner.kind === 'session') {
+      const dynamic = assigner.dynamicGap !== undefined ? (fn(assigner.dynamicGap) as (value: unknown) => unknown) : undefined;
+      const fixed = assigner.gapMs ?? 0;
+      this.gapOf = dynamic
+        ? (value) => {
+            const gap = dynamic(value);
+            if (typeof gap !== 'number' || !(gap > 0)) throw new TypeError(`the session gap function returned ${JSON.stringify(gap)}; it must return a positive number of milliseconds`);
+            return gap;
+          }
+        : () => fixed;
+    }
+    this.triggerCtx = {
+      currentWatermark: () => this.currentWatermark,
+      currentProcessingTime: () => this.ctx.processingTime.now(),
+      registerEventTimeTimer: (time) => this.timerService.registerEventTimeTimer(this.backend.getCurrentNamespace(), time),
+      registerProcessingTimeTimer: (time) => this.timerService.registerProcessingTimeTimer(this.backend.getCurrentNamespace(), time),
+      deleteEventTimeTimer: (time) => this.timerService.deleteEventTimeTimer(this.backend.getCurrentNamespace(), time),
+      deleteProcessingTimeTimer: (time) => this.timerService.deleteProcessingTimeTimer(this.backend.getCurrentNamespace(), time),
+      getValue: (name) => this.triggerState.get(name),
+      setValue: (name, value) => (value === undefined ? this.triggerState.remove(name) : this.triggerState.put(name, value)),
+    };
+  }
+
+  private get timerService() {
+    return this.useTimers();
+  }
+
+  override open(): void {
+    const backend = this.backend;
+    this.contents = backend.getState(this.contentsDescriptor);
+    this.triggerState = backend.getState({ kind: 'map', name: TRIGGER_STATE }) as MapState<string, unknown>;
+    this.fired = backend.getState({ kind: 'value', name: FIRED }) as ValueState<boolean>;
+    this.sessions = backend.getState({ kind: 'value', name: SESSIONS }) as ValueState<Session[]>;
+    this.useTimers();
+  }
+
+  processElement(value: unknown, timestamp: number, kind: RowKind): void {
+    if (kind === RowKind.UPDATE_BEFORE || kind === RowKind.DELETE) {
+      throw new Error('a window cannot consume retractions (update-before or delete records); put windows before group aggregations, not after');
+    }
+    let time: number;
+    if (this.eventTime) {
+      if (timestamp === NO_TIMESTAMP) {
+        throw new Error('the record has no event-time timestamp; give the source a timestamp field, or use a processing-time window');
+      }
+      time = timestamp;
+    } else {
+      time = this.ctx.processingTime.now();
+    }
+    this.currentTimestamp = time;
+    if (this.config.assigner.kind === 'session') {
+      this.processSession(value, time);
+      return;
+    }
+    let skipped = true;
+    const assigner = this.config.assigner;
+    if (assigner.kind === 'tumbling') {
+      const start = windowStart(time, assigner.offsetMs, assigner.sizeMs);
+      skipped = !this.addToWindow(value, time, start, { start, end: start + assigner.sizeMs });
+    } else if (assigner.kind === 'sliding') {
+      for (const start of slidingStarts(time, assigner.sizeMs, assigner.slideMs, assigner.offsetMs)) {
+        if (this.addToWindow(value, time, start, { start, end: start + assigner.sizeMs })) skipped = false;
+      }
+    } else {
+      skipped = !this.addToWindow(value, time, 'global', GLOBAL_WINDOW);
+    }
+    if (skipped && this.isElementLate(time)) this.late(value, timestamp);
+  }
+
+  /** Returns false when the window is already late and the element was not added. */
+  private addToWindow(value: unknown, time: number, ns: Namespace, window: TimeWindow): boolean {
+    if (this.isWindowLate(window)) return false;
+    this.backend.setCurrentNamespace(ns);
+    this.contents.add(value);
+    const result = this.trigger.onElement(time, window, this.triggerCtx, value);
+    if (fires(result)) this.emit(window);
+    if (purges(result)) this.contents.clear();
+    this.registerCleanupTimer(window);
+    return true;
+  }
+
+  private processSession(value: unknown, time: number): void {
+    const gap = (this.gapOf as (value: unknown) => number)(value);
+    this.backend.setCurrentNamespace(VOID_NAMESPACE);
+    const sessions = [...(this.sessions.value() ?? [])];
+    const fresh: TimeWindow = { start: time, end: time + gap };
+    const touching = sessions.filter((s) => intersects(s, fresh));
+    let merged = fresh;
+    for (const s of touching) merged = cover(merged, s);
+    if (this.isWindowLate(merged)) {
+      if (this.isElementLate(time)) this.late(value, time);
+      return;
+    }
+    const keep = touching[0]?.ns ?? String(time);
+    let anyFired = false;
+    for (const s of touching) {
+      this.backend.setCurrentNamespace(s.ns);
+      if (this.fired.value() === true) anyFired = true;
+      // The old windows' timers would fire at their old ends: remove them.
+      this.trigger.clear(s, this.triggerCtx);
+      this.deleteCleanupTimer(s);
+      if (s.ns !== keep) this.fired.clear();
+    }
+    const merging = touching.filter((s) => s.ns !== keep).map((s) => s.ns);
+    if (merging.length > 0) {
+      this.backend.setCurrentNamespace(keep);
+      this.backend.mergeNamespaces(CONTENTS, keep, merging);
+    }
+    const remaining = sessions.filter((s) => !touching.includes(s));
+    remaining.push({ start: merged.start, end: merged.end, ns: keep });
+    this.backend.setCurrentNamespace(VOID_NAMESPACE);
+    this.sessions.update(remaining);
+    this.backend.setCurrentNamespace(keep);
+    if (anyFired) this.fired.update(true);
+    if (touching.length > 0) this.trigger.onMerge(merged, this.triggerCtx);
+    this.contents.add(value);
+    const result = this.trigger.onElement(time, merged, this.triggerCtx, value);
+    if (fires(result)) this.emit(merged);
+    if (purges(result)) this.contents.clear();
+    this.registerCleanupTimer(merged);
+  }
+
+  override onEventTime(timer: InternalTimer): void {
+    const window = this.windowOf(timer.namespace);
+    if (!window) return;
+    this.backend.setCurrentNamespace(timer.namespace);
+    const result = this.trigger.onEventTime(timer.timestamp, window, this.triggerCtx);
+    if (fires(result)) this.emit(window);
+    if (purges(result)) this.contents.clear();
+    if (this.eventTime && timer.timestamp === this.cleanupTime(window)) this.clearWindow(window, timer.namespace);
+  }
+
+  override onProcessingTime(timer: InternalTimer): void {
+    const window = this.windowOf(timer.namespace);
+    if (!window) return;
+    this.backend.setCurrentNamespace(timer.namespace);
+    const result = this.trigger.onProcessingTime(timer.timestamp, window, this.triggerCtx);
+    if (fires(result)) this.emit(window);
+    if (purges(result)) this.contents.clear();
+    if (!this.eventTime && window.end !== Number.POSITIVE_INFINITY && timer.timestamp === this.cleanupTime(window)) this.clearWindow(window, timer.namespace);
+  }
+
+  private windowOf(ns: Namespace): TimeWindow | undefined {
+    const assigner = this.config.assigner;
+    switch (assigner.kind) {
+      case 'tumbling':
+      case 'sliding':
+        return { start: ns as number, end: (ns as number) + assigner.sizeMs };
+      case 'global':
+        return GLOBAL_WINDOW;
+      case 'session': {
+        this.backend.setCurrentNamespace(VOID_NAMESPACE);
+        const session = (this.sessions.value() ?? []).find((s) => s.ns === ns);
+        this.backend.setCurrentNamespace(ns);
+        return session;
+      }
+    }
+  }
+
+  private clearWindow(window: TimeWindow, ns: Namespace): void {
+    this.backend.setCurrentNamespace(ns);
+    this.contents.clear();
+    this.trigger.clear(window, this.triggerCtx);
+    this.triggerState.clear();
+    this.fired.clear();
+    if (this.config.assigner.kind === 'session') {
+      this.backend.setCurrentNamespace(VOID_NAMESPACE);
+      const rest = (this.sessions.value() ?? []).filter((s) => s.ns !== ns);
+      if (rest.length > 0) this.sessions.update(rest);
+      else this.sessions.clear();
+      this.backend.setCurrentNamespace(ns);
+    }
+  }
+
+  private emit(window: TimeWindow): void {
+    const key = this.backend.getCurrentKey();
+    const max = maxTimestamp(window);
+    const kind = this.fired.value() === true ? RowKind.UPDATE_AFTER : RowKind.INSERT;
+    const timestamp = max === Number.POSITIVE_INFINITY ? this.currentTimestamp : max;
+    const state = { emitted: false };
+    const out = {
+      collect: (value: unknown) => {
+        state.emitted = true;
+        this.output.collect(value, timestamp, kind);
+      },
+    };
+    const view: WindowContext = { start: window.start, end: window.end, maxTimestamp: max, currentWatermark: this.currentWatermark };
+    const f = this.config.function;
+    if (f.kind === 'process') {
+      const elements = (this.contents as ListState<unknown>).get();
+      if (elements.length === 0) return;
+      (this.process as ProcessFn)(key, view, elements, out);
+    } else {
+      const result = (this.contents).get();
+      if (result === undefined) return;
+      if (this.aggregator) {
+        out.collect(
+          window === GLOBAL_WINDOW
+            ? { key, ...(result as Record<string, unknown>) }
+            : { key, windowStart: window.start, windowEnd: window.end, ...(result as Record<string, unknown>) },
+        );
+      } else if (this.result) {
+        this.result(key, view, result, out);
+      } else {
+        out.collect(result);
+      }
+    }
+    if (state.emitted) this.fired.update(true);
+  }
+
+  private late(value: unknown, timestamp: number): void {
+    if (this.ctx.connectedOutputs.has('late')) {
+      this.output.collectSide('late', value, timestamp);
+      this.ctx.metrics.lateRecordsRouted++;
+    } else {
+      this.ctx.metrics.lateRecordsDropped++;
+    }
+  }
+
+  private isWindowLate(window: TimeWindow): boolean {
+    return this.eventTime && this.cleanupTime(window) <= this.currentWatermark;
+  }
+
+  private isElementLate(time: number): boolean {
+    return this.eventTime && time + this.lateness <= this.currentWatermark;
+  }
+
+  private cleanupTime(window: TimeWindow): number {
+    const max = maxTimestamp(window);
+    return this.eventTime ? max + this.lateness : max;
+  }
+
+  private registerCleanupTimer(window: TimeWindow): void {
+    if (window.end === Number.POSITIVE_INFINITY) return;
+    const time = this.cleanupTime(window);
+    if (this.eventTime) this.timerService.registerEventTimeTimer(this.backend.getCurrentNamespace(), time);
+    else this.timerService.registerProcessingTimeTimer(this.backend.getCurrentNamespace(), time);
+  }
+
+  private deleteCleanupTimer(session: Session): void {
+    const time = this.cleanupTime(session);
+    this.backend.setCurrentNamespace(session.ns);
+    if (this.eventTime) this.timerService.deleteEventTimeTimer(session.ns, time);
+    else this.timerService.deleteProcessingTimeTimer(session.ns, time);
+  }
+}
+
+function makeTrigger(config: WindowOperatorConfig, fn: CodeLoader): Trigger {
+  const t = config.trigger;
+  let trigger: Trigger;
+  switch (t.kind) {
+    case 'default':
+      trigger = config.timeCharacteristic === 'event-time' ? new EventTimeTrigger() : new ProcessingTimeTrigger();
+      break;
+    case 'count':
+      trigger = new CountTrigger(t.count);
+      break;
+    case 'continuous-event-time':
+      trigger = new ContinuousEventTimeTrigger(t.intervalMs);
+      break;
+    case 'continuous-processing-time':
+      trigger = new ContinuousProcessingTimeTrigger(t.intervalMs);
+      break;
+    case 'custom':
+      trigger = new UserCodeTrigger(fn(t.trigger) as ConstructorParameters<typeof UserCodeTrigger>[0]);
+      break;
+  }
+  return t.purging ? new PurgingTrigger(trigger) : trigger;
+}
