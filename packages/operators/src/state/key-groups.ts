@@ -4,9 +4,10 @@
  * range of key groups. State is stored and snapshotted per key group, so rescaling
  * moves whole groups between subtasks.
  *
- * The hash is MurmurHash3 (32-bit) over the key's UTF-16 code units for strings, and
- * over the value for 32-bit integers; it is part of the snapshot format, so it must
- * never change.
+ * The hash is MurmurHash3 x86_32 with seed 0: over the UTF-16LE bytes of a string key,
+ * over the 4 little-endian bytes of a 32-bit integer key, and over `#<number>` for any
+ * other number. It is part of the snapshot format (state is stored by key group), so
+ * it must never change; a test pins reference values from an independent implementation.
  */
 import type { Key } from '../api/elements.js';
 import type { KeyGroupRange } from '../api/state.js';
