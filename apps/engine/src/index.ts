@@ -9,3 +9,7 @@ export { TaskManager, type TaskManagerOptions, type Placement } from './cluster/
 export { Job, JobManager, SubmissionError, type CollectedRow, type JobSnapshot, type JobStatus } from './cluster/job-manager.js';
 export { TaskFailure, type TaskMetrics, type OperatorCounters } from './runtime/task.js';
 export type { FailureReport } from './runtime/protocol.js';
+export { InputGate, type GateChannelSpec, type GateListener, type InputWatermark } from './runtime/input-gate.js';
+export { allocateBell, allocateChannel, ChannelReader, ChannelWriter, type ChannelMemory } from './runtime/channel.js';
+export { MessageDecoder, MessageEncoder, MessageType, type Message } from './runtime/messages.js';
+export { channelSelector, connectedConsumers } from './runtime/partitioner.js';

@@ -19,3 +19,4 @@ export { createOperator, implementedTypes, isImplemented, type OperatorEnv, type
 export { WindowOperator, type WindowOperatorConfig, type WindowContext } from './windows/window-operator.js';
 export * from './windows/assigners.js';
 export { TriggerResult } from './windows/triggers.js';
+export { recordFactory, type GeneratorSpec, type GeneratedRecord } from './sources/generator-data.js';

@@ -45,8 +45,9 @@ import {
 import type { ChainedOperatorPlan, ExecutionPlan, OutputTarget, TaskPlan } from '../compile/plan.js';
 import { instantiateCode } from '../compile/user-code.js';
 import type { FailureReport } from './protocol.js';
-import { ChannelReader, ChannelWriter, type ChannelMemory } from './channel.js';
-import { MessageDecoder, MessageEncoder, MessageType } from './messages.js';
+import { ChannelWriter, type ChannelMemory } from './channel.js';
+import { InputGate, type GateListener, type InputWatermark } from './input-gate.js';
+import { MessageEncoder } from './messages.js';
 import { channelSelector, type ChannelSelector } from './partitioner.js';
 
 export interface InputChannelSpec {
@@ -125,14 +126,15 @@ export interface TaskMetrics {
   backpressuredMs: number;
   readonly operators: OperatorCounters[];
   /** Input watermark per head input, and the channel holding it back. */
-  inputWatermarks: Array<{ watermark: number; idle: boolean; holdingBack: { exchange: number; producerSubtask: number } | undefined }>;
+  inputWatermarks: InputWatermark[];
 }
 
 const STEP_BUDGET = 1024;
-const YIELD_EVERY_STEPS = 4;
+/** Longest the loop runs before letting timers and messages through. */
+const SLICE_MS = 10;
 const DEFAULT_BATCH = 256;
 
-export class StreamTask {
+export class StreamTask implements GateListener {
   readonly plan: TaskPlan;
   readonly jobId: string;
   readonly subtaskIndex: number;
@@ -291,8 +293,8 @@ export class StreamTask {
   private async loop(): Promise<'finished' | 'cancelled'> {
     const head = this.operators[0] as AnyOperator;
     const source = head.inputs === 0 ? head : undefined;
-    let steps = 0;
     let mark = performance.now();
+    let sliceEnd = mark + SLICE_MS;
     const account = (kind: 'busyMs' | 'idleMs' | 'backpressuredMs') => {
       const now = performance.now();
       this.metrics[kind] += now - mark;
@@ -312,7 +314,7 @@ export class StreamTask {
           continue;
         }
       }
-      const status = source ? this.pollSource(source) : this.readInput();
+      const status = source ? this.pollSource(source) : this.readInput(sliceEnd);
       if (flushTimeout === 0) {
         this.flushAll();
       } else {
@@ -328,10 +330,11 @@ export class StreamTask {
         return 'finished';
       }
       if (status === InputStatus.MORE_AVAILABLE) {
-        if (++steps % YIELD_EVERY_STEPS === 0) {
+        if (performance.now() >= sliceEnd) {
           account('busyMs');
           await yieldToEventLoop();
           account('busyMs');
+          sliceEnd = performance.now() + SLICE_MS;
         }
         continue;
       }
@@ -340,6 +343,7 @@ export class StreamTask {
       account('busyMs');
       await this.waitFor(source ? 'source' : 'input', source);
       account('idleMs');
+      sliceEnd = performance.now() + SLICE_MS;
     }
   }
 
@@ -351,10 +355,10 @@ export class StreamTask {
     return status;
   }
 
-  private readInput(): InputStatus {
+  private readInput(deadline: number): InputStatus {
     const gate = this.gate;
     if (!gate) return InputStatus.END_OF_INPUT;
-    return gate.read(STEP_BUDGET, this);
+    return gate.read(STEP_BUDGET, this, deadline);
   }
 
   /** Called by the input gate for each record. */
@@ -691,131 +695,5 @@ class ExchangeWriter implements Target {
     this.flush();
     const bytes = this.encoder.endOfPartition();
     for (const c of this.channels) c.write(bytes);
-  }
-}
-
-interface ChannelState {
-  readonly reader: ChannelReader;
-  readonly input: number;
-  readonly exchange: number;
-  readonly producerSubtask: number;
-  watermark: number;
-  idle: boolean;
-  ended: boolean;
-}
-
-/**
- * All input channels of a subtask. Per head input, a watermark valve (Flink's
- * StatusWatermarkValve): the input's watermark is the minimum over its channels that
- * are neither idle nor ended, it only moves forward, and an input whose channels are
- * all idle is idle itself.
- */
-class InputGate {
-  private readonly channels: ChannelState[];
-  private readonly decoder = new MessageDecoder();
-  private readonly emitted: number[];
-  private readonly inputIdle: boolean[];
-  private next = 0;
-  private open: number;
-
-  constructor(
-    specs: readonly InputChannelSpec[],
-    private readonly inputs: number,
-  ) {
-    this.channels = specs.map((s) => ({
-      reader: new ChannelReader(s.memory, new Int32Array(s.creditBell)),
-      input: s.input,
-      exchange: s.exchange,
-      producerSubtask: s.producerSubtask,
-      watermark: MIN_WATERMARK,
-      idle: false,
-      ended: false,
-    }));
-    this.open = this.channels.length;
-    this.emitted = Array.from({ length: inputs }, () => MIN_WATERMARK);
-    this.inputIdle = Array.from({ length: inputs }, () => false);
-  }
-
-  hasData(): boolean {
-    return this.channels.some((c) => !c.ended && c.reader.hasData());
-  }
-
-  /** Reads messages until `budget` records were handled or no channel has data. */
-  read(budget: number, task: StreamTask): InputStatus {
-    let handled = 0;
-    let idleRounds = 0;
-    const count = this.channels.length;
-    while (handled < budget && idleRounds < count) {
-      const channel = this.channels[this.next] as ChannelState;
-      this.next = this.next + 1 === count ? 0 : this.next + 1;
-      if (channel.ended) {
-        idleRounds++;
-        continue;
-      }
-      const got = channel.reader.read((bytes) => {
-        const message = this.decoder.decode(bytes);
-        switch (message[0]) {
-          case MessageType.RECORDS: {
-            const [, timestamps, kinds, values] = message;
-            const input = channel.input;
-            for (let i = 0; i < values.length; i++) {
-              task.handleRecord(input, values[i], timestamps[i] as number, (kinds ? kinds[i] : RowKind.INSERT) as RowKind);
-            }
-            handled += values.length;
-            break;
-          }
-          case MessageType.WATERMARK:
-            channel.watermark = Math.max(channel.watermark, message[1]);
-            if (channel.idle) channel.idle = false;
-            this.update(channel.input, task);
-            break;
-          case MessageType.IDLE:
-            channel.idle = message[1];
-            this.update(channel.input, task);
-            break;
-          case MessageType.END_OF_PARTITION:
-            channel.ended = true;
-            channel.watermark = MAX_WATERMARK;
-            this.open--;
-            this.update(channel.input, task);
-            break;
-        }
-      });
-      idleRounds = got ? 0 : idleRounds + 1;
-      if (this.open === 0) return InputStatus.END_OF_INPUT;
-    }
-    return this.open === 0 ? InputStatus.END_OF_INPUT : handled >= budget || this.hasData() ? InputStatus.MORE_AVAILABLE : InputStatus.NOTHING_AVAILABLE;
-  }
-
-  private update(input: number, task: StreamTask): void {
-    let min = Number.POSITIVE_INFINITY;
-    let active = 0;
-    let holdingBack: ChannelState | undefined;
-    for (const c of this.channels) {
-      if (c.input !== input || c.ended || c.idle) continue;
-      active++;
-      if (c.watermark < min) {
-        min = c.watermark;
-        holdingBack = c;
-      }
-    }
-    const allEnded = this.channels.every((c) => c.input !== input || c.ended);
-    if (allEnded) min = MAX_WATERMARK;
-    const idle = active === 0 && !allEnded;
-    if (idle !== this.inputIdle[input]) {
-      this.inputIdle[input] = idle;
-      task.handleIdle(input, idle);
-    }
-    if (!idle && min > (this.emitted[input] ?? MIN_WATERMARK)) {
-      this.emitted[input] = min;
-      task.handleWatermark(input, min);
-    }
-    task.reportInputWatermarks(
-      this.emitted.map((watermark, i) => ({
-        watermark,
-        idle: this.inputIdle[i] ?? false,
-        holdingBack: i === input && holdingBack ? { exchange: holdingBack.exchange, producerSubtask: holdingBack.producerSubtask } : undefined,
-      })),
-    );
   }
 }

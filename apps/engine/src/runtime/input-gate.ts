@@ -1,0 +1,180 @@
+/**
+ * All input channels of a subtask, read round robin. Per head input, a watermark valve
+ * (Flink's StatusWatermarkValve): the input's watermark is the minimum over its
+ * channels that are neither idle nor ended, it only moves forward, and an input whose
+ * channels are all idle is idle itself. Ended channels no longer hold anything back.
+ */
+import { InputStatus, MAX_WATERMARK, MIN_WATERMARK, RowKind } from '@sluice/operators';
+import { ChannelReader, type ChannelMemory } from './channel.js';
+import { MessageDecoder, MessageType } from './messages.js';
+
+export interface GateChannelSpec {
+  readonly exchange: number;
+  readonly producerSubtask: number;
+  readonly input: number;
+  readonly memory: ChannelMemory;
+  readonly creditBell: SharedArrayBuffer;
+}
+
+export interface InputWatermark {
+  readonly watermark: number;
+  readonly idle: boolean;
+  /** The channel with the smallest watermark: what holds this input back. */
+  readonly holdingBack: { readonly exchange: number; readonly producerSubtask: number } | undefined;
+}
+
+/** What the gate hands records, watermarks and idleness to (the task). */
+export interface GateListener {
+  handleRecord(input: number, value: unknown, timestamp: number, kind: RowKind): void;
+  handleWatermark(input: number, watermark: number): void;
+  handleIdle(input: number, idle: boolean): void;
+  reportInputWatermarks(marks: InputWatermark[]): void;
+}
+
+interface ChannelState {
+  readonly reader: ChannelReader;
+  readonly input: number;
+  readonly exchange: number;
+  readonly producerSubtask: number;
+  watermark: number;
+  idle: boolean;
+  ended: boolean;
+}
+
+export class InputGate {
+  private readonly channels: ChannelState[];
+  private readonly decoder = new MessageDecoder();
+  private readonly emitted: number[];
+  private readonly inputIdle: boolean[];
+  private readonly holding: Array<InputWatermark['holdingBack']>;
+  private next = 0;
+  private open: number;
+  /** A record batch interrupted by the deadline: the rest is handed over first next time. */
+  private pending: { input: number; timestamps: readonly number[]; kinds: readonly number[] | null; values: readonly unknown[]; position: number } | undefined;
+
+  constructor(
+    specs: readonly GateChannelSpec[],
+    private readonly inputs: number,
+  ) {
+    this.channels = specs.map((s) => ({
+      reader: new ChannelReader(s.memory, new Int32Array(s.creditBell)),
+      input: s.input,
+      exchange: s.exchange,
+      producerSubtask: s.producerSubtask,
+      watermark: MIN_WATERMARK,
+      idle: false,
+      ended: false,
+    }));
+    this.open = this.channels.length;
+    this.emitted = Array.from({ length: inputs }, () => MIN_WATERMARK);
+    this.inputIdle = Array.from({ length: inputs }, () => false);
+    this.holding = Array.from({ length: inputs }, () => undefined);
+  }
+
+  hasData(): boolean {
+    return this.pending !== undefined || this.channels.some((c) => !c.ended && c.reader.hasData());
+  }
+
+  /**
+   * Reads messages until `budget` records were handled, `deadline` (performance.now())
+   * passed, or no channel has data. The deadline keeps a slow operator from starving
+   * the rest of the loop: timers, control messages and metrics.
+   */
+  read(budget: number, task: GateListener, deadline = Number.POSITIVE_INFINITY): InputStatus {
+    let handled = this.resume(task, deadline);
+    if (this.pending) return InputStatus.MORE_AVAILABLE;
+    let idleRounds = 0;
+    const count = this.channels.length;
+    while (handled < budget && idleRounds < count) {
+      const channel = this.channels[this.next] as ChannelState;
+      this.next = this.next + 1 === count ? 0 : this.next + 1;
+      if (channel.ended) {
+        idleRounds++;
+        continue;
+      }
+      const got = channel.reader.read((bytes) => {
+        const message = this.decoder.decode(bytes);
+        switch (message[0]) {
+          case MessageType.RECORDS: {
+            const [, timestamps, kinds, values] = message;
+            this.pending = { input: channel.input, timestamps, kinds, values, position: 0 };
+            handled += this.resume(task, deadline);
+            break;
+          }
+          case MessageType.WATERMARK:
+            channel.watermark = Math.max(channel.watermark, message[1]);
+            if (channel.idle) channel.idle = false;
+            this.update(channel.input, task);
+            break;
+          case MessageType.IDLE:
+            channel.idle = message[1];
+            this.update(channel.input, task);
+            break;
+          case MessageType.END_OF_PARTITION:
+            channel.ended = true;
+            channel.watermark = MAX_WATERMARK;
+            this.open--;
+            this.update(channel.input, task);
+            break;
+        }
+      });
+      idleRounds = got ? 0 : idleRounds + 1;
+      if (this.interrupted()) return InputStatus.MORE_AVAILABLE;
+      if (this.open === 0) return InputStatus.END_OF_INPUT;
+      if (performance.now() > deadline) break;
+    }
+    return this.open === 0 ? InputStatus.END_OF_INPUT : handled >= budget || this.hasData() ? InputStatus.MORE_AVAILABLE : InputStatus.NOTHING_AVAILABLE;
+  }
+
+  /** Whether a batch is waiting to be resumed (set inside the read callback, hence a method). */
+  private interrupted(): boolean {
+    return this.pending !== undefined;
+  }
+
+  /** Hands over the rest of an interrupted batch; returns how many records it handed over. */
+  private resume(task: GateListener, deadline: number): number {
+    const batch = this.pending;
+    if (!batch) return 0;
+    const { input, timestamps, kinds, values } = batch;
+    const start = batch.position;
+    let i = start;
+    while (i < values.length) {
+      task.handleRecord(input, values[i], timestamps[i] as number, (kinds ? kinds[i] : RowKind.INSERT) as RowKind);
+      i++;
+      // Looking at the clock costs time too: only every 32 records.
+      if ((i & 31) === 0 && i < values.length && performance.now() > deadline) {
+        batch.position = i;
+        return i - start;
+      }
+    }
+    this.pending = undefined;
+    return i - start;
+  }
+
+  private update(input: number, task: GateListener): void {
+    let min = Number.POSITIVE_INFINITY;
+    let active = 0;
+    let holdingBack: ChannelState | undefined;
+    for (const c of this.channels) {
+      if (c.input !== input || c.ended || c.idle) continue;
+      active++;
+      if (c.watermark < min) {
+        min = c.watermark;
+        holdingBack = c;
+      }
+    }
+    const allEnded = this.channels.every((c) => c.input !== input || c.ended);
+    if (allEnded) min = MAX_WATERMARK;
+    const idle = active === 0 && !allEnded;
+    if (idle !== this.inputIdle[input]) {
+      this.inputIdle[input] = idle;
+      task.handleIdle(input, idle);
+    }
+    if (!idle && min > (this.emitted[input] ?? MIN_WATERMARK)) {
+      this.emitted[input] = min;
+      task.handleWatermark(input, min);
+    }
+    this.holding[input] = holdingBack && !allEnded ? { exchange: holdingBack.exchange, producerSubtask: holdingBack.producerSubtask } : undefined;
+    task.reportInputWatermarks(this.emitted.map((watermark, i) => ({ watermark, idle: this.inputIdle[i] ?? false, holdingBack: this.holding[i] })));
+  }
+}

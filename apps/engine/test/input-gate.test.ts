@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import { allocateBell, allocateChannel, ChannelWriter, InputGate, MessageEncoder, type GateListener, type InputWatermark } from '@sluice/engine';
+import { InputStatus, MAX_WATERMARK, type RowKind } from '@sluice/operators';
+
+function setup(channels: Array<{ input: number }>) {
+  const encoder = new MessageEncoder();
+  const specs = channels.map((c, i) => ({ exchange: 0, producerSubtask: i, input: c.input, memory: allocateChannel(8, 1024), creditBell: allocateBell() }));
+  const writers = specs.map((s) => new ChannelWriter(s.memory, new Int32Array(allocateBell())));
+  const gate = new InputGate(specs, Math.max(...channels.map((c) => c.input)) + 1);
+  const seen: Array<[string, number, number | boolean]> = [];
+  let marks: InputWatermark[] = [];
+  const listener: GateListener = {
+    handleRecord: (input: number, value: unknown, timestamp: number, _kind: RowKind) => seen.push(['record', input, timestamp]),
+    handleWatermark: (input, watermark) => seen.push(['watermark', input, watermark]),
+    handleIdle: (input, idle) => seen.push(['idle', input, idle]),
+    reportInputWatermarks: (m) => (marks = m),
+  };
+  const send = {
+    watermark: (channel: number, wm: number) => writers[channel]!.write(encoder.watermark(wm)),
+    idle: (channel: number, idle: boolean) => writers[channel]!.write(encoder.idle(idle)),
+    records: (channel: number, timestamps: number[]) => writers[channel]!.write(encoder.records(timestamps, null, timestamps.map((t) => ({ t })))),
+    end: (channel: number) => writers[channel]!.write(encoder.endOfPartition()),
+  };
+  const read = () => {
+    const status = gate.read(10_000, listener);
+    const out = seen.splice(0);
+    return { status, out, marks };
+  };
+  return { send, read };
+}
+
+describe('input gate: watermark valve', () => {
+  it('the input watermark is the minimum over its channels', () => {
+    const { send, read } = setup([{ input: 0 }, { input: 0 }]);
+    send.watermark(0, 10);
+    expect(read().out).toEqual([]);
+    send.watermark(1, 5);
+    expect(read().out).toEqual([['watermark', 0, 5]]);
+    send.watermark(1, 20);
+    expect(read().out).toEqual([['watermark', 0, 10]]);
+  });
+
+  it('never goes backwards', () => {
+    const { send, read } = setup([{ input: 0 }]);
+    send.watermark(0, 10);
+    send.watermark(0, 7);
+    expect(read().out).toEqual([['watermark', 0, 10]]);
+  });
+
+  it('names the channel that holds the watermark back', () => {
+    const { send, read } = setup([{ input: 0 }, { input: 0 }]);
+    send.watermark(0, 50);
+    send.watermark(1, 30);
+    expect(read().marks).toEqual([{ watermark: 30, idle: false, holdingBack: { exchange: 0, producerSubtask: 1 } }]);
+  });
+
+  it('an idle channel stops holding the watermark back, and it holds again when active', () => {
+    const { send, read } = setup([{ input: 0 }, { input: 0 }]);
+    send.watermark(0, 100);
+    send.watermark(1, 10);
+    expect(read().out).toEqual([['watermark', 0, 10]]);
+    send.idle(1, true);
+    expect(read().out).toEqual([['watermark', 0, 100]]);
+    // Channels have no order among each other, so let channel 1 wake up first.
+    send.idle(1, false);
+    send.watermark(1, 120);
+    expect(read().out).toEqual([]);
+    send.watermark(0, 200);
+    expect(read().out).toEqual([['watermark', 0, 120]]);
+  });
+
+  it('an input whose channels are all idle is idle', () => {
+    const { send, read } = setup([{ input: 0 }, { input: 0 }]);
+    send.idle(0, true);
+    send.idle(1, true);
+    expect(read().out).toEqual([['idle', 0, true]]);
+  });
+
+  it('an ended channel no longer holds back, and the input ends when all channels did', () => {
+    const { send, read } = setup([{ input: 0 }, { input: 0 }]);
+    send.watermark(0, 40);
+    send.records(1, [1, 2]);
+    send.end(1);
+    const first = read();
+    expect(first.out).toEqual([
+      ['record', 0, 1],
+      ['record', 0, 2],
+      ['watermark', 0, 40],
+    ]);
+    expect(first.status).toBe(InputStatus.NOTHING_AVAILABLE);
+    send.watermark(0, MAX_WATERMARK);
+    send.end(0);
+    const last = read();
+    expect(last.out).toEqual([['watermark', 0, MAX_WATERMARK]]);
+    expect(last.status).toBe(InputStatus.END_OF_INPUT);
+  });
+
+  it('keeps the two inputs of a two-input operator apart', () => {
+    const { send, read } = setup([{ input: 0 }, { input: 1 }]);
+    send.watermark(0, 10);
+    send.watermark(1, 3);
+    expect(read().out).toEqual([
+      ['watermark', 0, 10],
+      ['watermark', 1, 3],
+    ]);
+  });
+});
