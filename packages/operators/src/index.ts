@@ -20,3 +20,25 @@ export { WindowOperator, type WindowOperatorConfig, type WindowContext } from '.
 export * from './windows/assigners.js';
 export { TriggerResult } from './windows/triggers.js';
 export { recordFactory, type GeneratorSpec, type GeneratedRecord } from './sources/generator-data.js';
+export { IntervalJoinOperator, type IntervalJoinConfig, type IntervalJoinContext } from './joins/interval-join.js';
+export { WindowJoinOperator, type WindowJoinConfig, type WindowJoinContext, type WindowJoinAssigner } from './joins/window-join.js';
+export { RegularJoinOperator, type RegularJoinConfig } from './joins/regular-join.js';
+export { KeyedProcessOperator, type KeyedProcessConfig, type KeyedProcessFunction } from './process/keyed-process.js';
+export { CoProcessOperator, type CoProcessConfig, type CoProcessFunction } from './process/co-process.js';
+export { BroadcastProcessOperator, type BroadcastProcessConfig, type BroadcastProcessFunction, type BroadcastStateSnapshotEntry } from './process/broadcast-process.js';
+export type {
+  KeyedProcessContext,
+  OnTimerContext,
+  OpenContext,
+  CoProcessContext,
+  ReadOnlyBroadcastContext,
+  BroadcastContext,
+  ProcessTimerService,
+  ReadOnlyBroadcastState,
+  BroadcastState,
+  StateHandle,
+  TimeDomain,
+  ProcessFunctionConfig,
+} from './process/context.js';
+export { FileSource, listFiles, type FileSourceConfig, type FileSourceOptions, type FileSplit, type FileDeadLetter } from './sources/file-source.js';
+export { FileSink, type FileSinkConfig, type FileSinkOptions } from './sinks/file-sink.js';

@@ -8,6 +8,14 @@ import type { AnyOperator } from './api/operator.js';
 import { BlackholeSink, CollectSink, ConsoleSink } from './sinks/basic.js';
 import { GeneratorSource } from './sources/generator.js';
 import { WindowOperator, type WindowOperatorConfig } from './windows/window-operator.js';
+import { IntervalJoinOperator } from './joins/interval-join.js';
+import { FileSink } from './sinks/file-sink.js';
+import { FileSource } from './sources/file-source.js';
+import { BroadcastProcessOperator } from './process/broadcast-process.js';
+import { CoProcessOperator } from './process/co-process.js';
+import { KeyedProcessOperator } from './process/keyed-process.js';
+import { RegularJoinOperator } from './joins/regular-join.js';
+import { WindowJoinOperator } from './joins/window-join.js';
 import { FilterExpressionOperator, FilterOperator, FlatMapOperator, MapOperator, ProjectOperator, UnionOperator } from './transforms/stateless.js';
 
 export interface OperatorEnv {
@@ -45,6 +53,14 @@ const FACTORIES = new Map<string, OperatorFactory>([
   ],
   ['global-window', (c: Pick<WindowOperatorConfig, 'trigger' | 'function'>, env) => window({ kind: 'global' }, { ...c, timeCharacteristic: 'event-time', allowedLatenessMs: 0 }, env)],
   ['all-window', (c: WindowConfig & { assigner: WindowOperatorConfig['assigner'] }, env) => window(c.assigner, c, env)],
+  ['interval-join', (c, env) => new IntervalJoinOperator(c, env)],
+  ['window-join', (c, env) => new WindowJoinOperator(c, env)],
+  ['regular-join', (c, env) => new RegularJoinOperator(c, env)],
+  ['keyed-process', (c, env) => new KeyedProcessOperator(c, env)],
+  ['co-process', (c, env) => new CoProcessOperator(c, env)],
+  ['broadcast-process', (c, env) => new BroadcastProcessOperator(c, env)],
+  ['file-source', (c, env) => new FileSource(c, env)],
+  ['file-sink', (c) => new FileSink(c)],
 ]);
 
 type WindowConfig = Omit<WindowOperatorConfig, 'assigner'>;

@@ -46,7 +46,12 @@ export const generatorConfig = z
       .nonnegative()
       .default(1_700_000_000_000)
       .meta({ description: 'Event time of the first record, epoch ms; fixed so that runs repeat exactly.', unit: 'ms' }),
-    eventIntervalMs: durationMs('Event time between consecutive records.').default(1),
+    eventIntervalMs: z
+      .number()
+      .nonnegative()
+      .max(86_400_000)
+      .default(1)
+      .meta({ description: 'Event time between consecutive records; may be a fraction (0.001 = a thousand records per millisecond).', unit: 'ms' }),
     maxOutOfOrdernessMs: durationMs('Timestamps are shifted back by a random amount up to this.').default(0),
     lateFraction: z
       .number()

@@ -174,9 +174,10 @@ type TimestampOf = (n: number, h: number) => number;
 function timestampFunction(spec: GeneratorSpec): TimestampOf {
   const { startTime, eventIntervalMs: interval, lateFraction, lateByMs } = spec;
   const jitterValues = Math.floor(spec.maxOutOfOrdernessMs) + 1;
-  if (jitterValues === 1 && lateFraction === 0) return (n) => startTime + n * interval;
+  // Floored so that a fractional interval (many records per millisecond) gives whole milliseconds.
+  if (jitterValues === 1 && lateFraction === 0) return (n) => startTime + Math.floor(n * interval);
   return (n, h) => {
-    let t = startTime + n * interval - Math.floor(unit(h, Salt.Jitter) * jitterValues);
+    let t = startTime + Math.floor(n * interval) - Math.floor(unit(h, Salt.Jitter) * jitterValues);
     if (lateFraction > 0 && unit(h, Salt.Late) < lateFraction) t -= lateByMs;
     return t;
   };

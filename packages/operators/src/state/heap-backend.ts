@@ -57,6 +57,8 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
   private readonly handles = new Map<string, unknown>();
   private currentKey: Key | undefined;
   private currentNamespace: Namespace = VOID_NAMESPACE;
+  /** Moves whenever the backend adds or removes namespace maps itself; state handles cache by it. */
+  version = 0;
   private timerService: HeapTimerService | undefined;
   /** Timers restored before the operator created its timer service. */
   private pendingTimers: TimerSnapshot[] = [];
@@ -125,6 +127,7 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
   }
 
   mergeNamespaces(stateName: string, target: Namespace, sources: readonly Namespace[]): void {
+    this.version++;
     const descriptor = this.descriptors.get(stateName);
     const table = this.tables.get(stateName);
     if (!descriptor || !table) return;
@@ -179,6 +182,7 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
   }
 
   snapshot(): KeyedStateSnapshot {
+    this.version++;
     const now = this.now();
     const groups = new Map<number, Record<string, Map<Namespace, Array<readonly [Key, unknown]>>>>();
     for (const [name, table] of this.tables) {
@@ -221,6 +225,7 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
 
   /** Restores the key groups this backend owns from any number of snapshots (rescaling). */
   restore(snapshots: readonly KeyedStateSnapshot[]): void {
+    this.version++;
     for (const snapshot of snapshots) {
       if (snapshot.maxParallelism !== this.maxParallelism) {
         throw new Error(
@@ -265,9 +270,16 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
     }
   }
 
+  /** @internal The current key, read by state handles on every access (no allocation). */
+  keyForAccess(): Key {
+    const key = this.currentKey;
+    if (key === undefined) return this.getCurrentKey();
+    return key;
+  }
+
   /** @internal */
-  keyAndNamespace(): [Key, Namespace] {
-    return [this.getCurrentKey(), this.currentNamespace];
+  namespaceForAccess(): Namespace {
+    return this.currentNamespace;
   }
 }
 
@@ -280,9 +292,31 @@ class Cell {
     private readonly now: () => number,
   ) {}
 
-  get(): unknown {
-    const [key, namespace] = this.backend.keyAndNamespace();
+  /** The key map of the last namespace used: windows and VOID state hit the same one repeatedly. */
+  private lastNamespace: Namespace | undefined;
+  private lastByKey: Map<Key, unknown> | undefined;
+
+  private cachedVersion = -1;
+
+  /** Cached per namespace; valid until the backend restructures tables itself (its version moves). */
+  private byKeyOf(namespace: Namespace): Map<Key, unknown> | undefined {
+    if (namespace === this.lastNamespace && this.cachedVersion === this.backend.version) return this.lastByKey;
     const byKey = this.table.get(namespace);
+    this.lastNamespace = namespace;
+    this.lastByKey = byKey;
+    this.cachedVersion = this.backend.version;
+    return byKey;
+  }
+
+  private dropped(namespace: Namespace): void {
+    this.table.delete(namespace);
+    if (namespace === this.lastNamespace) this.lastByKey = undefined;
+  }
+
+  get(): unknown {
+    const key = this.backend.keyForAccess();
+    const namespace = this.backend.namespaceForAccess();
+    const byKey = this.byKeyOf(namespace);
     if (!byKey) return undefined;
     const stored = byKey.get(key);
     if (stored === undefined || !this.ttl) return stored;
@@ -290,7 +324,7 @@ class Cell {
     const now = this.now();
     if (expiring.x <= now) {
       byKey.delete(key);
-      if (byKey.size === 0) this.table.delete(namespace);
+      if (byKey.size === 0) this.dropped(namespace);
       return undefined;
     }
     if (this.ttl.update === 'on-read-and-write') expiring.x = now + this.ttl.ttlMs;
@@ -298,18 +332,24 @@ class Cell {
   }
 
   set(value: unknown): void {
-    const [key, namespace] = this.backend.keyAndNamespace();
-    let byKey = this.table.get(namespace);
-    if (!byKey) this.table.set(namespace, (byKey = new Map<Key, unknown>()));
+    const key = this.backend.keyForAccess();
+    const namespace = this.backend.namespaceForAccess();
+    let byKey = this.byKeyOf(namespace);
+    if (!byKey) {
+      this.table.set(namespace, (byKey = new Map<Key, unknown>()));
+      this.lastNamespace = namespace;
+      this.lastByKey = byKey;
+    }
     byKey.set(key, this.ttl ? { v: value, x: this.now() + this.ttl.ttlMs } : value);
   }
 
   clear(): void {
-    const [key, namespace] = this.backend.keyAndNamespace();
-    const byKey = this.table.get(namespace);
+    const key = this.backend.keyForAccess();
+    const namespace = this.backend.namespaceForAccess();
+    const byKey = this.byKeyOf(namespace);
     if (!byKey) return;
     byKey.delete(key);
-    if (byKey.size === 0) this.table.delete(namespace);
+    if (byKey.size === 0) this.dropped(namespace);
   }
 }
 

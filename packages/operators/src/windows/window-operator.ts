@@ -101,6 +101,11 @@ export class WindowOperator extends AbstractOperator<unknown> {
   private sessions!: ValueState<Session[]>;
   /** Timestamp of the element being added, read by the built-in aggregator (first/last). */
   private currentTimestamp = 0;
+  /** Reused for fixed-size windows: no allocation per element. Triggers never keep it. */
+  private readonly scratch = { start: 0, end: 0 };
+  /** The default event-time trigger's timer is the cleanup timer when lateness is 0: register it once. */
+  private readonly cleanupIsTriggerTimer: boolean;
+  private readonly triggerKeepsState: boolean;
   private readonly triggerCtx: TriggerContext;
   private readonly contentsDescriptor:
     | { kind: 'aggregating'; name: string; aggregate: AggregateFunction<unknown, unknown, unknown> }
@@ -115,6 +120,8 @@ export class WindowOperator extends AbstractOperator<unknown> {
     this.eventTime = config.timeCharacteristic === 'event-time' && config.assigner.kind !== 'global';
     this.lateness = this.eventTime ? config.allowedLatenessMs : 0;
     this.trigger = makeTrigger(config, fn);
+    this.cleanupIsTriggerTimer = this.eventTime && this.lateness === 0 && this.trigger instanceof EventTimeTrigger;
+    this.triggerKeepsState = !(this.trigger instanceof EventTimeTrigger || this.trigger instanceof ProcessingTimeTrigger);
     const f = config.function;
     switch (f.kind) {
       case 'aggregations': {
@@ -202,12 +209,16 @@ export class WindowOperator extends AbstractOperator<unknown> {
     }
     let skipped = true;
     const assigner = this.config.assigner;
+    const window = this.scratch;
     if (assigner.kind === 'tumbling') {
-      const start = windowStart(time, assigner.offsetMs, assigner.sizeMs);
-      skipped = !this.addToWindow(value, time, start, { start, end: start + assigner.sizeMs });
+      window.start = windowStart(time, assigner.offsetMs, assigner.sizeMs);
+      window.end = window.start + assigner.sizeMs;
+      skipped = !this.addToWindow(value, time, window.start, window);
     } else if (assigner.kind === 'sliding') {
       for (const start of slidingStarts(time, assigner.sizeMs, assigner.slideMs, assigner.offsetMs)) {
-        if (this.addToWindow(value, time, start, { start, end: start + assigner.sizeMs })) skipped = false;
+        window.start = start;
+        window.end = start + assigner.sizeMs;
+        if (this.addToWindow(value, time, start, window)) skipped = false;
       }
     } else {
       skipped = !this.addToWindow(value, time, 'global', GLOBAL_WINDOW);
@@ -273,9 +284,10 @@ export class WindowOperator extends AbstractOperator<unknown> {
     if (!window) return;
     this.backend.setCurrentNamespace(timer.namespace);
     const result = this.trigger.onEventTime(timer.timestamp, window, this.triggerCtx);
-    if (fires(result)) this.emit(window);
+    const cleanup = this.eventTime && timer.timestamp === this.cleanupTime(window);
+    if (fires(result)) this.emit(window, !cleanup);
     if (purges(result)) this.contents.clear();
-    if (this.eventTime && timer.timestamp === this.cleanupTime(window)) this.clearWindow(window, timer.namespace);
+    if (cleanup) this.clearWindow(window, timer.namespace, true);
   }
 
   override onProcessingTime(timer: InternalTimer): void {
@@ -283,9 +295,10 @@ export class WindowOperator extends AbstractOperator<unknown> {
     if (!window) return;
     this.backend.setCurrentNamespace(timer.namespace);
     const result = this.trigger.onProcessingTime(timer.timestamp, window, this.triggerCtx);
-    if (fires(result)) this.emit(window);
+    const cleanup = !this.eventTime && window.end !== Number.POSITIVE_INFINITY && timer.timestamp === this.cleanupTime(window);
+    if (fires(result)) this.emit(window, !cleanup);
     if (purges(result)) this.contents.clear();
-    if (!this.eventTime && window.end !== Number.POSITIVE_INFINITY && timer.timestamp === this.cleanupTime(window)) this.clearWindow(window, timer.namespace);
+    if (cleanup) this.clearWindow(window, timer.namespace, false);
   }
 
   private windowOf(ns: Namespace): TimeWindow | undefined {
@@ -305,11 +318,12 @@ export class WindowOperator extends AbstractOperator<unknown> {
     }
   }
 
-  private clearWindow(window: TimeWindow, ns: Namespace): void {
+  /** `timerFired`: the window's own event-time timer is the one firing now, so it needs no deleting. */
+  private clearWindow(window: TimeWindow, ns: Namespace, timerFired: boolean): void {
     this.backend.setCurrentNamespace(ns);
     this.contents.clear();
-    this.trigger.clear(window, this.triggerCtx);
-    this.triggerState.clear();
+    if (!(timerFired && this.cleanupIsTriggerTimer)) this.trigger.clear(window, this.triggerCtx);
+    if (this.triggerKeepsState) this.triggerState.clear();
     this.fired.clear();
     if (this.config.assigner.kind === 'session') {
       this.backend.setCurrentNamespace(VOID_NAMESPACE);
@@ -320,40 +334,44 @@ export class WindowOperator extends AbstractOperator<unknown> {
     }
   }
 
-  private emit(window: TimeWindow): void {
+  /** `remember`: the window may fire again, so later results are marked as updates. */
+  private emit(window: TimeWindow, remember = true): void {
     const key = this.backend.getCurrentKey();
     const max = maxTimestamp(window);
     const kind = this.fired.value() === true ? RowKind.UPDATE_AFTER : RowKind.INSERT;
     const timestamp = max === Number.POSITIVE_INFINITY ? this.currentTimestamp : max;
-    const state = { emitted: false };
-    const out = {
-      collect: (value: unknown) => {
-        state.emitted = true;
-        this.output.collect(value, timestamp, kind);
-      },
-    };
-    const view: WindowContext = { start: window.start, end: window.end, maxTimestamp: max, currentWatermark: this.currentWatermark };
+    let emitted: boolean;
     const f = this.config.function;
-    if (f.kind === 'process') {
-      const elements = (this.contents as ListState<unknown>).get();
-      if (elements.length === 0) return;
-      (this.process as ProcessFn)(key, view, elements, out);
-    } else {
-      const result = (this.contents).get();
+    if (this.aggregator) {
+      // The common case, kept free of closures: one result record per firing.
+      const result = (this.contents as AggregatingState<unknown, unknown>).get() as Record<string, unknown> | undefined;
       if (result === undefined) return;
-      if (this.aggregator) {
-        out.collect(
-          window === GLOBAL_WINDOW
-            ? { key, ...(result as Record<string, unknown>) }
-            : { key, windowStart: window.start, windowEnd: window.end, ...(result as Record<string, unknown>) },
-        );
-      } else if (this.result) {
-        this.result(key, view, result, out);
+      const record: Record<string, unknown> = window === GLOBAL_WINDOW ? { key } : { key, windowStart: window.start, windowEnd: window.end };
+      for (const field in result) record[field] = result[field];
+      this.output.collect(record, timestamp, kind);
+      emitted = true;
+    } else {
+      const flag = { emitted: false };
+      const out = {
+        collect: (value: unknown) => {
+          flag.emitted = true;
+          this.output.collect(value, timestamp, kind);
+        },
+      };
+      const view: WindowContext = { start: window.start, end: window.end, maxTimestamp: max, currentWatermark: this.currentWatermark };
+      if (f.kind === 'process') {
+        const elements = (this.contents as ListState<unknown>).get();
+        if (elements.length === 0) return;
+        (this.process as ProcessFn)(key, view, elements, out);
       } else {
-        out.collect(result);
+        const result = (this.contents).get();
+        if (result === undefined) return;
+        if (this.result) this.result(key, view, result, out);
+        else out.collect(result);
       }
+      emitted = flag.emitted;
     }
-    if (state.emitted) this.fired.update(true);
+    if (emitted && remember && kind === RowKind.INSERT) this.fired.update(true);
   }
 
   private late(value: unknown, timestamp: number): void {
@@ -379,7 +397,7 @@ export class WindowOperator extends AbstractOperator<unknown> {
   }
 
   private registerCleanupTimer(window: TimeWindow): void {
-    if (window.end === Number.POSITIVE_INFINITY) return;
+    if (window.end === Number.POSITIVE_INFINITY || this.cleanupIsTriggerTimer) return;
     const time = this.cleanupTime(window);
     if (this.eventTime) this.timerService.registerEventTimeTimer(this.backend.getCurrentNamespace(), time);
     else this.timerService.registerProcessingTimeTimer(this.backend.getCurrentNamespace(), time);
