@@ -9,6 +9,8 @@ import { BlackholeSink, CollectSink, ConsoleSink } from './sinks/basic.js';
 import { GeneratorSource } from './sources/generator.js';
 import { WindowOperator, type WindowOperatorConfig } from './windows/window-operator.js';
 import { IntervalJoinOperator } from './joins/interval-join.js';
+import { CepOperator } from './process/cep.js';
+import { GroupAggregateOperator } from './process/group-aggregate.js';
 import { FileSink } from './sinks/file-sink.js';
 import { FileSource } from './sources/file-source.js';
 import { BroadcastProcessOperator } from './process/broadcast-process.js';
@@ -61,6 +63,8 @@ const FACTORIES = new Map<string, OperatorFactory>([
   ['broadcast-process', (c, env) => new BroadcastProcessOperator(c, env)],
   ['file-source', (c, env) => new FileSource(c, env)],
   ['file-sink', (c) => new FileSink(c)],
+  ['aggregate', (c) => new GroupAggregateOperator(c)],
+  ['cep', (c, env) => new CepOperator(c, env)],
 ]);
 
 type WindowConfig = Omit<WindowOperatorConfig, 'assigner'>;
