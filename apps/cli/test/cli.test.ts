@@ -134,6 +134,70 @@ describe('sluice fmt', () => {
   });
 });
 
+describe('sluice run', () => {
+  it('runs a bounded example to the end and prints its results', async () => {
+    const { code, out, err } = await cli(['run', 'examples/clickstream-page-views.json', '--show', '2', '--slots', '2']);
+    expect(code, err).toBe(0);
+    expect(out).toMatch(/page-views: 340 results\n  \{"key":"\/[^"]*","windowStart":\d+,"windowEnd":\d+,"views":\d+,"visitors":\d+\}\n/);
+    expect(out).toContain('… 338 more');
+    expect(err).toMatch(/job finished in \d+\.\d s/);
+  });
+
+  it('prints every result as JSON lines with --json', async () => {
+    const { code, out } = await cli(['run', 'examples/failed-logins-cep.json', '--json', '--slots', '1']);
+    expect(code).toBe(0);
+    const lines = out.trim().split('\n').map((l) => JSON.parse(l) as { sink: string });
+    expect(new Set(lines.map((l) => l.sink))).toEqual(new Set(['suspicious-logins', 'timed-out']));
+  });
+
+  it('refuses a graph the engine cannot run yet, saying which operators', async () => {
+    const { code, err } = await cli(['run', 'examples/kafka-etl.json']);
+    expect(code).toBe(1);
+    expect(err).toMatch(/cannot run: this engine cannot run kafka-source, kafka-sink yet/);
+    expect(err).toContain("nodes[0].type: operator type 'kafka-source' is not implemented by this engine yet");
+  });
+
+  it('reports every validation problem before running anything', async () => {
+    const { code, err } = await cli(['run', corruptedExample()]);
+    expect(code).toBe(1);
+    expect(err).toContain("nodes[0].type: unknown operator type 'generater'");
+  });
+
+  it('stops an unbounded job cleanly on Ctrl-C (SIGINT) with exit code 130', async () => {
+    const { spawn } = await import('node:child_process');
+    const graph = {
+      schemaVersion: 1,
+      name: 'forever',
+      nodes: [
+        { id: 'gen', type: 'generator', config: { profile: 'sequence', ratePerSecond: 1000 } },
+        { id: 'out', type: 'console-sink', config: {} },
+      ],
+      edges: [{ id: 'e1', source: 'gen', target: 'out' }],
+    };
+    const file = join(tempDir(), 'forever.json');
+    writeFileSync(file, JSON.stringify(graph));
+    const child = spawn(join(ROOT, 'node_modules/.bin/sluice'), ['run', file, '--slots', '1'], { cwd: ROOT });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    // Console-sink lines prove the job is running before we interrupt it.
+    await new Promise<void>((resolve) => {
+      const check = setInterval(() => {
+        if (stdout.split('\n').length > 5) {
+          clearInterval(check);
+          resolve();
+        }
+      }, 50);
+    });
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).toBe(130);
+    expect(stderr).toContain('job cancelled');
+    expect(stdout).toMatch(/^\{"id":0,"key":"key-0","value":0,"timestamp":\d+\}$/m);
+  });
+});
+
 describe('other commands', () => {
   it('prints the JSON Schema', async () => {
     const { code, out } = await cli(['schema']);

@@ -118,7 +118,15 @@ export interface OperatorCounters {
   recordsIn: number;
   recordsOut: number;
   watermark: number;
+  /** Estimated time inside this operator and everything it calls, from sampled records. */
+  inclusiveMs: number;
+  /** Estimated time in this operator alone (inclusive minus the chained operators it feeds). */
+  busyMs: number;
 }
+
+/** One record in SAMPLE_EVERY is timed per operator; timing every record would cost more than it tells. */
+const SAMPLE_EVERY = 64;
+const SAMPLE_MASK = SAMPLE_EVERY - 1;
 
 export interface TaskMetrics {
   busyMs: number;
@@ -167,11 +175,26 @@ export class StreamTask implements GateListener {
     this.subtaskIndex = deployment.subtaskIndex;
     this.doorbell = new Int32Array(deployment.doorbell);
     this.creditBell = new Int32Array(deployment.creditBell);
-    this.metrics = { busyMs: 0, idleMs: 0, backpressuredMs: 0, operators: plan.operators.map((o) => ({ nodeId: o.nodeId, recordsIn: 0, recordsOut: 0, watermark: MIN_WATERMARK })), inputWatermarks: [] };
+    this.metrics = { busyMs: 0, idleMs: 0, backpressuredMs: 0, operators: plan.operators.map((o) => ({ nodeId: o.nodeId, recordsIn: 0, recordsOut: 0, watermark: MIN_WATERMARK, inclusiveMs: 0, busyMs: 0 })), inputWatermarks: [] };
     this.build(deployment);
     if (deployment.inputs.length > 0) {
       this.gate = new InputGate(deployment.inputs, this.headInputs());
     }
+  }
+
+  /** Derives each operator's own time from the sampled inclusive times (before metrics are sent). */
+  refreshOperatorTimes(): void {
+    this.plan.operators.forEach((op, index) => {
+      const counters = this.metrics.operators[index] as OperatorCounters;
+      const children = new Set(
+        Object.values(op.outputs)
+          .flat()
+          .flatMap((t) => (t.kind === 'chained' ? [t.operator] : [])),
+      );
+      let own = counters.inclusiveMs;
+      for (const child of children) own -= this.metrics.operators[child]?.inclusiveMs ?? 0;
+      counters.busyMs = Math.max(0, own);
+    });
   }
 
   /** Runs a function on the task's loop (timers, control). */
@@ -350,7 +373,9 @@ export class StreamTask implements GateListener {
   private pollSource(source: SourceOperator): InputStatus {
     const counters = this.metrics.operators[0] as OperatorCounters;
     const before = counters.recordsOut;
+    const started = performance.now();
     const status = source.pollNext(STEP_BUDGET);
+    counters.inclusiveMs += performance.now() - started;
     counters.recordsIn += counters.recordsOut - before;
     return status;
   }
@@ -370,13 +395,16 @@ export class StreamTask implements GateListener {
       backend.setCurrentKey(selector(value));
       backend.setCurrentNamespace(VOID_NAMESPACE);
     }
-    (this.metrics.operators[0] as OperatorCounters).recordsIn++;
+    const counters = this.metrics.operators[0] as OperatorCounters;
+    const sampled = (++counters.recordsIn & SAMPLE_MASK) === 0;
+    const started = sampled ? performance.now() : 0;
     const head = this.operators[0] as AnyOperator;
     if (head.inputs === 1) head.processElement(value, timestamp, kind);
     else if (head.inputs === 2) {
       if (input === 0) head.processElement1(value, timestamp, kind);
       else head.processElement2(value, timestamp, kind);
     }
+    if (sampled) counters.inclusiveMs += (performance.now() - started) * SAMPLE_EVERY;
     this.currentRecord = undefined;
   }
 
@@ -544,7 +572,16 @@ class ChainedTarget implements Target {
   ) {}
 
   collect(value: unknown, timestamp: number, kind: RowKind): void {
-    this.counters.recordsIn++;
+    if ((++this.counters.recordsIn & SAMPLE_MASK) === 0) {
+      const started = performance.now();
+      this.process(value, timestamp, kind);
+      this.counters.inclusiveMs += (performance.now() - started) * SAMPLE_EVERY;
+    } else {
+      this.process(value, timestamp, kind);
+    }
+  }
+
+  private process(value: unknown, timestamp: number, kind: RowKind): void {
     try {
       (this.operator as { processElement(v: unknown, t: number, k: RowKind): void }).processElement(value, timestamp, kind);
     } catch (error) {

@@ -108,6 +108,7 @@ setInterval(() => {
   for (const task of tasks.values()) {
     let list = byJob.get(task.jobId);
     if (!list) byJob.set(task.jobId, (list = []));
+    task.refreshOperatorTimes();
     list.push({ taskId: task.plan.id, subtaskIndex: task.subtaskIndex, metrics: structuredClone(task.metrics) });
   }
   for (const [jobId, list] of byJob) post({ type: 'metrics', jobId, tasks: list });
