@@ -138,7 +138,7 @@ describe('sluice run', () => {
   it('runs a bounded example to the end and prints its results', async () => {
     const { code, out, err } = await cli(['run', 'examples/clickstream-page-views.json', '--show', '2', '--slots', '2']);
     expect(code, err).toBe(0);
-    expect(out).toMatch(/page-views: 340 results\n  \{"key":"\/[^"]*","windowStart":\d+,"windowEnd":\d+,"views":\d+,"visitors":\d+\}\n/);
+    expect(out).toMatch(/page-views: 340 results\n {2}\{"key":"\/[^"]*","windowStart":\d+,"windowEnd":\d+,"views":\d+,"visitors":\d+\}\n/);
     expect(out).toContain('… 338 more');
     expect(err).toMatch(/job finished in \d+\.\d s/);
   });
