@@ -44,3 +44,4 @@ export { FileSource, listFiles, type FileSourceConfig, type FileSourceOptions, t
 export { FileSink, type FileSinkConfig, type FileSinkOptions } from './sinks/file-sink.js';
 export { GroupAggregateOperator, type GroupAggregateConfig } from './process/group-aggregate.js';
 export { CepOperator, TIMED_OUT_OUTPUT, type CepOperatorConfig, type PatternStepConfig } from './process/cep.js';
+export { PaneWindowOperator, panesApply, type PaneWindowConfig } from './windows/pane-window-operator.js';

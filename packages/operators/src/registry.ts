@@ -7,6 +7,7 @@ import type { CodeLoader, CollectOutlet } from './api/functions.js';
 import type { AnyOperator } from './api/operator.js';
 import { BlackholeSink, CollectSink, ConsoleSink } from './sinks/basic.js';
 import { GeneratorSource } from './sources/generator.js';
+import { PaneWindowOperator, panesApply, type PaneWindowConfig } from './windows/pane-window-operator.js';
 import { WindowOperator, type WindowOperatorConfig } from './windows/window-operator.js';
 import { IntervalJoinOperator } from './joins/interval-join.js';
 import { CepOperator } from './process/cep.js';
@@ -47,7 +48,9 @@ const FACTORIES = new Map<string, OperatorFactory>([
   [
     'sliding-window',
     (c: WindowConfig & { sizeMs: number; slideMs: number; offsetMs: number }, env) =>
-      window({ kind: 'sliding', sizeMs: c.sizeMs, slideMs: c.slideMs, offsetMs: c.offsetMs }, c, env),
+      panesApply(c)
+        ? new PaneWindowOperator({ ...c, function: c.function as PaneWindowConfig['function'] }, env.fn)
+        : window({ kind: 'sliding', sizeMs: c.sizeMs, slideMs: c.slideMs, offsetMs: c.offsetMs }, c, env),
   ],
   [
     'session-window',
