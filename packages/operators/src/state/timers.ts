@@ -11,30 +11,67 @@ import type { KeyedStateBackend, KeyGroupRange, Namespace, TimerSnapshot } from 
 import type { InternalTimer, ProcessingTimeService, Triggerable } from '../api/time.js';
 import { inRange, keyGroupOf } from './key-groups.js';
 
-/** timestamp → namespace → keys: membership without building a composite key per call. */
+/** A registered timer; the same object sits in the queue, so deleting it just marks it. */
+interface TimerEntry extends InternalTimer {
+  deleted: boolean;
+}
+
+/**
+ * Registered timers, by key: most keys have one or two timers, so a short array per key
+ * gives membership without building a composite key per call and costs far less memory
+ * than an index by timestamp when every key's timers are distinct (session windows).
+ */
 class TimerSet {
-  private readonly byTime = new Map<number, Map<Namespace, Set<Key>>>();
+  private readonly byKey = new Map<Key, TimerEntry | TimerEntry[]>();
   private count = 0;
 
-  add(t: number, ns: Namespace, key: Key): boolean {
-    let byNs = this.byTime.get(t);
-    if (!byNs) this.byTime.set(t, (byNs = new Map<Namespace, Set<Key>>()));
-    let keys = byNs.get(ns);
-    if (!keys) byNs.set(ns, (keys = new Set()));
-    if (keys.has(key)) return false;
-    keys.add(key);
+  /** Returns the new entry, or undefined when the timer was registered already. */
+  add(timestamp: number, namespace: Namespace, key: Key): TimerEntry | undefined {
+    const existing = this.byKey.get(key);
+    if (existing === undefined) {
+      const entry: TimerEntry = { timestamp, key, namespace, deleted: false };
+      this.byKey.set(key, entry);
+      this.count++;
+      return entry;
+    }
+    if (Array.isArray(existing)) {
+      for (const e of existing) if (e.timestamp === timestamp && e.namespace === namespace) return undefined;
+      const entry: TimerEntry = { timestamp, key, namespace, deleted: false };
+      existing.push(entry);
+      this.count++;
+      return entry;
+    }
+    if (existing.timestamp === timestamp && existing.namespace === namespace) return undefined;
+    const entry: TimerEntry = { timestamp, key, namespace, deleted: false };
+    this.byKey.set(key, [existing, entry]);
     this.count++;
+    return entry;
+  }
+
+  /** Unregisters a timer; returns false when it was not registered. */
+  delete(timestamp: number, namespace: Namespace, key: Key): boolean {
+    const existing = this.byKey.get(key);
+    if (existing === undefined) return false;
+    if (!Array.isArray(existing)) {
+      if (existing.timestamp !== timestamp || existing.namespace !== namespace) return false;
+      existing.deleted = true;
+      this.byKey.delete(key);
+      this.count--;
+      return true;
+    }
+    const index = existing.findIndex((e) => e.timestamp === timestamp && e.namespace === namespace);
+    if (index < 0) return false;
+    (existing[index] as TimerEntry).deleted = true;
+    existing.splice(index, 1);
+    if (existing.length === 1) this.byKey.set(key, existing[0] as TimerEntry);
+    this.count--;
     return true;
   }
 
-  delete(t: number, ns: Namespace, key: Key): boolean {
-    const byNs = this.byTime.get(t);
-    const keys = byNs?.get(ns);
-    if (!byNs || !keys?.delete(key)) return false;
-    if (keys.size === 0) byNs.delete(ns);
-    if (byNs.size === 0) this.byTime.delete(t);
-    this.count--;
-    return true;
+  /** Removes an entry taken off the queue (it is registered unless it was deleted). */
+  take(entry: TimerEntry): boolean {
+    if (entry.deleted) return false;
+    return this.delete(entry.timestamp, entry.namespace, entry.key);
   }
 
   get size(): number {
@@ -42,29 +79,37 @@ class TimerSet {
   }
 
   *all(): Generator<InternalTimer> {
-    for (const [timestamp, byNs] of this.byTime) for (const [namespace, keys] of byNs) for (const key of keys) yield { timestamp, key, namespace };
+    for (const entries of this.byKey.values()) {
+      if (Array.isArray(entries)) yield* entries;
+      else yield entries;
+    }
+  }
+
+  of(key: Key): InternalTimer[] {
+    const entries = this.byKey.get(key);
+    return entries === undefined ? [] : Array.isArray(entries) ? [...entries] : [entries];
   }
 }
 
 /** A binary min-heap of timers by timestamp. */
 class TimerQueue {
-  private readonly heap: InternalTimer[] = [];
+  private readonly heap: TimerEntry[] = [];
 
   get size(): number {
     return this.heap.length;
   }
 
-  peek(): InternalTimer | undefined {
+  peek(): TimerEntry | undefined {
     return this.heap[0];
   }
 
-  push(timer: InternalTimer): void {
+  push(timer: TimerEntry): void {
     const heap = this.heap;
     heap.push(timer);
     let i = heap.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      const p = heap[parent] as InternalTimer;
+      const p = heap[parent] as TimerEntry;
       if (p.timestamp <= timer.timestamp) break;
       heap[i] = p;
       i = parent;
@@ -72,7 +117,7 @@ class TimerQueue {
     heap[i] = timer;
   }
 
-  pop(): InternalTimer | undefined {
+  pop(): TimerEntry | undefined {
     const heap = this.heap;
     const top = heap[0];
     const last = heap.pop();
@@ -84,7 +129,7 @@ class TimerQueue {
       const right = left + 1;
       const child = right < heap.length && (heap[right] as InternalTimer).timestamp < (heap[left] as InternalTimer).timestamp ? right : left;
       if ((heap[child] as InternalTimer).timestamp >= last.timestamp) break;
-      heap[i] = heap[child] as InternalTimer;
+      heap[i] = heap[child] as TimerEntry;
       i = child;
     }
     heap[i] = last;
@@ -116,8 +161,8 @@ export class HeapTimerService implements InternalTimerService {
   }
 
   registerEventTimeTimer(namespace: Namespace, timestamp: number): void {
-    const key = this.backend.getCurrentKey();
-    if (this.eventSet.add(timestamp, namespace, key)) this.eventQueue.push({ timestamp, key, namespace });
+    const entry = this.eventSet.add(timestamp, namespace, this.backend.getCurrentKey());
+    if (entry) this.eventQueue.push(entry);
   }
 
   deleteEventTimeTimer(namespace: Namespace, timestamp: number): void {
@@ -125,9 +170,9 @@ export class HeapTimerService implements InternalTimerService {
   }
 
   registerProcessingTimeTimer(namespace: Namespace, timestamp: number): void {
-    const key = this.backend.getCurrentKey();
-    if (!this.processingSet.add(timestamp, namespace, key)) return;
-    this.processingQueue.push({ timestamp, key, namespace });
+    const entry = this.processingSet.add(timestamp, namespace, this.backend.getCurrentKey());
+    if (!entry) return;
+    this.processingQueue.push(entry);
     if (timestamp < this.scheduledAt) this.schedule(timestamp);
   }
 
@@ -136,7 +181,11 @@ export class HeapTimerService implements InternalTimerService {
   }
 
   timersOf(key: Key): { event: InternalTimer[]; processing: InternalTimer[] } {
-    const of = (set: TimerSet) => [...set.all()].filter((t) => t.key === key).sort((a, b) => a.timestamp - b.timestamp);
+    const of = (set: TimerSet) =>
+      set
+        .of(key)
+        .map((t) => ({ timestamp: t.timestamp, key: t.key, namespace: t.namespace }))
+        .sort((a, b) => a.timestamp - b.timestamp);
     return { event: of(this.eventSet), processing: of(this.processingSet) };
   }
 
@@ -150,7 +199,7 @@ export class HeapTimerService implements InternalTimerService {
       const next = this.eventQueue.peek();
       if (!next || next.timestamp > watermark) return;
       this.eventQueue.pop();
-      if (!this.eventSet.delete(next.timestamp, next.namespace, next.key)) continue;
+      if (!this.eventSet.take(next)) continue;
       this.backend.setCurrentKey(next.key);
       this.backend.setCurrentNamespace(next.namespace);
       this.target.onEventTime(next);
@@ -179,10 +228,14 @@ export class HeapTimerService implements InternalTimerService {
     for (const t of timers) {
       if (!inRange(range, keyGroupOf(t.key, maxParallelism))) continue;
       if (t.domain === 'event') {
-        if (this.eventSet.add(t.timestamp, t.namespace, t.key)) this.eventQueue.push({ timestamp: t.timestamp, key: t.key, namespace: t.namespace });
-      } else if (this.processingSet.add(t.timestamp, t.namespace, t.key)) {
-        this.processingQueue.push({ timestamp: t.timestamp, key: t.key, namespace: t.namespace });
-        if (t.timestamp < this.scheduledAt) this.schedule(t.timestamp);
+        const entry = this.eventSet.add(t.timestamp, t.namespace, t.key);
+        if (entry) this.eventQueue.push(entry);
+      } else {
+        const entry = this.processingSet.add(t.timestamp, t.namespace, t.key);
+        if (entry) {
+          this.processingQueue.push(entry);
+          if (t.timestamp < this.scheduledAt) this.schedule(t.timestamp);
+        }
       }
     }
   }
@@ -209,7 +262,7 @@ export class HeapTimerService implements InternalTimerService {
         return;
       }
       this.processingQueue.pop();
-      if (!this.processingSet.delete(next.timestamp, next.namespace, next.key)) continue;
+      if (!this.processingSet.take(next)) continue;
       this.backend.setCurrentKey(next.key);
       this.backend.setCurrentNamespace(next.namespace);
       this.target.onProcessingTime(next);
