@@ -35,7 +35,8 @@ export async function run() {
     while (Date.now() - started < seconds * 1000) {
       await new Promise((r) => setTimeout(r, 5000));
       if (job.status !== 'running') throw new Error(`job ${job.status}: ${job.failure?.message ?? ''}`);
-      samples.push({ t: (Date.now() - started) / 1000, rss: process.memoryUsage().rss / 1e6 });
+      const m = process.memoryUsage();
+      samples.push({ t: (Date.now() - started) / 1000, rss: m.rss / 1e6, heap: m.heapUsed / 1e6 });
     }
     job.cancel();
     // Compare the settled state: the first fifth is start-up.
@@ -46,7 +47,17 @@ export async function run() {
     const metrics = [...job.metrics.values()];
     const produced = metrics.flatMap((m) => m.metrics.operators).find((o) => o.nodeId === 'gen')?.recordsOut ?? 0;
     const consumed = metrics.flatMap((m) => m.metrics.operators).find((o) => o.nodeId === 'throttled')?.recordsIn ?? 0;
+    // Growth, as opposed to GC breathing: the least-squares slope over the settled samples.
+    const ts = settled.map((s) => s.t);
+    const tMean = ts.reduce((a, b) => a + b, 0) / ts.length;
+    const slope = settled.reduce((acc, s) => acc + (s.t - tMean) * (s.rss - mean), 0) / settled.reduce((acc, s) => acc + (s.t - tMean) ** 2, 0);
+    const half = Math.floor(settled.length / 2);
+    const firstHalf = settled.slice(0, half).reduce((a, s) => a + s.rss, 0) / half;
+    const secondHalf = settled.slice(half).reduce((a, s) => a + s.rss, 0) / (settled.length - half);
     report({ bench: 'memory-soak', metric: 'rss_mb_mean', value: Number(mean.toFixed(1)), unit: 'MB', runs: 1, stat: 'mean', seconds });
+    report({ bench: 'memory-soak', metric: 'rss_growth_mb_per_min', value: Number((slope * 60).toFixed(2)), unit: 'MB/min', runs: 1, stat: 'least-squares', seconds });
+    report({ bench: 'memory-soak', metric: 'rss_second_half_over_first', value: Number((secondHalf / firstHalf).toFixed(3)), unit: 'ratio', runs: 1, stat: 'mean-ratio', seconds });
+    report({ bench: 'memory-soak', metric: 'heap_mb_range', value: Number((Math.max(...settled.map((s) => s.heap)) - Math.min(...settled.map((s) => s.heap))).toFixed(1)), unit: 'MB', runs: 1, stat: 'max-min', seconds });
     report({ bench: 'memory-soak', metric: 'rss_max_deviation', value: Number((deviation * 100).toFixed(2)), unit: '%', runs: 1, stat: 'max', seconds, samples: rss.length });
     report({ bench: 'memory-soak', metric: 'records_in_flight', value: produced - consumed, unit: 'records', runs: 1, stat: 'final', produced, consumed });
   } finally {
