@@ -14,12 +14,15 @@ npm run --silent build
 echo "==> validating the example pipelines"
 npx sluice validate examples/*.json
 
+echo "==> running an example pipeline on the embedded engine"
+npx sluice run examples/clickstream-page-views.json --show 5
+
 cat <<'MSG'
 
-Sluice is installed. What runs today is the graph model and the `sluice` CLI:
-  npx sluice validate <graph.json>   check a job graph, every problem with its line
-  npx sluice operators               the operator catalog
-  npx sluice schema                  the JSON Schema of the graph format
-The engine and the web editor are not built yet; this command will start both,
+Sluice is installed, and the engine just ran an example pipeline. Try:
+  npx sluice run examples/<name>.json     run any example (all but the Kafka one)
+  npx sluice validate <graph.json>        check a job graph, every problem with its line
+  npx sluice operators                    the operator catalog
+The web editor and the engine service are being built; this command will start both,
 with an example pipeline running, once they are.
 MSG
