@@ -6,7 +6,22 @@ export { compilePlan, type CompileOptions } from './compile/compile.js';
 export type * from './compile/plan.js';
 export { compileUserCode, instantiateCode, type CodeProblem, type CompiledCode } from './compile/user-code.js';
 export { TaskManager, type TaskManagerOptions, type Placement } from './cluster/task-manager.js';
-export { Job, JobManager, SubmissionError, type CollectedRow, type JobSnapshot, type JobStatus } from './cluster/job-manager.js';
+export {
+  Job,
+  JobManager,
+  SubmissionError,
+  type CollectedRow,
+  type ExceptionEntry,
+  type JobManagerOptions,
+  type JobSnapshot,
+  type JobStatus,
+  type SubmitOptions,
+} from './cluster/job-manager.js';
+export { CheckpointCoordinator, type CheckpointSettings, type CheckpointStats, type CoordinatorContext, type SubtaskCheckpointStats } from './checkpoint/coordinator.js';
+export { RestartStrategy, type RestartDecision } from './checkpoint/restart.js';
+export { planRestore, subtaskRestores, type RestorePlan, type RestorePlanEntry, type RestoreStatus } from './checkpoint/restore.js';
+export { CheckpointStorage, METADATA_FILE, type CheckpointMetadata, type StoredCheckpoint } from './checkpoint/storage.js';
+export { encodeSnapshot, decodeSnapshot, readSnapshotFile, writeAtomically, type SubtaskSnapshotData } from './runtime/state-files.js';
 export { TaskFailure, type TaskMetrics, type OperatorCounters } from './runtime/task.js';
 export type { FailureReport } from './runtime/protocol.js';
 export { InputGate, type GateChannelSpec, type GateListener, type InputWatermark } from './runtime/input-gate.js';

@@ -1,11 +1,25 @@
 /**
  * The job manager: validates and compiles a submitted graph, deploys it on the task
- * manager, follows its subtasks to the end, and keeps what users look at (status,
- * collected results, metrics, the failure). One job's failure never touches another.
+ * manager, follows its subtasks, runs its checkpoints, restarts it after failures,
+ * and keeps what users look at (status, results, metrics, checkpoints, exceptions).
+ * One job's failure never touches another.
+ *
+ *   submit ─▶ running ─▶ finished
+ *               │ ▲
+ *       failure │ │ redeploy from the newest valid checkpoint (restart strategy allows)
+ *               ▼ │
+ *            restarting ─▶ failed (strategy exhausted)        cancel ─▶ cancelled
  */
 import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { validateGraph, type GraphProblem, type ValidatedGraph } from '@sluice/graph-model';
 import { implementedTypes, isImplemented } from '@sluice/operators';
+import { CheckpointCoordinator, type CheckpointStats, type SubtaskId } from '../checkpoint/coordinator.js';
+import { RestartStrategy } from '../checkpoint/restart.js';
+import { planRestore, subtaskRestores, type RestorePlan } from '../checkpoint/restore.js';
+import { CheckpointStorage, type StoredCheckpoint } from '../checkpoint/storage.js';
 import { compilePlan } from '../compile/compile.js';
 import type { ExecutionPlan } from '../compile/plan.js';
 import { compileUserCode } from '../compile/user-code.js';
@@ -13,12 +27,20 @@ import type { FailureReport, FromWorker } from '../runtime/protocol.js';
 import type { TaskMetrics } from '../runtime/task.js';
 import type { TaskManager } from './task-manager.js';
 
-export type JobStatus = 'running' | 'finished' | 'failed' | 'cancelled';
+export type JobStatus = 'running' | 'restarting' | 'finished' | 'failed' | 'cancelled';
 
 export interface CollectedRow {
   readonly value: unknown;
   readonly timestamp: number;
   readonly kind: number;
+}
+
+export interface ExceptionEntry {
+  readonly at: number;
+  readonly attempt: number;
+  readonly failure: FailureReport;
+  /** Whether the job restarted after it. */
+  readonly restarted: boolean;
 }
 
 export class SubmissionError extends Error {
@@ -37,37 +59,70 @@ export interface JobSnapshot {
   readonly status: JobStatus;
   readonly startedAt: number;
   readonly endedAt: number | undefined;
+  readonly restarts: number;
   readonly failure: FailureReport | undefined;
+}
+
+export interface SubmitOptions {
+  /** A checkpoint or savepoint directory to start from. */
+  readonly restoreFrom?: string | undefined;
+  /** Drop state of nodes the graph no longer has instead of refusing to start. */
+  readonly allowNonRestoredState?: boolean | undefined;
+  /** Reuse a job id (resuming a job after an engine restart). */
+  readonly jobId?: string | undefined;
+}
+
+export interface JobManagerOptions {
+  /** Where checkpoints and savepoints go; default a directory under the OS temp dir. */
+  readonly dataDir?: string;
+  readonly now?: () => number;
+  readonly log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 }
 
 export class Job {
   status: JobStatus = 'running';
   failure: FailureReport | undefined;
   endedAt: number | undefined;
-  readonly startedAt = Date.now();
+  readonly startedAt: number;
+  restarts = 0;
+  attempt = 0;
+  readonly exceptions: ExceptionEntry[] = [];
   /** Collect-sink name → rows, oldest dropped beyond the sink's maxRecords. */
   readonly collected = new Map<string, CollectedRow[]>();
   readonly droppedCollected = new Map<string, number>();
   readonly printed: string[] = [];
-  /** Latest metrics per `${taskId}/${subtask}`. */
+  /** Latest metrics per `${taskId}/${subtask}` of the current attempt. */
   readonly metrics = new Map<string, { taskId: number; subtaskIndex: number; metrics: TaskMetrics }>();
   readonly done: Promise<JobStatus>;
-  private resolveDone!: (status: JobStatus) => void;
-  private running: number;
-  private readonly maxCollected: Map<string, number>;
+  /** The restore plan the job started with, if it started from a checkpoint or savepoint. */
+  restorePlan: RestorePlan | undefined;
   onPrint: ((line: string) => void) | undefined;
+  coordinator: CheckpointCoordinator | undefined;
+  private resolveDone!: (status: JobStatus) => void;
+  private running = 0;
+  private readonly finishedSubtasks = new Set<string>();
+  private readonly committed = new Set<string>();
+  private readonly maxCollected: Map<string, number>;
+  private readonly restartStrategy: RestartStrategy;
+  private restartTimer: NodeJS.Timeout | undefined;
+  /** Where to restart from when no checkpoint was completed yet: the savepoint the job started from. */
+  private initialRestore: StoredCheckpoint | undefined;
 
   constructor(
     readonly id: string,
     readonly plan: ExecutionPlan,
     readonly graph: ValidatedGraph,
     private readonly taskManager: TaskManager,
+    private readonly storage: CheckpointStorage,
+    private readonly now: () => number,
+    private readonly log: NonNullable<JobManagerOptions['log']>,
   ) {
-    this.running = plan.tasks.reduce((n, t) => n + t.parallelism, 0);
+    this.startedAt = now();
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     this.maxCollected = new Map(
       graph.nodes.filter((n) => n.definition.type === 'collect-sink').map((n) => [(n.config as { name: string }).name, (n.config as { maxRecords: number }).maxRecords]),
     );
+    this.restartStrategy = new RestartStrategy(graph.job.restartStrategy);
   }
 
   get name(): string {
@@ -75,7 +130,7 @@ export class Job {
   }
 
   snapshot(): JobSnapshot {
-    return { id: this.id, name: this.name, status: this.status, startedAt: this.startedAt, endedAt: this.endedAt, failure: this.failure };
+    return { id: this.id, name: this.name, status: this.status, startedAt: this.startedAt, endedAt: this.endedAt, restarts: this.restarts, failure: this.failure };
   }
 
   /** Rows of a collect sink, in arrival order. */
@@ -83,27 +138,111 @@ export class Job {
     return this.collected.get(name) ?? [];
   }
 
+  /** Checkpoint statistics, oldest first. */
+  checkpoints(): readonly CheckpointStats[] {
+    return this.coordinator?.history ?? [];
+  }
+
+  /** Takes a savepoint now (needs checkpointing configured, so that barriers are understood). */
+  async triggerSavepoint(): Promise<CheckpointStats> {
+    if (this.status !== 'running') throw new Error(`the job is ${this.status}; savepoints are taken of running jobs`);
+    if (!this.coordinator) throw new Error('savepoints need checkpointing enabled in the job config');
+    return this.coordinator.trigger({ savepoint: true });
+  }
+
+  /**
+   * Stop-with-savepoint (without draining): periodic checkpoints stop, sources emit
+   * nothing after the savepoint's barrier, and once the savepoint completed (committing
+   * exactly-once sinks up to it) the job is cancelled. A restore from the savepoint then
+   * continues exactly where this job stopped.
+   */
+  async stopWithSavepoint(): Promise<CheckpointStats> {
+    if (this.status !== 'running') throw new Error(`the job is ${this.status}; only a running job can be stopped with a savepoint`);
+    const coordinator = this.coordinator;
+    if (!coordinator) throw new Error('savepoints need checkpointing enabled in the job config');
+    coordinator.pausePeriodic();
+    await coordinator.settle();
+    try {
+      const savepoint = await coordinator.trigger({ savepoint: true, stop: true });
+      this.cancel();
+      return savepoint;
+    } catch (error) {
+      // The sources may have stopped already: the job cannot just go on; restart it.
+      this.onFailure({ message: `stop-with-savepoint failed: ${error instanceof Error ? error.message : String(error)}` }, { taskId: -1, subtaskIndex: -1 });
+      throw error;
+    }
+  }
+
   cancel(): void {
-    if (this.status !== 'running') return;
-    this.end('cancelled');
+    if (this.status !== 'running' && this.status !== 'restarting') return;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.coordinator?.stop('the job was cancelled');
     this.taskManager.cancel(this.id);
+    this.end('cancelled');
+  }
+
+  /** @internal Deploys the first attempt, restoring from a checkpoint or savepoint if given. */
+  start(restore: StoredCheckpoint | undefined): void {
+    this.initialRestore = restore;
+    if (this.graph.job.checkpointing.enabled) {
+      const settings = this.graph.job.checkpointing;
+      const subtasks = () => this.plan.tasks.flatMap((t) => t.subtasks.map((s) => ({ taskId: t.id, subtaskIndex: s.index })));
+      this.coordinator = new CheckpointCoordinator(
+        {
+          jobId: this.id,
+          jobName: this.name,
+          maxParallelism: this.graph.job.maxParallelism,
+          storage: this.storage,
+          settings,
+          // Only while every subtask runs: a finished bounded source would otherwise be replayed after a restore.
+          subtasks: () => (this.finishedSubtasks.size === 0 ? subtasks() : []),
+          sources: () => (this.finishedSubtasks.size === 0 ? subtasks().filter((s) => this.plan.tasks[s.taskId]?.inputs.length === 0) : []),
+          nodes: () => this.plan.tasks.flatMap((t) => t.operators.map((o) => ({ nodeId: o.nodeId, type: o.type, parallelism: t.parallelism }))),
+          trigger: (barrier, sources) => {
+            if (sources.length === 0) {
+              this.coordinator?.decline({ taskId: -1, subtaskIndex: -1 }, barrier.id, 'some subtasks have finished');
+              return;
+            }
+            this.taskManager.triggerCheckpoint(this.id, this.attempt, sources, barrier);
+          },
+          notify: (checkpointId, outcome) => this.taskManager.notifyCheckpoint(this.id, this.attempt, checkpointId, outcome),
+          now: this.now,
+          setTimer: (callback, ms) => {
+            const timer = setTimeout(callback, ms);
+            timer.unref();
+            return () => clearTimeout(timer);
+          },
+          log: (level, message, fields) => this.log(level, message, { job: this.id, ...fields }),
+        },
+        (restore?.id ?? 0) + 1,
+      );
+    }
+    this.deploy(restore);
+  }
+
+  private deploy(restore: StoredCheckpoint | undefined): void {
+    this.running = this.plan.tasks.reduce((n, t) => n + t.parallelism, 0);
+    this.finishedSubtasks.clear();
+    this.metrics.clear();
+    const restoreFor = restore ? subtaskRestores(restore, this.plan) : () => undefined;
+    this.taskManager.deploy(this.plan, this.attempt, restoreFor, (message) => this.receive(message));
+    this.coordinator?.start();
   }
 
   /** @internal */
   receive(message: FromWorker): void {
+    // Commits are idempotent by id and may come from an attempt that just ended.
+    if (message.type === 'collect' && message.commitId !== undefined) {
+      if (this.committed.has(message.commitId)) return;
+      this.committed.add(message.commitId);
+      this.addRows(message.name, message.rows);
+      return;
+    }
+    if (message.attempt !== this.attempt) return;
     switch (message.type) {
-      case 'collect': {
-        let rows = this.collected.get(message.name);
-        if (!rows) this.collected.set(message.name, (rows = []));
-        for (const [value, timestamp, kind] of message.rows) rows.push({ value, timestamp, kind });
-        const max = this.maxCollected.get(message.name) ?? Number.POSITIVE_INFINITY;
-        if (rows.length > max) {
-          const excess = rows.length - max;
-          rows.splice(0, excess);
-          this.droppedCollected.set(message.name, (this.droppedCollected.get(message.name) ?? 0) + excess);
-        }
+      case 'collect':
+        this.addRows(message.name, message.rows);
         break;
-      }
       case 'print':
         for (const line of message.lines) {
           this.printed.push(line);
@@ -114,37 +253,154 @@ export class Job {
       case 'metrics':
         for (const t of message.tasks) this.metrics.set(`${t.taskId}/${t.subtaskIndex}`, t);
         break;
+      case 'checkpoint-ack':
+        this.coordinator?.acknowledge(message, message.ack);
+        break;
+      case 'checkpoint-declined':
+        this.coordinator?.decline(message, message.checkpointId, message.reason);
+        break;
       case 'finished':
-        if (--this.running === 0 && this.status === 'running') this.end('finished');
+        this.finishedSubtasks.add(`${message.taskId}/${message.subtaskIndex}`);
+        if (--this.running === 0 && this.status === 'running') {
+          this.coordinator?.stop('the job finished');
+          this.taskManager.forgetAttempt(this.id, this.attempt);
+          this.end('finished');
+        }
         break;
       case 'cancelled':
         break;
       case 'failed':
-        if (this.status === 'running') {
-          this.failure = message.failure;
-          this.end('failed');
-          this.taskManager.cancel(this.id);
-        }
+        this.onFailure(message.failure, message);
         break;
       case 'log':
+        this.log(message.level, message.message, { job: this.id, ...message.fields });
         break;
     }
   }
 
+  private addRows(name: string, tuples: ReadonlyArray<readonly [unknown, number, number]>): void {
+    let rows = this.collected.get(name);
+    if (!rows) this.collected.set(name, (rows = []));
+    for (const [value, timestamp, kind] of tuples) rows.push({ value, timestamp, kind });
+    const max = this.maxCollected.get(name) ?? Number.POSITIVE_INFINITY;
+    if (rows.length > max) {
+      const excess = rows.length - max;
+      rows.splice(0, excess);
+      this.droppedCollected.set(name, (this.droppedCollected.get(name) ?? 0) + excess);
+    }
+  }
+
+  private onFailure(failure: FailureReport, where: SubtaskId): void {
+    if (this.status !== 'running') return;
+    this.coordinator?.stop('a task failed');
+    this.taskManager.cancel(this.id, this.attempt);
+    this.taskManager.forgetAttempt(this.id, this.attempt);
+    const decision = this.restartStrategy.onFailure(this.now());
+    this.exceptions.push({ at: this.now(), attempt: this.attempt, failure, restarted: decision.restart });
+    if (this.exceptions.length > 100) this.exceptions.shift();
+    if (!decision.restart) {
+      this.failure = failure;
+      this.log('error', `job ${this.id} failed: ${failure.message}; not restarting because ${decision.reason ?? 'of its restart strategy'}`, { task: where.taskId });
+      this.end('failed');
+      return;
+    }
+    this.status = 'restarting';
+    this.restarts++;
+    this.log('warn', `job ${this.id} failed and restarts in ${decision.delayMs} ms: ${failure.message}`, { attempt: this.attempt });
+    this.restartTimer = setTimeout(() => void this.restart(), decision.delayMs);
+  }
+
+  private async restart(): Promise<void> {
+    this.restartTimer = undefined;
+    if (this.status !== 'restarting') return;
+    let restore: StoredCheckpoint | undefined;
+    if (this.graph.job.checkpointing.enabled) {
+      restore = await this.storage.latestValid(this.id, (id, reason) => this.log('warn', `checkpoint ${id} of job ${this.id} cannot be used: ${reason}; trying an older one`));
+    }
+    restore ??= this.initialRestore;
+    // The job may have been cancelled while the checkpoint was being read.
+    if (!this.isRestarting()) return;
+    this.attempt++;
+    this.status = 'running';
+    try {
+      this.deploy(restore);
+    } catch (error) {
+      this.onFailure({ message: `restart failed: ${error instanceof Error ? error.message : String(error)}` }, { taskId: -1, subtaskIndex: -1 });
+    }
+  }
+
+  private isRestarting(): boolean {
+    return this.status === 'restarting';
+  }
+
   private end(status: JobStatus): void {
     this.status = status;
-    this.endedAt = Date.now();
+    this.endedAt = this.now();
     this.resolveDone(status);
   }
 }
 
 export class JobManager {
   private readonly jobs = new Map<string, Job>();
+  readonly storage: CheckpointStorage;
+  private readonly now: () => number;
+  private readonly log: NonNullable<JobManagerOptions['log']>;
 
-  constructor(private readonly taskManager: TaskManager) {}
+  constructor(
+    private readonly taskManager: TaskManager,
+    options: JobManagerOptions = {},
+  ) {
+    const dataDir = options.dataDir ?? join(tmpdir(), `sluice-${process.pid}`);
+    mkdirSync(dataDir, { recursive: true });
+    this.storage = new CheckpointStorage(dataDir);
+    this.now = options.now ?? Date.now;
+    this.log = options.log ?? (() => {});
+  }
 
   /** Validates, compiles and starts a job graph. Throws SubmissionError listing every problem. */
-  async submit(graph: unknown): Promise<Job> {
+  async submit(graph: unknown, options: SubmitOptions = {}): Promise<Job> {
+    const { validated, plan } = await this.prepare(graph, options.jobId ?? randomUUID());
+    let restore: StoredCheckpoint | undefined;
+    let restorePlan: RestorePlan | undefined;
+    if (options.restoreFrom !== undefined) {
+      try {
+        restore = await this.storage.load(options.restoreFrom);
+      } catch (error) {
+        throw new SubmissionError(`cannot restore: ${error instanceof Error ? error.message : String(error)}`, []);
+      }
+      restorePlan = planRestore(restore, validated, options.allowNonRestoredState === true);
+      if (restorePlan.problems.length > 0) {
+        throw new SubmissionError(
+          `the checkpoint does not fit the graph: ${restorePlan.problems.join('; ')}`,
+          restorePlan.entries
+            .filter((e) => e.status === 'incompatible' || e.status === 'dropped')
+            .map((e) => ({ path: `$`, message: e.reason ?? e.status, nodeId: e.nodeId })),
+        );
+      }
+    }
+    const job = new Job(plan.jobId, plan, validated, this.taskManager, this.storage, this.now, this.log);
+    job.restorePlan = restorePlan;
+    this.jobs.set(job.id, job);
+    job.start(restore);
+    void job.done.then(() => setTimeout(() => this.taskManager.release(job.id), 1000).unref());
+    return job;
+  }
+
+  /** The restore plan a graph would get from a checkpoint or savepoint, without starting anything. */
+  async dryRunRestore(graph: unknown, restoreFrom: string, allowNonRestoredState = false): Promise<RestorePlan> {
+    const { validated } = await this.prepare(graph, 'dry-run');
+    return planRestore(await this.storage.load(restoreFrom), validated, allowNonRestoredState);
+  }
+
+  get(id: string): Job | undefined {
+    return this.jobs.get(id);
+  }
+
+  list(): Job[] {
+    return [...this.jobs.values()];
+  }
+
+  private async prepare(graph: unknown, jobId: string): Promise<{ validated: ValidatedGraph; plan: ExecutionPlan }> {
     const result = validateGraph(graph);
     if (!result.ok) {
       const errors = result.problems.filter((p) => p.severity === 'error');
@@ -160,20 +416,6 @@ export class JobManager {
     }
     const code = await compileUserCode(result.graph);
     if (!code.ok) throw new SubmissionError('user code does not compile', code.problems);
-    const id = randomUUID();
-    const plan = compilePlan(result.graph, { jobId: id, code: code.code });
-    const job = new Job(id, plan, result.graph, this.taskManager);
-    this.jobs.set(id, job);
-    this.taskManager.deploy(plan, (message) => job.receive(message));
-    void job.done.then(() => setTimeout(() => this.taskManager.release(id), 1000).unref());
-    return job;
-  }
-
-  get(id: string): Job | undefined {
-    return this.jobs.get(id);
-  }
-
-  list(): Job[] {
-    return [...this.jobs.values()];
+    return { validated: result.graph, plan: compilePlan(result.graph, { jobId, code: code.code }) };
   }
 }

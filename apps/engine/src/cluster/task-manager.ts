@@ -3,13 +3,17 @@
  * memory of every channel and bell, places subtasks on slots, and sends each slot its
  * deployments. Everything a slot needs crosses in one structured-clone message, so a
  * slot could later live in another process with the same protocol over a socket.
+ *
+ * A slot whose worker dies (out of memory, a crash) fails every job attempt that had a
+ * subtask there and is replaced by a fresh worker, so restarts have somewhere to go.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { connectedConsumers } from '../runtime/partitioner.js';
 import { allocateBell, allocateChannel } from '../runtime/channel.js';
+import type { Barrier } from '../runtime/messages.js';
 import type { FromWorker, ToWorker } from '../runtime/protocol.js';
-import type { InputChannelSpec, OutputChannelSpec, TaskDeployment } from '../runtime/task.js';
+import type { InputChannelSpec, OutputChannelSpec, SubtaskRestore, TaskDeployment } from '../runtime/task.js';
 import type { ExecutionPlan } from '../compile/plan.js';
 
 export interface TaskManagerOptions {
@@ -31,28 +35,46 @@ export class TaskManager {
   readonly slots: number;
   private readonly workers: Worker[] = [];
   private readonly listeners = new Map<string, JobListener>();
+  /** jobId → attempt → where its subtasks run. */
+  private readonly placements = new Map<string, Map<number, Placement[]>>();
   private nextSlot = 0;
   private closed = false;
 
-  constructor(options: TaskManagerOptions = {}) {
+  constructor(private readonly options: TaskManagerOptions = {}) {
     this.slots = Math.max(1, options.slots ?? availableParallelism());
-    for (let slot = 0; slot < this.slots; slot++) {
-      const worker = new Worker(new URL('../runtime/worker.js', import.meta.url), {
-        resourceLimits: options.maxHeapMb ? { maxOldGenerationSizeMb: options.maxHeapMb } : undefined,
-      });
-      worker.on('message', (message: FromWorker) => this.listeners.get(message.jobId)?.(message));
-      worker.on('error', (error) => {
-        // A slot died (out of memory, a crash in native code): fail every job it ran.
-        for (const [jobId, listener] of this.listeners) {
-          listener({ type: 'failed', jobId, taskId: -1, subtaskIndex: -1, failure: { message: `task manager slot ${slot} died: ${error.message}` } });
-        }
-      });
-      this.workers.push(worker);
-    }
+    for (let slot = 0; slot < this.slots; slot++) this.workers.push(this.spawn(slot));
   }
 
-  /** Allocates channels and starts every subtask of the plan. */
-  deploy(plan: ExecutionPlan, listener: JobListener): Placement[] {
+  private spawn(slot: number): Worker {
+    const worker = new Worker(new URL('../runtime/worker.js', import.meta.url), {
+      resourceLimits: this.options.maxHeapMb ? { maxOldGenerationSizeMb: this.options.maxHeapMb } : undefined,
+    });
+    worker.on('message', (message: FromWorker) => this.listeners.get(message.jobId)?.(message));
+    const died = (reason: string) => {
+      if (this.workers[slot] !== worker || this.closed) return;
+      this.workers[slot] = this.spawn(slot);
+      for (const [jobId, attempts] of this.placements) {
+        for (const [attempt, placements] of attempts) {
+          const hit = placements.find((p) => p.slot === slot);
+          if (!hit) continue;
+          this.listeners.get(jobId)?.({
+            type: 'failed',
+            jobId,
+            attempt,
+            taskId: hit.taskId,
+            subtaskIndex: hit.subtaskIndex,
+            failure: { message: `task manager slot ${slot} died: ${reason}`, jobId, subtaskIndex: hit.subtaskIndex },
+          });
+        }
+      }
+    };
+    worker.on('error', (error) => died(error.message));
+    worker.on('exit', (code) => died(`its worker thread exited with code ${code}`));
+    return worker;
+  }
+
+  /** Allocates channels and starts every subtask of one attempt of a plan. */
+  deploy(plan: ExecutionPlan, attempt: number, restore: (taskId: number, subtaskIndex: number) => SubtaskRestore | undefined, listener: JobListener): Placement[] {
     if (this.closed) throw new Error('the task manager is shut down');
     this.listeners.set(plan.jobId, listener);
     const bells = plan.tasks.map((t) => t.subtasks.map(() => ({ doorbell: allocateBell(), creditBell: allocateBell() })));
@@ -83,8 +105,10 @@ export class TaskManager {
         if (!b) throw new Error('internal: missing bells');
         const deployment: TaskDeployment = {
           plan,
+          attempt,
           taskId: task.id,
           subtaskIndex: subtask.index,
+          restore: restore(task.id, subtask.index),
           inputs: inputs[task.id]?.[subtask.index] ?? [],
           outputs: outputs[task.id]?.[subtask.index] ?? [],
           doorbell: b.doorbell,
@@ -94,20 +118,62 @@ export class TaskManager {
         placements.push({ taskId: task.id, subtaskIndex: subtask.index, slot });
       }
     }
+    let attempts = this.placements.get(plan.jobId);
+    if (!attempts) this.placements.set(plan.jobId, (attempts = new Map<number, Placement[]>()));
+    attempts.set(attempt, placements);
     return placements;
   }
 
-  cancel(jobId: string): void {
-    for (let slot = 0; slot < this.workers.length; slot++) this.send(slot, { type: 'cancel', jobId });
+  /** Starts a checkpoint at the given (source) subtasks. */
+  triggerCheckpoint(jobId: string, attempt: number, subtasks: ReadonlyArray<{ taskId: number; subtaskIndex: number }>, barrier: Barrier): void {
+    const placements = this.placements.get(jobId)?.get(attempt) ?? [];
+    for (const { taskId, subtaskIndex } of subtasks) {
+      const slot = placements.find((p) => p.taskId === taskId && p.subtaskIndex === subtaskIndex)?.slot;
+      if (slot === undefined) continue;
+      this.send(slot, { type: 'trigger-checkpoint', jobId, attempt, taskId, subtaskIndex, barrier });
+    }
+  }
+
+  notifyCheckpoint(jobId: string, attempt: number, checkpointId: number, outcome: 'complete' | 'aborted'): void {
+    for (const slot of this.slotsOf(jobId, attempt)) {
+      this.send(slot, { type: outcome === 'complete' ? 'checkpoint-complete' : 'checkpoint-aborted', jobId, attempt, checkpointId });
+    }
+  }
+
+  cancel(jobId: string, attempt?: number): void {
+    for (let slot = 0; slot < this.workers.length; slot++) this.send(slot, { type: 'cancel', jobId, ...(attempt !== undefined ? { attempt } : {}) });
+  }
+
+  /** Forgets an attempt's placements (after all its subtasks ended). */
+  forgetAttempt(jobId: string, attempt: number): void {
+    this.placements.get(jobId)?.delete(attempt);
   }
 
   release(jobId: string): void {
     this.listeners.delete(jobId);
+    this.placements.delete(jobId);
+  }
+
+  /** Terminates a slot's worker as a crash would (for failure tests); a fresh worker replaces it. */
+  async killSlot(slot: number): Promise<void> {
+    await this.workers[slot]?.terminate();
+  }
+
+  /** The slot running a subtask of a job attempt. */
+  slotOf(jobId: string, attempt: number, taskId: number, subtaskIndex: number): number | undefined {
+    return this.placements
+      .get(jobId)
+      ?.get(attempt)
+      ?.find((p) => p.taskId === taskId && p.subtaskIndex === subtaskIndex)?.slot;
   }
 
   async shutdown(): Promise<void> {
     this.closed = true;
     await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+
+  private slotsOf(jobId: string, attempt: number): Set<number> {
+    return new Set((this.placements.get(jobId)?.get(attempt) ?? []).map((p) => p.slot));
   }
 
   private send(slot: number, message: ToWorker): void {

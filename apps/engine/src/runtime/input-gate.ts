@@ -6,7 +6,7 @@
  */
 import { InputStatus, MAX_WATERMARK, MIN_WATERMARK, RowKind } from '@sluice/operators';
 import { ChannelReader, type ChannelMemory } from './channel.js';
-import { MessageDecoder, MessageType } from './messages.js';
+import { MessageDecoder, MessageType, type Barrier } from './messages.js';
 
 export interface GateChannelSpec {
   readonly exchange: number;
@@ -29,6 +29,25 @@ export interface GateListener {
   handleWatermark(input: number, watermark: number): void;
   handleIdle(input: number, idle: boolean): void;
   reportInputWatermarks(marks: InputWatermark[]): void;
+  /** Every channel delivered the barrier (or ended): the subtask takes its snapshot now. */
+  handleBarrier(barrier: Barrier, alignmentMs: number): void;
+  /** A newer barrier arrived before an older one completed: the older checkpoint is abandoned here. */
+  abandonBarrier(id: number): void;
+}
+
+/**
+ * Barrier alignment, as Flink's: with exactly-once, a channel that delivered the
+ * barrier is blocked (its later records wait in its buffers) until every channel has
+ * delivered it, so the snapshot holds exactly the records before the barrier. With
+ * at-least-once nothing is blocked: records behind a barrier may be processed before
+ * the snapshot, and are replayed after a restore.
+ */
+export type AlignmentMode = 'exactly-once' | 'at-least-once';
+
+interface PendingBarrier {
+  readonly barrier: Barrier;
+  readonly received: Set<ChannelState>;
+  readonly startedAt: number;
 }
 
 interface ChannelState {
@@ -39,6 +58,8 @@ interface ChannelState {
   watermark: number;
   idle: boolean;
   ended: boolean;
+  /** Delivered the pending barrier; with exactly-once, not read until alignment completes. */
+  blocked: boolean;
 }
 
 export class InputGate {
@@ -49,12 +70,14 @@ export class InputGate {
   private readonly holding: Array<InputWatermark['holdingBack']>;
   private next = 0;
   private open: number;
+  private pendingBarrier: PendingBarrier | undefined;
   /** A record batch interrupted by the deadline: the rest is handed over first next time. */
   private pending: { input: number; timestamps: readonly number[]; kinds: readonly number[] | null; values: readonly unknown[]; position: number } | undefined;
 
   constructor(
     specs: readonly GateChannelSpec[],
     private readonly inputs: number,
+    private readonly alignment: AlignmentMode = 'exactly-once',
   ) {
     this.channels = specs.map((s) => ({
       reader: new ChannelReader(s.memory, new Int32Array(s.creditBell)),
@@ -64,6 +87,7 @@ export class InputGate {
       watermark: MIN_WATERMARK,
       idle: false,
       ended: false,
+      blocked: false,
     }));
     this.open = this.channels.length;
     this.emitted = Array.from({ length: inputs }, () => MIN_WATERMARK);
@@ -72,7 +96,7 @@ export class InputGate {
   }
 
   hasData(): boolean {
-    return this.pending !== undefined || this.channels.some((c) => !c.ended && c.reader.hasData());
+    return this.pending !== undefined || this.channels.some((c) => !c.ended && !c.blocked && c.reader.hasData());
   }
 
   /**
@@ -88,7 +112,7 @@ export class InputGate {
     while (handled < budget && idleRounds < count) {
       const channel = this.channels[this.next] as ChannelState;
       this.next = this.next + 1 === count ? 0 : this.next + 1;
-      if (channel.ended) {
+      if (channel.ended || channel.blocked) {
         idleRounds++;
         continue;
       }
@@ -115,6 +139,11 @@ export class InputGate {
             channel.watermark = MAX_WATERMARK;
             this.open--;
             this.update(channel.input, task);
+            // An ended channel will send no barrier: it counts as aligned.
+            this.checkAligned(task);
+            break;
+          case MessageType.BARRIER:
+            this.onBarrier(channel, { id: message[1], timestamp: message[2], directory: message[3], savepoint: message[4], stop: message[5] }, task);
             break;
         }
       });
@@ -124,6 +153,34 @@ export class InputGate {
       if (performance.now() > deadline) break;
     }
     return this.open === 0 ? InputStatus.END_OF_INPUT : handled >= budget || this.hasData() ? InputStatus.MORE_AVAILABLE : InputStatus.NOTHING_AVAILABLE;
+  }
+
+  private onBarrier(channel: ChannelState, barrier: Barrier, task: GateListener): void {
+    const pending = this.pendingBarrier;
+    if (pending && barrier.id < pending.barrier.id) return; // stale: that checkpoint was abandoned
+    if (pending && barrier.id > pending.barrier.id) {
+      // The older checkpoint never completed here; give it up and align on the newer one.
+      task.abandonBarrier(pending.barrier.id);
+      this.unblockAll();
+      this.pendingBarrier = undefined;
+    }
+    this.pendingBarrier ??= { barrier, received: new Set(), startedAt: performance.now() };
+    this.pendingBarrier.received.add(channel);
+    if (this.alignment === 'exactly-once') channel.blocked = true;
+    this.checkAligned(task);
+  }
+
+  private checkAligned(task: GateListener): void {
+    const pending = this.pendingBarrier;
+    if (!pending) return;
+    if (!this.channels.every((c) => c.ended || pending.received.has(c))) return;
+    this.pendingBarrier = undefined;
+    this.unblockAll();
+    task.handleBarrier(pending.barrier, performance.now() - pending.startedAt);
+  }
+
+  private unblockAll(): void {
+    for (const c of this.channels) c.blocked = false;
   }
 
   /** Whether a batch is waiting to be resumed (set inside the read callback, hence a method). */

@@ -7,13 +7,25 @@
  */
 import { Packr, Unpackr } from 'msgpackr';
 
-export const MessageType = { RECORDS: 1, WATERMARK: 2, IDLE: 3, END_OF_PARTITION: 4 } as const;
+export const MessageType = { RECORDS: 1, WATERMARK: 2, IDLE: 3, END_OF_PARTITION: 4, BARRIER: 5 } as const;
+
+/** A checkpoint barrier: everything before it in a channel belongs to checkpoint `id`. */
+export interface Barrier {
+  readonly id: number;
+  readonly timestamp: number;
+  /** Where subtasks write their state for this checkpoint. */
+  readonly directory: string;
+  readonly savepoint: boolean;
+  /** Stop-with-savepoint: sources emit nothing after this barrier (Flink's synchronous savepoint). */
+  readonly stop?: boolean | undefined;
+}
 
 export type Message =
   | readonly [typeof MessageType.RECORDS, readonly number[], readonly number[] | null, readonly unknown[]]
   | readonly [typeof MessageType.WATERMARK, number]
   | readonly [typeof MessageType.IDLE, boolean]
-  | readonly [typeof MessageType.END_OF_PARTITION];
+  | readonly [typeof MessageType.END_OF_PARTITION]
+  | readonly [typeof MessageType.BARRIER, number, number, string, boolean, boolean];
 
 export class MessageEncoder {
   private readonly packr = new Packr({ useRecords: true });
@@ -32,6 +44,10 @@ export class MessageEncoder {
 
   endOfPartition(): Uint8Array {
     return this.packr.pack([MessageType.END_OF_PARTITION]);
+  }
+
+  barrier(barrier: Barrier): Uint8Array {
+    return this.packr.pack([MessageType.BARRIER, barrier.id, barrier.timestamp, barrier.directory, barrier.savepoint, barrier.stop === true]);
   }
 }
 

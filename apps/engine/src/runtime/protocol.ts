@@ -1,7 +1,20 @@
 /** Messages between the job manager (main thread) and task-manager slots (workers). */
-import type { TaskDeployment, TaskMetrics } from './task.js';
+import type { Barrier } from './messages.js';
+import type { CheckpointAck, TaskDeployment, TaskMetrics } from './task.js';
 
-export type ToWorker = { readonly type: 'deploy'; readonly deployment: TaskDeployment } | { readonly type: 'cancel'; readonly jobId: string };
+interface SubtaskAddress {
+  readonly jobId: string;
+  /** Restart attempt; messages about an older attempt are ignored by both sides. */
+  readonly attempt: number;
+  readonly taskId: number;
+  readonly subtaskIndex: number;
+}
+
+export type ToWorker =
+  | { readonly type: 'deploy'; readonly deployment: TaskDeployment }
+  | { readonly type: 'cancel'; readonly jobId: string; readonly attempt?: number }
+  | ({ readonly type: 'trigger-checkpoint'; readonly barrier: Barrier } & SubtaskAddress)
+  | { readonly type: 'checkpoint-complete' | 'checkpoint-aborted'; readonly jobId: string; readonly attempt: number; readonly checkpointId: number };
 
 export interface FailureReport {
   readonly message: string;
@@ -13,19 +26,34 @@ export interface FailureReport {
   readonly stack?: string;
 }
 
+export type CollectedRowTuple = [unknown, number, number];
+
 export type FromWorker =
-  | { readonly type: 'finished' | 'cancelled'; readonly jobId: string; readonly taskId: number; readonly subtaskIndex: number }
-  | { readonly type: 'failed'; readonly jobId: string; readonly taskId: number; readonly subtaskIndex: number; readonly failure: FailureReport }
-  | { readonly type: 'collect'; readonly jobId: string; readonly nodeId: string; readonly name: string; readonly rows: Array<[unknown, number, number]> }
-  | { readonly type: 'print'; readonly jobId: string; readonly lines: string[] }
+  | ({ readonly type: 'finished' | 'cancelled' } & SubtaskAddress)
+  | ({ readonly type: 'failed'; readonly failure: FailureReport } & SubtaskAddress)
+  | ({ readonly type: 'checkpoint-ack'; readonly ack: CheckpointAck } & SubtaskAddress)
+  | ({ readonly type: 'checkpoint-declined'; readonly checkpointId: number; readonly reason: string } & SubtaskAddress)
+  | {
+      readonly type: 'collect';
+      readonly jobId: string;
+      readonly attempt: number;
+      readonly nodeId: string;
+      readonly name: string;
+      readonly rows: CollectedRowTuple[];
+      /** Rows released by a checkpoint: applied once per id, however often it is sent. */
+      readonly commitId?: string | undefined;
+    }
+  | { readonly type: 'print'; readonly jobId: string; readonly attempt: number; readonly lines: string[] }
   | {
       readonly type: 'metrics';
       readonly jobId: string;
+      readonly attempt: number;
       readonly tasks: Array<{ readonly taskId: number; readonly subtaskIndex: number; readonly metrics: TaskMetrics }>;
     }
   | {
       readonly type: 'log';
       readonly jobId: string;
+      readonly attempt: number;
       readonly level: 'info' | 'warn' | 'error';
       readonly message: string;
       readonly fields?: Record<string, unknown> | undefined;

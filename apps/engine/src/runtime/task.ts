@@ -47,7 +47,8 @@ import { instantiateCode } from '../compile/user-code.js';
 import type { FailureReport } from './protocol.js';
 import { ChannelWriter, type ChannelMemory } from './channel.js';
 import { InputGate, type GateListener, type InputWatermark } from './input-gate.js';
-import { MessageEncoder } from './messages.js';
+import { encodeSnapshot, readSnapshotFile, sha256, type OperatorSnapshotData } from './state-files.js';
+import { MessageEncoder, type Barrier } from './messages.js';
 import { channelSelector, type ChannelSelector } from './partitioner.js';
 
 export interface InputChannelSpec {
@@ -67,10 +68,47 @@ export interface OutputChannelSpec {
   readonly doorbell: SharedArrayBuffer;
 }
 
+/** What a subtask restores, per operator (matched by node id, the operator's uid). */
+export interface SubtaskRestore {
+  readonly checkpointId: number;
+  readonly operators: Readonly<
+    Record<
+      string,
+      {
+        /** This subtask's share of the operator's list state. */
+        readonly operatorState: readonly unknown[] | undefined;
+        /** Every state file holding keyed state of the operator; the backend keeps its own key groups. */
+        readonly keyedFiles: readonly string[];
+      }
+    >
+  >;
+}
+
+/** What a subtask's state file holds per operator: enough for metadata and restore checks. */
+export interface SnapshotNodeInfo {
+  readonly nodeId: string;
+  readonly states: Readonly<Record<string, { kind: string; ttlMs?: number }>>;
+  readonly hasOperatorState: boolean;
+}
+
+export interface CheckpointAck {
+  readonly checkpointId: number;
+  readonly nodes: readonly SnapshotNodeInfo[];
+  readonly file: string;
+  readonly bytes: number;
+  readonly sha256: string;
+  readonly alignmentMs: number;
+  readonly syncMs: number;
+  readonly asyncMs: number;
+}
+
 export interface TaskDeployment {
   readonly plan: ExecutionPlan;
+  /** Restart attempt of the job, from 0; messages of older attempts are ignored. */
+  readonly attempt: number;
   readonly taskId: number;
   readonly subtaskIndex: number;
+  readonly restore?: SubtaskRestore | undefined;
   readonly inputs: readonly InputChannelSpec[];
   readonly outputs: readonly OutputChannelSpec[];
   readonly doorbell: SharedArrayBuffer;
@@ -82,6 +120,10 @@ export interface TaskHost {
   print(line: string): void;
   readonly processingTime: ProcessingTimeService;
   readonly log: Logger;
+  /** Writes a state file durably (temp file, fsync, rename). */
+  persist(path: string, bytes: Buffer): Promise<void>;
+  acknowledgeCheckpoint(ack: CheckpointAck): void;
+  declineCheckpoint(checkpointId: number, reason: string): void;
 }
 
 /** Why a task failed, with everything needed to find the cause. */
@@ -162,6 +204,10 @@ export class StreamTask implements GateListener {
   private backend: KeyedStateBackend | undefined;
   /** The record being handed to the head, for error reports. */
   private currentRecord: unknown = undefined;
+  private readonly restore: SubtaskRestore | undefined;
+  readonly attempt: number;
+  /** After a stop-with-savepoint barrier a source emits nothing more; the job is then cancelled. */
+  private suspended = false;
 
   constructor(
     deployment: TaskDeployment,
@@ -173,12 +219,14 @@ export class StreamTask implements GateListener {
     this.jobId = deployment.plan.jobId;
     this.job = deployment.plan.job;
     this.subtaskIndex = deployment.subtaskIndex;
+    this.attempt = deployment.attempt;
+    this.restore = deployment.restore;
     this.doorbell = new Int32Array(deployment.doorbell);
     this.creditBell = new Int32Array(deployment.creditBell);
     this.metrics = { busyMs: 0, idleMs: 0, backpressuredMs: 0, operators: plan.operators.map((o) => ({ nodeId: o.nodeId, recordsIn: 0, recordsOut: 0, watermark: MIN_WATERMARK, inclusiveMs: 0, busyMs: 0 })), inputWatermarks: [] };
     this.build(deployment);
     if (deployment.inputs.length > 0) {
-      this.gate = new InputGate(deployment.inputs, this.headInputs());
+      this.gate = new InputGate(deployment.inputs, this.headInputs(), this.job.checkpointing.mode);
     }
   }
 
@@ -258,6 +306,7 @@ export class StreamTask implements GateListener {
           subtaskIndex: this.subtaskIndex,
           parallelism: plan.parallelism,
           maxParallelism: this.job.maxParallelism,
+          attemptNumber: deployment.attempt,
         },
         {
           processingTime: this.taskProcessingTime(),
@@ -301,7 +350,7 @@ export class StreamTask implements GateListener {
   async run(): Promise<'finished' | 'cancelled'> {
     let opened = false;
     try {
-      for (const op of this.operators) op.initializeState({ operatorState: undefined, keyedState: undefined });
+      this.initializeState();
       for (let i = this.operators.length - 1; i >= 0; i--) (this.operators[i] as AnyOperator).open();
       opened = true;
       const result = await this.loop();
@@ -311,6 +360,94 @@ export class StreamTask implements GateListener {
       if (opened || this.operators.length > 0) this.closeAll(error);
       throw this.describe(error);
     }
+  }
+
+  /** Restores each operator from the checkpoint it was deployed with, matched by node id. */
+  private initializeState(): void {
+    const files = new Map<string, ReturnType<typeof readSnapshotFile>>();
+    const read = (file: string) => {
+      let data = files.get(file);
+      if (!data) files.set(file, (data = readSnapshotFile(file)));
+      return data;
+    };
+    this.plan.operators.forEach((opPlan, index) => {
+      const restore = this.restore?.operators[opPlan.nodeId];
+      const keyedState = restore?.keyedFiles.flatMap((file) =>
+        read(file)
+          .operators.filter((o) => o.nodeId === opPlan.nodeId && o.keyedState !== undefined)
+          .map((o) => o.keyedState as NonNullable<typeof o.keyedState>),
+      );
+      const backend = (this.contexts[index] as { heapBackend?: { restore(s: unknown[]): void } }).heapBackend;
+      if (keyedState && keyedState.length > 0) {
+        if (!backend) throw new Error(`operator '${opPlan.nodeId}' has keyed state in the checkpoint but its input is no longer keyed`);
+        backend.restore(keyedState);
+      }
+      (this.operators[index] as AnyOperator).initializeState({
+        operatorState: restore?.operatorState,
+        keyedState: keyedState && keyedState.length > 0 ? keyedState : undefined,
+      });
+    });
+  }
+
+  /** A source task's checkpoint starts here (a mail from the coordinator). */
+  triggerCheckpoint(barrier: Barrier): void {
+    this.post(() => this.checkpoint(barrier, 0));
+  }
+
+  notifyCheckpointComplete(checkpointId: number): void {
+    this.post(() => {
+      for (const op of this.operators) op.notifyCheckpointComplete(checkpointId);
+    });
+  }
+
+  notifyCheckpointAborted(checkpointId: number): void {
+    this.post(() => {
+      for (const op of this.operators) op.notifyCheckpointAborted(checkpointId);
+    });
+  }
+
+  /** Called by the input gate when the barrier arrived on every channel. */
+  handleBarrier(barrier: Barrier, alignmentMs: number): void {
+    this.checkpoint(barrier, alignmentMs);
+  }
+
+  abandonBarrier(id: number): void {
+    this.host.declineCheckpoint(id, 'a newer checkpoint overtook it before its barriers were aligned');
+  }
+
+  /**
+   * Flink's order: operators flush what they buffer (prepareSnapshotPreBarrier), the
+   * barrier goes downstream ahead of anything processed later, then the state is
+   * copied synchronously. Encoding and writing the file happen off the loop.
+   */
+  private checkpoint(barrier: Barrier, alignmentMs: number): void {
+    const started = performance.now();
+    for (const op of this.operators) op.prepareSnapshotPreBarrier(barrier.id);
+    for (const writer of this.writers) writer.barrier(barrier);
+    if (barrier.stop === true && this.operators[0]?.inputs === 0) this.suspended = true;
+    const operators: OperatorSnapshotData[] = this.plan.operators.map((opPlan, index) => ({
+      nodeId: opPlan.nodeId,
+      operatorState: (this.operators[index] as AnyOperator).snapshotState(barrier.id),
+      keyedState: (this.contexts[index] as { heapBackend?: { snapshot(): NonNullable<OperatorSnapshotData['keyedState']> } }).heapBackend?.snapshot(),
+    }));
+    const bytes = encodeSnapshot({ jobId: this.jobId, checkpointId: barrier.id, taskId: this.plan.id, subtaskIndex: this.subtaskIndex, operators });
+    const syncMs = performance.now() - started;
+    const file = `${barrier.directory}/task-${this.plan.id}-subtask-${this.subtaskIndex}.state`;
+    const asyncStarted = performance.now();
+    this.host.persist(file, bytes).then(
+      () =>
+        this.host.acknowledgeCheckpoint({
+          checkpointId: barrier.id,
+          nodes: operators.map((o) => ({ nodeId: o.nodeId, states: o.keyedState?.descriptors ?? {}, hasOperatorState: (o.operatorState?.entries.length ?? 0) > 0 })),
+          file,
+          bytes: bytes.length,
+          sha256: sha256(bytes),
+          alignmentMs,
+          syncMs,
+          asyncMs: performance.now() - asyncStarted,
+        }),
+      (error: unknown) => this.host.declineCheckpoint(barrier.id, `cannot write ${file}: ${error instanceof Error ? error.message : String(error)}`),
+    );
   }
 
   private async loop(): Promise<'finished' | 'cancelled'> {
@@ -336,6 +473,13 @@ export class StreamTask implements GateListener {
           account('backpressuredMs');
           continue;
         }
+      }
+      if (this.suspended) {
+        this.flushAll();
+        account('busyMs');
+        await this.waitFor('input');
+        account('idleMs');
+        continue;
       }
       const status = source ? this.pollSource(source) : this.readInput(sliceEnd);
       if (flushTimeout === 0) {
@@ -731,6 +875,12 @@ class ExchangeWriter implements Target {
   end(): void {
     this.flush();
     const bytes = this.encoder.endOfPartition();
+    for (const c of this.channels) c.write(bytes);
+  }
+
+  barrier(barrier: Barrier): void {
+    this.flush();
+    const bytes = this.encoder.barrier(barrier);
     for (const c of this.channels) c.write(bytes);
   }
 }

@@ -2,18 +2,21 @@
  * The entry point of a task-manager slot: a worker thread that runs the subtasks
  * deployed to it, each on its own mailbox loop, and reports back to the job manager.
  */
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import type { CollectOutlet, Logger, ProcessingTimeService } from '@sluice/operators';
+import type { CollectedRowTuple, FailureReport, FromWorker, ToWorker } from './protocol.js';
+import { writeAtomically } from './state-files.js';
 import { StreamTask, TaskFailure, type TaskDeployment } from './task.js';
-import type { FromWorker, ToWorker } from './protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('worker.ts must run in a worker thread');
 
 const post = (message: FromWorker) => port.postMessage(message);
 const tasks = new Map<string, StreamTask>();
-const outlets = new Map<string, { jobId: string; nodeId: string; name: string; rows: Array<[unknown, number, number]> }>();
-const printed = new Map<string, string[]>();
+const outlets = new Map<string, { jobId: string; attempt: number; nodeId: string; name: string; rows: CollectedRowTuple[] }>();
+const printed = new Map<string, { jobId: string; attempt: number; lines: string[] }>();
 let flushTimer: NodeJS.Timeout | undefined;
 
 const processingTime: ProcessingTimeService = {
@@ -24,15 +27,17 @@ const processingTime: ProcessingTimeService = {
   },
 };
 
+const taskKey = (jobId: string, attempt: number, taskId: number, subtaskIndex: number) => `${jobId}/${attempt}/${taskId}/${subtaskIndex}`;
+
 function flushOutput(): void {
   flushTimer = undefined;
   for (const outlet of outlets.values()) {
     if (outlet.rows.length === 0) continue;
-    post({ type: 'collect', jobId: outlet.jobId, nodeId: outlet.nodeId, name: outlet.name, rows: outlet.rows });
+    post({ type: 'collect', jobId: outlet.jobId, attempt: outlet.attempt, nodeId: outlet.nodeId, name: outlet.name, rows: outlet.rows });
     outlet.rows = [];
   }
-  for (const [jobId, lines] of printed) {
-    if (lines.length > 0) post({ type: 'print', jobId, lines: lines.splice(0) });
+  for (const p of printed.values()) {
+    if (p.lines.length > 0) post({ type: 'print', jobId: p.jobId, attempt: p.attempt, lines: p.lines.splice(0) });
   }
 }
 
@@ -40,31 +45,33 @@ function scheduleFlush(): void {
   flushTimer ??= setTimeout(flushOutput, 50);
 }
 
-function logger(jobId: string, taskName: string): Logger {
+function logger(jobId: string, attempt: number, taskName: string): Logger {
   const log = (level: 'info' | 'warn' | 'error') => (message: string, fields?: Record<string, unknown>) =>
-    post({ type: 'log', jobId, level, message, fields: { task: taskName, ...fields } });
+    post({ type: 'log', jobId, attempt, level, message, fields: { task: taskName, ...fields } });
   return { info: log('info'), warn: log('warn'), error: log('error') };
 }
 
 function deploy(deployment: TaskDeployment): void {
   const { jobId } = deployment.plan;
-  const id = `${jobId}/${deployment.taskId}/${deployment.subtaskIndex}`;
-  const where = { jobId, taskId: deployment.taskId, subtaskIndex: deployment.subtaskIndex };
+  const { attempt, taskId, subtaskIndex } = deployment;
+  const id = taskKey(jobId, attempt, taskId, subtaskIndex);
+  const where = { jobId, attempt, taskId, subtaskIndex };
   let task: StreamTask;
   try {
     task = new StreamTask(deployment, {
       processingTime,
-      log: logger(jobId, id),
+      log: logger(jobId, attempt, id),
       print: (line) => {
-        let lines = printed.get(jobId);
-        if (!lines) printed.set(jobId, (lines = []));
-        lines.push(line);
+        const key = `${jobId}/${attempt}`;
+        let p = printed.get(key);
+        if (!p) printed.set(key, (p = { jobId, attempt, lines: [] }));
+        p.lines.push(line);
         scheduleFlush();
       },
       collector: (nodeId, name): CollectOutlet => {
-        const key = `${jobId}/${nodeId}/${name}`;
+        const key = `${jobId}/${attempt}/${nodeId}/${name}`;
         let outlet = outlets.get(key);
-        if (!outlet) outlets.set(key, (outlet = { jobId, nodeId, name, rows: [] }));
+        if (!outlet) outlets.set(key, (outlet = { jobId, attempt, nodeId, name, rows: [] }));
         const target = outlet;
         return {
           push(value, timestamp, kind) {
@@ -72,8 +79,19 @@ function deploy(deployment: TaskDeployment): void {
             if (target.rows.length >= 1000) flushOutput();
             else scheduleFlush();
           },
+          commit(commitId, rows) {
+            // Ordered after any immediate rows of the same sink.
+            flushOutput();
+            post({ type: 'collect', jobId, attempt, nodeId, name, rows, commitId });
+          },
         };
       },
+      async persist(path, bytes) {
+        await mkdir(dirname(path), { recursive: true });
+        await writeAtomically(path, bytes);
+      },
+      acknowledgeCheckpoint: (ack) => post({ type: 'checkpoint-ack', ...where, ack }),
+      declineCheckpoint: (checkpointId, reason) => post({ type: 'checkpoint-declined', ...where, checkpointId, reason }),
     });
   } catch (error) {
     post({ type: 'failed', ...where, failure: describeDeployError(error, deployment) });
@@ -89,29 +107,28 @@ function deploy(deployment: TaskDeployment): void {
     (error: unknown) => {
       tasks.delete(id);
       flushOutput();
-      const failure: FromWorkerFailure = error instanceof TaskFailure ? error.toJSON() : { message: String(error) };
+      const failure: FailureReport = error instanceof TaskFailure ? error.toJSON() : { message: String(error) };
       post({ type: 'failed', ...where, failure });
     },
   );
 }
 
-type FromWorkerFailure = Extract<FromWorker, { type: 'failed' }>['failure'];
-
-function describeDeployError(error: unknown, deployment: TaskDeployment): FromWorkerFailure {
+function describeDeployError(error: unknown, deployment: TaskDeployment): FailureReport {
   const task = deployment.plan.tasks[deployment.taskId];
   const message = error instanceof Error ? error.message : String(error);
   return { message: `cannot start task '${task?.name ?? deployment.taskId}': ${message}`, jobId: deployment.plan.jobId, subtaskIndex: deployment.subtaskIndex };
 }
 
 setInterval(() => {
-  const byJob = new Map<string, Extract<FromWorker, { type: 'metrics' }>['tasks']>();
+  const byJob = new Map<string, { jobId: string; attempt: number; tasks: Extract<FromWorker, { type: 'metrics' }>['tasks'] }>();
   for (const task of tasks.values()) {
-    let list = byJob.get(task.jobId);
-    if (!list) byJob.set(task.jobId, (list = []));
+    const key = `${task.jobId}/${task.attempt}`;
+    let entry = byJob.get(key);
+    if (!entry) byJob.set(key, (entry = { jobId: task.jobId, attempt: task.attempt, tasks: [] }));
     task.refreshOperatorTimes();
-    list.push({ taskId: task.plan.id, subtaskIndex: task.subtaskIndex, metrics: structuredClone(task.metrics) });
+    entry.tasks.push({ taskId: task.plan.id, subtaskIndex: task.subtaskIndex, metrics: structuredClone(task.metrics) });
   }
-  for (const [jobId, list] of byJob) post({ type: 'metrics', jobId, tasks: list });
+  for (const entry of byJob.values()) post({ type: 'metrics', ...entry });
 }, 1000).unref();
 
 port.on('message', (message: ToWorker) => {
@@ -120,7 +137,22 @@ port.on('message', (message: ToWorker) => {
       deploy(message.deployment);
       break;
     case 'cancel':
-      for (const task of tasks.values()) if (task.jobId === message.jobId) task.cancel();
+      for (const task of tasks.values()) if (task.jobId === message.jobId && (message.attempt === undefined || task.attempt === message.attempt)) task.cancel();
+      break;
+    case 'trigger-checkpoint': {
+      const task = tasks.get(taskKey(message.jobId, message.attempt, message.taskId, message.subtaskIndex));
+      const where = { jobId: message.jobId, attempt: message.attempt, taskId: message.taskId, subtaskIndex: message.subtaskIndex };
+      if (task) task.triggerCheckpoint(message.barrier);
+      else post({ type: 'checkpoint-declined', ...where, checkpointId: message.barrier.id, reason: 'the source subtask is no longer running' });
+      break;
+    }
+    case 'checkpoint-complete':
+    case 'checkpoint-aborted':
+      for (const task of tasks.values()) {
+        if (task.jobId !== message.jobId || task.attempt !== message.attempt) continue;
+        if (message.type === 'checkpoint-complete') task.notifyCheckpointComplete(message.checkpointId);
+        else task.notifyCheckpointAborted(message.checkpointId);
+      }
       break;
   }
 });

@@ -15,6 +15,8 @@ export interface SubtaskInfo {
   readonly subtaskIndex: number;
   readonly parallelism: number;
   readonly maxParallelism: number;
+  /** How many times the job restarted before this run (Flink's getAttemptNumber); 0 in tests by default. */
+  readonly attemptNumber?: number;
 }
 
 export interface ContextOptions {
@@ -43,6 +45,7 @@ export function createOperatorContext(info: SubtaskInfo, options: ContextOptions
     : undefined;
   return {
     ...info,
+    attemptNumber: info.attemptNumber ?? 0,
     processingTime: options.processingTime,
     keyedBackend: backend,
     heapBackend: backend,

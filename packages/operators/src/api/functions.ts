@@ -8,6 +8,8 @@ export interface FunctionContext {
   readonly nodeId: string;
   readonly subtaskIndex: number;
   readonly parallelism: number;
+  /** How many times the job restarted before this run; 0 on the first. */
+  readonly attemptNumber: number;
 }
 
 export type UserFunction<A extends unknown[], R> = (...args: A) => R;
@@ -20,5 +22,11 @@ export type CodeLoader = (source: string) => unknown;
 
 /** Results of collect sinks leave the operator through this. */
 export interface CollectOutlet {
+  /** Hands a record over at once (no checkpointing). */
   push(value: unknown, timestamp: number, kind: number): void;
+  /**
+   * Hands over the records of a completed checkpoint. The receiver applies each commit id
+   * once, so committing again after a restore (2PC recovery) never duplicates rows.
+   */
+  commit(commitId: string, rows: Array<[unknown, number, number]>): void;
 }

@@ -40,6 +40,8 @@ export interface OperatorContext {
   readonly subtaskIndex: number;
   readonly parallelism: number;
   readonly maxParallelism: number;
+  /** How many times the job restarted before this run; 0 on the first. */
+  readonly attemptNumber: number;
   readonly processingTime: ProcessingTimeService;
   /** Present for operators with keyed inputs. */
   readonly keyedBackend: KeyedStateBackend | undefined;

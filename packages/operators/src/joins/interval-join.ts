@@ -94,7 +94,7 @@ export class IntervalJoinOperator extends AbstractTwoInputOperator<unknown, unkn
 
   override setup(ctx: OperatorContext, output: Output<unknown>): void {
     super.setup(ctx, output);
-    this.fctx = { timestamp: 0, leftTimestamp: 0, rightTimestamp: 0, nodeId: ctx.nodeId, subtaskIndex: ctx.subtaskIndex, parallelism: ctx.parallelism };
+    this.fctx = { timestamp: 0, leftTimestamp: 0, rightTimestamp: 0, nodeId: ctx.nodeId, subtaskIndex: ctx.subtaskIndex, parallelism: ctx.parallelism, attemptNumber: ctx.attemptNumber };
   }
 
   override open(): void {

@@ -83,7 +83,7 @@ export class RegularJoinOperator extends AbstractTwoInputOperator<unknown, unkno
 
   override setup(ctx: OperatorContext, output: Output<unknown>): void {
     super.setup(ctx, output);
-    this.fctx = { timestamp: 0, nodeId: ctx.nodeId, subtaskIndex: ctx.subtaskIndex, parallelism: ctx.parallelism };
+    this.fctx = { timestamp: 0, nodeId: ctx.nodeId, subtaskIndex: ctx.subtaskIndex, parallelism: ctx.parallelism, attemptNumber: ctx.attemptNumber };
   }
 
   override open(): void {

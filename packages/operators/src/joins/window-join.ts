@@ -99,7 +99,7 @@ export class WindowJoinOperator extends AbstractTwoInputOperator<unknown, unknow
 
   override setup(ctx: OperatorContext, output: Output<unknown>): void {
     super.setup(ctx, output);
-    this.fctx = { timestamp: 0, windowStart: 0, windowEnd: 0, nodeId: ctx.nodeId, subtaskIndex: ctx.subtaskIndex, parallelism: ctx.parallelism };
+    this.fctx = { timestamp: 0, windowStart: 0, windowEnd: 0, nodeId: ctx.nodeId, subtaskIndex: ctx.subtaskIndex, parallelism: ctx.parallelism, attemptNumber: ctx.attemptNumber };
   }
 
   override open(): void {

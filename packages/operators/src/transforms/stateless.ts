@@ -11,7 +11,7 @@ abstract class FunctionOperator extends AbstractOperator<unknown> {
 
   override setup(ctx: OperatorContext, output: Output<unknown>): void {
     super.setup(ctx, output);
-    this.fctx = { timestamp: 0, nodeId: ctx.nodeId, subtaskIndex: ctx.subtaskIndex, parallelism: ctx.parallelism };
+    this.fctx = { timestamp: 0, nodeId: ctx.nodeId, subtaskIndex: ctx.subtaskIndex, parallelism: ctx.parallelism, attemptNumber: ctx.attemptNumber };
   }
 }
 

@@ -1,0 +1,135 @@
+/**
+ * Fault tolerance end to end, on worker threads: a keyed window job with checkpoints
+ * and the exactly-once collect sink must produce exactly the failure-free output after
+ * a user function throws at a random record or a worker thread is killed at a random
+ * moment. SLUICE_FT_SEEDS raises the seed count for a soak run.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { JobGraphDocument } from '@sluice/graph-model';
+import { JobManager, TaskManager, type Job } from '@sluice/engine';
+
+const SEEDS = Number(process.env['SLUICE_FT_SEEDS'] ?? 50);
+let taskManager: TaskManager;
+let jobs: JobManager;
+
+beforeAll(() => {
+  taskManager = new TaskManager({ slots: 2 });
+  jobs = new JobManager(taskManager, { dataDir: mkdtempSync(join(tmpdir(), 'sluice-eo-')) });
+});
+afterAll(async () => {
+  await taskManager.shutdown();
+});
+
+function mulberry32(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const COUNT = 12_000;
+
+function windowJob(failAt: number, parallelism = 2, rate = 15_000): JobGraphDocument {
+  return {
+    schemaVersion: 1,
+    name: 'exactly once',
+    job: {
+      defaultParallelism: parallelism,
+      checkpointing: { enabled: true, intervalMs: 100 },
+      restartStrategy: { type: 'fixed-delay', attempts: 5, delayMs: 50 },
+    },
+    nodes: [
+      { id: 'gen', type: 'generator', config: { profile: 'sequence', count: COUNT, ratePerSecond: rate, keys: 23, eventIntervalMs: 7 } },
+      { id: 'maybe-fail', type: 'map', config: { fn: `(v, ctx) => { if (ctx.attemptNumber === 0 && v.id === ${failAt}) throw new Error('injected failure'); return v; }` } },
+      { id: 'by-key', type: 'key-by', config: { key: { kind: 'field', field: 'key' } } },
+      {
+        id: 'window',
+        type: 'tumbling-window',
+        config: { sizeMs: 1000, function: { kind: 'aggregations', aggregations: [{ op: 'count' }, { op: 'sum', field: 'value', as: 'sum' }] } },
+      },
+      { id: 'out', type: 'collect-sink', config: { name: 'out', maxRecords: 1_000_000 } },
+    ],
+    edges: [
+      { id: 'e1', source: 'gen', target: 'maybe-fail' },
+      { id: 'e2', source: 'maybe-fail', target: 'by-key' },
+      { id: 'e3', source: 'by-key', target: 'window' },
+      { id: 'e4', source: 'window', target: 'out' },
+    ],
+  };
+}
+
+async function finish(job: Job): Promise<string[]> {
+  const status = await job.done;
+  await new Promise((r) => setTimeout(r, 150));
+  if (status !== 'finished') throw new Error(`job ${status}: ${job.failure?.message ?? ''}`);
+  return job.results('out').map((r) => JSON.stringify(r.value)).sort();
+}
+
+describe('exactly-once with checkpoints', () => {
+  let expected: string[] = [];
+
+  beforeAll(async () => {
+    expected = await finish(await jobs.submit(windowJob(-1)));
+  });
+
+  it('the failure-free run produces the complete result', () => {
+    // 12,000 records, 7 ms apart in event time, in 1 s windows per key.
+    expect(expected.length).toBeGreaterThan(23 * 80);
+    const total = expected.reduce((n, row) => n + (JSON.parse(row) as { count: number }).count, 0);
+    expect(total).toBe(COUNT);
+  });
+
+  it.each(Array.from({ length: SEEDS }, (_, i) => i + 1))('seed %i: the output after a failure equals the failure-free output', async (seed) => {
+    const random = mulberry32(seed);
+    const kill = random() < 0.5;
+    const failAt = kill ? -1 : 1000 + Math.floor(random() * (COUNT - 2000));
+    const job = await jobs.submit(windowJob(failAt));
+    if (kill) {
+      const delay = 150 + Math.floor(random() * 450);
+      const slot = Math.floor(random() * taskManager.slots);
+      setTimeout(() => void taskManager.killSlot(slot), delay);
+    }
+    const rows = await finish(job);
+    expect(job.restarts, `seed ${seed}: ${kill ? 'kill' : `throw at ${failAt}`}`).toBeGreaterThanOrEqual(1);
+    expect(rows).toEqual(expected);
+  });
+});
+
+describe('savepoints', () => {
+  it('stop with a savepoint at parallelism 2, restore at parallelism 3: together the same output as a straight run', async () => {
+    const straight = await finish(await jobs.submit(windowJob(-1, 2, 8000)));
+    const first = await jobs.submit(windowJob(-1, 2, 8000));
+    await new Promise((r) => setTimeout(r, 600));
+    const savepoint = await first.stopWithSavepoint();
+    expect(savepoint.savepoint).toBe(true);
+    await first.done;
+    await new Promise((r) => setTimeout(r, 150));
+    const before = first.results('out').map((r) => JSON.stringify(r.value));
+    const second = await jobs.submit(windowJob(-1, 3, 8000), { restoreFrom: savepoint.directory });
+    expect(second.restorePlan?.entries.find((e) => e.nodeId === 'window')?.status).toBe('restored');
+    const after = await finish(second);
+    expect([...before, ...after].sort()).toEqual(straight);
+    expect(before.length).toBeGreaterThan(0);
+    expect(after.length).toBeGreaterThan(0);
+  });
+
+  it('refuses to restore a savepoint into a graph whose state changed incompatibly, naming node and state', async () => {
+    const job = await jobs.submit(windowJob(-1, 1, 4000));
+    await new Promise((r) => setTimeout(r, 300));
+    const savepoint = await job.stopWithSavepoint();
+    const changed = windowJob(-1, 1, 4000);
+    (changed.nodes[3]!.config as { function: unknown }).function = { kind: 'process', process: '(k, w, els, out) => out.collect(els.length)' };
+    await expect(jobs.submit(changed, { restoreFrom: savepoint.directory })).rejects.toThrow(
+      "the checkpoint does not fit the graph: state 'window-contents' of 'window' was aggregating state and is now list state",
+    );
+    const plan = await jobs.dryRunRestore(changed, savepoint.directory);
+    expect(plan.entries.find((e) => e.nodeId === 'window')?.status).toBe('incompatible');
+  });
+});
