@@ -5,7 +5,7 @@
  * moment. SLUICE_FT_SEEDS raises the seed count for a soak run.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JobGraphDocument } from '@sluice/graph-model';
@@ -14,10 +14,12 @@ import { JobManager, TaskManager, type Job } from '@sluice/engine';
 const SEEDS = Number(process.env['SLUICE_FT_SEEDS'] ?? 50);
 let taskManager: TaskManager;
 let jobs: JobManager;
+let scratch: string;
 
 beforeAll(() => {
+  scratch = mkdtempSync(join(tmpdir(), 'sluice-eo-'));
   taskManager = new TaskManager({ slots: 2 });
-  jobs = new JobManager(taskManager, { dataDir: mkdtempSync(join(tmpdir(), 'sluice-eo-')) });
+  jobs = new JobManager(taskManager, { dataDir: join(scratch, 'data') });
 });
 afterAll(async () => {
   await taskManager.shutdown();
@@ -36,7 +38,22 @@ function mulberry32(seed: number) {
 
 const COUNT = 12_000;
 
-function windowJob(failAt: number, parallelism = 2, rate = 15_000): JobGraphDocument {
+let outputs = 0;
+/** A fresh output directory for the exactly-once file sink of one run. */
+function freshOutput(): string {
+  return join(scratch, `out-${++outputs}`);
+}
+
+/** Lines of every committed (visible) part file; pending and in-progress files are hidden. */
+function committedLines(directory: string): string[] {
+  if (!existsSync(directory)) return [];
+  return readdirSync(directory)
+    .filter((f) => !f.startsWith('.'))
+    .flatMap((f) => readFileSync(join(directory, f), 'utf8').split('\n').filter((l) => l !== ''))
+    .sort();
+}
+
+function windowJob(failAt: number, parallelism = 2, rate = 15_000, fileOutput?: string): JobGraphDocument {
   return {
     schemaVersion: 1,
     name: 'exactly once',
@@ -55,12 +72,14 @@ function windowJob(failAt: number, parallelism = 2, rate = 15_000): JobGraphDocu
         config: { sizeMs: 1000, function: { kind: 'aggregations', aggregations: [{ op: 'count' }, { op: 'sum', field: 'value', as: 'sum' }] } },
       },
       { id: 'out', type: 'collect-sink', config: { name: 'out', maxRecords: 1_000_000 } },
+      ...(fileOutput ? [{ id: 'files', type: 'file-sink', config: { path: fileOutput, format: 'jsonl' as const, semantics: 'exactly-once' as const } }] : []),
     ],
     edges: [
       { id: 'e1', source: 'gen', target: 'maybe-fail' },
       { id: 'e2', source: 'maybe-fail', target: 'by-key' },
       { id: 'e3', source: 'by-key', target: 'window' },
       { id: 'e4', source: 'window', target: 'out' },
+      ...(fileOutput ? [{ id: 'e5', source: 'window', target: 'files' }] : []),
     ],
   };
 }
@@ -74,12 +93,16 @@ async function finish(job: Job): Promise<string[]> {
 
 describe('exactly-once with checkpoints', () => {
   let expected: string[] = [];
+  let expectedFiles: string[] = [];
 
   beforeAll(async () => {
-    expected = await finish(await jobs.submit(windowJob(-1)));
+    const output = freshOutput();
+    expected = await finish(await jobs.submit(windowJob(-1, 2, 15_000, output)));
+    expectedFiles = committedLines(output);
   });
 
-  it('the failure-free run produces the complete result', () => {
+  it('the failure-free run produces the complete result, in the collect sink and the file sink', () => {
+    expect(expectedFiles).toEqual(expected);
     // 12,000 records, 7 ms apart in event time, in 1 s windows per key.
     expect(expected.length).toBeGreaterThan(23 * 80);
     const total = expected.reduce((n, row) => n + (JSON.parse(row) as { count: number }).count, 0);
@@ -90,7 +113,8 @@ describe('exactly-once with checkpoints', () => {
     const random = mulberry32(seed);
     const kill = random() < 0.5;
     const failAt = kill ? -1 : 1000 + Math.floor(random() * (COUNT - 2000));
-    const job = await jobs.submit(windowJob(failAt));
+    const output = freshOutput();
+    const job = await jobs.submit(windowJob(failAt, 2, 15_000, output));
     if (kill) {
       const delay = 150 + Math.floor(random() * 450);
       const slot = Math.floor(random() * taskManager.slots);
@@ -99,6 +123,7 @@ describe('exactly-once with checkpoints', () => {
     const rows = await finish(job);
     expect(job.restarts, `seed ${seed}: ${kill ? 'kill' : `throw at ${failAt}`}`).toBeGreaterThanOrEqual(1);
     expect(rows).toEqual(expected);
+    expect(committedLines(output)).toEqual(expectedFiles);
   });
 });
 

@@ -45,3 +45,4 @@ export { FileSink, type FileSinkConfig, type FileSinkOptions } from './sinks/fil
 export { GroupAggregateOperator, type GroupAggregateConfig } from './process/group-aggregate.js';
 export { CepOperator, TIMED_OUT_OUTPUT, type CepOperatorConfig, type PatternStepConfig } from './process/cep.js';
 export { PaneWindowOperator, panesApply, type PaneWindowConfig } from './windows/pane-window-operator.js';
+export { TwoPhaseCommitSink } from './sinks/two-phase-commit.js';

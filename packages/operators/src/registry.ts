@@ -65,7 +65,7 @@ const FACTORIES = new Map<string, OperatorFactory>([
   ['co-process', (c, env) => new CoProcessOperator(c, env)],
   ['broadcast-process', (c, env) => new BroadcastProcessOperator(c, env)],
   ['file-source', (c, env) => new FileSource(c, env)],
-  ['file-sink', (c) => new FileSink(c)],
+  ['file-sink', (c, env) => new FileSink(c, { checkpointing: env.job.checkpointing.enabled })],
   ['aggregate', (c) => new GroupAggregateOperator(c)],
   ['cep', (c, env) => new CepOperator(c, env)],
 ]);

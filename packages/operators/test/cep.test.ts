@@ -18,7 +18,7 @@ import { CepOperator, type CepOperatorConfig } from '../src/process/cep.js';
 const env: OperatorEnv = {
   job: jobConfig.parse({}),
   fn: (s) => new Function('return (' + s + ')')() as unknown,
-  collector: () => ({ push() {} }),
+  collector: () => ({ push() {}, commit() {} }),
   print() {},
 };
 

@@ -47,7 +47,7 @@ function env(job: JobConfig = jobConfig.parse({})): OperatorEnv {
     fn: () => {
       throw new Error('these tests use no user code');
     },
-    collector: () => ({ push() {} }),
+    collector: () => ({ push() {}, commit() {} }),
     print() {},
   };
 }
@@ -529,13 +529,12 @@ describe('file sink', () => {
     expect(read('part-0-1.csv')).toBe('op,k,n\n-U,a,1\n+U,a,2\n-D,a,2\n+I,b,3\n');
   });
 
-  it('leaves only in-progress files when closed without finish', () => {
+  it('removes a part that reached no checkpoint when the task fails (closed without finish)', () => {
     const h = sink({ format: 'csv' }, 1);
     h.processElement({ id: 1 });
     h.processElement({ id: 2 });
     h.close();
-    expect(outFiles()).toEqual(['.part-1-0.inprogress']);
-    expect(read('.part-1-0.inprogress')).toBe('id\n1\n2\n');
+    expect(outFiles()).toEqual([]);
   });
 
   it('finalizes on a checkpoint barrier, rolls on inactivity and rollover by processing time, and flushes periodically', () => {
@@ -564,13 +563,70 @@ describe('file sink', () => {
   it('never overwrites: part numbers continue after the files already there', () => {
     const first = sink();
     first.processElement({ run: 1 });
-    first.close(); // failed: leaves .part-0-0.inprogress
+    first.endInput();
+    first.close();
     const second = sink();
     second.processElement({ run: 2 });
     second.endInput();
     second.close();
-    expect(outFiles()).toEqual(['.part-0-0.inprogress', 'part-0-1.jsonl']);
+    expect(outFiles()).toEqual(['part-0-0.jsonl', 'part-0-1.jsonl']);
     expect(read('part-0-1.jsonl')).toBe('{"run":2}\n');
+  });
+
+  function exactlyOnce(config: Partial<FileSinkConfig> = {}, restore?: HarnessSnapshot): OneInputHarness {
+    const op = new FileSink({ path: path.join(dir, 'out'), format: 'jsonl', semantics: 'exactly-once', ...config }, { checkpointing: true });
+    return new OneInputHarness(op).open(restore);
+  }
+
+  it('exactly-once: a part stays hidden until the checkpoint after it completes', () => {
+    const h = exactlyOnce();
+    h.processElement({ id: 1 });
+    h.snapshot(1);
+    expect(outFiles()).toEqual(['.part-0-0.inprogress']);
+    h.processElement({ id: 2 });
+    h.notifyCheckpointComplete(1);
+    expect(outFiles()).toEqual(['.part-0-1.inprogress', 'part-0-0.jsonl']);
+    expect(read('part-0-0.jsonl')).toBe('{"id":1}\n');
+    h.endInput();
+    expect(outFiles()).toEqual(['part-0-0.jsonl', 'part-0-1.jsonl']);
+  });
+
+  it('exactly-once: parts of an aborted checkpoint are committed with the next completed one', () => {
+    const h = exactlyOnce({ rolling: { maxRecords: 1 } });
+    h.processElement({ id: 1 });
+    h.snapshot(1);
+    h.processElement({ id: 2 });
+    h.snapshot(2);
+    expect(outFiles()).toEqual(['.part-0-0.inprogress', '.part-0-1.inprogress']);
+    h.notifyCheckpointComplete(2);
+    expect(outFiles()).toEqual(['part-0-0.jsonl', 'part-0-1.jsonl']);
+  });
+
+  it('exactly-once: after a failure, the restored pending parts are committed once, and records after the checkpoint are not', () => {
+    const first = exactlyOnce();
+    first.processElement({ id: 1 });
+    const state = first.snapshot(1);
+    first.processElement({ id: 2 }); // after the checkpoint: will be replayed
+    first.close(); // the failure, before the checkpoint-complete notification
+    expect(outFiles()).toEqual(['.part-0-0.inprogress']);
+    const second = exactlyOnce({}, state);
+    expect(outFiles()).toEqual(['part-0-0.jsonl']);
+    // A commit that already happened before the failure is recognised and left alone.
+    const third = exactlyOnce({}, state);
+    third.close();
+    second.processElement({ id: 2 });
+    second.endInput();
+    const committed = outFiles().filter((f) => !f.startsWith('.')).flatMap((f) => read(f).trim().split('\n'));
+    expect(committed.sort()).toEqual(['{"id":1}', '{"id":2}']);
+  });
+
+  it('exactly-once: a pending part that vanished is an error naming the file', () => {
+    const first = exactlyOnce();
+    first.processElement({ id: 1 });
+    const state = first.snapshot(1);
+    first.close();
+    fs.rmSync(path.join(dir, 'out', '.part-0-0.inprogress'));
+    expect(() => exactlyOnce({}, state)).toThrow(/cannot commit .*part-0-0\.jsonl: neither it nor its pending file .*\.part-0-0\.inprogress exists/);
   });
 
   it('writes what the file source reads back', async () => {

@@ -16,7 +16,7 @@ import { RegularJoinOperator, type RegularJoinConfig } from '../src/joins/regula
 const env: OperatorEnv = {
   job: jobConfig.parse({}),
   fn: (source) => new Function(`return (${source})`)() as unknown,
-  collector: () => ({ push() {} }),
+  collector: () => ({ push() {}, commit() {} }),
   print() {},
 };
 

@@ -32,7 +32,7 @@ function compile(source: string): unknown {
 const env: OperatorEnv = {
   job: jobConfig.parse({}),
   fn: compile,
-  collector: () => ({ push() {} }),
+  collector: () => ({ push() {}, commit() {} }),
   print() {},
 };
 

@@ -5,7 +5,7 @@ import { OneInputHarness, RowKind, WindowOperator, type OperatorEnv, type Window
 const env: OperatorEnv = {
   job: jobConfig.parse({}),
   fn: (source) => new Function(`return (${source})`)() as unknown,
-  collector: () => ({ push() {} }),
+  collector: () => ({ push() {}, commit() {} }),
   print() {},
 };
 

@@ -101,7 +101,6 @@ export class Job {
   private resolveDone!: (status: JobStatus) => void;
   private running = 0;
   private readonly finishedSubtasks = new Set<string>();
-  private readonly committed = new Set<string>();
   private readonly maxCollected: Map<string, number>;
   private readonly restartStrategy: RestartStrategy;
   private restartTimer: NodeJS.Timeout | undefined;
@@ -116,6 +115,8 @@ export class Job {
     private readonly storage: CheckpointStorage,
     private readonly now: () => number,
     private readonly log: NonNullable<JobManagerOptions['log']>,
+    /** Commit ids applied so far, shared by all jobs of the job manager (like an external system's transaction ids). */
+    private readonly committed: Set<string>,
   ) {
     this.startedAt = now();
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
@@ -342,6 +343,7 @@ export class Job {
 
 export class JobManager {
   private readonly jobs = new Map<string, Job>();
+  private readonly committed = new Set<string>();
   readonly storage: CheckpointStorage;
   private readonly now: () => number;
   private readonly log: NonNullable<JobManagerOptions['log']>;
@@ -378,7 +380,7 @@ export class JobManager {
         );
       }
     }
-    const job = new Job(plan.jobId, plan, validated, this.taskManager, this.storage, this.now, this.log);
+    const job = new Job(plan.jobId, plan, validated, this.taskManager, this.storage, this.now, this.log, this.committed);
     job.restorePlan = restorePlan;
     this.jobs.set(job.id, job);
     job.start(restore);

@@ -1,30 +1,28 @@
 import { ROW_KIND_SHORT, RowKind } from '../api/elements.js';
 import type { CollectOutlet } from '../api/functions.js';
-import { AbstractOperator, type OperatorRestore, type OperatorStateSnapshot } from '../api/operator.js';
+import { AbstractOperator } from '../api/operator.js';
+import { TwoPhaseCommitSink } from './two-phase-commit.js';
 import type { OperatorEnv } from '../registry.js';
 
 /**
  * Hands records to the engine (the job manager keeps the latest `maxRecords` per name).
  *
- * With checkpointing on it is a two-phase-commit sink: rows wait in the operator until
- * the checkpoint after them completes, then go out under a commit id (node, subtask,
- * attempt, checkpoint). Rows of a completed checkpoint that were not handed over
- * before a failure are in that checkpoint's state and are committed again on restore;
- * the receiver applies each commit id once, so no row is lost or duplicated.
+ * With checkpointing on it is a two-phase-commit sink: rows wait until the checkpoint
+ * after them completes, then go out under a commit id (node, subtask, attempt,
+ * sequence). The receiver applies each commit id once, so committing again after a
+ * restore never duplicates rows. Without checkpointing, rows go out at once.
  */
 type Row = [unknown, number, number];
 
-interface Staged {
-  readonly checkpointId: number;
+interface CollectTransaction {
   readonly commitId: string;
   readonly rows: Row[];
 }
 
-export class CollectSink extends AbstractOperator<unknown> {
+export class CollectSink extends TwoPhaseCommitSink<CollectTransaction> {
+  protected readonly transactional: boolean;
   private readonly outlet: CollectOutlet;
-  private readonly transactional: boolean;
-  private pending: Row[] = [];
-  private staged: Staged[] = [];
+  private sequence = 0;
 
   constructor(config: { name: string }, env: OperatorEnv) {
     super();
@@ -32,43 +30,42 @@ export class CollectSink extends AbstractOperator<unknown> {
     this.transactional = env.job.checkpointing.enabled;
   }
 
-  override initializeState(restore: OperatorRestore): void {
-    // Transactions of the checkpoint we restore from: it completed, so they are committed.
-    for (const entry of (restore.operatorState ?? []) as Staged[]) this.outlet.commit(entry.commitId, entry.rows);
-  }
-
-  processElement(value: unknown, timestamp: number, kind: RowKind): void {
-    if (this.transactional) this.pending.push([value, timestamp, kind]);
+  override processElement(value: unknown, timestamp: number, kind: RowKind): void {
+    if (this.transactional) super.processElement(value, timestamp, kind);
     else this.outlet.push(value, timestamp, kind);
   }
 
-  override snapshotState(checkpointId: number): OperatorStateSnapshot | undefined {
-    if (!this.transactional) return undefined;
-    if (this.pending.length > 0) {
-      this.staged.push({ checkpointId, commitId: `${this.ctx.nodeId}/${this.ctx.subtaskIndex}/${this.ctx.attemptNumber}/${checkpointId}`, rows: this.pending });
-      this.pending = [];
-    }
-    return { mode: 'split', entries: this.staged.map((s) => ({ ...s })) };
+  protected beginTransaction(): CollectTransaction {
+    // Unique across jobs: a job restored from another's savepoint re-commits that job's transactions.
+    return { commitId: `${this.ctx.jobId}/${this.ctx.nodeId}/${this.ctx.subtaskIndex}/${this.ctx.attemptNumber}/${this.sequence++}`, rows: [] };
   }
 
-  override notifyCheckpointComplete(checkpointId: number): void {
-    // An aborted checkpoint's rows stay staged and go out with the next completed one.
-    const ready = this.staged.filter((s) => s.checkpointId <= checkpointId);
-    this.staged = this.staged.filter((s) => s.checkpointId > checkpointId);
-    for (const s of ready) this.outlet.commit(s.commitId, s.rows);
+  protected write(transaction: CollectTransaction, value: unknown, timestamp: number, kind: RowKind): void {
+    transaction.rows.push([value, timestamp, kind]);
   }
 
-  override finish(): void {
-    if (!this.transactional) return;
-    // End of input: nothing more can fail before the job finishes, so commit the rest.
-    for (const s of this.staged) this.outlet.commit(s.commitId, s.rows);
-    this.staged = [];
-    if (this.pending.length > 0) this.outlet.commit(`${this.ctx.nodeId}/${this.ctx.subtaskIndex}/${this.ctx.attemptNumber}/final`, this.pending);
-    this.pending = [];
+  protected preCommit(): void {
+    // Rows are in the checkpoint's state: nothing to make durable elsewhere.
   }
 
-  override processWatermark(watermark: number): void {
-    this.currentWatermark = Math.max(this.currentWatermark, watermark);
+  protected commit(transaction: CollectTransaction): void {
+    this.outlet.commit(transaction.commitId, transaction.rows);
+  }
+
+  protected abort(): void {
+    // Rows that reached no checkpoint are produced again after the restore.
+  }
+
+  protected serialize(transaction: CollectTransaction): unknown {
+    return transaction;
+  }
+
+  protected deserialize(data: unknown): CollectTransaction {
+    return data as CollectTransaction;
+  }
+
+  protected isEmpty(transaction: CollectTransaction): boolean {
+    return transaction.rows.length === 0;
   }
 }
 

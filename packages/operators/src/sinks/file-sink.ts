@@ -12,15 +12,17 @@
  * cancel) leaves the in-progress file as it is. `n` continues after the highest part
  * number of the subtask already in the directory, so a restart never overwrites.
  *
- *     record ──▶ in-progress ──roll──▶ finalized           (at-least-once, now)
- *     record ──▶ in-progress ──barrier──▶ pending ──checkpoint complete──▶ finalized
- *                                                           (exactly-once, to come)
+ *     at-least-once:  record ──▶ in-progress ──roll──▶ finalized
+ *     exactly-once:   record ──▶ in-progress ──roll/barrier──▶ pending ──checkpoint complete──▶ finalized
  *
- * Guarantee: at-least-once. Rolling on the barrier puts every record before a
- * checkpoint into a finalized file before the checkpoint completes, so a restore
- * loses none; records after it may be written twice. Exactly-once needs the pending
- * step above: `preCommit` would keep rolled files pending in operator state and
- * `commit` rename them in notifyCheckpointComplete (and on restore, idempotently).
+ * Exactly-once (the default, with checkpointing on) is a two-phase-commit sink: a part
+ * file that rolls is closed and fsync'ed but keeps its hidden name (pending) and is kept
+ * in the checkpoint's state; when that checkpoint completes it is renamed to its final
+ * name. After a restore, pending files of the restored checkpoint are renamed then (a
+ * rename done before the failure is recognised and left alone). Readers see only
+ * committed files, each record exactly once. An in-progress file that never reached a
+ * checkpoint is removed when the task fails or is cancelled. Without checkpointing, or
+ * with at-least-once, a part file is finalized as soon as it rolls.
  *
  * Writes are synchronous (fs.writeSync; the task runs on its own worker thread) and
  * batched: records are buffered in memory and written when 64 KiB are buffered, on
@@ -41,11 +43,12 @@
  * On such rows (and in CSV once `op` is a column) a record field named `op` is
  * replaced by the row kind.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { ROW_KIND_SHORT, RowKind } from '../api/elements.js';
-import { AbstractOperator } from '../api/operator.js';
+import type { OperatorRestore } from '../api/operator.js';
+import { TwoPhaseCommitSink } from './two-phase-commit.js';
 
 export interface FileSinkConfig {
   readonly path: string;
@@ -67,6 +70,8 @@ export interface FileSinkOptions {
   readonly flushBytes?: number;
   /** Processing time between writes of what is buffered (and roll checks); default 200 ms. */
   readonly flushIntervalMs?: number;
+  /** Whether the job takes checkpoints: exactly-once then commits part files on checkpoint completion. */
+  readonly checkpointing?: boolean;
 }
 
 const DEFAULT_MAX_BYTES = 128 * 1024 * 1024;
@@ -114,12 +119,11 @@ class PartFile {
     for (let written = 0; written < data.length; ) written += writeSync(this.fd, data, written, data.length - written);
   }
 
-  /** Flushes, syncs to disk and renames to the final name. */
-  finalize(): void {
+  /** Flushes, syncs to disk and closes; the file keeps its hidden in-progress name. */
+  close(): void {
     this.flush();
     fsyncSync(this.fd);
     closeSync(this.fd);
-    renameSync(this.inProgressPath, this.finalPath);
   }
 
   /** Closes without finalizing: the in-progress file stays. */
@@ -132,7 +136,14 @@ class PartFile {
   }
 }
 
-export class FileSink extends AbstractOperator<unknown> {
+/** A part file as it is kept in a checkpoint until committed. */
+interface CommittablePart {
+  readonly inProgressPath: string;
+  readonly finalPath: string;
+}
+
+export class FileSink extends TwoPhaseCommitSink<PartFile | CommittablePart> {
+  protected readonly transactional: boolean;
   private readonly maxRecords: number;
   private readonly maxBytes: number;
   private readonly rolloverMs: number;
@@ -140,7 +151,6 @@ export class FileSink extends AbstractOperator<unknown> {
   private readonly flushBytes: number;
   private readonly flushIntervalMs: number;
   private readonly extension: string;
-  private part: PartFile | undefined;
   private nextPart = 0;
   private cancelTimer: (() => void) | undefined;
   /** CSV: the record fields seen so far, in order; the columns only grow. */
@@ -162,89 +172,103 @@ export class FileSink extends AbstractOperator<unknown> {
     this.flushBytes = options.flushBytes ?? 64 * 1024;
     this.flushIntervalMs = options.flushIntervalMs ?? 200;
     this.extension = config.format === 'csv' ? 'csv' : 'jsonl';
+    this.transactional = (config.semantics ?? 'exactly-once') === 'exactly-once' && options.checkpointing === true;
+  }
+
+  override initializeState(restore: OperatorRestore): void {
+    // Create the directory first: restored transactions are committed right away.
+    mkdirSync(this.config.path, { recursive: true });
+    super.initializeState(restore);
   }
 
   override open(): void {
     mkdirSync(this.config.path, { recursive: true });
     this.nextPart = nextPartNumber(this.config.path, this.ctx.subtaskIndex);
-    if (this.config.semantics === 'exactly-once') {
-      this.ctx.log.warn('file sink: exactly-once is not implemented yet; writing at-least-once (part files roll on every checkpoint)', {
-        path: this.config.path,
-      });
-    }
   }
 
-  processElement(value: unknown, _timestamp: number, kind: RowKind): void {
+  override processElement(value: unknown, timestamp: number, kind: RowKind): void {
     const now = this.ctx.processingTime.now();
-    if (this.part && this.dueByTime(this.part, now)) this.roll();
+    const open = this.openPart();
+    if (open && this.dueByTime(open, now)) this.rollTransaction();
+    // A CSV record with a new column starts a new part file with the wider header.
+    if (this.config.format === 'csv' && this.widensHeader(value, kind) && this.openPart()) this.rollTransaction();
+    super.processElement(value, timestamp, kind);
+    const part = this.openPart();
+    if (!part) return;
+    if (part.records >= this.maxRecords || part.bytes >= this.maxBytes) this.rollTransaction();
+    else if (part.buffered >= this.flushBytes) part.flush();
+  }
+
+  protected beginTransaction(): PartFile {
+    const now = this.ctx.processingTime.now();
+    const subtask = this.ctx.subtaskIndex;
+    const n = this.nextPart++;
+    const part = new PartFile(join(this.config.path, `.part-${subtask}-${n}.inprogress`), join(this.config.path, `part-${subtask}-${n}.${this.extension}`), now);
+    if (this.config.format === 'csv') part.append(stringify([this.header()]), now);
+    this.startTimer(now);
+    return part;
+  }
+
+  protected write(part: PartFile | CommittablePart, value: unknown, _timestamp: number, kind: RowKind): void {
+    const file = part as PartFile;
     const text = this.config.format === 'csv' ? this.csvLine(value, kind) : jsonLine(value, kind);
-    const part = this.part ?? this.openPart(now);
-    part.append(text, now);
-    part.records++;
-    if (part.records >= this.maxRecords || part.bytes >= this.maxBytes) {
-      this.roll();
-    } else if (part.buffered >= this.flushBytes) {
-      part.flush();
+    file.append(text, this.ctx.processingTime.now());
+    file.records++;
+  }
+
+  /** Durable, still hidden: flushed, fsync'ed, closed. */
+  protected preCommit(part: PartFile | CommittablePart): void {
+    this.stopTimer();
+    (part as PartFile).close();
+  }
+
+  /** Renames to the final name; a part renamed before a failure is left as it is. */
+  protected commit(part: PartFile | CommittablePart): void {
+    if (existsSync(part.inProgressPath)) {
+      renameSync(part.inProgressPath, part.finalPath);
+    } else if (!existsSync(part.finalPath)) {
+      throw new Error(`file sink: cannot commit ${part.finalPath}: neither it nor its pending file ${part.inProgressPath} exists`);
     }
   }
 
-  override processWatermark(watermark: number): void {
-    this.currentWatermark = Math.max(this.currentWatermark, watermark);
-  }
-
-  /**
-   * The pre-commit point: everything written before the barrier goes into a
-   * finalized file (at-least-once). Exactly-once will keep the file pending instead.
-   */
-  override prepareSnapshotPreBarrier(_checkpointId: number): void {
-    this.roll();
-  }
-
-  override finish(): void {
-    this.roll();
+  /** A part that was never pre-committed belongs to no checkpoint: remove it. */
+  protected abort(part: PartFile | CommittablePart): void {
     this.stopTimer();
-  }
-
-  override close(): void {
-    this.stopTimer();
-    const part = this.part;
-    this.part = undefined;
-    if (!part) return;
     try {
-      part.abandon();
+      if (part instanceof PartFile) part.abandon();
+      rmSync(part.inProgressPath, { force: true });
     } catch (error) {
-      this.ctx.log.warn('file sink: could not write the buffered records of an in-progress file while closing', {
+      this.ctx.log.warn('file sink: could not remove an unfinished part file', {
         file: part.inProgressPath,
         error: error instanceof Error ? error.message : String(error),
       });
     }
   }
 
-  /** Finalizes the open part file, if any; the next record opens a new one. */
-  private roll(): void {
-    const part = this.part;
-    if (!part) return;
-    this.part = undefined;
+  protected serialize(part: PartFile | CommittablePart): unknown {
+    return { inProgressPath: part.inProgressPath, finalPath: part.finalPath };
+  }
+
+  protected deserialize(data: unknown): CommittablePart {
+    return data as CommittablePart;
+  }
+
+  protected isEmpty(part: PartFile | CommittablePart): boolean {
+    return part instanceof PartFile && part.records === 0;
+  }
+
+  override close(): void {
     this.stopTimer();
-    part.finalize();
+    super.close();
+  }
+
+  private openPart(): PartFile | undefined {
+    const current = this.currentTransaction;
+    return current instanceof PartFile ? current : undefined;
   }
 
   private dueByTime(part: PartFile, now: number): boolean {
     return (this.rolloverMs > 0 && now - part.openedAt >= this.rolloverMs) || (this.inactivityMs > 0 && now - part.lastWriteAt >= this.inactivityMs);
-  }
-
-  private openPart(now: number): PartFile {
-    const subtask = this.ctx.subtaskIndex;
-    const n = this.nextPart++;
-    const part = new PartFile(
-      join(this.config.path, `.part-${subtask}-${n}.inprogress`),
-      join(this.config.path, `part-${subtask}-${n}.${this.extension}`),
-      now,
-    );
-    this.part = part;
-    if (this.config.format === 'csv') part.append(stringify([this.header()]), now);
-    this.startTimer(now);
-    return part;
   }
 
   private startTimer(now: number): void {
@@ -259,22 +283,21 @@ export class FileSink extends AbstractOperator<unknown> {
 
   private onTimer(time: number): void {
     this.cancelTimer = undefined;
-    const part = this.part;
+    const part = this.openPart();
     if (!part) return;
     if (this.dueByTime(part, time)) {
-      this.roll();
+      this.rollTransaction();
       return;
     }
     part.flush();
     this.startTimer(time);
   }
 
-  /** The CSV line of a record; rolls first when the record needs columns the open file lacks. */
-  private csvLine(value: unknown, kind: RowKind): string {
+  /** CSV: records a record's new columns (and `op` for a first changelog row); true when the header grew. */
+  private widensHeader(value: unknown, kind: RowKind): boolean {
     const record = isPlainRecord(value) ? value : { value };
-    const changelog = kind !== RowKind.INSERT;
     let widened = false;
-    if (changelog && !this.opColumn) {
+    if (kind !== RowKind.INSERT && !this.opColumn) {
       this.opColumn = true;
       widened = true;
     }
@@ -285,7 +308,11 @@ export class FileSink extends AbstractOperator<unknown> {
         widened = true;
       }
     }
-    if (widened) this.roll();
+    return widened;
+  }
+
+  private csvLine(value: unknown, kind: RowKind): string {
+    const record = isPlainRecord(value) ? value : { value };
     const row: string[] = this.opColumn ? [ROW_KIND_SHORT[kind]] : [];
     for (const name of this.fields) {
       if (!(this.opColumn && name === 'op')) row.push(csvField(record[name]));
