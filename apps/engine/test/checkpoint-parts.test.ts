@@ -5,7 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { jobConfig, validateGraph, type JobGraphDocument, type ValidatedGraph } from '@sluice/graph-model';
-import { CheckpointCoordinator, CheckpointStorage, RestartStrategy, encodeSnapshot, planRestore, type CheckpointMetadata, type CoordinatorContext } from '@sluice/engine';
+import {
+  CheckpointCoordinator,
+  CheckpointStorage,
+  RestartStrategy,
+  encodeSnapshot,
+  planRestore,
+  type CheckpointMetadata,
+  type CoordinatorContext,
+  type StoredCheckpoint,
+} from '@sluice/engine';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'sluice-chk-'));
 
@@ -87,7 +96,7 @@ describe('checkpoint storage', () => {
     writeFileSync(file3, readFileSync(file3).subarray(0, 10));
     const file2 = join(storage.directoryFor('job', 2, false), 'task-0-subtask-0.state');
     const corrupted = readFileSync(file2);
-    corrupted[corrupted.length - 1] ^= 0xff;
+    corrupted.writeUInt8((corrupted.at(-1) ?? 0) ^ 0xff, corrupted.length - 1);
     writeFileSync(file2, corrupted);
     const skipped: string[] = [];
     const found = await storage.latestValid('job', (id, reason) => skipped.push(`${id}: ${reason}`));
@@ -247,11 +256,11 @@ describe('restore plans', () => {
     if (!r.ok) throw new Error(JSON.stringify(r.problems));
     return r.graph;
   }
-  const stored = {
+  const stored: StoredCheckpoint = {
     id: 7,
     directory: '/nowhere',
     metadata: {
-      formatVersion: 1 as const,
+      formatVersion: 1,
       jobId: 'j',
       jobName: 'g',
       checkpointId: 7,

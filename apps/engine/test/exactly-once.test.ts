@@ -53,13 +53,15 @@ function committedLines(directory: string): string[] {
     .sort();
 }
 
-function windowJob(failAt: number, parallelism = 2, rate = 15_000, fileOutput?: string): JobGraphDocument {
+type Alignment = 'aligned' | 'unaligned' | 'timeout';
+
+function windowJob(failAt: number, parallelism = 2, rate = 15_000, fileOutput?: string, alignment: Alignment = 'aligned'): JobGraphDocument {
   return {
     schemaVersion: 1,
     name: 'exactly once',
     job: {
       defaultParallelism: parallelism,
-      checkpointing: { enabled: true, intervalMs: 100 },
+      checkpointing: { enabled: true, intervalMs: 100, unaligned: alignment !== 'aligned', alignmentTimeoutMs: alignment === 'timeout' ? 5 : 0 },
       restartStrategy: { type: 'fixed-delay', attempts: 5, delayMs: 50 },
     },
     nodes: [
@@ -113,15 +115,16 @@ describe('exactly-once with checkpoints', () => {
     const random = mulberry32(seed);
     const kill = random() < 0.5;
     const failAt = kill ? -1 : 1000 + Math.floor(random() * (COUNT - 2000));
+    const alignment = (['aligned', 'unaligned', 'timeout'] as const)[seed % 3] ?? 'aligned';
     const output = freshOutput();
-    const job = await jobs.submit(windowJob(failAt, 2, 15_000, output));
+    const job = await jobs.submit(windowJob(failAt, 2, 15_000, output, alignment));
     if (kill) {
       const delay = 150 + Math.floor(random() * 450);
       const slot = Math.floor(random() * taskManager.slots);
       setTimeout(() => void taskManager.killSlot(slot), delay);
     }
     const rows = await finish(job);
-    expect(job.restarts, `seed ${seed}: ${kill ? 'kill' : `throw at ${failAt}`}`).toBeGreaterThanOrEqual(1);
+    expect(job.restarts, `seed ${seed}: ${kill ? 'kill' : `throw at ${failAt}`}, ${alignment}`).toBeGreaterThanOrEqual(1);
     expect(rows).toEqual(expected);
     expect(committedLines(output)).toEqual(expectedFiles);
   });

@@ -110,10 +110,18 @@ export function subtaskRestores(stored: StoredCheckpoint, plan: ExecutionPlan): 
   // nodeId → old subtask index (order) → { mode, entries }
   const listState = new Map<string, Array<{ subtask: number; mode: 'split' | 'union'; entries: readonly unknown[] }>>();
   const keyedFiles = new Map<string, string[]>();
+  // Head node id → files with in-flight records of unaligned checkpoints.
+  const channelFiles = new Map<string, string[]>();
   const oldParallelism = new Map(metadata.nodes.map((n) => [n.nodeId, n.parallelism]));
   for (const handle of metadata.subtasks) {
     const path = join(directory, handle.file);
     const data = readSnapshotFile(path);
+    const head = data.operators[0]?.nodeId;
+    if (head !== undefined && (data.channelState?.length ?? 0) > 0) {
+      const files = channelFiles.get(head) ?? [];
+      files.push(path);
+      channelFiles.set(head, files);
+    }
     for (const op of data.operators) {
       if (op.keyedState && op.keyedState.keyGroups.length > 0) {
         const files = keyedFiles.get(op.nodeId) ?? [];
@@ -156,6 +164,8 @@ export function subtaskRestores(stored: StoredCheckpoint, plan: ExecutionPlan): 
       if (!share && files.length === 0) continue;
       operators[op.nodeId] = { operatorState: share ? share(subtaskIndex) : undefined, keyedFiles: files };
     }
-    return { checkpointId: metadata.checkpointId, operators };
+    const head = task?.operators[0]?.nodeId;
+    const channelStateFiles = head !== undefined ? channelFiles.get(head) : undefined;
+    return { checkpointId: metadata.checkpointId, operators, ...(channelStateFiles ? { channelStateFiles } : {}) };
   };
 }

@@ -31,6 +31,12 @@ export interface GateListener {
   reportInputWatermarks(marks: InputWatermark[]): void;
   /** Every channel delivered the barrier (or ended): the subtask takes its snapshot now. */
   handleBarrier(barrier: Barrier, alignmentMs: number): void;
+  /** Unaligned: the first barrier arrived; snapshot now and forward the barrier without waiting. */
+  startUnalignedCheckpoint(barrier: Barrier): void;
+  /** Unaligned: a record that was in flight before its channel's barrier (it is also processed as usual). */
+  recordInFlight(input: number, value: unknown, timestamp: number, kind: RowKind): void;
+  /** Unaligned: the last barrier arrived; the in-flight records are complete. */
+  completeUnalignedCheckpoint(barrier: Barrier, alignmentMs: number): void;
   /** A newer barrier arrived before an older one completed: the older checkpoint is abandoned here. */
   abandonBarrier(id: number): void;
 }
@@ -44,10 +50,24 @@ export interface GateListener {
  */
 export type AlignmentMode = 'exactly-once' | 'at-least-once';
 
+/**
+ * Unaligned checkpoints (exactly-once without blocking): on the first barrier the subtask
+ * snapshots and forwards the barrier at once; the records that arrive on the other
+ * channels before their barriers are processed as usual and also stored with the
+ * checkpoint, to be replayed after a restore. With an alignment timeout, a checkpoint
+ * starts aligned and turns unaligned when alignment takes longer. Savepoints always align.
+ */
+export interface UnalignedSettings {
+  readonly enabled: boolean;
+  /** 0: unaligned from the first barrier. */
+  readonly alignmentTimeoutMs: number;
+}
+
 interface PendingBarrier {
   readonly barrier: Barrier;
   readonly received: Set<ChannelState>;
   readonly startedAt: number;
+  unaligned: boolean;
 }
 
 interface ChannelState {
@@ -72,12 +92,15 @@ export class InputGate {
   private open: number;
   private pendingBarrier: PendingBarrier | undefined;
   /** A record batch interrupted by the deadline: the rest is handed over first next time. */
-  private pending: { input: number; timestamps: readonly number[]; kinds: readonly number[] | null; values: readonly unknown[]; position: number } | undefined;
+  private pending:
+    | { channel: ChannelState; input: number; timestamps: readonly number[]; kinds: readonly number[] | null; values: readonly unknown[]; position: number }
+    | undefined;
 
   constructor(
     specs: readonly GateChannelSpec[],
     private readonly inputs: number,
     private readonly alignment: AlignmentMode = 'exactly-once',
+    private readonly unaligned: UnalignedSettings = { enabled: false, alignmentTimeoutMs: 0 },
   ) {
     this.channels = specs.map((s) => ({
       reader: new ChannelReader(s.memory, new Int32Array(s.creditBell)),
@@ -105,6 +128,7 @@ export class InputGate {
    * the rest of the loop: timers, control messages and metrics.
    */
   read(budget: number, task: GateListener, deadline = Number.POSITIVE_INFINITY): InputStatus {
+    this.checkAlignmentTimeout(task);
     let handled = this.resume(task, deadline);
     if (this.pending) return InputStatus.MORE_AVAILABLE;
     let idleRounds = 0;
@@ -121,7 +145,7 @@ export class InputGate {
         switch (message[0]) {
           case MessageType.RECORDS: {
             const [, timestamps, kinds, values] = message;
-            this.pending = { input: channel.input, timestamps, kinds, values, position: 0 };
+            this.pending = { channel, input: channel.input, timestamps, kinds, values, position: 0 };
             handled += this.resume(task, deadline);
             break;
           }
@@ -164,10 +188,33 @@ export class InputGate {
       this.unblockAll();
       this.pendingBarrier = undefined;
     }
-    this.pendingBarrier ??= { barrier, received: new Set(), startedAt: performance.now() };
+    if (!this.pendingBarrier) {
+      this.pendingBarrier = { barrier, received: new Set(), startedAt: performance.now(), unaligned: false };
+      if (this.canGoUnaligned(barrier) && this.unaligned.alignmentTimeoutMs === 0) this.goUnaligned(task);
+    }
     this.pendingBarrier.received.add(channel);
-    if (this.alignment === 'exactly-once') channel.blocked = true;
+    if (this.alignment === 'exactly-once' && !this.pendingBarrier.unaligned) channel.blocked = true;
     this.checkAligned(task);
+  }
+
+  private canGoUnaligned(barrier: Barrier): boolean {
+    return this.alignment === 'exactly-once' && this.unaligned.enabled && !barrier.savepoint;
+  }
+
+  private goUnaligned(task: GateListener): void {
+    const pending = this.pendingBarrier;
+    if (!pending || pending.unaligned) return;
+    pending.unaligned = true;
+    // Post-barrier data waiting in blocked channels is not part of this checkpoint: read on.
+    this.unblockAll();
+    task.startUnalignedCheckpoint(pending.barrier);
+  }
+
+  /** Aligned for too long: the checkpoint turns unaligned. */
+  private checkAlignmentTimeout(task: GateListener): void {
+    const pending = this.pendingBarrier;
+    if (!pending || pending.unaligned || !this.canGoUnaligned(pending.barrier) || this.unaligned.alignmentTimeoutMs === 0) return;
+    if (performance.now() - pending.startedAt >= this.unaligned.alignmentTimeoutMs) this.goUnaligned(task);
   }
 
   private checkAligned(task: GateListener): void {
@@ -176,7 +223,13 @@ export class InputGate {
     if (!this.channels.every((c) => c.ended || pending.received.has(c))) return;
     this.pendingBarrier = undefined;
     this.unblockAll();
-    task.handleBarrier(pending.barrier, performance.now() - pending.startedAt);
+    if (pending.unaligned) task.completeUnalignedCheckpoint(pending.barrier, performance.now() - pending.startedAt);
+    else task.handleBarrier(pending.barrier, performance.now() - pending.startedAt);
+  }
+
+  /** Whether a checkpoint is being aligned (a blocked channel waits, or a timeout may fire). */
+  get aligning(): boolean {
+    return this.pendingBarrier !== undefined && !this.pendingBarrier.unaligned;
   }
 
   private unblockAll(): void {
@@ -194,9 +247,13 @@ export class InputGate {
     if (!batch) return 0;
     const { input, timestamps, kinds, values } = batch;
     const start = batch.position;
+    // Records that overtook nothing: in flight before their channel's barrier, during an unaligned checkpoint.
+    const inFlight = this.pendingBarrier?.unaligned === true && !this.pendingBarrier.received.has(batch.channel);
     let i = start;
     while (i < values.length) {
-      task.handleRecord(input, values[i], timestamps[i] as number, (kinds ? kinds[i] : RowKind.INSERT) as RowKind);
+      const kind = (kinds ? kinds[i] : RowKind.INSERT) as RowKind;
+      if (inFlight) task.recordInFlight(input, values[i], timestamps[i] as number, kind);
+      task.handleRecord(input, values[i], timestamps[i] as number, kind);
       i++;
       // Looking at the clock costs time too: only every 32 records.
       if ((i & 31) === 0 && i < values.length && performance.now() > deadline) {

@@ -25,6 +25,11 @@ export interface SubtaskSnapshotData {
   readonly taskId: number;
   readonly subtaskIndex: number;
   readonly operators: readonly OperatorSnapshotData[];
+  /**
+   * Unaligned checkpoints: records that were in flight to the chain's head (input index,
+   * value, timestamp, kind), replayed into it after a restore.
+   */
+  readonly channelState?: ReadonlyArray<readonly [number, unknown, number, number]> | undefined;
 }
 
 export function encodeSnapshot(data: SubtaskSnapshotData): Buffer {

@@ -23,6 +23,8 @@
  */
 import type { JobConfig, Partitioning } from '@sluice/graph-model';
 import {
+  inRange,
+  keyGroupOf,
   createOperator,
   createOperatorContext,
   compileKeySelector,
@@ -82,6 +84,8 @@ export interface SubtaskRestore {
       }
     >
   >;
+  /** State files with in-flight records for this task's head (unaligned checkpoints); each subtask keeps its share. */
+  readonly channelStateFiles?: readonly string[] | undefined;
 }
 
 /** What a subtask's state file holds per operator: enough for metadata and restore checks. */
@@ -226,7 +230,8 @@ export class StreamTask implements GateListener {
     this.metrics = { busyMs: 0, idleMs: 0, backpressuredMs: 0, operators: plan.operators.map((o) => ({ nodeId: o.nodeId, recordsIn: 0, recordsOut: 0, watermark: MIN_WATERMARK, inclusiveMs: 0, busyMs: 0 })), inputWatermarks: [] };
     this.build(deployment);
     if (deployment.inputs.length > 0) {
-      this.gate = new InputGate(deployment.inputs, this.headInputs(), this.job.checkpointing.mode);
+      const c = this.job.checkpointing;
+      this.gate = new InputGate(deployment.inputs, this.headInputs(), c.mode, { enabled: c.unaligned, alignmentTimeoutMs: c.alignmentTimeoutMs });
     }
   }
 
@@ -353,6 +358,7 @@ export class StreamTask implements GateListener {
       this.initializeState();
       for (let i = this.operators.length - 1; i >= 0; i--) (this.operators[i] as AnyOperator).open();
       opened = true;
+      this.replayChannelState();
       const result = await this.loop();
       this.closeAll();
       return result;
@@ -389,6 +395,28 @@ export class StreamTask implements GateListener {
     });
   }
 
+  /**
+   * In-flight records of an unaligned checkpoint go back into the head first. A record
+   * belongs here if its key is in this subtask's key groups (keyed input), or if it was
+   * in flight to the old subtask this one replaces (index modulo the parallelism).
+   */
+  private replayChannelState(): void {
+    const files = this.restore?.channelStateFiles ?? [];
+    if (files.length === 0) return;
+    const range = this.plan.subtasks[this.subtaskIndex]?.keyGroupRange;
+    for (const file of files) {
+      const data = readSnapshotFile(file);
+      for (const [input, value, timestamp, kind] of data.channelState ?? []) {
+        const selector = this.keySelectors[input];
+        const mine =
+          selector && range
+            ? inRange(range, keyGroupOf(selector(value), this.job.maxParallelism))
+            : data.subtaskIndex % this.plan.parallelism === this.subtaskIndex;
+        if (mine) this.handleRecord(input, value, timestamp, kind as RowKind);
+      }
+    }
+  }
+
   /** A source task's checkpoint starts here (a mail from the coordinator). */
   triggerCheckpoint(barrier: Barrier): void {
     this.post(() => this.checkpoint(barrier, 0));
@@ -404,6 +432,29 @@ export class StreamTask implements GateListener {
     this.post(() => {
       for (const op of this.operators) op.notifyCheckpointAborted(checkpointId);
     });
+  }
+
+  /** An unaligned checkpoint between its first and last barrier: the snapshot is taken, in-flight records collect. */
+  private unaligned:
+    | { barrier: Barrier; operators: OperatorSnapshotData[]; records: Array<readonly [number, unknown, number, number]>; syncMs: number }
+    | undefined;
+
+  startUnalignedCheckpoint(barrier: Barrier): void {
+    const started = performance.now();
+    for (const op of this.operators) op.prepareSnapshotPreBarrier(barrier.id);
+    for (const writer of this.writers) writer.barrier(barrier);
+    this.unaligned = { barrier, operators: this.snapshotOperators(barrier.id), records: [], syncMs: performance.now() - started };
+  }
+
+  recordInFlight(input: number, value: unknown, timestamp: number, kind: RowKind): void {
+    this.unaligned?.records.push([input, value, timestamp, kind]);
+  }
+
+  completeUnalignedCheckpoint(barrier: Barrier, alignmentMs: number): void {
+    const pending = this.unaligned;
+    this.unaligned = undefined;
+    if (pending?.barrier.id !== barrier.id) return;
+    this.persist(barrier, pending.operators, pending.records, alignmentMs, pending.syncMs);
   }
 
   /** Called by the input gate when the barrier arrived on every channel. */
@@ -425,13 +476,26 @@ export class StreamTask implements GateListener {
     for (const op of this.operators) op.prepareSnapshotPreBarrier(barrier.id);
     for (const writer of this.writers) writer.barrier(barrier);
     if (barrier.stop === true && this.operators[0]?.inputs === 0) this.suspended = true;
-    const operators: OperatorSnapshotData[] = this.plan.operators.map((opPlan, index) => ({
+    const operators = this.snapshotOperators(barrier.id);
+    this.persist(barrier, operators, undefined, alignmentMs, performance.now() - started);
+  }
+
+  private snapshotOperators(checkpointId: number): OperatorSnapshotData[] {
+    return this.plan.operators.map((opPlan, index) => ({
       nodeId: opPlan.nodeId,
-      operatorState: (this.operators[index] as AnyOperator).snapshotState(barrier.id),
+      operatorState: (this.operators[index] as AnyOperator).snapshotState(checkpointId),
       keyedState: (this.contexts[index] as { heapBackend?: { snapshot(): NonNullable<OperatorSnapshotData['keyedState']> } }).heapBackend?.snapshot(),
     }));
-    const bytes = encodeSnapshot({ jobId: this.jobId, checkpointId: barrier.id, taskId: this.plan.id, subtaskIndex: this.subtaskIndex, operators });
-    const syncMs = performance.now() - started;
+  }
+
+  private persist(
+    barrier: Barrier,
+    operators: OperatorSnapshotData[],
+    channelState: Array<readonly [number, unknown, number, number]> | undefined,
+    alignmentMs: number,
+    syncMs: number,
+  ): void {
+    const bytes = encodeSnapshot({ jobId: this.jobId, checkpointId: barrier.id, taskId: this.plan.id, subtaskIndex: this.subtaskIndex, operators, channelState });
     const file = `${barrier.directory}/task-${this.plan.id}-subtask-${this.subtaskIndex}.state`;
     const asyncStarted = performance.now();
     this.host.persist(file, bytes).then(
@@ -508,7 +572,8 @@ export class StreamTask implements GateListener {
       this.flushAll();
       lastFlush = this.host.processingTime.now();
       account('busyMs');
-      await this.waitFor(source ? 'source' : 'input', source);
+      // While a checkpoint aligns, look again soon: its alignment timeout may turn it unaligned.
+      await this.waitFor(source ? 'source' : 'input', source, this.gate?.aligning === true ? 5 : undefined);
       account('idleMs');
       sliceEnd = performance.now() + SLICE_MS;
     }
@@ -605,15 +670,16 @@ export class StreamTask implements GateListener {
     }
   }
 
-  private waitFor(what: 'credit' | 'input' | 'source', source?: SourceOperator): Promise<void> {
+  private waitFor(what: 'credit' | 'input' | 'source', source?: SourceOperator, maxMs?: number): Promise<void> {
     return new Promise<void>((resolve) => {
       let done = false;
       const finish = () => {
         if (done) return;
         done = true;
-        this.wakeMailbox = undefined;
+        if (this.wakeMailbox === finish) this.wakeMailbox = undefined;
         resolve();
       };
+      if (maxMs !== undefined) setTimeout(finish, maxMs).unref();
       if (this.mails.length > 0 || this.cancelled) {
         finish();
         return;
