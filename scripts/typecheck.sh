@@ -6,3 +6,5 @@ npx tsc -b
 for config in packages/*/test/tsconfig.json apps/*/test/tsconfig.json; do
   [ -f "$config" ] && npx tsc -p "$config"
 done
+npx tsc -p apps/web --noEmit
+npx tsc -p playwright --noEmit

@@ -5,7 +5,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { cancelCommand, DEFAULT_ENGINE_URL, listCommand, statusCommand, submitCommand } from './remote.js';
 import { runCommand } from './run.js';
+import { serveEngine } from '@sluice/engine';
 import {
   canonicalJson,
   graphJsonSchema,
@@ -24,6 +26,12 @@ export interface CliIo {
   readonly isTTY?: boolean;
   /** Aborted on Ctrl-C. */
   readonly signal?: AbortSignal;
+}
+
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65_535) throw new InvalidArgumentError('--port must be a whole number from 0 to 65535');
+  return n;
 }
 
 function parsePositive(value: string, option: string): number {
@@ -88,6 +96,56 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       exitCode = await runCommand(file, { ...options, progress: io.isTTY === true, signal: io.signal }, io);
     });
 
+  program
+    .command('serve')
+    .description('Run the engine as a service: REST API, live telemetry (Socket.IO) and Prometheus metrics; Ctrl-C stops it.')
+    .option('--host <address>', 'address to bind; any but a loopback address requires a token', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (0 picks a free one)', parsePort, 8081)
+    .option('--data-dir <dir>', 'where pipelines, checkpoints, savepoints and the generated token are kept (default $SLUICE_DATA_DIR or ~/.sluice)')
+    .option('--slots <n>', 'worker threads (default: one per core)', (v) => parsePositive(v, '--slots'))
+    .option('--token <token>', 'bearer token to require (default $SLUICE_TOKEN; generated when bound to a non-loopback address)')
+    .option('--cors-origin <origin...>', 'origins browsers may call from (default http://127.0.0.1:3000 http://localhost:3000)')
+    .option('--resume', 'pick up the jobs that were running when the engine last stopped, each from its newest valid checkpoint')
+    .action(async (options: { host: string; port: number; dataDir?: string; slots?: number; token?: string; corsOrigin?: string[]; resume?: boolean }) => {
+      const token = options.token ?? process.env['SLUICE_TOKEN'];
+      exitCode = await serveEngine(
+        {
+          host: options.host,
+          port: options.port,
+          ...(options.dataDir !== undefined ? { dataDir: resolve(io.cwd, options.dataDir) } : {}),
+          ...(options.slots !== undefined ? { slots: options.slots } : {}),
+          ...(token !== undefined ? { token } : {}),
+          ...(options.corsOrigin !== undefined ? { corsOrigins: options.corsOrigin } : {}),
+          resume: options.resume === true,
+        },
+        io,
+      );
+    });
+
+  const remote = (command: Command) =>
+    command
+      .option('--url <url>', `the engine's address (default $SLUICE_URL or ${DEFAULT_ENGINE_URL})`)
+      .option('--token <token>', 'bearer token, when the engine needs one (default $SLUICE_TOKEN)')
+      .option('--json', 'print the answer as JSON');
+  type RemoteFlags = { url?: string; token?: string; json?: boolean };
+
+  remote(program.command('submit').description('Submit a job graph to a running engine (sluice serve).').argument('<file>', 'job-graph JSON file')).action(
+    async (file: string, options: RemoteFlags) => {
+      exitCode = await submitCommand(file, options, io);
+    },
+  );
+  remote(program.command('list').description('List the jobs of a running engine.')).action(async (options: RemoteFlags) => {
+    exitCode = await listCommand(options, io);
+  });
+  remote(program.command('status').description('Show the status of a job on a running engine.').argument('<id>', 'job id')).action(
+    async (id: string, options: RemoteFlags) => {
+      exitCode = await statusCommand(id, options, io);
+    },
+  );
+  remote(program.command('cancel').description('Cancel a running job.').argument('<id>', 'job id')).action(async (id: string, options: RemoteFlags) => {
+    exitCode = await cancelCommand(id, options, io);
+  });
+
   for (const [name, description, arrives] of NOT_YET) {
     program
       .command(name)
@@ -112,9 +170,6 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
 }
 
 const NOT_YET: ReadonlyArray<readonly [string, string, string]> = [
-  ['submit', 'Submit a job graph to a running engine', 'the engine service'],
-  ['list', 'List the jobs of a running engine', 'the engine service'],
-  ['cancel', 'Cancel a running job', 'the engine service'],
   ['savepoint', 'Take a savepoint of a running job', 'checkpoints and savepoints'],
 ];
 

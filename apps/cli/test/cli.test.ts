@@ -211,11 +211,25 @@ describe('other commands', () => {
     expect(ops.find((o) => o.type === 'tumbling-window')?.outputs).toEqual(['main', 'late']);
   });
 
-  it.each(['submit', 'list', 'cancel', 'savepoint'])('says plainly that `%s` is not available yet', async (command) => {
-    const { code, err } = await cli([command, 'examples/kafka-etl.json']);
+  it('says plainly that `savepoint` is not available yet', async () => {
+    const { code, err } = await cli(['savepoint', 'examples/kafka-etl.json']);
     expect(code).toBe(2);
-    expect(err).toMatch(new RegExp(`^sluice ${command}: not available yet; it arrives with .+\\.\\n$`));
+    expect(err).toMatch(/^sluice savepoint: not available yet; it arrives with .+\.\n$/);
   });
+
+  it.each([['submit', 'examples/kafka-etl.json'], ['list'], ['status', 'some-id'], ['cancel', 'some-id']])(
+    'says plainly when `%s` finds no engine at --url',
+    async (...args) => {
+      const { createServer } = await import('node:net');
+      const server = createServer();
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+      await new Promise((resolve) => server.close(resolve));
+      const { code, err } = await cli([...args, '--url', url]);
+      expect(code).toBe(2);
+      expect(err).toMatch(/^cannot reach the Sluice engine at http:\/\/127\.0\.0\.1:\d+ \(connection refused\)/);
+    },
+  );
 
   it('exits 2 on an unknown command or a missing argument', async () => {
     expect((await cli(['frobnicate'])).code).toBe(2);

@@ -28,3 +28,16 @@ export { InputGate, type GateChannelSpec, type GateListener, type InputWatermark
 export { allocateBell, allocateChannel, ChannelReader, ChannelWriter, type ChannelMemory } from './runtime/channel.js';
 export { MessageDecoder, MessageEncoder, MessageType, type Message } from './runtime/messages.js';
 export { channelSelector, connectedConsumers } from './runtime/partitioner.js';
+export {
+  buildOpenApiDocument,
+  createEngineService,
+  DEFAULT_PORT,
+  defaultDataDir,
+  isLoopbackHost,
+  serveEngine,
+  startEngineService,
+  type EngineService,
+  type EngineServiceOptions,
+  type ServeIo,
+  type StartOptions,
+} from './service/index.js';

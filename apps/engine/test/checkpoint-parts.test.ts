@@ -168,7 +168,11 @@ describe('checkpoint coordinator', () => {
       const file = join(directory, `task-${taskId}-subtask-0.state`);
       writeFileSync(file, 'state');
       c.acknowledge({ taskId, subtaskIndex: 0 }, { checkpointId: id, nodes: [], file, bytes: 5, sha256: 'x', alignmentMs: 1, syncMs: 2, asyncMs: 3 });
-      await new Promise((r) => setTimeout(r, 20));
+      // The last acknowledgement starts an asynchronous metadata write: wait for its outcome.
+      const stats = c.history.find((h) => h.id === id);
+      if (stats && stats.subtasks.length === stats.expected) {
+        for (let i = 0; i < 500 && stats.status === 'in-progress'; i++) await new Promise((r) => setTimeout(r, 5));
+      }
     };
     return { ctx, advance, triggered, notified, ack, storage };
   }

@@ -87,10 +87,37 @@ function windowJob(failAt: number, parallelism = 2, rate = 15_000, fileOutput?: 
 }
 
 async function finish(job: Job): Promise<string[]> {
-  const status = await job.done;
+  // A hang says where it stands instead of only timing out.
+  const status = await Promise.race([job.done, stuck(job, 25_000)]);
   await new Promise((r) => setTimeout(r, 150));
   if (status !== 'finished') throw new Error(`job ${status}: ${job.failure?.message ?? ''}`);
   return job.results('out').map((r) => JSON.stringify(r.value)).sort();
+}
+
+/** Rejects after `ms` with the job's state, its subtasks' metrics and what every slot is doing. */
+function stuck(job: Job, ms: number): Promise<never> {
+  return new Promise<never>((_, reject) => {
+    setTimeout(() => {
+      void taskManager.diagnose().then((slots) => {
+        const metrics = [...job.metrics.values()].map((m) => ({
+          task: m.taskId,
+          subtask: m.subtaskIndex,
+          ops: m.metrics.operators.map((o) => [o.nodeId, o.recordsIn, o.recordsOut, o.watermark]),
+          input: m.metrics.inputWatermarks,
+        }));
+        const state = {
+          status: job.status,
+          restarts: job.restarts,
+          progress: job.progress(),
+          exceptions: job.exceptions.map((e) => e.failure.message),
+          checkpoints: job.checkpoints().map((c) => `${c.id}:${c.status}:${c.failure ?? ''}`),
+          metrics,
+          slots,
+        };
+        reject(new Error(`job did not end: ${JSON.stringify(state)}`));
+      });
+    }, ms).unref();
+  });
 }
 
 describe('exactly-once with checkpoints', () => {

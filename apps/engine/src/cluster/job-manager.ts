@@ -11,7 +11,7 @@
  *            restarting ─▶ failed (strategy exhausted)        cancel ─▶ cancelled
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateGraph, type GraphProblem, type ValidatedGraph } from '@sluice/graph-model';
@@ -25,6 +25,7 @@ import type { ExecutionPlan } from '../compile/plan.js';
 import { compileUserCode } from '../compile/user-code.js';
 import type { FailureReport, FromWorker } from '../runtime/protocol.js';
 import type { TaskMetrics } from '../runtime/task.js';
+import { writeAtomicallySync } from '../runtime/state-files.js';
 import type { TaskManager } from './task-manager.js';
 
 export type JobStatus = 'running' | 'restarting' | 'finished' | 'failed' | 'cancelled';
@@ -42,6 +43,9 @@ export interface ExceptionEntry {
   /** Whether the job restarted after it. */
   readonly restarted: boolean;
 }
+
+/** How long a deployed subtask may take to start before its attempt fails (a stuck slot). */
+const START_TIMEOUT_MS = 10_000;
 
 export class SubmissionError extends Error {
   constructor(
@@ -101,6 +105,8 @@ export class Job {
   private resolveDone!: (status: JobStatus) => void;
   private running = 0;
   private readonly finishedSubtasks = new Set<string>();
+  private readonly startedSubtasks = new Set<string>();
+  private startWatchdog: NodeJS.Timeout | undefined;
   private readonly maxCollected: Map<string, number>;
   private readonly restartStrategy: RestartStrategy;
   private restartTimer: NodeJS.Timeout | undefined;
@@ -132,6 +138,12 @@ export class Job {
 
   snapshot(): JobSnapshot {
     return { id: this.id, name: this.name, status: this.status, startedAt: this.startedAt, endedAt: this.endedAt, restarts: this.restarts, failure: this.failure };
+  }
+
+  /** Where the current attempt stands: for diagnostics and the job detail view. */
+  progress(): { attempt: number; subtasks: number; running: number; finished: string[]; checkpointInProgress: boolean } {
+    const subtasks = this.plan.tasks.reduce((n, t) => n + t.parallelism, 0);
+    return { attempt: this.attempt, subtasks, running: this.running, finished: [...this.finishedSubtasks], checkpointInProgress: this.coordinator?.inProgress ?? false };
   }
 
   /** Rows of a collect sink, in arrival order. */
@@ -224,10 +236,29 @@ export class Job {
   private deploy(restore: StoredCheckpoint | undefined): void {
     this.running = this.plan.tasks.reduce((n, t) => n + t.parallelism, 0);
     this.finishedSubtasks.clear();
+    this.startedSubtasks.clear();
     this.metrics.clear();
     const restoreFor = restore ? subtaskRestores(restore, this.plan) : () => undefined;
-    this.taskManager.deploy(this.plan, this.attempt, restoreFor, (message) => this.receive(message));
+    const placements = this.taskManager.deploy(this.plan, this.attempt, restoreFor, (message) => this.receive(message));
     this.coordinator?.start();
+    // A subtask that never starts (a slot that does not respond) must not hang the job:
+    // fail the attempt, replace the slot, and let the restart strategy decide.
+    const attempt = this.attempt;
+    if (this.startWatchdog) clearTimeout(this.startWatchdog);
+    this.startWatchdog = setTimeout(() => {
+      this.startWatchdog = undefined;
+      if (this.attempt !== attempt || this.status !== 'running') return;
+      const missing = placements.filter((p) => !this.startedSubtasks.has(`${p.taskId}/${p.subtaskIndex}`));
+      if (missing.length === 0) return;
+      const slots = [...new Set(missing.map((p) => p.slot))];
+      for (const slot of slots) void this.taskManager.recycleSlot(slot);
+      const first = missing[0] as { taskId: number; subtaskIndex: number; slot: number };
+      this.onFailure(
+        { message: `${missing.length} subtask(s) did not start within ${START_TIMEOUT_MS} ms (first: subtask ${first.subtaskIndex + 1} of task ${first.taskId} on slot ${first.slot}); slot(s) ${slots.join(', ')} replaced` },
+        first,
+      );
+    }, START_TIMEOUT_MS);
+    this.startWatchdog.unref();
   }
 
   /** @internal */
@@ -239,7 +270,7 @@ export class Job {
       this.addRows(message.name, message.rows);
       return;
     }
-    if (message.attempt !== this.attempt) return;
+    if (message.type === 'diagnosis' || message.attempt !== this.attempt) return;
     switch (message.type) {
       case 'collect':
         this.addRows(message.name, message.rows);
@@ -267,6 +298,9 @@ export class Job {
           this.taskManager.forgetAttempt(this.id, this.attempt);
           this.end('finished');
         }
+        break;
+      case 'started':
+        this.startedSubtasks.add(`${message.taskId}/${message.subtaskIndex}`);
         break;
       case 'cancelled':
         break;
@@ -341,9 +375,23 @@ export class Job {
   }
 }
 
+/**
+ * What the job manager remembers of a job on disk (`<dataDir>/jobs/<id>.json`), so that an
+ * engine restarted after a crash can pick the job up again from its newest checkpoint.
+ */
+export interface JobRecord {
+  readonly id: string;
+  readonly graph: unknown;
+  readonly submittedAt: number;
+  readonly restoreFrom?: string | undefined;
+  readonly allowNonRestoredState?: boolean | undefined;
+  readonly status: JobStatus;
+}
+
 export class JobManager {
   private readonly jobs = new Map<string, Job>();
   private readonly committed = new Set<string>();
+  private readonly jobsDir: string;
   readonly storage: CheckpointStorage;
   private readonly now: () => number;
   private readonly log: NonNullable<JobManagerOptions['log']>;
@@ -355,6 +403,8 @@ export class JobManager {
     const dataDir = options.dataDir ?? join(tmpdir(), `sluice-${process.pid}`);
     mkdirSync(dataDir, { recursive: true });
     this.storage = new CheckpointStorage(dataDir);
+    this.jobsDir = join(dataDir, 'jobs');
+    mkdirSync(this.jobsDir, { recursive: true });
     this.now = options.now ?? Date.now;
     this.log = options.log ?? (() => {});
   }
@@ -383,6 +433,9 @@ export class JobManager {
     const job = new Job(plan.jobId, plan, validated, this.taskManager, this.storage, this.now, this.log, this.committed);
     job.restorePlan = restorePlan;
     this.jobs.set(job.id, job);
+    const record = { id: job.id, graph, submittedAt: job.startedAt, restoreFrom: options.restoreFrom, allowNonRestoredState: options.allowNonRestoredState };
+    this.remember({ ...record, status: 'running' });
+    void job.done.then((status) => this.remember({ ...record, status }));
     job.start(restore);
     void job.done.then(() => setTimeout(() => this.taskManager.release(job.id), 1000).unref());
     return job;
@@ -392,6 +445,46 @@ export class JobManager {
   async dryRunRestore(graph: unknown, restoreFrom: string, allowNonRestoredState = false): Promise<RestorePlan> {
     const { validated } = await this.prepare(graph, 'dry-run');
     return planRestore(await this.storage.load(restoreFrom), validated, allowNonRestoredState);
+  }
+
+  /**
+   * After an engine crash: starts every job that was running when the engine stopped, under
+   * its old id, from its newest valid checkpoint (or the savepoint it started from).
+   */
+  async resume(): Promise<Job[]> {
+    const resumed: Job[] = [];
+    for (const record of this.records()) {
+      if (record.status !== 'running' && record.status !== 'restarting') continue;
+      if (this.jobs.has(record.id)) continue;
+      const latest = await this.storage.latestValid(record.id, (id, reason) => this.log('warn', `checkpoint ${id} of job ${record.id} cannot be used: ${reason}; trying an older one`));
+      const restoreFrom = latest?.directory ?? record.restoreFrom;
+      this.log('info', `resuming job ${record.id}${restoreFrom ? ` from ${restoreFrom}` : ' from the beginning (no checkpoint)'}`);
+      try {
+        resumed.push(await this.submit(record.graph, { jobId: record.id, restoreFrom, allowNonRestoredState: record.allowNonRestoredState }));
+      } catch (error) {
+        this.log('error', `cannot resume job ${record.id}: ${error instanceof Error ? error.message : String(error)}`);
+        this.remember({ ...record, status: 'failed' });
+      }
+    }
+    return resumed;
+  }
+
+  /** Every job this job manager's data directory knows of. */
+  records(): JobRecord[] {
+    const records: JobRecord[] = [];
+    for (const name of readdirSync(this.jobsDir)) {
+      if (!name.endsWith('.json')) continue;
+      try {
+        records.push(JSON.parse(readFileSync(join(this.jobsDir, name), 'utf8')) as JobRecord);
+      } catch (error) {
+        this.log('warn', `ignoring unreadable job record ${name}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    return records.sort((a, b) => a.submittedAt - b.submittedAt);
+  }
+
+  private remember(record: JobRecord): void {
+    writeAtomicallySync(join(this.jobsDir, `${record.id}.json`), `${JSON.stringify(record)}\n`);
   }
 
   get(id: string): Job | undefined {

@@ -12,7 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { connectedConsumers } from '../runtime/partitioner.js';
 import { allocateBell, allocateChannel } from '../runtime/channel.js';
 import type { Barrier } from '../runtime/messages.js';
-import type { FromWorker, ToWorker } from '../runtime/protocol.js';
+import type { FromWorker, SubtaskDiagnosis, ToWorker } from '../runtime/protocol.js';
 import type { InputChannelSpec, OutputChannelSpec, SubtaskRestore, TaskDeployment } from '../runtime/task.js';
 import type { ExecutionPlan } from '../compile/plan.js';
 
@@ -39,34 +39,36 @@ export class TaskManager {
   private readonly placements = new Map<string, Map<number, Placement[]>>();
   private nextSlot = 0;
   private closed = false;
+  private nextRequest = 0;
+  private readonly diagnoses = new Map<number, (slot: number, message: Extract<FromWorker, { type: 'diagnosis' }>) => void>();
 
   constructor(private readonly options: TaskManagerOptions = {}) {
     this.slots = Math.max(1, options.slots ?? availableParallelism());
     for (let slot = 0; slot < this.slots; slot++) this.workers.push(this.spawn(slot));
   }
 
+  /** Whether each slot's current worker has come online (for diagnostics). */
+  private readonly online: boolean[] = [];
+
   private spawn(slot: number): Worker {
     const worker = new Worker(new URL('../runtime/worker.js', import.meta.url), {
       resourceLimits: this.options.maxHeapMb ? { maxOldGenerationSizeMb: this.options.maxHeapMb } : undefined,
     });
-    worker.on('message', (message: FromWorker) => this.listeners.get(message.jobId)?.(message));
+    this.online[slot] = false;
+    worker.on('online', () => {
+      if (this.workers[slot] === worker) this.online[slot] = true;
+    });
+    worker.on('message', (message: FromWorker) => {
+      if (message.type === 'diagnosis') {
+        this.diagnoses.get(message.requestId)?.(slot, message);
+        return;
+      }
+      this.listeners.get(message.jobId)?.(message);
+    });
     const died = (reason: string) => {
       if (this.workers[slot] !== worker || this.closed) return;
       this.workers[slot] = this.spawn(slot);
-      for (const [jobId, attempts] of this.placements) {
-        for (const [attempt, placements] of attempts) {
-          const hit = placements.find((p) => p.slot === slot);
-          if (!hit) continue;
-          this.listeners.get(jobId)?.({
-            type: 'failed',
-            jobId,
-            attempt,
-            taskId: hit.taskId,
-            subtaskIndex: hit.subtaskIndex,
-            failure: { message: `task manager slot ${slot} died: ${reason}`, jobId, subtaskIndex: hit.subtaskIndex },
-          });
-        }
-      }
+      this.failSlot(slot, `task manager slot ${slot} died: ${reason}`);
     };
     worker.on('error', (error) => died(error.message));
     worker.on('exit', (code) => died(`its worker thread exited with code ${code}`));
@@ -152,6 +154,58 @@ export class TaskManager {
   release(jobId: string): void {
     this.listeners.delete(jobId);
     this.placements.delete(jobId);
+  }
+
+  /**
+   * Asks every slot what its subtasks are doing. A slot that does not answer within
+   * `timeoutMs` is reported as unresponsive (its event loop is blocked, or it is gone).
+   */
+  async diagnose(timeoutMs = 1000): Promise<Array<{ slot: number; online: boolean; responsive: boolean; subtasks: SubtaskDiagnosis[] }>> {
+    const requestId = this.nextRequest++;
+    const answers = new Map<number, SubtaskDiagnosis[]>();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.diagnoses.set(requestId, (slot, message) => {
+        answers.set(slot, message.subtasks);
+        if (answers.size === this.workers.length) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      for (let slot = 0; slot < this.workers.length; slot++) this.send(slot, { type: 'diagnose', requestId });
+    });
+    this.diagnoses.delete(requestId);
+    return this.workers.map((_, slot) => ({ slot, online: this.online[slot] === true, responsive: answers.has(slot), subtasks: answers.get(slot) ?? [] }));
+  }
+
+  /**
+   * Replaces a slot's worker at once (one that does not start its subtasks, say) and fails
+   * the job attempts that had subtasks there; the old worker is terminated.
+   */
+  async recycleSlot(slot: number): Promise<void> {
+    const old = this.workers[slot];
+    if (!old || this.closed) return;
+    this.workers[slot] = this.spawn(slot);
+    this.failSlot(slot, `task manager slot ${slot} did not respond and was replaced`);
+    await old.terminate();
+  }
+
+  /** Reports every job attempt with a subtask on the slot as failed. */
+  private failSlot(slot: number, message: string): void {
+    for (const [jobId, attempts] of this.placements) {
+      for (const [attempt, placements] of attempts) {
+        const hit = placements.find((p) => p.slot === slot);
+        if (!hit) continue;
+        this.listeners.get(jobId)?.({
+          type: 'failed',
+          jobId,
+          attempt,
+          taskId: hit.taskId,
+          subtaskIndex: hit.subtaskIndex,
+          failure: { message, jobId, subtaskIndex: hit.subtaskIndex },
+        });
+      }
+    }
   }
 
   /** Terminates a slot's worker as a crash would (for failure tests); a fresh worker replaces it. */

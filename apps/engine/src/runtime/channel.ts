@@ -172,6 +172,11 @@ export class ChannelReader {
     this.layout = new Layout(memory);
   }
 
+  /** Slots published and consumed so far (diagnostics). */
+  counters(): { published: number; consumed: number } {
+    return { published: Atomics.load(this.layout.control, PUBLISHED), consumed: this.consumed };
+  }
+
   /** Whether a slot is ready to read. */
   hasData(): boolean {
     return Atomics.load(this.layout.control, PUBLISHED) > this.consumed;

@@ -227,6 +227,11 @@ export class InputGate {
     else task.handleBarrier(pending.barrier, performance.now() - pending.startedAt);
   }
 
+  /** Channel states, for diagnostics. */
+  describe(): Array<{ exchange: number; producerSubtask: number; published: number; consumed: number; blocked: boolean; ended: boolean }> {
+    return this.channels.map((c) => ({ exchange: c.exchange, producerSubtask: c.producerSubtask, ...c.reader.counters(), blocked: c.blocked, ended: c.ended }));
+  }
+
   /** Whether a checkpoint is being aligned (a blocked channel waits, or a timeout may fire). */
   get aligning(): boolean {
     return this.pendingBarrier !== undefined && !this.pendingBarrier.unaligned;

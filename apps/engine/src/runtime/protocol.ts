@@ -14,7 +14,8 @@ export type ToWorker =
   | { readonly type: 'deploy'; readonly deployment: TaskDeployment }
   | { readonly type: 'cancel'; readonly jobId: string; readonly attempt?: number }
   | ({ readonly type: 'trigger-checkpoint'; readonly barrier: Barrier } & SubtaskAddress)
-  | { readonly type: 'checkpoint-complete' | 'checkpoint-aborted'; readonly jobId: string; readonly attempt: number; readonly checkpointId: number };
+  | { readonly type: 'checkpoint-complete' | 'checkpoint-aborted'; readonly jobId: string; readonly attempt: number; readonly checkpointId: number }
+  | { readonly type: 'diagnose'; readonly requestId: number };
 
 export interface FailureReport {
   readonly message: string;
@@ -28,8 +29,20 @@ export interface FailureReport {
 
 export type CollectedRowTuple = [unknown, number, number];
 
+/** What a subtask's loop is doing right now: for stuck jobs. */
+export interface SubtaskDiagnosis {
+  readonly jobId: string;
+  readonly attempt: number;
+  readonly taskId: number;
+  readonly subtaskIndex: number;
+  readonly loop: string;
+  readonly mails: number;
+  readonly inputs: ReadonlyArray<{ exchange: number; producerSubtask: number; published: number; consumed: number; blocked: boolean; ended: boolean }>;
+  readonly outputs: ReadonlyArray<{ credits: number; spilledBytes: number }>;
+}
+
 export type FromWorker =
-  | ({ readonly type: 'finished' | 'cancelled' } & SubtaskAddress)
+  | ({ readonly type: 'started' | 'finished' | 'cancelled' } & SubtaskAddress)
   | ({ readonly type: 'failed'; readonly failure: FailureReport } & SubtaskAddress)
   | ({ readonly type: 'checkpoint-ack'; readonly ack: CheckpointAck } & SubtaskAddress)
   | ({ readonly type: 'checkpoint-declined'; readonly checkpointId: number; readonly reason: string } & SubtaskAddress)
@@ -50,6 +63,7 @@ export type FromWorker =
       readonly attempt: number;
       readonly tasks: Array<{ readonly taskId: number; readonly subtaskIndex: number; readonly metrics: TaskMetrics }>;
     }
+  | { readonly type: 'diagnosis'; readonly jobId: ''; readonly requestId: number; readonly subtasks: SubtaskDiagnosis[]; readonly eventLoopAt: number }
   | {
       readonly type: 'log';
       readonly jobId: string;

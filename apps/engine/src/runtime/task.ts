@@ -168,6 +168,12 @@ export interface OperatorCounters {
   inclusiveMs: number;
   /** Estimated time in this operator alone (inclusive minus the chained operators it feeds). */
   busyMs: number;
+  /** The last watermark this operator emitted (MIN_WATERMARK before the first). */
+  outputWatermark: number;
+  /** From the operator's context metrics, copied when metrics are sent. */
+  lateRecordsDropped: number;
+  lateRecordsRouted: number;
+  deadLetters: number;
 }
 
 /** One record in SAMPLE_EVERY is timed per operator; timing every record would cost more than it tells. */
@@ -227,12 +233,24 @@ export class StreamTask implements GateListener {
     this.restore = deployment.restore;
     this.doorbell = new Int32Array(deployment.doorbell);
     this.creditBell = new Int32Array(deployment.creditBell);
-    this.metrics = { busyMs: 0, idleMs: 0, backpressuredMs: 0, operators: plan.operators.map((o) => ({ nodeId: o.nodeId, recordsIn: 0, recordsOut: 0, watermark: MIN_WATERMARK, inclusiveMs: 0, busyMs: 0 })), inputWatermarks: [] };
+    this.metrics = { busyMs: 0, idleMs: 0, backpressuredMs: 0, operators: plan.operators.map((o) => ({ nodeId: o.nodeId, recordsIn: 0, recordsOut: 0, watermark: MIN_WATERMARK, inclusiveMs: 0, busyMs: 0, outputWatermark: MIN_WATERMARK, lateRecordsDropped: 0, lateRecordsRouted: 0, deadLetters: 0 })), inputWatermarks: [] };
     this.build(deployment);
     if (deployment.inputs.length > 0) {
       const c = this.job.checkpointing;
       this.gate = new InputGate(deployment.inputs, this.headInputs(), c.mode, { enabled: c.unaligned, alignmentTimeoutMs: c.alignmentTimeoutMs });
     }
+  }
+
+  /** What the loop is doing, for diagnosing a stuck job. */
+  private loopState = 'starting';
+
+  diagnose(): { loop: string; mails: number; inputs: ReturnType<InputGate['describe']>; outputs: Array<{ credits: number; spilledBytes: number }> } {
+    return {
+      loop: this.loopState,
+      mails: this.mails.length,
+      inputs: this.gate?.describe() ?? [],
+      outputs: this.writers.flatMap((w) => w.describe()),
+    };
   }
 
   /** Derives each operator's own time from the sampled inclusive times (before metrics are sent). */
@@ -247,6 +265,12 @@ export class StreamTask implements GateListener {
       let own = counters.inclusiveMs;
       for (const child of children) own -= this.metrics.operators[child]?.inclusiveMs ?? 0;
       counters.busyMs = Math.max(0, own);
+      const context = this.contexts[index];
+      if (context) {
+        counters.lateRecordsDropped = context.metrics.lateRecordsDropped;
+        counters.lateRecordsRouted = context.metrics.lateRecordsRouted;
+        counters.deadLetters = context.metrics.deadLetters;
+      }
     });
   }
 
@@ -529,6 +553,7 @@ export class StreamTask implements GateListener {
 
     for (;;) {
       if (this.cancelled) return 'cancelled';
+      this.loopState = 'running';
       this.runMails();
       if (this.writers.some((w) => w.blocked)) {
         if (!this.writers.every((w) => w.drain())) {
@@ -671,6 +696,7 @@ export class StreamTask implements GateListener {
   }
 
   private waitFor(what: 'credit' | 'input' | 'source', source?: SourceOperator, maxMs?: number): Promise<void> {
+    this.loopState = `waiting for ${what}`;
     return new Promise<void>((resolve) => {
       let done = false;
       const finish = () => {
@@ -852,6 +878,7 @@ class RoutingOutput implements Output<unknown> {
   emitWatermark(watermark: number): void {
     if (watermark <= this.lastWatermark) return;
     this.lastWatermark = watermark;
+    this.counters.outputWatermark = watermark;
     for (const target of this.all) target.watermark(watermark);
   }
 
@@ -942,6 +969,10 @@ class ExchangeWriter implements Target {
     this.flush();
     const bytes = this.encoder.endOfPartition();
     for (const c of this.channels) c.write(bytes);
+  }
+
+  describe(): Array<{ credits: number; spilledBytes: number }> {
+    return this.channels.map((c) => ({ credits: c.credits(), spilledBytes: c.pendingBytes }));
   }
 
   barrier(barrier: Barrier): void {

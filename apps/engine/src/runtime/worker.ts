@@ -98,15 +98,18 @@ function deploy(deployment: TaskDeployment): void {
     return;
   }
   tasks.set(id, task);
+  post({ type: 'started', ...where });
   task.run().then(
     (result) => {
       tasks.delete(id);
       flushOutput();
+      postFinalMetrics(task);
       post({ type: result === 'finished' ? 'finished' : 'cancelled', ...where });
     },
     (error: unknown) => {
       tasks.delete(id);
       flushOutput();
+      postFinalMetrics(task);
       const failure: FailureReport = error instanceof TaskFailure ? error.toJSON() : { message: String(error) };
       post({ type: 'failed', ...where, failure });
     },
@@ -117,6 +120,12 @@ function describeDeployError(error: unknown, deployment: TaskDeployment): Failur
   const task = deployment.plan.tasks[deployment.taskId];
   const message = error instanceof Error ? error.message : String(error);
   return { message: `cannot start task '${task?.name ?? deployment.taskId}': ${message}`, jobId: deployment.plan.jobId, subtaskIndex: deployment.subtaskIndex };
+}
+
+/** A subtask's last counters, sent before it reports its end: the periodic report may be up to a second old. */
+function postFinalMetrics(task: StreamTask): void {
+  task.refreshOperatorTimes();
+  post({ type: 'metrics', jobId: task.jobId, attempt: task.attempt, tasks: [{ taskId: task.plan.id, subtaskIndex: task.subtaskIndex, metrics: structuredClone(task.metrics) }] });
 }
 
 setInterval(() => {
@@ -146,6 +155,15 @@ port.on('message', (message: ToWorker) => {
       else post({ type: 'checkpoint-declined', ...where, checkpointId: message.barrier.id, reason: 'the source subtask is no longer running' });
       break;
     }
+    case 'diagnose':
+      port.postMessage({
+        type: 'diagnosis',
+        jobId: '',
+        requestId: message.requestId,
+        eventLoopAt: Date.now(),
+        subtasks: [...tasks.values()].map((t) => ({ jobId: t.jobId, attempt: t.attempt, taskId: t.plan.id, subtaskIndex: t.subtaskIndex, ...t.diagnose() })),
+      } satisfies FromWorker);
+      break;
     case 'checkpoint-complete':
     case 'checkpoint-aborted':
       for (const task of tasks.values()) {

@@ -1,0 +1,655 @@
+/**
+ * The engine as a long-lived service: REST API, Socket.IO telemetry and Prometheus
+ * metrics on one HTTP port.
+ *
+ *   HTTP request ─▶ CORS (allow-list) ─▶ access (Origin, Host, bearer token)
+ *                ─▶ JSON body (5 MB limit, positions for malformed JSON)
+ *                ─▶ schema validation (ajv, every error named) ─▶ route handler
+ *                ─▶ JSON answer; every error as ApiError { error, problems? }
+ *   Socket.IO   ─▶ same Origin/Host check at the handshake, token in auth.token
+ *                ─▶ subscribe to a job's room ─▶ metrics / job-status / job-exception
+ *   /metrics    ─▶ prom-client text from the same telemetry
+ *
+ * Why Fastify: it validates requests with JSON Schema out of the box (the same
+ * schemas the OpenAPI document shows), limits bodies, has first-class hooks for the
+ * access checks, runs on Node 20, and exposes its Node http.Server, which Socket.IO
+ * attaches to. Node's bare http module would need all of that written by hand.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import cors from '@fastify/cors';
+import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
+import { Server } from 'socket.io';
+import { graphJsonSchema, parseJsonText, validateGraph, type GraphProblem, type JobGraphDocument } from '@sluice/graph-model';
+import type {
+  ApiProblem,
+  CancelAccepted,
+  CheckpointHistory,
+  RedeployResult,
+  SavepointAccepted,
+  SavepointStatus,
+  ExceptionHistory,
+  Health,
+  JobDetail,
+  JobList,
+  JobSubmitted,
+  Overview,
+  PipelineDetail,
+  PipelineList,
+  PipelineRef,
+  PipelineSaved,
+  PipelineVersion,
+  ProblemLocation,
+  SinkResults,
+} from '@sluice/protocol';
+import { JobManager, type Job } from '../cluster/job-manager.js';
+import { TaskManager } from '../cluster/task-manager.js';
+import { authRequiredFor, bearerToken, checkAccess, DEFAULT_CORS_ORIGINS, loadOrCreateToken, type AccessPolicy } from './auth.js';
+import { badRequest, conflict, HttpError, notFound, notImplemented, quotedList } from './errors.js';
+import { roomOf, TelemetryHub, type SluiceServer } from './hub.js';
+import { buildOpenApiDocument, SERVICE_VERSION } from './openapi.js';
+import { PipelineStore } from './pipeline-store.js';
+import { PrometheusExporter } from './prometheus.js';
+import { ROUTES } from './routes.js';
+import { checkpointHistory, collectSinks, executionGraph, exceptionHistory, graphDocument, jobException, jobSummary, restorePlanView, sinkInfos } from './views.js';
+import { rowKindName, safeStringify, wireTimestamp } from './wire.js';
+
+export const DEFAULT_BODY_LIMIT = 5 * 1024 * 1024;
+
+export interface EngineServiceOptions {
+  /** Address to bind; default 127.0.0.1. Any non-loopback address requires a token. */
+  readonly host?: string;
+  /** Default 8081 (Flink's REST port); 0 picks a free port. */
+  readonly port?: number;
+  /** Pipelines and the generated token live here. */
+  readonly dataDir: string;
+  /** Default: a job manager on `taskManager`, keeping checkpoints and savepoints under `<dataDir>/checkpoints`. */
+  readonly jobManager?: JobManager;
+  /** Default: a task manager with one slot per core, shut down by close(). */
+  readonly taskManager?: TaskManager;
+  /** Bearer token; when set it is always required. */
+  readonly token?: string;
+  /**
+   * Require a token although bound to a loopback address (for a service behind a
+   * proxy, and for tests of a network-exposed service). Default: required exactly
+   * when bound to a non-loopback address or a token is configured.
+   */
+  readonly requireToken?: boolean;
+  /** Exact origins browsers may call from; default the web app's (http://127.0.0.1:3000, http://localhost:3000). */
+  readonly corsOrigins?: readonly string[];
+  /** Largest request body in bytes; default 5 MB. */
+  readonly bodyLimitBytes?: number;
+  /** Wall clock (epoch ms); injected by tests. */
+  readonly clock?: () => number;
+  /** Sampling and frame intervals of the telemetry; defaults 100 ms and 1000 ms. */
+  readonly telemetry?: { readonly sampleMs?: number; readonly frameMs?: number };
+}
+
+export interface EngineService {
+  /** `http://127.0.0.1:8081`: where clients connect (a wildcard bind is reached on 127.0.0.1). */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  readonly authRequired: boolean;
+  /** The token calls need, when authRequired. */
+  readonly token: string | undefined;
+  /** Where a generated token is kept. */
+  readonly tokenFile: string | undefined;
+  /** Whether the token was generated at this start (print it). */
+  readonly tokenGenerated: boolean;
+  readonly jobManager: JobManager;
+  /** Stops listening, disconnects clients, and shuts down a task manager the service created. */
+  close(): Promise<void>;
+}
+
+/** Returns the answer's body (or a promise of it); throws HttpError for error answers. */
+type Handler = (request: FastifyRequest, reply: FastifyReply) => unknown;
+
+export async function createEngineService(options: EngineServiceOptions): Promise<EngineService> {
+  const host = options.host ?? '127.0.0.1';
+  const clock = options.clock ?? Date.now;
+  const bodyLimit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT;
+  const corsOrigins = [...(options.corsOrigins ?? DEFAULT_CORS_ORIGINS)];
+  await mkdir(options.dataDir, { recursive: true });
+
+  const authRequired = options.requireToken ?? authRequiredFor(host, options.token);
+  const tokenSource = authRequired
+    ? options.token !== undefined
+      ? { token: options.token, file: undefined, generated: false }
+      : await loadOrCreateToken(options.dataDir)
+    : undefined;
+  const policy: AccessPolicy = { token: tokenSource?.token, corsOrigins, loopbackOnly: tokenSource === undefined };
+
+  const ownedTaskManager = options.jobManager || options.taskManager ? undefined : new TaskManager();
+  const taskManager = options.taskManager ?? ownedTaskManager;
+  const jobManager = options.jobManager ?? new JobManager(taskManager as TaskManager, { dataDir: options.dataDir });
+  const savepoints = new Map<string, SavepointStatus>();
+  const store = new PipelineStore(options.dataDir);
+  const pipelineOf = new Map<string, PipelineRef>();
+  const exporter = new PrometheusExporter();
+  const openApi = buildOpenApiDocument();
+  const startedAt = clock();
+
+  const app = Fastify({
+    logger: false,
+    bodyLimit,
+    ajv: { customOptions: { allErrors: true, removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+  });
+  const io: SluiceServer = new Server(app.server, {
+    path: '/socket.io',
+    serveClient: false,
+    maxHttpBufferSize: 1_000_000,
+    cors: { origin: corsOrigins, methods: ['GET', 'POST'], allowedHeaders: ['authorization'] },
+    allowRequest: (request, callback) => {
+      const decision = checkAccess(policy, { origin: request.headers.origin, host: request.headers.host, token: undefined }, false);
+      callback(decision.ok ? null : decision.error, decision.ok);
+    },
+  });
+  const hub = new TelemetryHub(jobManager, io, { clock, sampleMs: options.telemetry?.sampleMs ?? 100, frameMs: options.telemetry?.frameMs ?? 1000 });
+
+  // ─── HTTP plumbing ─────────────────────────────────────────────────────────
+
+  await app.register(cors, { origin: corsOrigins, methods: ['GET', 'POST'], allowedHeaders: ['Content-Type', 'Authorization'], maxAge: 600 });
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.method === 'OPTIONS') return;
+    const config = request.routeOptions.config as { public?: boolean } | undefined;
+    const decision = checkAccess(
+      policy,
+      { origin: request.headers.origin, host: request.headers.host, token: bearerToken(request.headers.authorization) },
+      config?.public !== true,
+    );
+    if (!decision.ok) {
+      if (decision.status === 401) void reply.header('www-authenticate', 'Bearer realm="sluice"');
+      return reply.code(decision.status).send({ error: decision.error });
+    }
+  });
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') {
+      done(null, undefined);
+      return;
+    }
+    const parsed = parseJsonText(text);
+    if (parsed.ok) {
+      done(null, parsed.value);
+      return;
+    }
+    const { line, column, offset, message } = parsed.error;
+    done(new HttpError(400, { error: `malformed JSON at line ${line}, column ${column}: ${message}`, position: { line, column, offset } }), undefined);
+  });
+
+  app.setReplySerializer((payload) => safeStringify(payload));
+
+  app.setNotFoundHandler(async (request, reply) => {
+    return reply.code(404).send({ error: `no such endpoint: ${request.method} ${request.url.split('?')[0] ?? ''}` });
+  });
+
+  app.setErrorHandler(async (error: FastifyError | HttpError, request, reply) => {
+    if (error instanceof HttpError) {
+      return reply.code(error.status).headers(error.headers).send(error.body);
+    }
+    if (error.validation) {
+      const where = locationOf(error.validationContext);
+      const problems = error.validation.map((v) => requestProblem(where, v));
+      const listed = problems.map((p) => `${p.path} ${p.message}`).join('; ');
+      return reply.code(400).send({ error: `invalid ${describeLocation(where)}: ${listed.length > 300 ? `${listed.slice(0, 300)}…` : listed}`, problems });
+    }
+    switch (error.code) {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return reply.code(413).send({ error: `the request body is larger than the limit of ${formatBytes(bodyLimit)}` });
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return reply.code(415).send({ error: `unsupported content type '${request.headers['content-type'] ?? ''}': send application/json` });
+      case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+        return reply.code(400).send({ error: 'the request body length does not match its Content-Length header' });
+    }
+    const status = error.statusCode ?? 500;
+    if (status >= 400 && status < 500) return reply.code(status).send({ error: error.message });
+    return reply.code(500).send({ error: `internal error: ${error.message}` });
+  });
+
+  // ─── Helpers ───────────────────────────────────────────────────────────────
+
+  const jobOr404 = (id: string): Job => {
+    const job = jobManager.get(id);
+    if (!job) throw notFound(`no job with id '${id}'`);
+    return job;
+  };
+
+  const graphOfPipeline = async (name: string, version: number | undefined): Promise<{ graph: JobGraphDocument; ref: PipelineRef }> => {
+    const latest = await store.latestVersion(name);
+    if (latest === undefined) throw notFound(`no pipeline named '${name}'`);
+    const wanted = version ?? latest;
+    const stored = await store.get(name, wanted);
+    if (!stored) throw notFound(`pipeline '${name}' has no version ${wanted} (latest: ${latest})`);
+    return { graph: stored.graph, ref: { name, version: wanted } };
+  };
+
+  /** Validates a graph; throws 400 with every error, returns the warnings. */
+  const validated = (graph: unknown): ApiProblem[] => {
+    const result = validateGraph(graph);
+    const errors = result.problems.filter((p) => p.severity === 'error');
+    if (!result.ok || errors.length > 0) {
+      throw badRequest(`the job graph has ${errors.length} error${errors.length === 1 ? '' : 's'}: ${errors[0]?.path ?? '$'}: ${errors[0]?.message ?? 'invalid'}`, errors.map(graphProblem));
+    }
+    return result.problems.filter((p) => p.severity === 'warning').map(graphProblem);
+  };
+
+  const missingBody = () => badRequest('a JSON request body is required (Content-Type: application/json)', [{ in: 'body', path: '$', message: 'is required' }]);
+
+  // ─── Routes ────────────────────────────────────────────────────────────────
+
+  const handlers: Record<string, Handler> = {
+    getHealth: (): Health => ({ status: 'ok', version: SERVICE_VERSION, uptimeMs: clock() - startedAt }),
+
+    getOpenApi: () => openApi,
+
+    getGraphSchema: () => graphJsonSchema(),
+
+    getOverview: (): Overview => {
+      const jobs = { running: 0, restarting: 0, finished: 0, failed: 0, cancelled: 0 };
+      for (const job of jobManager.list()) jobs[job.status]++;
+      return { version: SERVICE_VERSION, slots: taskManager?.slots ?? null, jobs, authRequired };
+    },
+
+    getMetrics: async (_request, reply) => {
+      const text = await exporter.render(hub.exported());
+      return reply.type(exporter.contentType).send(text);
+    },
+
+    submitJob: async (request, reply): Promise<JobSubmitted> => {
+      const source = await graphOf(request.body as { graph?: JobGraphDocument; pipeline?: string; version?: number });
+      const warnings = validated(source.graph);
+      const job = await submitOrReject(source.graph, {});
+      if (source.ref) pipelineOf.set(job.id, source.ref);
+      hub.poll();
+      void reply.code(201).header('location', `/api/jobs/${job.id}`);
+      return { ...jobSummary(job, source.ref, clock()), warnings };
+    },
+
+    listJobs: (): JobList => {
+      const now = clock();
+      return { jobs: jobManager.list().map((job) => jobSummary(job, pipelineOf.get(job.id), now)).reverse() };
+    },
+
+    getJob: (request): JobDetail => {
+      const job = jobOr404((request.params as { id: string }).id);
+      return {
+        ...jobSummary(job, pipelineOf.get(job.id), clock()),
+        graph: graphDocument(job.graph),
+        plan: executionGraph(job.plan),
+        restarts: job.restarts,
+        failure: jobException(job),
+        sinks: sinkInfos(job),
+        restorePlan: job.restorePlan ? restorePlanView(job.restorePlan) : null,
+      };
+    },
+
+    cancelJob: (request, reply): CancelAccepted => {
+      const job = jobOr404((request.params as { id: string }).id);
+      if (job.status !== 'running' && job.status !== 'restarting') throw conflict(`job '${job.id}' is not running: it ${job.status === 'finished' ? 'already finished' : `was already ${job.status}`}`);
+      job.cancel();
+      hub.poll();
+      void reply.code(202);
+      return { id: job.id, status: job.status };
+    },
+
+    getJobResults: (request): SinkResults => {
+      const { id, sink } = request.params as { id: string; sink: string };
+      const { limit, offset } = request.query as { limit: number; offset: number };
+      const job = jobOr404(id);
+      const sinks = collectSinks(job);
+      if (!sinks.has(sink)) {
+        throw notFound(sinks.size === 0 ? `job '${id}' has no collect sink` : `job '${id}' has no collect sink named '${sink}'; its collect sinks: ${quotedList([...sinks.keys()])}`);
+      }
+      const rows = job.results(sink);
+      return {
+        sink,
+        total: rows.length,
+        dropped: job.droppedCollected.get(sink) ?? 0,
+        offset,
+        limit,
+        rows: rows.slice(offset, offset + limit).map((r) => ({ value: r.value, timestamp: wireTimestamp(r.timestamp), kind: rowKindName(r.kind) })),
+      };
+    },
+
+    getJobExceptions: (request): ExceptionHistory => {
+      const job = jobOr404((request.params as { id: string }).id);
+      return { entries: exceptionHistory(job) };
+    },
+
+    queryState: (request) => {
+      const job = jobOr404((request.params as { id: string }).id);
+      const { node } = request.query as { node: string; key: string };
+      if (!job.graph.nodes.some((n) => n.id === node)) {
+        throw notFound(`job '${job.id}' has no node '${node}'; its nodes: ${quotedList(job.graph.nodes.map((n) => n.id))}`);
+      }
+      throw notImplemented('not available yet: state queries need engine support (reading keyed state of a running subtask)');
+    },
+
+    triggerSavepoint: (request, reply): SavepointAccepted => {
+      const job = savepointable(request, 'savepoints are taken');
+      void reply.code(202);
+      return { requestId: track(job, 'savepoint', job.triggerSavepoint()) };
+    },
+
+    getSavepoint: (request): SavepointStatus => {
+      const { id, requestId } = request.params as { id: string; requestId: string };
+      jobOr404(id);
+      const status = savepoints.get(requestId);
+      if (status?.jobId !== id) throw notFound(`job '${id}' has no savepoint request '${requestId}'`);
+      return status;
+    },
+
+    stopWithSavepoint: (request, reply): SavepointAccepted => {
+      const { drain } = request.body as { drain?: boolean };
+      const job = savepointable(request, 'only a running job can be stopped with a savepoint');
+      if (drain === true) throw notImplemented('not available yet: stop with drain (the final watermark before the savepoint) needs engine support; stop without drain');
+      void reply.code(202);
+      return { requestId: track(job, 'stop-with-savepoint', job.stopWithSavepoint()) };
+    },
+
+    redeployJob: async (request, reply): Promise<RedeployResult> => {
+      const job = jobOr404((request.params as { id: string }).id);
+      const body = request.body as { graph?: JobGraphDocument; pipeline?: string; version?: number; savepoint?: string; allowNonRestoredState?: boolean; dryRun?: boolean };
+      const source = await graphOf(body);
+      const warnings = validated(source.graph);
+      const allow = body.allowNonRestoredState === true;
+      if (body.dryRun === true) {
+        const from = body.savepoint ?? latestCheckpoint(job);
+        const plan = await engineCall(() => jobManager.dryRunRestore(source.graph, from, allow));
+        return { job: null, savepoint: from, restorePlan: restorePlanView(plan) };
+      }
+      let from = body.savepoint;
+      if (from === undefined) {
+        if (job.status !== 'running') throw conflict(`job '${job.id}' is ${job.status}: give 'savepoint' to redeploy from, or redeploy a running job (it is stopped with a savepoint)`);
+        if (!job.graph.job.checkpointing.enabled) throw conflict(`job '${job.id}' does not enable checkpointing (job.checkpointing.enabled), so it cannot be stopped with a savepoint; give 'savepoint'`);
+        from = (await engineCall(() => job.stopWithSavepoint(), 409)).directory;
+      } else {
+        job.cancel();
+      }
+      const next = await submitOrReject(source.graph, { restoreFrom: from, allowNonRestoredState: allow }, `the job was stopped; its state is at ${from}`);
+      if (source.ref) pipelineOf.set(next.id, source.ref);
+      hub.poll();
+      void reply.code(201).header('location', `/api/jobs/${next.id}`);
+      return {
+        job: { ...jobSummary(next, source.ref, clock()), warnings },
+        savepoint: from,
+        restorePlan: next.restorePlan ? restorePlanView(next.restorePlan) : { checkpointId: -1, savepoint: false, entries: [], problems: [] },
+      };
+    },
+
+    getCheckpoints: (request): CheckpointHistory => checkpointHistory(jobOr404((request.params as { id: string }).id).checkpoints()),
+
+    savePipeline: async (request, reply): Promise<PipelineSaved> => {
+      const body = request.body as { name: string; graph: JobGraphDocument; description?: string };
+      const warnings = validated(body.graph);
+      const saved = await store.save(body.name, body.graph, body.description, clock());
+      void reply.code(saved.created ? 201 : 200);
+      if (saved.created) void reply.header('location', `/api/pipelines/${saved.name}/versions/${saved.version}`);
+      return { ...saved, warnings };
+    },
+
+    listPipelines: async (): Promise<PipelineList> => ({ pipelines: await store.list() }),
+
+    getPipeline: async (request): Promise<PipelineDetail> => {
+      const { name } = request.params as { name: string };
+      const versions = await store.versions(name);
+      if (!versions) throw notFound(`no pipeline named '${name}'`);
+      return { name, versions };
+    },
+
+    getPipelineVersion: async (request): Promise<PipelineVersion> => {
+      const { name, version } = request.params as { name: string; version: number };
+      const latest = await store.latestVersion(name);
+      if (latest === undefined) throw notFound(`no pipeline named '${name}'`);
+      const stored = await store.get(name, version);
+      if (!stored) throw notFound(`pipeline '${name}' has no version ${version} (latest: ${latest})`);
+      return stored;
+    },
+  };
+
+  /** The job of a savepoint request, if it can take one now (409 otherwise, naming why). */
+  function savepointable(request: FastifyRequest, what: string): Job {
+    const job = jobOr404((request.params as { id: string }).id);
+    if (job.status !== 'running') throw conflict(`job '${job.id}' is ${job.status}; ${what} of running jobs`);
+    if (!job.graph.job.checkpointing.enabled) throw conflict(`job '${job.id}' does not enable checkpointing (job.checkpointing.enabled in its graph), which savepoints need`);
+    return job;
+  }
+
+  /** Follows a savepoint in the background; its status is read by request id. */
+  function track(job: Job, kind: SavepointStatus['kind'], savepoint: Promise<{ id: number; directory: string }>): string {
+    const requestId = randomUUID();
+    const base = { requestId, jobId: job.id, kind };
+    savepoints.set(requestId, { ...base, status: 'in-progress', checkpointId: null, location: null, failure: null });
+    savepoint.then(
+      (stats) => savepoints.set(requestId, { ...base, status: 'completed', checkpointId: stats.id, location: stats.directory, failure: null }),
+      (error: unknown) => savepoints.set(requestId, { ...base, status: 'failed', checkpointId: null, location: null, failure: error instanceof Error ? error.message : String(error) }),
+    );
+    return requestId;
+  }
+
+  function latestCheckpoint(job: Job): string {
+    const latest = job.checkpoints().findLast((c) => c.status === 'completed');
+    if (!latest) throw conflict(`job '${job.id}' has no completed checkpoint or savepoint yet; give 'savepoint' to plan from`);
+    return latest.directory;
+  }
+
+  /** Runs an engine call whose errors are the caller's to fix (a 400 by default). */
+  async function engineCall<T>(call: () => Promise<T>, status = 400): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (isSubmissionError(error)) throw badRequest(error.message, error.problems.map(submissionProblem));
+      throw new HttpError(status, { error: error instanceof Error ? error.message : String(error) });
+    }
+  }
+
+  async function submitOrReject(graph: unknown, submitOptions: { restoreFrom?: string; allowNonRestoredState?: boolean }, context?: string): Promise<Job> {
+    try {
+      return await jobManager.submit(graph, submitOptions);
+    } catch (error) {
+      if (isSubmissionError(error)) throw badRequest(context === undefined ? error.message : `${error.message} (${context})`, error.problems.map(submissionProblem));
+      throw error;
+    }
+  }
+
+  /** The graph of a submit or redeploy body: given, or a stored pipeline version. */
+  async function graphOf(body: { graph?: JobGraphDocument; pipeline?: string; version?: number }): Promise<{ graph: JobGraphDocument | undefined; ref: PipelineRef | undefined }> {
+    if ((body.graph === undefined) === (body.pipeline === undefined)) {
+      throw badRequest("give either 'graph' (a job graph) or 'pipeline' (a stored pipeline's name), not both or neither", [
+        { in: 'body', path: body.graph === undefined ? 'graph' : 'pipeline', message: body.graph === undefined ? "is required (or 'pipeline')" : "cannot be given together with 'graph'" },
+      ]);
+    }
+    if (body.graph !== undefined && body.version !== undefined) {
+      throw badRequest("'version' only goes with 'pipeline'", [{ in: 'body', path: 'version', message: "only goes with 'pipeline'" }]);
+    }
+    return body.pipeline !== undefined ? graphOfPipeline(body.pipeline, body.version) : { graph: body.graph, ref: undefined };
+  }
+
+  for (const route of ROUTES) {
+    const handler = handlers[route.operationId];
+    if (!handler) throw new Error(`internal: no handler for ${route.operationId}`);
+    app.route({
+      method: route.method,
+      url: route.url,
+      config: { public: route.public === true },
+      schema: {
+        ...(route.params ? { params: route.params } : {}),
+        ...(route.query ? { querystring: route.query } : {}),
+        ...(route.body ? { body: route.body.schema } : {}),
+      },
+      // A body left out: validated as {} where it is optional, a clear 400 where it is required.
+      ...(route.body
+        ? {
+            preValidation: (request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void) => {
+              if (request.body !== undefined) done();
+              else if (route.body?.required === true) done(missingBody());
+              else {
+                request.body = {};
+                done();
+              }
+            },
+          }
+        : {}),
+      // Handlers may answer synchronously; a synchronous throw becomes the error answer too.
+      handler: (request, reply) => Promise.resolve().then(() => handler(request, reply)),
+    });
+  }
+
+  // ─── Socket.IO ─────────────────────────────────────────────────────────────
+
+  io.use((socket, next) => {
+    const auth = socket.handshake.auth as { token?: unknown };
+    const token = typeof auth.token === 'string' ? auth.token : bearerToken(socket.handshake.headers.authorization);
+    const decision = checkAccess(policy, { origin: socket.handshake.headers.origin, host: socket.handshake.headers.host, token }, true);
+    if (decision.ok) {
+      next();
+      return;
+    }
+    next(Object.assign(new Error(decision.error), { data: { status: decision.status } }));
+  });
+
+  io.on('connection', (socket) => {
+    const reply = (ack: unknown, value: unknown) => {
+      if (typeof ack === 'function') (ack as (v: unknown) => void)(value);
+    };
+    const jobIdOf = (request: unknown): string | undefined => {
+      const id = (request as { jobId?: unknown } | null)?.jobId;
+      return typeof id === 'string' ? id : undefined;
+    };
+    socket.on('subscribe', (request, ack) => {
+      const jobId = jobIdOf(request);
+      if (jobId === undefined) {
+        reply(ack, { ok: false, error: "subscribe needs { jobId: string }" });
+        return;
+      }
+      const job = jobManager.get(jobId);
+      if (!job) {
+        reply(ack, { ok: false, error: `no job with id '${jobId}'` });
+        return;
+      }
+      const detail = (request as { detail?: unknown }).detail === 'operators' ? 'operators' : 'full';
+      void socket.leave(detail === 'full' ? roomOf.operators(jobId) : roomOf.full(jobId));
+      void socket.join(detail === 'full' ? roomOf.full(jobId) : roomOf.operators(jobId));
+      reply(ack, { ok: true, job: jobSummary(job, pipelineOf.get(jobId), clock()) });
+      const frame = hub.frame(jobId, detail);
+      if (frame) socket.emit('metrics', frame);
+    });
+    socket.on('unsubscribe', (request, ack) => {
+      const jobId = jobIdOf(request);
+      if (jobId !== undefined) {
+        void socket.leave(roomOf.full(jobId));
+        void socket.leave(roomOf.operators(jobId));
+      }
+      reply(ack, jobId === undefined ? { ok: false, error: 'unsubscribe needs { jobId: string }' } : { ok: true });
+    });
+    socket.on('subscribe-jobs', (ack) => {
+      void socket.join(roomOf.jobs);
+      reply(ack, { ok: true });
+    });
+    socket.on('unsubscribe-jobs', (ack) => {
+      void socket.leave(roomOf.jobs);
+      reply(ack, { ok: true });
+    });
+    socket.on('tap-start', (_request, ack) => {
+      reply(ack, { ok: false, error: 'not available yet: record taps need engine support (a tap command to the producing subtasks and a sampled record stream back)' });
+    });
+    socket.on('tap-stop', (_request, ack) => {
+      reply(ack, { ok: false, error: 'not available yet: record taps need engine support' });
+    });
+    socket.on('hot-keys-subscribe', (_request, ack) => {
+      reply(ack, { ok: false, error: 'not available yet: hot keys need engine support (per-key counting on keyed exchanges)' });
+    });
+  });
+
+  // ─── Start ─────────────────────────────────────────────────────────────────
+
+  try {
+    await app.listen({ host, port: options.port ?? 8081 });
+  } catch (error) {
+    await ownedTaskManager?.shutdown();
+    throw error;
+  }
+  hub.start();
+  const address = app.server.address() as AddressInfo;
+  const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  let closed: Promise<void> | undefined;
+
+  return {
+    url: `http://${urlHost}:${address.port}`,
+    host,
+    port: address.port,
+    authRequired,
+    token: tokenSource?.token,
+    tokenFile: tokenSource?.file,
+    tokenGenerated: tokenSource?.generated ?? false,
+    jobManager,
+    close: () =>
+      (closed ??= (async () => {
+        hub.close();
+        io.disconnectSockets(true);
+        io.engine.close();
+        await app.close();
+        await ownedTaskManager?.shutdown();
+      })()),
+  };
+}
+
+function isSubmissionError(error: unknown): error is Error & { problems: readonly Pick<GraphProblem, 'path' | 'message' | 'nodeId'>[] } {
+  return error instanceof Error && error.name === 'SubmissionError' && Array.isArray((error as { problems?: unknown }).problems);
+}
+
+function submissionProblem(p: Pick<GraphProblem, 'path' | 'message' | 'nodeId'>): ApiProblem {
+  return { in: 'graph', path: p.path, message: p.message, ...(p.nodeId !== undefined ? { nodeId: p.nodeId } : {}) };
+}
+
+function graphProblem(p: GraphProblem): ApiProblem {
+  return {
+    in: 'graph',
+    path: p.path,
+    message: p.message,
+    code: p.code,
+    ...(p.nodeId !== undefined ? { nodeId: p.nodeId } : {}),
+    ...(p.edgeId !== undefined ? { edgeId: p.edgeId } : {}),
+  };
+}
+
+function locationOf(context: string | undefined): ProblemLocation {
+  if (context === 'querystring') return 'query';
+  if (context === 'params') return 'path';
+  return 'body';
+}
+
+function describeLocation(where: ProblemLocation): string {
+  return where === 'query' ? 'query parameters' : where === 'path' ? 'path parameters' : 'request body';
+}
+
+interface AjvError {
+  readonly instancePath: string;
+  readonly keyword: string;
+  readonly params: Record<string, unknown>;
+  readonly message?: string | undefined;
+}
+
+/** An ajv error as a problem naming its field: `name must match pattern …`, `graph is required`, `foo is not a known field`. */
+function requestProblem(where: ProblemLocation, error: AjvError): ApiProblem {
+  const segments = error.instancePath.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  let message = error.message ?? 'is invalid';
+  if (error.keyword === 'required' && typeof error.params['missingProperty'] === 'string') {
+    segments.push(error.params['missingProperty']);
+    message = 'is required';
+  } else if (error.keyword === 'additionalProperties' && typeof error.params['additionalProperty'] === 'string') {
+    segments.push(error.params['additionalProperty']);
+    message = where === 'body' ? 'is not a known field' : 'is not a known parameter';
+  }
+  const path = segments.reduce((acc, s) => (/^\d+$/.test(s) ? `${acc}[${s}]` : acc === '' ? s : `${acc}.${s}`), '');
+  return { in: where, path: path === '' ? '$' : path, message };
+}
+
+function formatBytes(bytes: number): string {
+  return bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MB (${bytes} bytes)` : `${bytes} bytes`;
+}

@@ -1,0 +1,144 @@
+/**
+ * What the REST API shows of a job: plain JSON built from the job manager's state.
+ */
+import type { JobGraphDocument, ValidatedGraph } from '@sluice/graph-model';
+import type { CheckpointHistory, CollectSinkInfo, ExceptionEntry, ExecutionGraph, JobSummary, PipelineRef, RestorePlanView } from '@sluice/protocol';
+import type { CheckpointStats } from '../checkpoint/coordinator.js';
+import type { RestorePlan } from '../checkpoint/restore.js';
+import type { ExecutionPlan } from '../compile/plan.js';
+import type { FailureReport } from '../runtime/protocol.js';
+import type { Job } from '../cluster/job-manager.js';
+
+export function jobSummary(job: Job, pipeline: PipelineRef | undefined, now: number): JobSummary {
+  return {
+    id: job.id,
+    name: job.name,
+    status: job.status,
+    startTime: job.startedAt,
+    endTime: job.endedAt ?? null,
+    durationMs: Math.max(0, (job.endedAt ?? now) - job.startedAt),
+    pipeline: pipeline ?? null,
+  };
+}
+
+/** The validated graph written back as a document: defaults applied, effective partitioning on every edge. */
+export function graphDocument(graph: ValidatedGraph): JobGraphDocument {
+  return {
+    schemaVersion: graph.schemaVersion,
+    name: graph.name,
+    ...(graph.description !== undefined ? { description: graph.description } : {}),
+    job: graph.job,
+    nodes: graph.nodes.map((n) => ({
+      id: n.id,
+      type: n.type,
+      ...(n.name !== undefined ? { name: n.name } : {}),
+      ...(n.description !== undefined ? { description: n.description } : {}),
+      ...(n.declaredParallelism !== undefined ? { parallelism: n.declaredParallelism } : {}),
+      chaining: n.chaining,
+      config: n.config,
+      ...(n.position !== undefined ? { position: n.position } : {}),
+    })),
+    edges: graph.edges.map((e) => ({
+      id: e.id,
+      source: e.source,
+      sourceOutput: e.sourceOutput,
+      target: e.target,
+      targetInput: e.targetInput,
+      partitioning: e.partitioning,
+    })),
+  };
+}
+
+export function executionGraph(plan: ExecutionPlan): ExecutionGraph {
+  const nodeOf = (task: number, operator: number) => plan.tasks[task]?.operators[operator]?.nodeId ?? '?';
+  return {
+    maxParallelism: plan.job.maxParallelism,
+    tasks: plan.tasks.map((t) => ({
+      id: t.id,
+      name: t.name,
+      parallelism: t.parallelism,
+      operators: t.operators.map((o) => ({ nodeId: o.nodeId, type: o.type, name: o.name })),
+      inputs: [...t.inputs],
+      subtasks: t.subtasks.map((s) => ({ index: s.index, keyGroupRange: s.keyGroupRange ? { start: s.keyGroupRange.start, end: s.keyGroupRange.end } : null })),
+    })),
+    exchanges: plan.exchanges.map((x) => ({
+      id: x.id,
+      edgeIds: [...x.edgeIds],
+      from: { taskId: x.fromTask, nodeId: nodeOf(x.fromTask, x.fromOperator), output: x.fromOutput },
+      to: { taskId: x.toTask, nodeId: nodeOf(x.toTask, 0), input: x.toInput },
+      partitioning: x.partitioning,
+      keyed: x.key !== undefined,
+    })),
+  };
+}
+
+export function exceptionEntry(plan: ExecutionPlan, failure: FailureReport, timestamp: number, attempt: number, restarted: boolean): ExceptionEntry {
+  const task = failure.nodeId === undefined ? undefined : plan.tasks.find((t) => t.operators.some((o) => o.nodeId === failure.nodeId));
+  return {
+    timestamp,
+    attempt,
+    restarted,
+    message: failure.message,
+    nodeId: failure.nodeId ?? null,
+    taskId: task?.id ?? null,
+    taskName: task?.name ?? null,
+    subtaskIndex: failure.subtaskIndex !== undefined && failure.subtaskIndex >= 0 ? failure.subtaskIndex : null,
+    key: failure.key ?? null,
+    record: failure.record ?? null,
+    stack: failure.stack ?? null,
+  };
+}
+
+/** Every failure of the job, newest first, each with the attempt it ended and whether the job restarted. */
+export function exceptionHistory(job: Job): ExceptionEntry[] {
+  return job.exceptions.map((e) => exceptionEntry(job.plan, e.failure, e.at, e.attempt, e.restarted)).reverse();
+}
+
+/** The failure that ended the job, if it failed. */
+export function jobException(job: Job): ExceptionEntry | null {
+  if (!job.failure) return null;
+  const recorded = job.exceptions.findLast((e) => e.failure === job.failure);
+  return exceptionEntry(job.plan, job.failure, recorded?.at ?? job.endedAt ?? job.startedAt, recorded?.attempt ?? job.attempt, false);
+}
+
+export function restorePlanView(plan: RestorePlan): RestorePlanView {
+  return {
+    checkpointId: plan.checkpointId,
+    savepoint: plan.savepoint,
+    entries: plan.entries.map((e) => ({ nodeId: e.nodeId, status: e.status, states: [...e.states], reason: e.reason ?? null })),
+    problems: [...plan.problems],
+  };
+}
+
+export function checkpointHistory(stats: readonly CheckpointStats[]): CheckpointHistory {
+  const count = (status: CheckpointStats['status']) => stats.filter((c) => c.status === status).length;
+  return {
+    counts: { completed: count('completed'), failed: count('failed'), inProgress: count('in-progress') },
+    history: [...stats].reverse().map((c) => ({
+      id: c.id,
+      savepoint: c.savepoint,
+      status: c.status,
+      triggeredAt: c.triggeredAt,
+      completedAt: c.completedAt ?? null,
+      durationMs: c.durationMs ?? null,
+      stateSizeBytes: c.bytes,
+      location: c.directory,
+      failure: c.failure ?? null,
+    })),
+  };
+}
+
+/** Collect sinks by name: config name → node id. */
+export function collectSinks(job: Job): Map<string, string> {
+  const sinks = new Map<string, string>();
+  for (const node of job.graph.nodes) {
+    if (node.definition.type !== 'collect-sink') continue;
+    const name = (node.config as { name?: unknown }).name;
+    if (typeof name === 'string') sinks.set(name, node.id);
+  }
+  return sinks;
+}
+
+export function sinkInfos(job: Job): CollectSinkInfo[] {
+  return [...collectSinks(job)].map(([name, nodeId]) => ({ name, nodeId, rows: job.results(name).length, dropped: job.droppedCollected.get(name) ?? 0 }));
+}
