@@ -9,6 +9,13 @@ if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split("."
   exit 1
 fi
 
+# Browser tests use Debian's Chromium; Playwright must never download a browser.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+if [ ! -x /usr/bin/chromium ]; then
+  echo "==> apt-get install chromium"
+  apt-get update -qq && apt-get install -y -qq chromium
+fi
+
 echo "==> npm ci"
 npm ci --no-audit --no-fund
 
