@@ -248,6 +248,8 @@ export class CheckpointCoordinator {
       this.ctx.notify(stats.id, 'complete');
       this.ctx.log('info', `checkpoint ${stats.id} completed`, { durationMs: stats.durationMs, bytes: stats.bytes, savepoint: stats.savepoint });
       pending.resolve(stats);
+      // The pause before the next checkpoint counts from completion, not from the end of pruning.
+      this.scheduleNext();
       if (!stats.savepoint) {
         await this.ctx.storage.prune(this.ctx.jobId, this.ctx.settings.retained, undefined).catch((error: unknown) => {
           this.ctx.log('warn', `could not remove old checkpoints: ${error instanceof Error ? error.message : String(error)}`);
