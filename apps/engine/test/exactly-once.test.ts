@@ -18,7 +18,8 @@ let scratch: string;
 
 beforeAll(() => {
   scratch = mkdtempSync(join(tmpdir(), 'sluice-eo-'));
-  taskManager = new TaskManager({ slots: 2 });
+  // A wedged slot is replaced well inside the per-seed time limit.
+  taskManager = new TaskManager({ slots: 2, heartbeatTimeoutMs: 8000 });
   jobs = new JobManager(taskManager, { dataDir: join(scratch, 'data') });
 });
 afterAll(async () => {
@@ -154,6 +155,44 @@ describe('exactly-once with checkpoints', () => {
     expect(job.restarts, `seed ${seed}: ${kill ? 'kill' : `throw at ${failAt}`}, ${alignment}`).toBeGreaterThanOrEqual(1);
     expect(rows).toEqual(expected);
     expect(committedLines(output)).toEqual(expectedFiles);
+  });
+});
+
+describe('the end of a bounded job', () => {
+  it('a sink subtask at its end commits only when the whole job has ended, so a later failure elsewhere replays instead of duplicating', async () => {
+    // Two independent chains. Chain 1 runs to its end at once; chain 0 stalls on its first
+    // record (attempt 0 only) and then fails, after chain 1's sink has finished its input.
+    const graph: JobGraphDocument = {
+      schemaVersion: 1,
+      name: 'late failure',
+      job: {
+        defaultParallelism: 2,
+        checkpointing: { enabled: true, intervalMs: 50 },
+        restartStrategy: { type: 'fixed-delay', attempts: 3, delayMs: 10 },
+      },
+      nodes: [
+        { id: 'gen', type: 'generator', config: { profile: 'sequence', count: 4000, ratePerSecond: 0, keys: 7, eventIntervalMs: 1 } },
+        {
+          id: 'late-fail',
+          type: 'map',
+          config: {
+            fn: `(v, ctx) => { if (ctx.attemptNumber === 0 && ctx.subtaskIndex === 0) { const until = Date.now() + 1500; while (Date.now() < until) {} throw new Error('late failure'); } return v; }`,
+          },
+        },
+        { id: 'out', type: 'collect-sink', config: { name: 'out', maxRecords: 100_000 } },
+      ],
+      edges: [
+        { id: 'e1', source: 'gen', target: 'late-fail' },
+        { id: 'e2', source: 'late-fail', target: 'out' },
+      ],
+    };
+    const job = await jobs.submit(graph);
+    expect(await Promise.race([job.done, stuck(job, 25_000)])).toBe('finished');
+    await new Promise((r) => setTimeout(r, 150));
+    expect(job.restarts).toBe(1);
+    const ids = job.results('out').map((r) => (r.value as { id: number }).id);
+    expect(new Set(ids).size).toBe(4000);
+    expect(ids.length).toBe(4000);
   });
 });
 

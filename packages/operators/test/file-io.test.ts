@@ -13,7 +13,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { jobConfig, type JobConfig } from '@sluice/graph-model';
 import { RowKind, type StreamRecord } from '../src/api/elements.js';
-import { InputStatus } from '../src/api/operator.js';
+import { FINAL_CHECKPOINT_ID, InputStatus } from '../src/api/operator.js';
 import { OneInputHarness, SourceHarness, type HarnessSnapshot } from '../src/harness/harness.js';
 import type { OperatorEnv } from '../src/registry.js';
 import { castCsvField, RecordSplitter, type RawRecord } from '../src/sources/file-records.js';
@@ -589,6 +589,19 @@ describe('file sink', () => {
     expect(read('part-0-0.jsonl')).toBe('{"id":1}\n');
     h.endInput();
     expect(outFiles()).toEqual(['part-0-0.jsonl', 'part-0-1.jsonl']);
+  });
+
+  it('exactly-once: at the end of input the last part stays hidden until the whole job has ended', () => {
+    const op = new FileSink({ path: path.join(dir, 'out'), format: 'jsonl', semantics: 'exactly-once' }, { checkpointing: true });
+    const h = new OneInputHarness(op).open();
+    h.processElement({ id: 1 });
+    h.endInput(false);
+    // Another subtask may still fail, and the replay would write this part again.
+    expect(outFiles()).toEqual(['.part-0-0.inprogress']);
+    expect(op.hasPendingCommits()).toBe(true);
+    h.notifyCheckpointComplete(FINAL_CHECKPOINT_ID);
+    expect(outFiles()).toEqual(['part-0-0.jsonl']);
+    expect(op.hasPendingCommits()).toBe(false);
   });
 
   it('exactly-once: parts of an aborted checkpoint are committed with the next completed one', () => {

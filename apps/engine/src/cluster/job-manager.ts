@@ -15,7 +15,7 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateGraph, type GraphProblem, type ValidatedGraph } from '@sluice/graph-model';
-import { implementedTypes, isImplemented } from '@sluice/operators';
+import { FINAL_CHECKPOINT_ID, implementedTypes, isImplemented } from '@sluice/operators';
 import { CheckpointCoordinator, type CheckpointStats, type SubtaskId } from '../checkpoint/coordinator.js';
 import { RestartStrategy } from '../checkpoint/restart.js';
 import { planRestore, subtaskRestores, type RestorePlan } from '../checkpoint/restore.js';
@@ -105,6 +105,8 @@ export class Job {
   private resolveDone!: (status: JobStatus) => void;
   private running = 0;
   private readonly finishedSubtasks = new Set<string>();
+  /** Subtasks at their end that wait for the job's end to commit their last output. */
+  private readonly awaitingFinal = new Set<string>();
   private readonly startedSubtasks = new Set<string>();
   private startWatchdog: NodeJS.Timeout | undefined;
   private readonly maxCollected: Map<string, number>;
@@ -236,6 +238,7 @@ export class Job {
   private deploy(restore: StoredCheckpoint | undefined): void {
     this.running = this.plan.tasks.reduce((n, t) => n + t.parallelism, 0);
     this.finishedSubtasks.clear();
+    this.awaitingFinal.clear();
     this.startedSubtasks.clear();
     this.metrics.clear();
     const restoreFor = restore ? subtaskRestores(restore, this.plan) : () => undefined;
@@ -270,7 +273,7 @@ export class Job {
       this.addRows(message.name, message.rows);
       return;
     }
-    if (message.type === 'diagnosis' || message.attempt !== this.attempt) return;
+    if (message.type === 'diagnosis' || message.type === 'heartbeat' || message.attempt !== this.attempt) return;
     switch (message.type) {
       case 'collect':
         this.addRows(message.name, message.rows);
@@ -293,14 +296,19 @@ export class Job {
         break;
       case 'finished':
         this.finishedSubtasks.add(`${message.taskId}/${message.subtaskIndex}`);
+        this.awaitingFinal.delete(`${message.taskId}/${message.subtaskIndex}`);
         if (--this.running === 0 && this.status === 'running') {
           this.coordinator?.stop('the job finished');
           this.taskManager.forgetAttempt(this.id, this.attempt);
           this.end('finished');
-        }
+        } else this.commitFinalWhenAllEnded();
         break;
       case 'started':
         this.startedSubtasks.add(`${message.taskId}/${message.subtaskIndex}`);
+        break;
+      case 'awaiting-final-commit':
+        this.awaitingFinal.add(`${message.taskId}/${message.subtaskIndex}`);
+        this.commitFinalWhenAllEnded();
         break;
       case 'cancelled':
         break;
@@ -311,6 +319,16 @@ export class Job {
         this.log(message.level, message.message, { job: this.id, ...message.fields });
         break;
     }
+  }
+
+  /**
+   * Once every subtask still running is only waiting to commit, nothing can replay any more:
+   * the job's last output becomes visible (Flink's final checkpoint, without the snapshot).
+   */
+  private commitFinalWhenAllEnded(): void {
+    if (this.awaitingFinal.size === 0 || this.awaitingFinal.size !== this.running || this.status !== 'running') return;
+    this.coordinator?.stop('the job reached its end');
+    this.taskManager.notifyCheckpoint(this.id, this.attempt, FINAL_CHECKPOINT_ID, 'complete');
   }
 
   private addRows(name: string, tuples: ReadonlyArray<readonly [unknown, number, number]>): void {

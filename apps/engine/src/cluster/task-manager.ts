@@ -21,7 +21,16 @@ export interface TaskManagerOptions {
   readonly slots?: number;
   /** Heap limit of each slot, in MB. */
   readonly maxHeapMb?: number;
+  /**
+   * A slot whose worker answers no heartbeat for this long is replaced and the job attempts
+   * on it fail over, as Flink does when a TaskManager's heartbeat times out. A worker's
+   * event loop is also its task thread, so this catches a user function that never
+   * returns as well as a wedged worker. Default 30 s; 0 turns it off.
+   */
+  readonly heartbeatTimeoutMs?: number;
 }
+
+const HEARTBEAT_INTERVAL_MS = 1000;
 
 export type JobListener = (message: FromWorker) => void;
 
@@ -45,20 +54,59 @@ export class TaskManager {
   constructor(private readonly options: TaskManagerOptions = {}) {
     this.slots = Math.max(1, options.slots ?? availableParallelism());
     for (let slot = 0; slot < this.slots; slot++) this.workers.push(this.spawn(slot));
+    const timeoutMs = options.heartbeatTimeoutMs ?? 30_000;
+    if (timeoutMs > 0) {
+      this.heartbeats = setInterval(() => this.checkHeartbeats(timeoutMs), Math.min(HEARTBEAT_INTERVAL_MS, timeoutMs / 2));
+      this.heartbeats.unref();
+    }
   }
 
   /** Whether each slot's current worker has come online (for diagnostics). */
   private readonly online: boolean[] = [];
+  /** When each slot's current worker last sent anything. */
+  private readonly lastHeard: number[] = [];
+  private heartbeats: NodeJS.Timeout | undefined;
+
+  private checkHeartbeats(timeoutMs: number): void {
+    if (this.closed) return;
+    const now = performance.now();
+    for (let slot = 0; slot < this.workers.length; slot++) {
+      const silentMs = now - (this.lastHeard[slot] ?? now);
+      if (silentMs > timeoutMs) {
+        const subtasks = this.placementsOn(slot);
+        void this.replaceSlot(
+          slot,
+          `task manager slot ${slot} answered no heartbeat for ${Math.round(silentMs / 1000)} s and was replaced` +
+            (subtasks.length > 0 ? ` (it ran ${subtasks.join(', ')}; a user function that never returns blocks its slot like this)` : ''),
+        );
+      } else {
+        this.send(slot, { type: 'heartbeat' });
+      }
+    }
+  }
+
+  private placementsOn(slot: number): string[] {
+    const found: string[] = [];
+    for (const [jobId, attempts] of this.placements) {
+      for (const [attempt, placements] of attempts) {
+        for (const p of placements) if (p.slot === slot) found.push(`job ${jobId} attempt ${attempt} task ${p.taskId} subtask ${p.subtaskIndex}`);
+      }
+    }
+    return found;
+  }
 
   private spawn(slot: number): Worker {
     const worker = new Worker(new URL('../runtime/worker.js', import.meta.url), {
       resourceLimits: this.options.maxHeapMb ? { maxOldGenerationSizeMb: this.options.maxHeapMb } : undefined,
     });
     this.online[slot] = false;
+    this.lastHeard[slot] = performance.now();
     worker.on('online', () => {
       if (this.workers[slot] === worker) this.online[slot] = true;
     });
     worker.on('message', (message: FromWorker) => {
+      if (this.workers[slot] === worker) this.lastHeard[slot] = performance.now();
+      if (message.type === 'heartbeat') return;
       if (message.type === 'diagnosis') {
         this.diagnoses.get(message.requestId)?.(slot, message);
         return;
@@ -183,10 +231,14 @@ export class TaskManager {
    * the job attempts that had subtasks there; the old worker is terminated.
    */
   async recycleSlot(slot: number): Promise<void> {
+    await this.replaceSlot(slot, `task manager slot ${slot} did not respond and was replaced`);
+  }
+
+  private async replaceSlot(slot: number, reason: string): Promise<void> {
     const old = this.workers[slot];
     if (!old || this.closed) return;
     this.workers[slot] = this.spawn(slot);
-    this.failSlot(slot, `task manager slot ${slot} did not respond and was replaced`);
+    this.failSlot(slot, reason);
     await old.terminate();
   }
 
@@ -223,6 +275,7 @@ export class TaskManager {
 
   async shutdown(): Promise<void> {
     this.closed = true;
+    if (this.heartbeats) clearInterval(this.heartbeats);
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 

@@ -15,7 +15,8 @@ export type ToWorker =
   | { readonly type: 'cancel'; readonly jobId: string; readonly attempt?: number }
   | ({ readonly type: 'trigger-checkpoint'; readonly barrier: Barrier } & SubtaskAddress)
   | { readonly type: 'checkpoint-complete' | 'checkpoint-aborted'; readonly jobId: string; readonly attempt: number; readonly checkpointId: number }
-  | { readonly type: 'diagnose'; readonly requestId: number };
+  | { readonly type: 'diagnose'; readonly requestId: number }
+  | { readonly type: 'heartbeat' };
 
 export interface FailureReport {
   readonly message: string;
@@ -42,7 +43,7 @@ export interface SubtaskDiagnosis {
 }
 
 export type FromWorker =
-  | ({ readonly type: 'started' | 'finished' | 'cancelled' } & SubtaskAddress)
+  | ({ readonly type: 'started' | 'finished' | 'cancelled' | 'awaiting-final-commit' } & SubtaskAddress)
   | ({ readonly type: 'failed'; readonly failure: FailureReport } & SubtaskAddress)
   | ({ readonly type: 'checkpoint-ack'; readonly ack: CheckpointAck } & SubtaskAddress)
   | ({ readonly type: 'checkpoint-declined'; readonly checkpointId: number; readonly reason: string } & SubtaskAddress)
@@ -64,6 +65,7 @@ export type FromWorker =
       readonly tasks: Array<{ readonly taskId: number; readonly subtaskIndex: number; readonly metrics: TaskMetrics }>;
     }
   | { readonly type: 'diagnosis'; readonly jobId: ''; readonly requestId: number; readonly subtasks: SubtaskDiagnosis[]; readonly eventLoopAt: number }
+  | { readonly type: 'heartbeat'; readonly jobId: '' }
   | {
       readonly type: 'log';
       readonly jobId: string;

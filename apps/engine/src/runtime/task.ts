@@ -28,6 +28,7 @@ import {
   createOperator,
   createOperatorContext,
   compileKeySelector,
+  FINAL_CHECKPOINT_ID,
   InputStatus,
   MAX_WATERMARK,
   MIN_WATERMARK,
@@ -128,6 +129,8 @@ export interface TaskHost {
   persist(path: string, bytes: Buffer): Promise<void>;
   acknowledgeCheckpoint(ack: CheckpointAck): void;
   declineCheckpoint(checkpointId: number, reason: string): void;
+  /** The subtask reached its end with commits pending: it waits for FINAL_CHECKPOINT_ID. */
+  awaitingFinalCommit(): void;
 }
 
 /** Why a task failed, with everything needed to find the cause. */
@@ -210,6 +213,8 @@ export class StreamTask implements GateListener {
   private readonly mails: Array<() => void> = [];
   private wakeMailbox: (() => void) | undefined;
   private cancelled = false;
+  /** Set by the notification that the whole job ended (FINAL_CHECKPOINT_ID). */
+  private finalCommitted = false;
   private keySelectors: Array<KeySelector<unknown> | undefined> = [];
   private backend: KeyedStateBackend | undefined;
   /** The record being handed to the head, for error reports. */
@@ -449,6 +454,7 @@ export class StreamTask implements GateListener {
   notifyCheckpointComplete(checkpointId: number): void {
     this.post(() => {
       for (const op of this.operators) op.notifyCheckpointComplete(checkpointId);
+      if (checkpointId === FINAL_CHECKPOINT_ID) this.finalCommitted = true;
     });
   }
 
@@ -583,6 +589,12 @@ export class StreamTask implements GateListener {
       if (status === InputStatus.END_OF_INPUT) {
         account('busyMs');
         await this.endOfInput();
+        if (this.operators.some((op) => op.hasPendingCommits())) {
+          // Stay until the whole job has ended: a failure elsewhere before then must replay
+          // this subtask's last output, not find it committed.
+          this.host.awaitingFinalCommit();
+          if (!(await this.waitForFinalCommit())) return 'cancelled';
+        }
         return 'finished';
       }
       if (status === InputStatus.MORE_AVAILABLE) {
@@ -601,6 +613,16 @@ export class StreamTask implements GateListener {
       await this.waitFor(source ? 'source' : 'input', source, this.gate?.aligning === true ? 5 : undefined);
       account('idleMs');
       sliceEnd = performance.now() + SLICE_MS;
+    }
+  }
+
+  /** True once the job's end was notified (FINAL_CHECKPOINT_ID); false if cancelled first. */
+  private async waitForFinalCommit(): Promise<boolean> {
+    for (;;) {
+      this.runMails();
+      if (this.finalCommitted) return true;
+      if (this.cancelled) return false;
+      await this.waitFor('input', undefined, 1000);
     }
   }
 

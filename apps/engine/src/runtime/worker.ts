@@ -92,6 +92,7 @@ function deploy(deployment: TaskDeployment): void {
       },
       acknowledgeCheckpoint: (ack) => post({ type: 'checkpoint-ack', ...where, ack }),
       declineCheckpoint: (checkpointId, reason) => post({ type: 'checkpoint-declined', ...where, checkpointId, reason }),
+      awaitingFinalCommit: () => post({ type: 'awaiting-final-commit', ...where }),
     });
   } catch (error) {
     post({ type: 'failed', ...where, failure: describeDeployError(error, deployment) });
@@ -155,6 +156,9 @@ port.on('message', (message: ToWorker) => {
       else post({ type: 'checkpoint-declined', ...where, checkpointId: message.barrier.id, reason: 'the source subtask is no longer running' });
       break;
     }
+    case 'heartbeat':
+      port.postMessage({ type: 'heartbeat', jobId: '' } satisfies FromWorker);
+      break;
     case 'diagnose':
       port.postMessage({
         type: 'diagnosis',

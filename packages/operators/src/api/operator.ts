@@ -83,8 +83,18 @@ interface Lifecycle {
   notifyCheckpointComplete(checkpointId: number): void;
   notifyCheckpointAborted(checkpointId: number): void;
   finish(): void;
+  /**
+   * After finish: whether output is pre-committed but not yet visible. The task then waits,
+   * before it ends, for notifyCheckpointComplete(FINAL_CHECKPOINT_ID), which comes once every
+   * subtask of the job has reached the end of its input (Flink's final checkpoint). Until
+   * then a failure anywhere in the job replays this output instead of duplicating it.
+   */
+  hasPendingCommits(): boolean;
   close(): void;
 }
+
+/** The checkpoint id of the notification that ends a bounded job: it commits everything pending. */
+export const FINAL_CHECKPOINT_ID = Number.POSITIVE_INFINITY;
 
 export interface OneInputOperator<IN> extends Lifecycle {
   readonly inputs: 1;
@@ -140,6 +150,9 @@ abstract class OperatorBase implements Triggerable {
   notifyCheckpointComplete(_checkpointId: number): void {}
   notifyCheckpointAborted(_checkpointId: number): void {}
   finish(): void {}
+  hasPendingCommits(): boolean {
+    return false;
+  }
   close(): void {}
   onEventTime(_timer: InternalTimer): void {}
   onProcessingTime(_timer: InternalTimer): void {}

@@ -7,7 +7,7 @@ import type { KeySelector, RowKind, StreamRecord } from '../api/elements.js';
 import { MAX_WATERMARK, NO_TIMESTAMP, RowKind as Kinds } from '../api/elements.js';
 import { createOperatorContext, type SubtaskInfo } from '../api/context.js';
 import type { OperatorContext, OneInputOperator, OperatorStateSnapshot, SourceOperator, TwoInputOperator } from '../api/operator.js';
-import { InputStatus } from '../api/operator.js';
+import { FINAL_CHECKPOINT_ID, InputStatus } from '../api/operator.js';
 import type { Output } from '../api/output.js';
 import type { KeyedStateSnapshot } from '../api/state.js';
 import { VOID_NAMESPACE } from '../api/state.js';
@@ -171,10 +171,15 @@ export class OneInputHarness<IN = unknown> extends HarnessBase {
     this.op.processIdle(idle);
   }
 
-  /** End of a bounded input: the final watermark, then finish(). */
-  endInput(): void {
+  /**
+   * End of a bounded input: the final watermark, then finish(). With `jobEnds` (the
+   * default) the harness is the whole job, so the job's end follows and commits what the
+   * operator still holds pending; without it, the job is still running elsewhere.
+   */
+  endInput(jobEnds = true): void {
     this.op.processWatermark(MAX_WATERMARK);
     this.op.finish();
+    if (jobEnds && this.op.hasPendingCommits()) this.op.notifyCheckpointComplete(FINAL_CHECKPOINT_ID);
   }
 }
 
@@ -209,9 +214,10 @@ export class TwoInputHarness<IN1 = unknown, IN2 = unknown> extends HarnessBase {
     this.op.processWatermark2(watermark);
   }
 
-  endInput(): void {
+  endInput(jobEnds = true): void {
     this.processBothWatermarks(MAX_WATERMARK);
     this.op.finish();
+    if (jobEnds && this.op.hasPendingCommits()) this.op.notifyCheckpointComplete(FINAL_CHECKPOINT_ID);
   }
 }
 

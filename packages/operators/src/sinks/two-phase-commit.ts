@@ -12,7 +12,9 @@
  * - On restore, the transactions in the restored state belong to a completed checkpoint:
  *   they are committed again. `commit` must therefore be idempotent: committing a
  *   transaction that was committed before the failure changes nothing.
- * - At the end of input everything is committed: nothing can fail before the job ends.
+ * - At the end of input the last transaction is pre-committed, and everything pending is
+ *   committed only when the whole job has reached its end (FINAL_CHECKPOINT_ID): another
+ *   subtask can still fail until then, and the replay must not find this output visible.
  *
  * Without checkpointing there are no checkpoints to wait for: transactions commit when
  * `flushWithoutCheckpoints` says so (e.g. when a file rolls) and at the end of input.
@@ -98,8 +100,13 @@ export abstract class TwoPhaseCommitSink<T> extends AbstractOperator<unknown> {
 
   override finish(): void {
     this.rollTransaction();
+    if (this.transactional) return;
     for (const p of this.pending) this.commit(p.transaction);
     this.pending = [];
+  }
+
+  override hasPendingCommits(): boolean {
+    return this.pending.length > 0;
   }
 
   override close(): void {
