@@ -5,7 +5,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { cancelCommand, DEFAULT_ENGINE_URL, listCommand, statusCommand, submitCommand } from './remote.js';
+import { cancelCommand, DEFAULT_ENGINE_URL, listCommand, savepointCommand, statusCommand, submitCommand } from './remote.js';
 import { runCommand } from './run.js';
 import { serveEngine } from '@sluice/engine';
 import {
@@ -146,17 +146,15 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     exitCode = await cancelCommand(id, options, io);
   });
 
-  for (const [name, description, arrives] of NOT_YET) {
+  remote(
     program
-      .command(name)
-      .description(`${description} (not available yet)`)
-      .allowUnknownOption()
-      .allowExcessArguments()
-      .action(() => {
-        io.stderr(`sluice ${name}: not available yet; it arrives with ${arrives}.\n`);
-        exitCode = EXIT.usage;
-      });
-  }
+      .command('savepoint')
+      .description('Take a savepoint of a running job and print its directory; with --stop, stop the job there.')
+      .argument('<id>', 'job id')
+      .option('--stop', 'stop the job once the savepoint completes'),
+  ).action(async (id: string, options: RemoteFlags & { stop?: boolean }) => {
+    exitCode = await savepointCommand(id, options, io);
+  });
 
   try {
     await program.parseAsync([...argv], { from: 'user' });
@@ -169,9 +167,6 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   return exitCode;
 }
 
-const NOT_YET: ReadonlyArray<readonly [string, string, string]> = [
-  ['savepoint', 'Take a savepoint of a running job', 'checkpoints and savepoints'],
-];
 
 interface FileReport {
   readonly file: string;

@@ -1,5 +1,5 @@
 /**
- * `sluice submit | list | status | cancel`: the CLI as a client of a running engine
+ * `sluice submit | list | status | cancel | savepoint`: the CLI as a client of a running engine
  * service (`sluice serve`), over its REST API. The engine is at --url, else
  * $SLUICE_URL, else http://127.0.0.1:8081 (Flink's REST port); a token, when the
  * engine needs one, comes from --token or $SLUICE_TOKEN.
@@ -10,7 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { locatePath, parseJsonText, parsePath } from '@sluice/graph-model';
-import type { ApiError, CancelAccepted, JobDetail, JobList, JobSubmitted, JobSummary } from '@sluice/protocol';
+import type { ApiError, CancelAccepted, JobDetail, JobList, JobSubmitted, JobSummary, SavepointAccepted, SavepointStatus } from '@sluice/protocol';
 
 export const DEFAULT_ENGINE_URL = 'http://127.0.0.1:8081';
 
@@ -229,6 +229,55 @@ export function cancelCommand(id: string, options: RemoteOptions, io: RemoteIo):
     }
     io.stdout(options.json === true ? `${JSON.stringify(answer.body)}\n` : `cancelled job ${answer.body.id}\n`);
     return EXIT.ok;
+  });
+}
+
+export interface SavepointOptions extends RemoteOptions {
+  /** Stop the job once the savepoint completes (Flink's `stop --savepointPath`). */
+  readonly stop?: boolean | undefined;
+  /** How long to wait for the savepoint; default 120 s. */
+  readonly waitMs?: number;
+  /** Between status polls; default 200 ms. */
+  readonly pollMs?: number;
+}
+
+/**
+ * Takes a savepoint of a running job (and, with --stop, stops it there) and waits for it,
+ * printing the directory to redeploy or restore from.
+ */
+export function savepointCommand(id: string, options: SavepointOptions, io: RemoteIo): Promise<number> {
+  return guarded(io, async () => {
+    const client = new EngineClient(options);
+    const job = encodeURIComponent(id);
+    const accepted = await client.call<SavepointAccepted>('POST', options.stop === true ? `/api/jobs/${job}/stop` : `/api/jobs/${job}/savepoints`, {});
+    if (isError(accepted.body)) {
+      io.stderr(`${accepted.body.error}\n`);
+      return EXIT.invalid;
+    }
+    const requestId = encodeURIComponent(accepted.body.requestId);
+    const until = Date.now() + (options.waitMs ?? 120_000);
+    for (;;) {
+      const answer = await client.call<SavepointStatus>('GET', `/api/jobs/${job}/savepoints/${requestId}`);
+      if (isError(answer.body)) {
+        io.stderr(`${answer.body.error}\n`);
+        return EXIT.invalid;
+      }
+      const status = answer.body;
+      if (status.status === 'completed') {
+        io.stdout(
+          options.json === true
+            ? `${JSON.stringify(status)}\n`
+            : `savepoint ${String(status.checkpointId)} of job ${status.jobId} at ${status.location ?? '?'}${status.kind === 'stop-with-savepoint' ? '; the job stopped' : ''}\n`,
+        );
+        return EXIT.ok;
+      }
+      if (status.status === 'failed') {
+        io.stderr(`the savepoint of job ${status.jobId} failed: ${status.failure ?? 'no reason given'}\n`);
+        return EXIT.invalid;
+      }
+      if (Date.now() > until) throw new RemoteFailure(`the savepoint of job ${id} did not complete within ${Math.round((options.waitMs ?? 120_000) / 1000)} s (request ${accepted.body.requestId}); it may still complete`, EXIT.usage);
+      await new Promise((r) => setTimeout(r, options.pollMs ?? 200));
+    }
   });
 }
 

@@ -211,13 +211,7 @@ describe('other commands', () => {
     expect(ops.find((o) => o.type === 'tumbling-window')?.outputs).toEqual(['main', 'late']);
   });
 
-  it('says plainly that `savepoint` is not available yet', async () => {
-    const { code, err } = await cli(['savepoint', 'examples/kafka-etl.json']);
-    expect(code).toBe(2);
-    expect(err).toMatch(/^sluice savepoint: not available yet; it arrives with .+\.\n$/);
-  });
-
-  it.each([['submit', 'examples/kafka-etl.json'], ['list'], ['status', 'some-id'], ['cancel', 'some-id']])(
+  it.each([['submit', 'examples/kafka-etl.json'], ['list'], ['status', 'some-id'], ['cancel', 'some-id'], ['savepoint', 'some-id']])(
     'says plainly when `%s` finds no engine at --url',
     async (...args) => {
       const { createServer } = await import('node:net');

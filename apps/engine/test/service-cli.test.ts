@@ -3,7 +3,7 @@
  * behind `sluice submit | list | status | cancel` (apps/cli/src/remote.ts), against a
  * real service on 127.0.0.1.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobGraphDocument } from '@sluice/graph-model';
 import { TaskManager } from '@sluice/engine';
 import { createEngineService, serveEngine, type EngineService } from '../dist/service/index.js';
-import { cancelCommand, listCommand, statusCommand, submitCommand, type RemoteIo } from '../../cli/src/remote.js';
+import { cancelCommand, listCommand, savepointCommand, statusCommand, submitCommand, type RemoteIo } from '../../cli/src/remote.js';
 
 let taskManager: TaskManager;
 let service: EngineService;
@@ -53,6 +53,45 @@ async function closedPort(): Promise<number> {
   await new Promise((resolve) => server.close(resolve));
   return port;
 }
+
+describe('sluice savepoint', () => {
+  const checkpointed = (): JobGraphDocument => ({ ...graph(null, 'checkpointed'), job: { checkpointing: { enabled: true, intervalMs: 60_000 } } });
+
+  it('takes a savepoint of a running job and prints where it is; --stop stops the job there', async () => {
+    writeFileSync(join(dir, 'checkpointed.json'), JSON.stringify(checkpointed()));
+    const submitted = capture();
+    expect(await submitCommand('checkpointed.json', { url: service.url, env: {} }, submitted)).toBe(0);
+    const id = /submitted job (\S+)/.exec(submitted.out())?.[1] ?? '';
+
+    const taken = capture();
+    expect(await savepointCommand(id, { url: service.url, env: {} }, taken), taken.err()).toBe(0);
+    const location = new RegExp(`^savepoint (\\d+) of job ${id} at (\\S+)\\n$`).exec(taken.out())?.[2];
+    expect(location, taken.out()).toBeDefined();
+    expect(existsSync(join(location ?? '', '_metadata'))).toBe(true);
+
+    const stopped = capture();
+    expect(await savepointCommand(id, { url: service.url, env: {}, stop: true }, stopped), stopped.err()).toBe(0);
+    expect(stopped.out()).toMatch(/; the job stopped\n$/);
+    const status = capture();
+    expect(await statusCommand(id, { url: service.url, env: {} }, status)).toBe(0);
+    expect(status.out()).toMatch(new RegExp(`^job ${id} \\(checkpointed\\): (finished|cancelled|stopped)`));
+  });
+
+  it('names the reason when a job cannot take a savepoint', async () => {
+    writeFileSync(join(dir, 'plain.json'), JSON.stringify(graph(null, 'plain')));
+    const submitted = capture();
+    expect(await submitCommand('plain.json', { url: service.url, env: {} }, submitted)).toBe(0);
+    const id = /submitted job (\S+)/.exec(submitted.out())?.[1] ?? '';
+    const refused = capture();
+    expect(await savepointCommand(id, { url: service.url, env: {} }, refused)).toBe(1);
+    expect(refused.err()).toContain('job.checkpointing.enabled');
+    expect(await cancelCommand(id, { url: service.url, env: {} }, capture())).toBe(0);
+
+    const unknown = capture();
+    expect(await savepointCommand('no-such-job', { url: service.url, env: {} }, unknown)).toBe(1);
+    expect(unknown.err()).toContain('no-such-job');
+  });
+});
 
 describe('sluice submit, list, status, cancel', () => {
   it('submits a graph file, lists it, shows its status and cancels it', async () => {
