@@ -53,6 +53,10 @@ export const stateBackend = z
     z.strictObject({
       type: z.literal('rocksdb'),
       incremental: z.boolean().default(true).meta({ description: 'Checkpoints share unchanged SST files with earlier ones.' }),
+      writeBufferKb: z.number().int().min(0).max(1_048_576).default(4096).meta({ description: 'Buffered writes per subtask before they go to RocksDB as one batch.' }),
+      readCacheMb: z.number().int().min(0).max(65_536).default(16).meta({ description: 'Cache of recently read values per subtask (on the JavaScript heap).' }),
+      memtableMb: z.number().int().min(4).max(65_536).default(64).meta({ description: "RocksDB's memtable budget per subtask (write buffers are a quarter of it)." }),
+      blockCacheMb: z.number().int().min(0).max(4095).default(32).meta({ description: "RocksDB's block cache per subtask." }),
     }),
   ])
   .meta({ description: 'Where keyed state lives while the job runs.' });

@@ -10,6 +10,7 @@
  */
 import type { Barrier } from '../runtime/messages.js';
 import type { CheckpointAck } from '../runtime/task.js';
+import { relativizeHandle } from '../state/rocksdb/index.js';
 import type { CheckpointMetadata, CheckpointStorage, NodeStateInfo, SubtaskStateHandle } from './storage.js';
 
 export interface SubtaskId {
@@ -88,6 +89,8 @@ export class CheckpointCoordinator {
   private lastEndedAt = Number.NEGATIVE_INFINITY;
   readonly history: CheckpointStats[] = [];
   latestCompleted: CheckpointStats | undefined;
+  /** Some subtask acknowledged native (incremental RocksDB) state: pruning also collects shared files. */
+  private sharedState = false;
 
   constructor(
     private readonly ctx: CoordinatorContext,
@@ -183,15 +186,16 @@ export class CheckpointCoordinator {
     const key = keyOf(subtask);
     if (!pending.expected.has(key) || pending.acks.has(key)) return;
     pending.acks.set(key, { ...ack, ...subtask });
+    if (ack.native && Object.keys(ack.native).length > 0) this.sharedState = true;
     pending.stats.subtasks.push({
       ...subtask,
       acknowledgedAfterMs: this.ctx.now() - pending.stats.triggeredAt,
       alignmentMs: ack.alignmentMs,
       syncMs: ack.syncMs,
       asyncMs: ack.asyncMs,
-      bytes: ack.bytes,
+      bytes: ack.bytes + (ack.nativeBytes ?? 0),
     });
-    pending.stats.bytes += ack.bytes;
+    pending.stats.bytes += ack.bytes + (ack.nativeBytes ?? 0);
     if (pending.acks.size === pending.expected.size) void this.finish(pending);
   }
 
@@ -220,6 +224,7 @@ export class CheckpointCoordinator {
           bytes: ack.bytes,
           sha256: ack.sha256,
           nodes: ack.nodes.map((n) => n.nodeId),
+          ...(ack.native ? { native: Object.fromEntries(Object.entries(ack.native).map(([nodeId, h]) => [nodeId, relativizeHandle(h, stats.directory)])) } : {}),
         });
       }
       if (this.pending !== pending) return; // aborted meanwhile
@@ -251,7 +256,7 @@ export class CheckpointCoordinator {
       // The pause before the next checkpoint counts from completion, not from the end of pruning.
       this.scheduleNext();
       if (!stats.savepoint) {
-        await this.ctx.storage.prune(this.ctx.jobId, this.ctx.settings.retained, undefined).catch((error: unknown) => {
+        await this.ctx.storage.prune(this.ctx.jobId, this.ctx.settings.retained, undefined, this.sharedState).catch((error: unknown) => {
           this.ctx.log('warn', `could not remove old checkpoints: ${error instanceof Error ? error.message : String(error)}`);
         });
       }

@@ -19,6 +19,7 @@ import type { ValidatedGraph, ValidatedNode } from '@sluice/graph-model';
 import type { ExecutionPlan } from '../compile/plan.js';
 import { readSnapshotFile } from '../runtime/state-files.js';
 import type { SubtaskRestore } from '../runtime/task.js';
+import { resolveHandle, type NativeCheckpointHandle } from '../state/rocksdb/index.js';
 import type { StoredCheckpoint } from './storage.js';
 
 export type RestoreStatus = 'restored' | 'new' | 'dropped' | 'incompatible';
@@ -110,10 +111,16 @@ export function subtaskRestores(stored: StoredCheckpoint, plan: ExecutionPlan): 
   // nodeId → old subtask index (order) → { mode, entries }
   const listState = new Map<string, Array<{ subtask: number; mode: 'split' | 'union'; entries: readonly unknown[] }>>();
   const keyedFiles = new Map<string, string[]>();
+  const nativeKeyed = new Map<string, NativeCheckpointHandle[]>();
   // Head node id → files with in-flight records of unaligned checkpoints.
   const channelFiles = new Map<string, string[]>();
   const oldParallelism = new Map(metadata.nodes.map((n) => [n.nodeId, n.parallelism]));
   for (const handle of metadata.subtasks) {
+    for (const [nodeId, native] of Object.entries(handle.native ?? {})) {
+      const list = nativeKeyed.get(nodeId) ?? [];
+      list.push(resolveHandle(native, directory));
+      nativeKeyed.set(nodeId, list);
+    }
     const path = join(directory, handle.file);
     const data = readSnapshotFile(path);
     const head = data.operators[0]?.nodeId;
@@ -161,8 +168,9 @@ export function subtaskRestores(stored: StoredCheckpoint, plan: ExecutionPlan): 
     for (const op of task?.operators ?? []) {
       const share = shares.get(op.nodeId);
       const files = keyedFiles.get(op.nodeId) ?? [];
-      if (!share && files.length === 0) continue;
-      operators[op.nodeId] = { operatorState: share ? share(subtaskIndex) : undefined, keyedFiles: files };
+      const native = nativeKeyed.get(op.nodeId) ?? [];
+      if (!share && files.length === 0 && native.length === 0) continue;
+      operators[op.nodeId] = { operatorState: share ? share(subtaskIndex) : undefined, keyedFiles: files, nativeKeyed: native };
     }
     const head = task?.operators[0]?.nodeId;
     const channelStateFiles = head !== undefined ? channelFiles.get(head) : undefined;

@@ -15,6 +15,7 @@
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256, writeAtomically } from '../runtime/state-files.js';
+import { collectSharedGarbage, resolveHandle, verifyNativeHandle, type NativeCheckpointHandle } from '../state/rocksdb/index.js';
 
 export const METADATA_FILE = '_metadata';
 export const METADATA_FORMAT_VERSION = 1;
@@ -28,6 +29,12 @@ export interface SubtaskStateHandle {
   readonly sha256: string;
   /** Node ids of the operators whose state is in the file. */
   readonly nodes: readonly string[];
+  /**
+   * Native (incremental RocksDB) keyed state per node id, its directories relative to the
+   * checkpoint directory; its shared files live in `<job>/shared/` and are kept while any
+   * retained checkpoint lists them.
+   */
+  readonly native?: Readonly<Record<string, NativeCheckpointHandle>> | undefined;
 }
 
 export interface NodeStateInfo {
@@ -98,8 +105,15 @@ export class CheckpointStorage {
       }
       if (bytes.length !== handle.bytes) throw new Error(`${path} has ${bytes.length} bytes; the checkpoint recorded ${handle.bytes} (truncated?)`);
       if (sha256(bytes) !== handle.sha256) throw new Error(`${path} does not match its recorded checksum (corrupted)`);
+      // Sizes here (cheap, so an older checkpoint is chosen when files are gone); restore checks SHA-256.
+      for (const native of Object.values(handle.native ?? {})) await verifyNativeHandle(resolveHandle(native, directory), 'size');
     }
     return { id: metadata.checkpointId, directory, metadata };
+  }
+
+  /** Native handles of a completed checkpoint, with absolute directories. */
+  nativeHandles(stored: StoredCheckpoint): NativeCheckpointHandle[] {
+    return stored.metadata.subtasks.flatMap((s) => Object.values(s.native ?? {}).map((h) => resolveHandle(h, stored.directory)));
   }
 
   /** Completed checkpoints of a job, newest first (directories with _metadata only). */
@@ -141,8 +155,12 @@ export class CheckpointStorage {
     return undefined;
   }
 
-  /** Keeps the newest `retained` completed checkpoints; removes older ones and abandoned directories. */
-  async prune(jobId: string, retained: number, keep: number | undefined): Promise<void> {
+  /**
+   * Keeps the newest `retained` completed checkpoints; removes older ones and abandoned
+   * directories, and with `collectShared` the shared files (incremental RocksDB state) that
+   * no remaining checkpoint lists.
+   */
+  async prune(jobId: string, retained: number, keep: number | undefined, collectShared = false): Promise<void> {
     const completed = await this.list(jobId);
     const keepIds = new Set(completed.slice(0, retained).map((c) => c.id));
     if (keep !== undefined) keepIds.add(keep);
@@ -163,6 +181,23 @@ export class CheckpointStorage {
       if (keepIds.has(id) || (!done && id > newest)) continue;
       await this.discard(join(base, name));
     }
+    // Shared files of incremental checkpoints: keep what a remaining checkpoint lists, and
+    // whatever was linked after the newest one was triggered (a checkpoint may be running).
+    if (!collectShared) return;
+    const live: NativeCheckpointHandle[] = [];
+    let newestTrigger = Number.NEGATIVE_INFINITY;
+    for (const c of completed) {
+      if (!keepIds.has(c.id)) continue;
+      try {
+        const metadata = JSON.parse(await readFile(join(c.directory, METADATA_FILE), 'utf8')) as CheckpointMetadata;
+        live.push(...this.nativeHandles({ id: c.id, directory: c.directory, metadata }));
+        newestTrigger = Math.max(newestTrigger, metadata.triggeredAt);
+      } catch {
+        // A retained checkpoint we cannot read might list anything: collect nothing this time.
+        return;
+      }
+    }
+    if (live.length > 0) await collectSharedGarbage(join(base, 'shared'), live, { createdBefore: newestTrigger });
   }
 
   /**

@@ -22,6 +22,11 @@ export interface TaskManagerOptions {
   /** Heap limit of each slot, in MB. */
   readonly maxHeapMb?: number;
   /**
+   * Where subtasks keep RocksDB keyed state. On the checkpoint storage's file system, SST
+   * files are hard-linked into checkpoints instead of copied. Default: <tmp>/sluice-state.
+   */
+  readonly localStateDirectory?: string;
+  /**
    * A slot whose worker answers no heartbeat for this long is replaced and the job attempts
    * on it fail over, as Flink does when a TaskManager's heartbeat times out. A worker's
    * event loop is also its task thread, so this catches a user function that never
@@ -159,6 +164,7 @@ export class TaskManager {
           taskId: task.id,
           subtaskIndex: subtask.index,
           restore: restore(task.id, subtask.index),
+          localStateDirectory: this.options.localStateDirectory,
           inputs: inputs[task.id]?.[subtask.index] ?? [],
           outputs: outputs[task.id]?.[subtask.index] ?? [],
           doorbell: b.doorbell,

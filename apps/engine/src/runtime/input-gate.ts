@@ -39,6 +39,8 @@ export interface GateListener {
   completeUnalignedCheckpoint(barrier: Barrier, alignmentMs: number): void;
   /** A newer barrier arrived before an older one completed: the older checkpoint is abandoned here. */
   abandonBarrier(id: number): void;
+  /** True while the task must not process input (a native checkpoint is capturing keyed state). */
+  holdsInput?(): boolean;
 }
 
 /**
@@ -129,6 +131,7 @@ export class InputGate {
    */
   read(budget: number, task: GateListener, deadline = Number.POSITIVE_INFINITY): InputStatus {
     this.checkAlignmentTimeout(task);
+    if (task.holdsInput?.() === true) return InputStatus.MORE_AVAILABLE;
     let handled = this.resume(task, deadline);
     if (this.pending) return InputStatus.MORE_AVAILABLE;
     let idleRounds = 0;
@@ -172,7 +175,7 @@ export class InputGate {
         }
       });
       idleRounds = got ? 0 : idleRounds + 1;
-      if (this.interrupted()) return InputStatus.MORE_AVAILABLE;
+      if (this.interrupted() || task.holdsInput?.() === true) return InputStatus.MORE_AVAILABLE;
       if (this.open === 0) return InputStatus.END_OF_INPUT;
       if (performance.now() > deadline) break;
     }

@@ -21,6 +21,8 @@
  * or no credit, and yields to the event loop every few steps so that timers and
  * control messages get through; it never awaits per record.
  */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { JobConfig, Partitioning } from '@sluice/graph-model';
 import {
   inRange,
@@ -39,6 +41,8 @@ import {
   type Key,
   type KeySelector,
   type KeyedStateBackend,
+  type KeyedStateSnapshot,
+  type KeyGroupRange,
   type Logger,
   type OperatorContext,
   type Output,
@@ -53,6 +57,7 @@ import { InputGate, type GateListener, type InputWatermark } from './input-gate.
 import { encodeSnapshot, readSnapshotFile, sha256, type OperatorSnapshotData } from './state-files.js';
 import { MessageEncoder, type Barrier } from './messages.js';
 import { channelSelector, type ChannelSelector } from './partitioner.js';
+import { RocksDBKeyedStateBackend, canonicalFromNative, type NativeCapture, type NativeCheckpointHandle } from '../state/rocksdb/index.js';
 
 export interface InputChannelSpec {
   readonly exchange: number;
@@ -82,6 +87,8 @@ export interface SubtaskRestore {
         readonly operatorState: readonly unknown[] | undefined;
         /** Every state file holding keyed state of the operator; the backend keeps its own key groups. */
         readonly keyedFiles: readonly string[];
+        /** Native RocksDB checkpoints of the operator's keyed state (absolute paths); the backend keeps its own key groups. */
+        readonly nativeKeyed?: readonly NativeCheckpointHandle[] | undefined;
       }
     >
   >;
@@ -105,6 +112,10 @@ export interface CheckpointAck {
   readonly alignmentMs: number;
   readonly syncMs: number;
   readonly asyncMs: number;
+  /** Native (incremental) keyed state per node id, absolute paths; the coordinator stores them relative to the checkpoint. */
+  readonly native?: Readonly<Record<string, NativeCheckpointHandle>> | undefined;
+  /** Bytes this checkpoint added for native state (new shared files and private files); `bytes` stays the state file's size. */
+  readonly nativeBytes?: number | undefined;
 }
 
 export interface TaskDeployment {
@@ -114,6 +125,8 @@ export interface TaskDeployment {
   readonly taskId: number;
   readonly subtaskIndex: number;
   readonly restore?: SubtaskRestore | undefined;
+  /** Where RocksDB keeps this subtask's databases; on the checkpoint storage's file system, files are hard-linked into checkpoints. */
+  readonly localStateDirectory?: string | undefined;
   readonly inputs: readonly InputChannelSpec[];
   readonly outputs: readonly OutputChannelSpec[];
   readonly doorbell: SharedArrayBuffer;
@@ -223,6 +236,13 @@ export class StreamTask implements GateListener {
   readonly attempt: number;
   /** After a stop-with-savepoint barrier a source emits nothing more; the job is then cancelled. */
   private suspended = false;
+  /** RocksDB keyed backends by operator index (job.stateBackend.type 'rocksdb'). */
+  private readonly rocksBackends: Array<RocksDBKeyedStateBackend | undefined> = [];
+  private readonly localStateDirectory: string;
+  /** Canonical keyed state converted from native checkpoints, for heap backends (a job moved from RocksDB to the heap). */
+  private readonly convertedKeyed = new Map<number, KeyedStateSnapshot[]>();
+  /** Set while native checkpoints capture keyed state: no record, timer or mail may touch state until it settles. */
+  private held: Promise<void> | undefined;
 
   constructor(
     deployment: TaskDeployment,
@@ -236,6 +256,7 @@ export class StreamTask implements GateListener {
     this.subtaskIndex = deployment.subtaskIndex;
     this.attempt = deployment.attempt;
     this.restore = deployment.restore;
+    this.localStateDirectory = deployment.localStateDirectory ?? join(tmpdir(), 'sluice-state');
     this.doorbell = new Int32Array(deployment.doorbell);
     this.creditBell = new Int32Array(deployment.creditBell);
     this.metrics = { busyMs: 0, idleMs: 0, backpressuredMs: 0, operators: plan.operators.map((o) => ({ nodeId: o.nodeId, recordsIn: 0, recordsOut: 0, watermark: MIN_WATERMARK, inclusiveMs: 0, busyMs: 0, outputWatermark: MIN_WATERMARK, lateRecordsDropped: 0, lateRecordsRouted: 0, deadLetters: 0 })), inputWatermarks: [] };
@@ -347,6 +368,7 @@ export class StreamTask implements GateListener {
           keySelectors: index === 0 ? this.keySelectors : [],
           connectedOutputs: new Set(Object.keys(opPlan.outputs)),
           log: this.host.log,
+          keyedBackend: this.job.stateBackend.type === 'rocksdb' ? (range) => this.newRocksBackend(index, opPlan.nodeId, range) : undefined,
         },
       );
       if (index === 0) this.backend = ctx.keyedBackend;
@@ -384,17 +406,69 @@ export class StreamTask implements GateListener {
   async run(): Promise<'finished' | 'cancelled'> {
     let opened = false;
     try {
+      await this.openStateBackends();
       this.initializeState();
       for (let i = this.operators.length - 1; i >= 0; i--) (this.operators[i] as AnyOperator).open();
       opened = true;
       this.replayChannelState();
       const result = await this.loop();
       this.closeAll();
+      await this.disposeStateBackends();
       return result;
     } catch (error) {
       if (opened || this.operators.length > 0) this.closeAll(error);
+      await this.disposeStateBackends();
       throw this.describe(error);
     }
+  }
+
+  private newRocksBackend(index: number, nodeId: string, keyGroupRange: KeyGroupRange): RocksDBKeyedStateBackend {
+    const config = this.job.stateBackend;
+    const tuning = config.type === 'rocksdb' ? config : undefined;
+    const backend = new RocksDBKeyedStateBackend({
+      maxParallelism: this.job.maxParallelism,
+      keyGroupRange,
+      now: () => this.host.processingTime.now(),
+      workingDirectory: join(this.localStateDirectory, this.jobId, `attempt-${this.attempt}`, `task-${this.plan.id}-subtask-${this.subtaskIndex}-${nodeId}`),
+      ...(tuning
+        ? {
+            writeBufferBytes: tuning.writeBufferKb * 1024,
+            readCacheBytes: tuning.readCacheMb * 1024 * 1024,
+            rocksdb: { memtableBytes: tuning.memtableMb * 1024 * 1024, blockCacheBytes: tuning.blockCacheMb * 1024 * 1024 },
+          }
+        : {}),
+    });
+    this.rocksBackends[index] = backend;
+    return backend;
+  }
+
+  /** RocksDB backends open (empty, or from their native checkpoints); native checkpoints for heap backends become canonical snapshots. */
+  private async openStateBackends(): Promise<void> {
+    for (const [index, opPlan] of this.plan.operators.entries()) {
+      const native = this.restore?.operators[opPlan.nodeId]?.nativeKeyed ?? [];
+      const rocks = this.rocksBackends[index];
+      if (rocks) {
+        if (native.length > 0) await rocks.restoreNative(native);
+        else await rocks.open();
+        continue;
+      }
+      const backend = (this.contexts[index] as { stateBackend?: KeyedStateBackend }).stateBackend;
+      if (native.length > 0 && backend) {
+        const snapshot = await canonicalFromNative(native, {
+          maxParallelism: this.job.maxParallelism,
+          keyGroupRange: backend.keyGroupRange,
+          now: () => this.host.processingTime.now(),
+          workingDirectory: join(this.localStateDirectory, this.jobId, `attempt-${this.attempt}`, `convert-${this.plan.id}-${this.subtaskIndex}-${opPlan.nodeId}`),
+        });
+        this.convertedKeyed.set(index, [snapshot]);
+      }
+    }
+  }
+
+  private async disposeStateBackends(): Promise<void> {
+    await this.held?.catch(() => undefined);
+    const results = await Promise.allSettled(this.rocksBackends.flatMap((b) => (b ? [b.dispose()] : [])));
+    for (const r of results) if (r.status === 'rejected') this.host.log.warn('closing a RocksDB state backend failed', { error: String(r.reason) });
   }
 
   /** Restores each operator from the checkpoint it was deployed with, matched by node id. */
@@ -407,19 +481,22 @@ export class StreamTask implements GateListener {
     };
     this.plan.operators.forEach((opPlan, index) => {
       const restore = this.restore?.operators[opPlan.nodeId];
-      const keyedState = restore?.keyedFiles.flatMap((file) =>
-        read(file)
-          .operators.filter((o) => o.nodeId === opPlan.nodeId && o.keyedState !== undefined)
-          .map((o) => o.keyedState as NonNullable<typeof o.keyedState>),
-      );
-      const backend = (this.contexts[index] as { heapBackend?: { restore(s: unknown[]): void } }).heapBackend;
-      if (keyedState && keyedState.length > 0) {
+      const keyedState = [
+        ...(restore?.keyedFiles.flatMap((file) =>
+          read(file)
+            .operators.filter((o) => o.nodeId === opPlan.nodeId && o.keyedState !== undefined)
+            .map((o) => o.keyedState as NonNullable<typeof o.keyedState>),
+        ) ?? []),
+        ...(this.convertedKeyed.get(index) ?? []),
+      ];
+      const backend = (this.contexts[index] as { stateBackend?: { restore(s: unknown[]): void } }).stateBackend;
+      if (keyedState.length > 0) {
         if (!backend) throw new Error(`operator '${opPlan.nodeId}' has keyed state in the checkpoint but its input is no longer keyed`);
         backend.restore(keyedState);
       }
       (this.operators[index] as AnyOperator).initializeState({
         operatorState: restore?.operatorState,
-        keyedState: keyedState && keyedState.length > 0 ? keyedState : undefined,
+        keyedState: keyedState.length > 0 ? keyedState : undefined,
       });
     });
   }
@@ -466,14 +543,21 @@ export class StreamTask implements GateListener {
 
   /** An unaligned checkpoint between its first and last barrier: the snapshot is taken, in-flight records collect. */
   private unaligned:
-    | { barrier: Barrier; operators: OperatorSnapshotData[]; records: Array<readonly [number, unknown, number, number]>; syncMs: number }
+    | {
+        barrier: Barrier;
+        operators: OperatorSnapshotData[];
+        records: Array<readonly [number, unknown, number, number]>;
+        syncMs: number;
+        captures: Promise<Array<[number, NativeCapture]>> | undefined;
+      }
     | undefined;
 
   startUnalignedCheckpoint(barrier: Barrier): void {
     const started = performance.now();
     for (const op of this.operators) op.prepareSnapshotPreBarrier(barrier.id);
     for (const writer of this.writers) writer.barrier(barrier);
-    this.unaligned = { barrier, operators: this.snapshotOperators(barrier.id), records: [], syncMs: performance.now() - started };
+    const captures = this.captureNative(barrier);
+    this.unaligned = { barrier, operators: this.snapshotOperators(barrier.id, captures !== undefined), records: [], syncMs: performance.now() - started, captures };
   }
 
   recordInFlight(input: number, value: unknown, timestamp: number, kind: RowKind): void {
@@ -484,7 +568,7 @@ export class StreamTask implements GateListener {
     const pending = this.unaligned;
     this.unaligned = undefined;
     if (pending?.barrier.id !== barrier.id) return;
-    this.persist(barrier, pending.operators, pending.records, alignmentMs, pending.syncMs);
+    this.persist(barrier, pending.operators, pending.records, alignmentMs, pending.syncMs, pending.captures);
   }
 
   /** Called by the input gate when the barrier arrived on every channel. */
@@ -506,15 +590,43 @@ export class StreamTask implements GateListener {
     for (const op of this.operators) op.prepareSnapshotPreBarrier(barrier.id);
     for (const writer of this.writers) writer.barrier(barrier);
     if (barrier.stop === true && this.operators[0]?.inputs === 0) this.suspended = true;
-    const operators = this.snapshotOperators(barrier.id);
-    this.persist(barrier, operators, undefined, alignmentMs, performance.now() - started);
+    const captures = this.captureNative(barrier);
+    const operators = this.snapshotOperators(barrier.id, captures !== undefined);
+    this.persist(barrier, operators, undefined, alignmentMs, performance.now() - started, captures);
   }
 
-  private snapshotOperators(checkpointId: number): OperatorSnapshotData[] {
+  /**
+   * Incremental RocksDB checkpoints (not savepoints: those are canonical) capture each
+   * backend's files at the barrier. Until that is done (normally at once; longer when
+   * RocksDB must finish a flush or compaction first) the task holds: no input, no mails.
+   */
+  private captureNative(barrier: Barrier): Promise<Array<[number, NativeCapture]>> | undefined {
+    const config = this.job.stateBackend;
+    if (config.type !== 'rocksdb' || !config.incremental || barrier.savepoint || !this.rocksBackends.some((b) => b !== undefined)) return undefined;
+    const captures = Promise.all(
+      this.rocksBackends.flatMap((backend, index) => (backend ? [backend.captureNative().then((capture): [number, NativeCapture] => [index, capture])] : [])),
+    );
+    const held = captures.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.held = held;
+    void held.then(() => {
+      if (this.held === held) this.held = undefined;
+      this.wakeMailbox?.();
+    });
+    return captures;
+  }
+
+  holdsInput(): boolean {
+    return this.held !== undefined;
+  }
+
+  private snapshotOperators(checkpointId: number, native = false): OperatorSnapshotData[] {
     return this.plan.operators.map((opPlan, index) => ({
       nodeId: opPlan.nodeId,
       operatorState: (this.operators[index] as AnyOperator).snapshotState(checkpointId),
-      keyedState: (this.contexts[index] as { heapBackend?: { snapshot(): NonNullable<OperatorSnapshotData['keyedState']> } }).heapBackend?.snapshot(),
+      keyedState: native && this.rocksBackends[index] ? undefined : (this.contexts[index] as { stateBackend?: { snapshot(): NonNullable<OperatorSnapshotData['keyedState']> } }).stateBackend?.snapshot(),
     }));
   }
 
@@ -524,23 +636,42 @@ export class StreamTask implements GateListener {
     channelState: Array<readonly [number, unknown, number, number]> | undefined,
     alignmentMs: number,
     syncMs: number,
+    captures?: Promise<Array<[number, NativeCapture]>>,
   ): void {
     const bytes = encodeSnapshot({ jobId: this.jobId, checkpointId: barrier.id, taskId: this.plan.id, subtaskIndex: this.subtaskIndex, operators, channelState });
     const file = `${barrier.directory}/task-${this.plan.id}-subtask-${this.subtaskIndex}.state`;
     const asyncStarted = performance.now();
-    this.host.persist(file, bytes).then(
-      () =>
+    const native = async (): Promise<Record<string, NativeCheckpointHandle> | undefined> => {
+      if (!captures) return undefined;
+      const handles: Record<string, NativeCheckpointHandle> = {};
+      const list = await captures;
+      // The capture time is part of the synchronous phase: the task held for it.
+      syncMs += Math.max(0, ...list.map(([, c]) => c.captureMs));
+      for (const [index, capture] of list) {
+        const nodeId = this.plan.operators[index]?.nodeId ?? String(index);
+        handles[nodeId] = await capture.persist(join(barrier.directory, `task-${this.plan.id}-subtask-${this.subtaskIndex}-${nodeId}`), join(barrier.directory, '..', 'shared'));
+      }
+      return handles;
+    };
+    Promise.all([this.host.persist(file, bytes), native()]).then(
+      ([, handles]) =>
         this.host.acknowledgeCheckpoint({
           checkpointId: barrier.id,
-          nodes: operators.map((o) => ({ nodeId: o.nodeId, states: o.keyedState?.descriptors ?? {}, hasOperatorState: (o.operatorState?.entries.length ?? 0) > 0 })),
+          nodes: operators.map((o, index) => ({
+            nodeId: o.nodeId,
+            states: o.keyedState?.descriptors ?? this.rocksBackends[index]?.stateDescriptors() ?? {},
+            hasOperatorState: (o.operatorState?.entries.length ?? 0) > 0,
+          })),
           file,
           bytes: bytes.length,
+          nativeBytes: Object.values(handles ?? {}).reduce((n, h) => n + h.stats.newSharedBytes + h.stats.privateBytes, 0),
           sha256: sha256(bytes),
           alignmentMs,
           syncMs,
           asyncMs: performance.now() - asyncStarted,
+          native: handles,
         }),
-      (error: unknown) => this.host.declineCheckpoint(barrier.id, `cannot write ${file}: ${error instanceof Error ? error.message : String(error)}`),
+      (error: unknown) => this.host.declineCheckpoint(barrier.id, `cannot write ${file} or its native keyed state: ${error instanceof Error ? error.message : String(error)}`),
     );
   }
 
@@ -560,7 +691,16 @@ export class StreamTask implements GateListener {
     for (;;) {
       if (this.cancelled) return 'cancelled';
       this.loopState = 'running';
+      // A native checkpoint is capturing keyed state: nothing may touch it, mails included.
+      if (this.held) {
+        account('busyMs');
+        await this.held;
+        account('busyMs');
+        continue;
+      }
       this.runMails();
+      // A checkpoint mail may have started one.
+      if (this.holdsInput()) continue;
       if (this.writers.some((w) => w.blocked)) {
         if (!this.writers.every((w) => w.drain())) {
           account('busyMs');

@@ -23,9 +23,11 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
 
 /** Starts a task manager and the service on it; close() stops both. */
 export async function startEngineService(options: StartOptions = {}): Promise<EngineService> {
-  const taskManager = new TaskManager({ slots: options.slots });
+  const dataDir = options.dataDir ?? defaultDataDir();
+  // Working RocksDB instances beside the checkpoints, so checkpoints hard-link their files instead of copying.
+  const taskManager = new TaskManager({ slots: options.slots, localStateDirectory: join(dataDir, 'local-state') });
   try {
-    const service = await createEngineService({ ...options, dataDir: options.dataDir ?? defaultDataDir(), taskManager });
+    const service = await createEngineService({ ...options, dataDir, taskManager });
     return {
       ...service,
       close: async () => {

@@ -3,6 +3,7 @@
  * harness, so operators see the same thing in both.
  */
 import type { KeySelector } from './elements.js';
+import type { CheckpointableKeyedStateBackend, KeyGroupRange } from './state.js';
 import type { InternalTimerService, Logger, OperatorContext, OperatorMetrics } from './operator.js';
 import type { ProcessingTimeService, Triggerable } from './time.js';
 import { HeapKeyedStateBackend } from '../state/heap-backend.js';
@@ -24,6 +25,8 @@ export interface ContextOptions {
   readonly keySelectors?: readonly (KeySelector<unknown> | undefined)[];
   readonly connectedOutputs?: ReadonlySet<string>;
   readonly log?: Logger;
+  /** Builds the keyed backend of a keyed operator (default: HeapKeyedStateBackend). */
+  readonly keyedBackend?: ((keyGroupRange: KeyGroupRange) => CheckpointableKeyedStateBackend) | undefined;
 }
 
 export const SILENT_LOGGER: Logger = { info() {}, warn() {}, error() {} };
@@ -32,23 +35,29 @@ export function newOperatorMetrics(): OperatorMetrics {
   return { lateRecordsDropped: 0, lateRecordsRouted: 0, deadLetters: 0 };
 }
 
-/** A context with a heap keyed backend when any input is keyed. */
-export function createOperatorContext(info: SubtaskInfo, options: ContextOptions): OperatorContext & { readonly heapBackend: HeapKeyedStateBackend | undefined } {
+/** A context with a keyed backend (on the heap unless `options.keyedBackend` says otherwise) when any input is keyed. */
+export function createOperatorContext(
+  info: SubtaskInfo,
+  options: ContextOptions,
+): OperatorContext & { readonly heapBackend: HeapKeyedStateBackend | undefined; readonly stateBackend: CheckpointableKeyedStateBackend | undefined } {
   const keySelectors = options.keySelectors ?? [];
   const keyed = keySelectors.some((s) => s !== undefined);
-  const backend = keyed
-    ? new HeapKeyedStateBackend({
+  const keyGroupRange = keyGroupRangeOf(info.subtaskIndex, info.maxParallelism, info.parallelism);
+  const backend: CheckpointableKeyedStateBackend | undefined = keyed
+    ? (options.keyedBackend?.(keyGroupRange) ??
+      new HeapKeyedStateBackend({
         maxParallelism: info.maxParallelism,
-        keyGroupRange: keyGroupRangeOf(info.subtaskIndex, info.maxParallelism, info.parallelism),
+        keyGroupRange,
         now: () => options.processingTime.now(),
-      })
+      }))
     : undefined;
   return {
     ...info,
     attemptNumber: info.attemptNumber ?? 0,
     processingTime: options.processingTime,
     keyedBackend: backend,
-    heapBackend: backend,
+    heapBackend: backend instanceof HeapKeyedStateBackend ? backend : undefined,
+    stateBackend: backend,
     keySelectors,
     connectedOutputs: options.connectedOutputs ?? new Set(['main']),
     metrics: newOperatorMetrics(),

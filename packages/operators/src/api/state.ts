@@ -4,6 +4,8 @@
  * namespace (VOID_NAMESPACE, or a window).
  */
 import type { Key } from './elements.js';
+import type { InternalTimerService } from './operator.js';
+import type { ProcessingTimeService, Triggerable } from './time.js';
 
 export type Namespace = string | number;
 /** The namespace of state that is not per window. */
@@ -129,4 +131,16 @@ export interface KeyedStateBackend {
   mergeNamespaces(stateName: string, target: Namespace, sources: readonly Namespace[]): void;
   /** Number of (key, namespace) entries across all states, and an estimate of their bytes. */
   size(): { entries: number; keys: number };
+}
+
+/**
+ * A keyed backend the task runtime checkpoints and restores: HeapKeyedStateBackend, or the
+ * engine's RocksDBKeyedStateBackend. Timers come from it so that they are snapshotted with
+ * its state. snapshot()/restore() use the canonical format (KeyedStateSnapshot) of every backend.
+ */
+export interface CheckpointableKeyedStateBackend extends KeyedStateBackend {
+  createTimerService(target: Triggerable, processingTime: ProcessingTimeService): InternalTimerService;
+  snapshot(): KeyedStateSnapshot;
+  restore(snapshots: readonly KeyedStateSnapshot[]): void;
+  describeKey(key: Key): Record<string, Array<{ namespace: Namespace; value: unknown }>>;
 }
