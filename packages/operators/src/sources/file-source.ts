@@ -39,12 +39,12 @@
  */
 import { readdirSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { MIN_WATERMARK, NO_TIMESTAMP } from '../api/elements.js';
+import { NO_TIMESTAMP } from '../api/elements.js';
 import { AbstractSourceOperator, InputStatus, type OperatorRestore, type OperatorStateSnapshot } from '../api/operator.js';
 import type { OperatorEnv } from '../registry.js';
 import { DEAD_LETTER_TEXT_LIMIT, type FileFormat, type FileItem } from './file-records.js';
 import { DEFAULT_READER_LIMITS, SplitReader, type ReaderLimits } from './file-reader.js';
-import { resolveWatermarks, SplitWatermarks, type ResolvedWatermarks, type WatermarkConfig } from './watermarks.js';
+import { resolveWatermarks, SourceWatermarkEmitter, SplitWatermarks, type ResolvedWatermarks, type WatermarkConfig } from './watermarks.js';
 
 export interface FileSourceConfig {
   readonly path: string;
@@ -106,10 +106,9 @@ export class FileSource extends AbstractSourceOperator {
   private waiting: FileSplit[] = [];
   private cursor = 0;
   private watermarks!: SplitWatermarks;
+  private emitter!: SourceWatermarkEmitter;
   private nextPeriodicEmit = 0;
   private sincePunctuation = 0;
-  private lastWatermark = MIN_WATERMARK;
-  private idle = false;
   private available: { promise: Promise<void>; resolve: () => void } | undefined;
   private closed = false;
   private warnedUnconnected = false;
@@ -148,6 +147,7 @@ export class FileSource extends AbstractSourceOperator {
     }
     const now = this.ctx.processingTime.now();
     this.watermarks = new SplitWatermarks(this.wm.boundMs, this.wm.idleTimeoutMs);
+    this.emitter = new SourceWatermarkEmitter(this.output);
     for (const split of splits) this.watermarks.addSplit(split.file, now);
     this.nextPeriodicEmit = now;
     this.waiting = splits.slice(this.maxOpenFiles);
@@ -291,22 +291,7 @@ export class FileSource extends AbstractSourceOperator {
   }
 
   private emitWatermark(now: number): void {
-    const { watermark, idle } = this.watermarks.current(now);
-    if (idle) {
-      if (!this.idle) {
-        this.idle = true;
-        this.output.emitIdle(true);
-      }
-      return;
-    }
-    if (this.idle) {
-      this.idle = false;
-      this.output.emitIdle(false);
-    }
-    if (watermark > this.lastWatermark) {
-      this.lastWatermark = watermark;
-      this.output.emitWatermark(watermark);
-    }
+    this.emitter.emit(this.watermarks.current(now));
   }
 }
 

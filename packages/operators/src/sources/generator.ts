@@ -8,7 +8,7 @@ import type { GeneratorProfile } from '@sluice/graph-model';
 import { AbstractSourceOperator, InputStatus, type OperatorRestore, type OperatorStateSnapshot } from '../api/operator.js';
 import type { OperatorEnv } from '../registry.js';
 import { recordFactory, type GeneratedRecord } from './generator-data.js';
-import { resolveWatermarks, SplitWatermarks, type ResolvedWatermarks, type WatermarkConfig } from './watermarks.js';
+import { resolveWatermarks, SourceWatermarkEmitter, SplitWatermarks, type ResolvedWatermarks, type WatermarkConfig } from './watermarks.js';
 
 export interface GeneratorConfig {
   readonly profile: GeneratorProfile;
@@ -37,14 +37,13 @@ export class GeneratorSource extends AbstractSourceOperator {
   private splits: GeneratorSplit[] = [];
   private restored: readonly unknown[] | undefined;
   private watermarks!: SplitWatermarks;
+  private emitter!: SourceWatermarkEmitter;
   private cursor = 0;
   private emitted = 0;
   private rateStart = 0;
   private perSubtaskRate = 0;
   private nextPeriodicEmit = 0;
   private sincePunctuation = 0;
-  private lastWatermark = Number.NEGATIVE_INFINITY;
-  private idle = false;
 
   constructor(
     private readonly config: GeneratorConfig,
@@ -66,6 +65,7 @@ export class GeneratorSource extends AbstractSourceOperator {
       : [{ split: subtaskIndex, of: parallelism, next: 0 }];
     const now = this.ctx.processingTime.now();
     this.watermarks = new SplitWatermarks(this.wm.boundMs, this.wm.idleTimeoutMs);
+    this.emitter = new SourceWatermarkEmitter(this.output);
     this.splits = this.splits.filter((s) => !this.exhausted(s));
     for (const s of this.splits) this.watermarks.addSplit(String(s.split), now);
     this.rateStart = now;
@@ -81,10 +81,7 @@ export class GeneratorSource extends AbstractSourceOperator {
     }
     if (this.splits.length === 0) {
       if (this.config.count !== null) return InputStatus.END_OF_INPUT;
-      if (!this.idle) {
-        this.idle = true;
-        this.output.emitIdle(true);
-      }
+      this.emitter.markIdle();
       return InputStatus.NOTHING_AVAILABLE;
     }
     let allowed = budget;
@@ -138,21 +135,6 @@ export class GeneratorSource extends AbstractSourceOperator {
   }
 
   private emitWatermark(now: number): void {
-    const { watermark, idle } = this.watermarks.current(now);
-    if (idle) {
-      if (!this.idle) {
-        this.idle = true;
-        this.output.emitIdle(true);
-      }
-      return;
-    }
-    if (this.idle) {
-      this.idle = false;
-      this.output.emitIdle(false);
-    }
-    if (watermark > this.lastWatermark) {
-      this.lastWatermark = watermark;
-      this.output.emitWatermark(watermark);
-    }
+    this.emitter.emit(this.watermarks.current(now));
   }
 }

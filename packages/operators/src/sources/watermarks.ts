@@ -12,6 +12,7 @@
 import type { JobConfig } from '@sluice/graph-model';
 import { MIN_WATERMARK } from '../api/elements.js';
 import type { CodeLoader } from '../api/functions.js';
+import type { Output } from '../api/output.js';
 import { compileFieldPath } from '../functions/field-path.js';
 
 export interface WatermarkConfig {
@@ -113,5 +114,37 @@ export class SplitWatermarks {
     }
     if (active === 0) return { watermark: MIN_WATERMARK, idle: this.splits.size > 0, holdingBack: undefined };
     return { watermark, idle: false, holdingBack };
+  }
+}
+
+/**
+ * What a source has told downstream: idleness is announced once per change, and the
+ * watermark only ever advances.
+ */
+export class SourceWatermarkEmitter {
+  private last = MIN_WATERMARK;
+  private idle = false;
+
+  constructor(private readonly output: Pick<Output<unknown>, 'emitWatermark' | 'emitIdle'>) {}
+
+  markIdle(): void {
+    if (this.idle) return;
+    this.idle = true;
+    this.output.emitIdle(true);
+  }
+
+  emit(current: { readonly watermark: number; readonly idle: boolean }): void {
+    if (current.idle) {
+      this.markIdle();
+      return;
+    }
+    if (this.idle) {
+      this.idle = false;
+      this.output.emitIdle(false);
+    }
+    if (current.watermark > this.last) {
+      this.last = current.watermark;
+      this.output.emitWatermark(current.watermark);
+    }
   }
 }
