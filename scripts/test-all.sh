@@ -16,8 +16,20 @@ if [ ! -x /usr/bin/chromium ]; then
   apt-get update -qq && apt-get install -y -qq chromium
 fi
 
+# Kafka tests run a real broker fetched from Maven Central: Java 17+ and Maven must be here.
+java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1; }
+if ! command -v java >/dev/null || [ "$(java_major)" -lt 17 ] || ! command -v mvn >/dev/null; then
+  echo "==> apt-get install openjdk-17-jre-headless maven"
+  apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless maven || true
+fi
+
 echo "==> npm ci"
 npm ci --no-audit --no-fund
+
+# Checks Java and Maven (with a clear message) and fetches the broker's jars once, so that
+# the first Kafka test does not spend its timeout on downloads.
+echo "==> fetch the Kafka broker (Maven Central)"
+node scripts/kafka/broker.js --fetch
 
 echo "==> npm test"
 npm test
