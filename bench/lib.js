@@ -32,8 +32,8 @@ export function percentile(values, p) {
 }
 
 /** Runs a bounded job to the end on a fresh engine; returns seconds, CPU seconds and the job. */
-export async function runJob(graph, { slots = 2 } = {}) {
-  const taskManager = new TaskManager({ slots });
+export async function runJob(graph, { slots = 2, userCode } = {}) {
+  const taskManager = new TaskManager({ slots, userCode });
   try {
     const jobs = new JobManager(taskManager);
     const cpu0 = process.cpuUsage();
@@ -51,12 +51,12 @@ export async function runJob(graph, { slots = 2 } = {}) {
 }
 
 /** One warm-up, then the median of `runs` measured runs of events/s. */
-export async function throughput(name, makeGraph, events, { runs = 3, slots = 2, extra = {} } = {}) {
-  await runJob(makeGraph(), { slots });
+export async function throughput(name, makeGraph, events, { runs = 3, slots = 2, userCode, extra = {} } = {}) {
+  await runJob(makeGraph(), { slots, userCode });
   const rates = [];
   const cpu = [];
   for (let i = 0; i < runs; i++) {
-    const { seconds, cpuSeconds } = await runJob(makeGraph(), { slots });
+    const { seconds, cpuSeconds } = await runJob(makeGraph(), { slots, userCode });
     rates.push(events / seconds);
     cpu.push(events / cpuSeconds);
   }

@@ -3,7 +3,7 @@
  * type; this registry builds a running instance from a validated config.
  */
 import type { JobConfig } from '@sluice/graph-model';
-import type { CodeLoader, CollectOutlet } from './api/functions.js';
+import type { BatchLoader, CodeLoader, CollectOutlet } from './api/functions.js';
 import type { AnyOperator } from './api/operator.js';
 import { BlackholeSink, CollectSink, ConsoleSink } from './sinks/basic.js';
 import { GeneratorSource } from './sources/generator.js';
@@ -25,6 +25,8 @@ export interface OperatorEnv {
   readonly job: JobConfig;
   /** The user function compiled from a code field's source text. */
   readonly fn: CodeLoader;
+  /** Batch versions of map, filter and flat-map functions, where the engine offers them (sandboxed user code). */
+  readonly batch?: BatchLoader | undefined;
   /** Where a collect sink named `name` delivers its records. */
   collector(name: string): CollectOutlet;
   /** Where a console sink writes a line. */

@@ -15,6 +15,8 @@ import type { Barrier } from '../runtime/messages.js';
 import type { FromWorker, SubtaskDiagnosis, ToWorker } from '../runtime/protocol.js';
 import type { InputChannelSpec, OutputChannelSpec, SubtaskRestore, TaskDeployment } from '../runtime/task.js';
 import type { ExecutionPlan } from '../compile/plan.js';
+import type { UserCodeSettings } from '../runtime/sandbox.js';
+import type { SlotSettings } from '../runtime/worker.js';
 
 export interface TaskManagerOptions {
   /** Worker threads; default: one per core. */
@@ -33,6 +35,12 @@ export interface TaskManagerOptions {
    * returns as well as a wedged worker. Default 30 s; 0 turns it off.
    */
   readonly heartbeatTimeoutMs?: number;
+  /**
+   * How user functions run: 'trusted' (in the slot's own thread, the default for embedded
+   * and local use) or 'sandboxed' (an isolate per job with CPU and memory limits; the
+   * hosted default of `sluice serve`).
+   */
+  readonly userCode?: UserCodeSettings;
 }
 
 const HEARTBEAT_INTERVAL_MS = 1000;
@@ -103,6 +111,7 @@ export class TaskManager {
   private spawn(slot: number): Worker {
     const worker = new Worker(new URL('../runtime/worker.js', import.meta.url), {
       resourceLimits: this.options.maxHeapMb ? { maxOldGenerationSizeMb: this.options.maxHeapMb } : undefined,
+      workerData: { userCode: this.options.userCode } satisfies SlotSettings,
     });
     this.online[slot] = false;
     this.lastHeard[slot] = performance.now();

@@ -7,7 +7,7 @@ import { transform } from 'esbuild';
 import { codeFieldsOf, formatPath, type ValidatedGraph } from '@sluice/graph-model';
 
 /** The name the compiled snippet binds its function to. */
-const BINDING = '__sluice_fn';
+export const BINDING = '__sluice_fn';
 /** The user's line 1 is line 2 of the compiled text. */
 const PREFIX = `const ${BINDING} = (\n`;
 

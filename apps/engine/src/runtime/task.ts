@@ -37,6 +37,7 @@ import {
   RowKind,
   VOID_NAMESPACE,
   type AnyOperator,
+  type BatchKind,
   type CollectOutlet,
   type Key,
   type KeySelector,
@@ -50,7 +51,8 @@ import {
   type SourceOperator,
 } from '@sluice/operators';
 import type { ChainedOperatorPlan, ExecutionPlan, OutputTarget, TaskPlan } from '../compile/plan.js';
-import { instantiateCode } from '../compile/user-code.js';
+import { BINDING, instantiateCode } from '../compile/user-code.js';
+import { TaskSandbox, type UserCodeSettings } from './sandbox.js';
 import type { FailureReport } from './protocol.js';
 import { ChannelWriter, type ChannelMemory } from './channel.js';
 import { InputGate, type GateListener, type InputWatermark } from './input-gate.js';
@@ -144,6 +146,8 @@ export interface TaskHost {
   declineCheckpoint(checkpointId: number, reason: string): void;
   /** The subtask reached its end with commits pending: it waits for FINAL_CHECKPOINT_ID. */
   awaitingFinalCommit(): void;
+  /** How user code runs (trusted when absent). */
+  readonly userCode?: UserCodeSettings | undefined;
 }
 
 /** Why a task failed, with everything needed to find the cause. */
@@ -243,6 +247,10 @@ export class StreamTask implements GateListener {
   private readonly convertedKeyed = new Map<number, KeyedStateSnapshot[]>();
   /** Set while native checkpoints capture keyed state: no record, timer or mail may touch state until it settles. */
   private held: Promise<void> | undefined;
+  /** Where user code runs in sandboxed mode. */
+  private sandbox: TaskSandbox | undefined;
+  /** Operators that process input in batches (sandboxed map, filter, flat-map), head first. */
+  private buffering: Array<{ nodeId: string; flush: () => void }> = [];
 
   constructor(
     deployment: TaskDeployment,
@@ -260,7 +268,12 @@ export class StreamTask implements GateListener {
     this.doorbell = new Int32Array(deployment.doorbell);
     this.creditBell = new Int32Array(deployment.creditBell);
     this.metrics = { busyMs: 0, idleMs: 0, backpressuredMs: 0, operators: plan.operators.map((o) => ({ nodeId: o.nodeId, recordsIn: 0, recordsOut: 0, watermark: MIN_WATERMARK, inclusiveMs: 0, busyMs: 0, outputWatermark: MIN_WATERMARK, lateRecordsDropped: 0, lateRecordsRouted: 0, deadLetters: 0 })), inputWatermarks: [] };
-    this.build(deployment);
+    try {
+      this.build(deployment);
+    } catch (error) {
+      this.sandbox?.dispose();
+      throw error;
+    }
     if (deployment.inputs.length > 0) {
       const c = this.job.checkpointing;
       this.gate = new InputGate(deployment.inputs, this.headInputs(), c.mode, { enabled: c.unaligned, alignmentTimeoutMs: c.alignmentTimeoutMs });
@@ -321,11 +334,16 @@ export class StreamTask implements GateListener {
   private build(deployment: TaskDeployment): void {
     const plan = this.plan;
     const code = deployment.plan.code;
-    const fn = (source: string): unknown => {
+    const compiledOf = (source: string): string => {
       const compiled = code[source];
       if (compiled === undefined) throw new Error('internal: user function was not compiled');
-      return instantiateCode(compiled);
+      return compiled;
     };
+    const userCode = this.host.userCode;
+    const sandbox = userCode?.mode === 'sandboxed' ? new TaskSandbox(userCode, this.jobId, this.attempt, `job ${this.jobId}, task '${plan.name}', subtask ${this.subtaskIndex + 1}/${plan.parallelism}`) : undefined;
+    this.sandbox = sandbox;
+    const fn = sandbox ? (source: string): unknown => sandbox.load(compiledOf(source), BINDING) : (source: string): unknown => instantiateCode(compiledOf(source));
+    const batch = sandbox ? (source: string, kind: BatchKind) => sandbox.loadBatch(compiledOf(source), BINDING, kind) : undefined;
     this.keySelectors = plan.keys.map((k) => (k ? compileKeySelector(k, fn) : undefined));
 
     // Exchange writers of this subtask, one per outgoing exchange.
@@ -348,6 +366,7 @@ export class StreamTask implements GateListener {
     const env = {
       job: this.job,
       fn,
+      batch,
       collector: (name: string) => this.host.collector(plan.operators[0]?.nodeId ?? '', name),
       print: (line: string) => this.host.print(line),
     };
@@ -392,6 +411,10 @@ export class StreamTask implements GateListener {
     plan.operators.forEach((_, index) => {
       (this.operators[index] as AnyOperator).setup(this.contexts[index] as OperatorContext, outputs[index] as Output<unknown>);
     });
+    this.buffering = this.operators.flatMap((op, index) => {
+      const flush = op.flushBuffered;
+      return flush ? [{ nodeId: (plan.operators[index] as ChainedOperatorPlan).nodeId, flush }] : [];
+    });
   }
 
   private taskProcessingTime(): ProcessingTimeService {
@@ -419,6 +442,8 @@ export class StreamTask implements GateListener {
       if (opened || this.operators.length > 0) this.closeAll(error);
       await this.disposeStateBackends();
       throw this.describe(error);
+    } finally {
+      this.sandbox?.dispose();
     }
   }
 
@@ -717,6 +742,7 @@ export class StreamTask implements GateListener {
         continue;
       }
       const status = source ? this.pollSource(source) : this.readInput(sliceEnd);
+      if (this.buffering.length > 0) this.flushBuffered();
       if (flushTimeout === 0) {
         this.flushAll();
       } else {
@@ -851,9 +877,22 @@ export class StreamTask implements GateListener {
   }
 
   private runMails(): void {
+    if (this.mails.length === 0) return;
     while (this.mails.length > 0) {
       const mail = this.mails.shift();
       mail?.();
+    }
+    if (this.buffering.length > 0) this.flushBuffered();
+  }
+
+  /** Batches waiting in operators go on after each step: a record waits at most one step. */
+  private flushBuffered(): void {
+    for (const { nodeId, flush } of this.buffering) {
+      try {
+        flush();
+      } catch (error) {
+        throw error instanceof AttributedError ? error : new AttributedError(nodeId, undefined, error);
+      }
     }
   }
 

@@ -4,16 +4,22 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import type { CollectOutlet, Logger, ProcessingTimeService } from '@sluice/operators';
 import type { CollectedRowTuple, FailureReport, FromWorker, ToWorker } from './protocol.js';
 import { writeAtomically } from './state-files.js';
 import { StreamTask, TaskFailure, type TaskDeployment } from './task.js';
+import type { UserCodeSettings } from './sandbox.js';
 
 const port = parentPort;
 if (!port) throw new Error('worker.ts must run in a worker thread');
 
 const post = (message: FromWorker) => port.postMessage(message);
+/** What the task manager started this slot with. */
+export interface SlotSettings {
+  readonly userCode?: UserCodeSettings | undefined;
+}
+const settings = (workerData ?? {}) as SlotSettings;
 const tasks = new Map<string, StreamTask>();
 const outlets = new Map<string, { jobId: string; attempt: number; nodeId: string; name: string; rows: CollectedRowTuple[] }>();
 const printed = new Map<string, { jobId: string; attempt: number; lines: string[] }>();
@@ -59,6 +65,7 @@ function deploy(deployment: TaskDeployment): void {
   let task: StreamTask;
   try {
     task = new StreamTask(deployment, {
+      userCode: settings.userCode,
       processingTime,
       log: logger(jobId, attempt, id),
       print: (line) => {

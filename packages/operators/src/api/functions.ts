@@ -30,3 +30,26 @@ export interface CollectOutlet {
    */
   commit(commitId: string, rows: Array<[unknown, number, number]>): void;
 }
+
+/** The user functions that may run over a batch of records in one call. */
+export type BatchKind = 'map' | 'filter' | 'flat-map';
+
+/**
+ * What a batch call returns: map, one output per input; filter, a keep flag (1) per
+ * input; flat-map, every output in order with the number each input produced.
+ */
+export interface BatchResult {
+  readonly outputs?: readonly unknown[];
+  readonly keep?: Uint8Array;
+  readonly counts?: Int32Array;
+}
+
+/**
+ * A user function applied to many records in one call, `ctx.timestamp` set per record.
+ * Offered where calling user code crosses a boundary (the sandbox), so the crossing is
+ * paid per batch, not per record.
+ */
+export type BatchFunction = (values: unknown[], timestamps: number[], ctx: FunctionContext) => BatchResult;
+
+/** Compiles a code field into a batch function; undefined where user code is called directly. */
+export type BatchLoader = (source: string, kind: BatchKind) => BatchFunction;

@@ -91,6 +91,13 @@ interface Lifecycle {
    */
   hasPendingCommits(): boolean;
   close(): void;
+  /**
+   * Present on an operator that holds input back to process it in batches (user functions
+   * in the sandbox). The task calls it after each step of input and after mails, so that
+   * records wait at most one step; the operator also empties its buffer itself before
+   * forwarding a watermark or idleness, before a barrier, and at finish.
+   */
+  flushBuffered?: (() => void) | undefined;
 }
 
 /** The checkpoint id of the notification that ends a bounded job: it commits everything pending. */

@@ -1,5 +1,5 @@
 import type { RowKind } from '../api/elements.js';
-import type { FunctionContext } from '../api/functions.js';
+import type { BatchFunction, BatchKind, BatchResult, FunctionContext } from '../api/functions.js';
 import { AbstractOperator, type OperatorContext } from '../api/operator.js';
 import type { Output } from '../api/output.js';
 import { compileConditions, type ConditionSpec } from '../functions/conditions.js';
@@ -15,37 +15,119 @@ abstract class FunctionOperator extends AbstractOperator<unknown> {
   }
 }
 
-export class MapOperator extends FunctionOperator {
+/** Records a batch function has not seen yet. */
+const BATCH_SIZE = 512;
+
+/**
+ * Map, filter and flat-map call their function per record; where the engine offers a
+ * batch function (sandboxed user code) they buffer up to BATCH_SIZE records instead and
+ * call it once per batch. Results keep the input order, and the buffer empties before
+ * anything that must not overtake records: a watermark, idleness, a barrier, the end.
+ */
+abstract class BatchingFunctionOperator extends FunctionOperator {
+  private readonly batchFn: BatchFunction | undefined;
+  private values: unknown[] = [];
+  private timestamps: number[] = [];
+  private kinds: RowKind[] = [];
+  flushBuffered: (() => void) | undefined;
+
+  constructor(config: { fn: string }, env: OperatorEnv, kind: BatchKind) {
+    super();
+    this.batchFn = env.batch?.(config.fn, kind);
+    if (this.batchFn) this.flushBuffered = () => this.flushBatch();
+  }
+
+  protected get batching(): boolean {
+    return this.batchFn !== undefined;
+  }
+
+  protected buffer(value: unknown, timestamp: number, kind: RowKind): void {
+    this.values.push(value);
+    this.timestamps.push(timestamp);
+    this.kinds.push(kind);
+    if (this.values.length >= BATCH_SIZE) this.flushBatch();
+  }
+
+  private flushBatch(): void {
+    if (this.values.length === 0) return;
+    const values = this.values;
+    const timestamps = this.timestamps;
+    const kinds = this.kinds;
+    this.values = [];
+    this.timestamps = [];
+    this.kinds = [];
+    this.emitBatch(values, timestamps, kinds, (this.batchFn as BatchFunction)(values, timestamps, this.fctx));
+  }
+
+  protected abstract emitBatch(values: unknown[], timestamps: number[], kinds: RowKind[], result: BatchResult): void;
+
+  override processWatermark(watermark: number): void {
+    this.flushBatch();
+    super.processWatermark(watermark);
+  }
+  override processIdle(idle: boolean): void {
+    this.flushBatch();
+    super.processIdle(idle);
+  }
+  override prepareSnapshotPreBarrier(_checkpointId: number): void {
+    this.flushBatch();
+  }
+  override finish(): void {
+    this.flushBatch();
+  }
+}
+
+export class MapOperator extends BatchingFunctionOperator {
   private readonly fn: (value: unknown, ctx: FunctionContext) => unknown;
   constructor(config: { fn: string }, env: OperatorEnv) {
-    super();
-    this.fn = env.fn(config.fn) as typeof this.fn;
+    super(config, env, 'map');
+    this.fn = this.batching ? unusedDirect : (env.fn(config.fn) as typeof this.fn);
   }
   processElement(value: unknown, timestamp: number, kind: RowKind): void {
+    if (this.flushBuffered) {
+      this.buffer(value, timestamp, kind);
+      return;
+    }
     this.fctx.timestamp = timestamp;
     this.output.collect(this.fn(value, this.fctx), timestamp, kind);
   }
+  protected emitBatch(_values: unknown[], timestamps: number[], kinds: RowKind[], result: BatchResult): void {
+    const outputs = result.outputs ?? [];
+    for (let i = 0; i < outputs.length; i++) this.output.collect(outputs[i], timestamps[i] as number, kinds[i]);
+  }
 }
 
-export class FilterOperator extends FunctionOperator {
+export class FilterOperator extends BatchingFunctionOperator {
   private readonly fn: (value: unknown, ctx: FunctionContext) => unknown;
   constructor(config: { fn: string }, env: OperatorEnv) {
-    super();
-    this.fn = env.fn(config.fn) as typeof this.fn;
+    super(config, env, 'filter');
+    this.fn = this.batching ? unusedDirect : (env.fn(config.fn) as typeof this.fn);
   }
   processElement(value: unknown, timestamp: number, kind: RowKind): void {
+    if (this.flushBuffered) {
+      this.buffer(value, timestamp, kind);
+      return;
+    }
     this.fctx.timestamp = timestamp;
     if (this.fn(value, this.fctx) === true) this.output.collect(value, timestamp, kind);
   }
+  protected emitBatch(values: unknown[], timestamps: number[], kinds: RowKind[], result: BatchResult): void {
+    const keep = result.keep as Uint8Array;
+    for (let i = 0; i < values.length; i++) if (keep[i] === 1) this.output.collect(values[i], timestamps[i] as number, kinds[i]);
+  }
 }
 
-export class FlatMapOperator extends FunctionOperator {
+export class FlatMapOperator extends BatchingFunctionOperator {
   private readonly fn: (value: unknown, ctx: FunctionContext) => unknown;
   constructor(config: { fn: string }, env: OperatorEnv) {
-    super();
-    this.fn = env.fn(config.fn) as typeof this.fn;
+    super(config, env, 'flat-map');
+    this.fn = this.batching ? unusedDirect : (env.fn(config.fn) as typeof this.fn);
   }
   processElement(value: unknown, timestamp: number, kind: RowKind): void {
+    if (this.flushBuffered) {
+      this.buffer(value, timestamp, kind);
+      return;
+    }
     this.fctx.timestamp = timestamp;
     const result = this.fn(value, this.fctx);
     if (Array.isArray(result)) {
@@ -56,6 +138,19 @@ export class FlatMapOperator extends FunctionOperator {
       throw new TypeError(`flat-map must return an array or another iterable, got ${typeof result}`);
     }
   }
+  protected emitBatch(_values: unknown[], timestamps: number[], kinds: RowKind[], result: BatchResult): void {
+    const outputs = result.outputs ?? [];
+    const counts = result.counts as Int32Array;
+    let next = 0;
+    for (let i = 0; i < counts.length; i++) {
+      const end = next + (counts[i] as number);
+      for (; next < end; next++) this.output.collect(outputs[next], timestamps[i] as number, kinds[i]);
+    }
+  }
+}
+
+function unusedDirect(): never {
+  throw new Error('internal: a batching operator called its function per record');
 }
 
 export class FilterExpressionOperator extends AbstractOperator<unknown> {

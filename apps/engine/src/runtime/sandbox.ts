@@ -1,0 +1,597 @@
+/**
+ * Sandboxed user functions (hosted mode).
+ *
+ * User code runs in a V8 isolate of its own (isolated-vm): no `require`, `process`,
+ * file system, sockets, timers or engine objects exist there, and its heap is bounded.
+ * Each job gets one isolate per task-manager slot (its memory limit is the job's
+ * budget on that slot; a memory bomb disposes that isolate only, so only that job
+ * fails). Each subtask gets its own context in it (its own globals and prototypes).
+ *
+ * Nothing is shared by reference across the boundary. Two ways in:
+ *
+ *   batch   map / filter / flat-map: the operator buffers records and hands over a
+ *           batch; records travel as msgpack bytes (the channels' format), the isolate
+ *           runs the function per record with ctx.timestamp set per record, and
+ *           returns msgpack bytes (map, flat-map) or keep flags (filter).
+ *   call    everything else (process functions, triggers, aggregates, joins, key
+ *           selectors): one call per invocation; plain data is copied. Context
+ *           objects (ctx, out, state handles, timerService) are passed as handles:
+ *           the isolate sees a stand-in whose methods call back into the host, and
+ *           whose data fields (ctx.timestamp, ctx.key) are refreshed on every call.
+ *           Only members in MEMBERS are visible: engine internals behind a context
+ *           (backend, operator, output) stay out of reach whatever user code asks.
+ *
+ * Every call into the isolate has a time limit (a batch counts as one call); an endless
+ * loop ends with a SandboxError that the task attributes to job, operator and subtask.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { BatchKind, BatchResult, FunctionContext } from '@sluice/operators';
+import { Packr } from 'msgpackr';
+import type * as IvmNs from 'isolated-vm';
+
+type Ivm = typeof IvmNs;
+
+/** How user code runs: an engine-wide setting, fixed when the task manager starts. */
+export interface UserCodeSettings {
+  /**
+   * 'trusted': in the engine's own threads, at full speed; for local, single-user use.
+   * 'sandboxed': in a V8 isolate per job (the hosted default).
+   */
+  readonly mode: 'trusted' | 'sandboxed';
+  /** Longest one call into user code may run (one batch of records, or one hook call), in ms. Default 1000. */
+  readonly cpuMsPerCall?: number | undefined;
+  /** Heap of one job's isolate on one slot, in MB. Default 128. */
+  readonly memoryMbPerJob?: number | undefined;
+  /** Largest msgpack size of a record a user function may emit, in bytes. Default 1 MiB. */
+  readonly maxRecordBytes?: number | undefined;
+}
+
+export const DEFAULT_CPU_MS_PER_CALL = 1000;
+export const DEFAULT_MEMORY_MB_PER_JOB = 128;
+export const DEFAULT_MAX_RECORD_BYTES = 1024 * 1024;
+
+/** User code broke a sandbox limit or rule; the message says which and what to do. */
+export class SandboxError extends Error {
+  override readonly name = 'SandboxError';
+}
+
+let ivmModule: Ivm | undefined;
+function loadIvm(): Ivm {
+  if (ivmModule) return ivmModule;
+  try {
+    const require = createRequire(import.meta.url);
+    ivmModule = require('isolated-vm') as Ivm;
+    return ivmModule;
+  } catch (error) {
+    throw new SandboxError(
+      `sandboxed user code needs the isolated-vm package (5.0.4 on Node 20), which could not be loaded: ${error instanceof Error ? error.message : String(error)}; ` +
+        "run the engine with userCode.mode 'trusted' only where every job's author is trusted",
+    );
+  }
+}
+
+let msgpackrSource: string | undefined;
+/** msgpackr's browser build, evaluated inside each context so records cross as bytes. */
+function msgpackrScript(): string {
+  if (msgpackrSource === undefined) {
+    const require = createRequire(import.meta.url);
+    // The package's main file lives in its dist/ folder, beside the browser build.
+    msgpackrSource = readFileSync(join(dirname(require.resolve('msgpackr')), 'index.js'), 'utf8');
+  }
+  return msgpackrSource;
+}
+
+/**
+ * Public members of the context objects user code receives (see the code kinds in
+ * @sluice/graph-model). Anything else on a host object (private fields such as the
+ * state backend or the operator's output) does not exist for the isolate.
+ */
+const MEMBERS = new Set([
+  // function and process contexts
+  'timestamp', 'timeDomain', 'key', 'nodeId', 'subtaskIndex', 'parallelism', 'attemptNumber',
+  'collect', 'output', 'state', 'broadcastState', 'applyToKeyedState', 'timerService',
+  // timers (process and trigger contexts)
+  'registerEventTimeTimer', 'deleteEventTimeTimer', 'registerProcessingTimeTimer', 'deleteProcessingTimeTimer', 'currentWatermark', 'currentProcessingTime',
+  'getValue', 'setValue',
+  // state handles, broadcast state
+  'value', 'update', 'clear', 'get', 'add', 'addAll', 'put', 'remove', 'contains', 'entries', 'keys', 'values', 'isEmpty',
+  // windows, patterns
+  'start', 'end', 'maxTimestamp', 'events',
+]);
+
+/** What the isolate gets to build a stand-in: [handle id, member kinds or undefined when known, data fields]. */
+type HandleDescriptor = [number, Record<string, 'f' | 'o'> | undefined, Record<string, unknown>];
+
+interface HostShape {
+  readonly id: number;
+  readonly functions: string[];
+  readonly objects: string[];
+  readonly data: string[];
+  described: boolean;
+}
+
+const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, msgpackr) {
+  'use strict';
+  const COPY = { arguments: { copy: true }, result: { copy: true } };
+  const apply = Function.prototype.apply;
+  const values = [];
+  const callbacks = [];
+  const standIns = new Map();
+  let depth = 0;
+  const inPackr = new msgpackr.Unpackr({ sequential: true });
+  const outPackr = new msgpackr.Packr({ sequential: true });
+
+  function describeError(e) {
+    try {
+      if (e instanceof Error) return { message: String(e.message), name: String(e.name), stack: String(e.stack) };
+      let text;
+      try { text = JSON.stringify(e); } catch (_) { text = undefined; }
+      if (text === undefined) text = String(e);
+      if (text.length > 500) text = text.slice(0, 500) + '…';
+      return { message: 'a non-Error value was thrown: ' + text, name: 'Error', stack: '' };
+    } catch (_) {
+      return { message: 'a value was thrown that cannot be shown', name: 'Error', stack: '' };
+    }
+  }
+
+  /** Records are data: msgpack would quietly turn a function or a promise into something else. */
+  function checkRecord(r) {
+    if (typeof r === 'function') throw new TypeError('a user function returned a function; records must be data');
+    if (r !== null && typeof r === 'object' && typeof r.then === 'function') throw new TypeError('user functions must return their result, not a promise (async functions are not supported)');
+    return r;
+  }
+
+  function standIn(d) {
+    let s = standIns.get(d[0]);
+    if (s === undefined) {
+      const id = d[0];
+      const members = d[1];
+      s = {};
+      for (const name of Object.keys(members)) {
+        if (members[name] === 'f') {
+          s[name] = function () { return callHost(id, name, arguments); };
+        } else {
+          let cached;
+          Object.defineProperty(s, name, { enumerable: true, get() { if (cached === undefined) cached = fromHost(hostGet.applySync(undefined, [id, name], COPY)); return cached; } });
+        }
+      }
+      standIns.set(id, s);
+    }
+    const data = d[2];
+    for (const name of Object.keys(data)) s[name] = data[name];
+    return s;
+  }
+
+  function fromHost(r) {
+    if (r.e !== undefined) { const e = new Error(r.e); throw e; }
+    return r.h !== undefined ? standIn(r.h) : r.v;
+  }
+
+  function callHost(id, name, args) {
+    const list = [];
+    const fns = [];
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i];
+      if (typeof a === 'function') { fns.push([i, callbacks.length]); callbacks.push(a); list.push(null); }
+      else list.push(a);
+    }
+    return fromHost(hostCall.applySync(undefined, [id, name, list, fns], COPY));
+  }
+
+  function decodeArgs(args, handles) {
+    for (let i = 0; i < handles.length; i++) args[handles[i][0]] = standIn(handles[i][1]);
+    return args;
+  }
+
+  return {
+    define(code) {
+      try {
+        const v = (0, eval)(code);
+        const id = values.length;
+        values.push(v);
+        if (typeof v === 'function') return { id, shape: 'function' };
+        if (typeof v === 'object' && v !== null) {
+          const hooks = [];
+          const data = {};
+          for (const k of Object.keys(v)) {
+            if (typeof v[k] === 'function') hooks.push(k); else data[k] = v[k];
+          }
+          return { id, shape: 'hooks', hooks, data };
+        }
+        return { id, shape: 'value', value: v };
+      } catch (e) {
+        return { error: describeError(e) };
+      }
+    },
+    call(id, hook, args, handles) {
+      depth++;
+      try {
+        const target = values[id];
+        const f = hook === null ? target : target[hook];
+        const result = apply.call(f, hook === null ? undefined : target, decodeArgs(args, handles));
+        if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
+          return { error: { message: 'user functions must return their result, not a promise (async functions are not supported)', name: 'TypeError', stack: '' } };
+        }
+        return { value: result };
+      } catch (e) {
+        return { error: describeError(e) };
+      } finally {
+        if (--depth === 0) callbacks.length = 0;
+      }
+    },
+    callback(index, args, handles) {
+      try {
+        const result = apply.call(callbacks[index], undefined, decodeArgs(args, handles));
+        return { value: result };
+      } catch (e) {
+        return { error: describeError(e) };
+      }
+    },
+    forgetHandles() { standIns.clear(); },
+    batch(id, kind, bytes, timestamps, info) {
+      const f = values[id];
+      const ctx = { timestamp: 0, nodeId: info.nodeId, subtaskIndex: info.subtaskIndex, parallelism: info.parallelism, attemptNumber: info.attemptNumber };
+      let records;
+      let i = 0;
+      try {
+        records = inPackr.unpack(new Uint8Array(bytes));
+        const n = records.length;
+        if (kind === 'filter') {
+          const keep = new Uint8Array(n);
+          for (; i < n; i++) { ctx.timestamp = timestamps[i]; keep[i] = f(records[i], ctx) === true ? 1 : 0; }
+          return { keep };
+        }
+        // Indexing, not push: user code may have replaced Array.prototype.push in this context.
+        const out = [];
+        let m = 0;
+        const counts = kind === 'flat-map' ? new Int32Array(n) : undefined;
+        for (; i < n; i++) {
+          ctx.timestamp = timestamps[i];
+          const r = f(records[i], ctx);
+          if (counts === undefined) { out[m++] = checkRecord(r); continue; }
+          if (r === undefined || r === null) continue;
+          if (typeof r !== 'object' || typeof r[Symbol.iterator] !== 'function') throw new TypeError('flat-map must return an array or another iterable, got ' + typeof r);
+          const before = m;
+          for (const item of r) out[m++] = checkRecord(item);
+          counts[i] = m - before;
+        }
+        const packed = outPackr.pack(out);
+        const b = packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength);
+        return { bytes: b, counts };
+      } catch (e) {
+        let record;
+        try { record = records === undefined ? undefined : JSON.stringify(records[i]); } catch (_) { record = undefined; }
+        return { error: describeError(e), index: i, record };
+      }
+    },
+  };
+})`;
+
+/** One isolate per job attempt on this slot, shared by that job's subtasks here. */
+interface JobIsolate {
+  readonly isolate: IvmNs.Isolate;
+  users: number;
+}
+const isolates = new Map<string, JobIsolate>();
+
+interface CallReply {
+  readonly value?: unknown;
+  readonly error?: { message: string; name: string; stack: string };
+}
+
+/** The sandbox of one subtask: its context, the user functions defined in it, and the host objects it may reach. */
+export class TaskSandbox {
+  private readonly ivm: Ivm;
+  private readonly jobKey: string;
+  private readonly job: JobIsolate;
+  private readonly context: IvmNs.Context;
+  private readonly api: {
+    define: IvmNs.Reference;
+    call: IvmNs.Reference;
+    callback: IvmNs.Reference;
+    batch: IvmNs.Reference;
+    forgetHandles: IvmNs.Reference;
+  };
+  private readonly cpuMs: number;
+  private readonly memoryMb: number;
+  private readonly maxRecordBytes: number;
+  private readonly packr = new Packr({ sequential: true });
+  private readonly unpackr = new Packr({ sequential: true });
+  /** Host objects handed to user code, by handle id. */
+  private readonly hostObjects: object[] = [];
+  private shapes = new WeakMap<object, HostShape>();
+  private disposed = false;
+
+  constructor(
+    settings: UserCodeSettings,
+    jobId: string,
+    attempt: number,
+    private readonly where: string,
+  ) {
+    this.ivm = loadIvm();
+    this.cpuMs = settings.cpuMsPerCall ?? DEFAULT_CPU_MS_PER_CALL;
+    this.memoryMb = settings.memoryMbPerJob ?? DEFAULT_MEMORY_MB_PER_JOB;
+    this.maxRecordBytes = settings.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+    this.jobKey = `${jobId}/${attempt}`;
+    let job = isolates.get(this.jobKey);
+    if (!job || job.isolate.isDisposed) {
+      job = { isolate: new this.ivm.Isolate({ memoryLimit: this.memoryMb }), users: 0 };
+      isolates.set(this.jobKey, job);
+    }
+    job.users++;
+    this.job = job;
+    this.context = job.isolate.createContextSync();
+    // What V8 gives every context but a stream function never needs: shared memory could
+    // block the slot's thread in Atomics.wait, and WebAssembly memory lives outside the heap limit.
+    this.context.evalSync('delete globalThis.SharedArrayBuffer; delete globalThis.Atomics; delete globalThis.WebAssembly;');
+    this.context.evalSync(msgpackrScript());
+    const boot = this.context.evalSync(SANDBOX_BOOTSTRAP, { reference: true }) as IvmNs.Reference<(...args: unknown[]) => unknown>;
+    const hostCall = new this.ivm.Reference((id: number, name: string, args: unknown[], fns: Array<[number, number]>) => this.hostCall(id, name, args, fns));
+    const hostGet = new this.ivm.Reference((id: number, name: string) => this.hostGet(id, name));
+    const msgpackr = this.context.global.getSync('msgpackr', { reference: true });
+    const api = boot.applySync(undefined, [hostCall, hostGet, msgpackr.derefInto()], { result: { reference: true } }) as unknown as IvmNs.Reference;
+    this.context.evalSync('delete globalThis.msgpackr;');
+    this.api = {
+      define: api.getSync('define', { reference: true }),
+      call: api.getSync('call', { reference: true }),
+      callback: api.getSync('callback', { reference: true }),
+      batch: api.getSync('batch', { reference: true }),
+      forgetHandles: api.getSync('forgetHandles', { reference: true }),
+    };
+  }
+
+  /** Evaluates compiled user code in the sandbox; returns a host function, or a hook object of host functions. */
+  load(compiled: string, binding: string): unknown {
+    const reply = this.define(compiled, binding);
+    const id = reply.id;
+    if (reply.shape === 'function') return (...args: unknown[]) => this.call(id, null, args);
+    if (reply.shape === 'hooks') {
+      const hooks: Record<string, unknown> = { ...reply.data };
+      for (const name of reply.hooks ?? []) hooks[name] = (...args: unknown[]) => this.call(id, name, args);
+      return hooks;
+    }
+    return reply.value;
+  }
+
+  /** A batch version of a map, filter or flat-map function (see the batch path above). */
+  loadBatch(compiled: string, binding: string, kind: BatchKind): (values: unknown[], timestamps: number[], ctx: FunctionContext) => BatchResult {
+    const defined = this.define(compiled, binding);
+    if (defined.shape !== 'function') throw new SandboxError(`the ${kind} function must be a function, got ${defined.shape === 'hooks' ? 'an object' : typeof defined.value}`);
+    const id = defined.id;
+    return (values, timestamps, ctx) => {
+      const packed = this.packr.pack(values);
+      const bytes = new this.ivm.ExternalCopy(packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength), { transferOut: true }).copyInto({ release: true });
+      const info = { nodeId: ctx.nodeId, subtaskIndex: ctx.subtaskIndex, parallelism: ctx.parallelism, attemptNumber: ctx.attemptNumber };
+      const r = this.enter(() =>
+        this.api.batch.applySync(undefined, [id, kind, bytes, timestamps, info], { timeout: this.cpuMs, arguments: { copy: true }, result: { copy: true } }),
+      ) as { keep?: unknown; bytes?: unknown; counts?: unknown; error?: CallReply['error']; record?: string };
+      if (r.error) {
+        throw new SandboxError(`${r.error.message}${typeof r.record === 'string' ? ` (record ${r.record.length > 1000 ? `${r.record.slice(0, 1000)}…` : r.record})` : ''}`);
+      }
+      if (kind === 'filter') {
+        if (!(r.keep instanceof Uint8Array) || r.keep.length !== values.length) throw new SandboxError('the sandbox returned no keep flags (was its runtime tampered with?)');
+        return { keep: r.keep };
+      }
+      if (!(r.bytes instanceof ArrayBuffer)) throw new SandboxError('the sandbox returned no records (was its runtime tampered with?)');
+      const outputs = this.decodeOutputs(new Uint8Array(r.bytes), kind);
+      if (kind === 'map') {
+        if (outputs.length !== values.length) throw new SandboxError('the sandbox returned a different number of records (was its runtime tampered with?)');
+        return { outputs };
+      }
+      if (!(r.counts instanceof Int32Array) || r.counts.length !== values.length) throw new SandboxError('the sandbox returned no counts (was its runtime tampered with?)');
+      return { outputs, counts: r.counts };
+    };
+  }
+
+  private define(compiled: string, binding: string): { id: number; shape: 'function' | 'hooks' | 'value'; hooks?: string[]; data?: Record<string, unknown>; value?: unknown } {
+    const reply = this.enterAt(() =>
+      this.api.define.applySync(undefined, [`(() => { ${compiled}\nreturn ${binding}; })()`], { timeout: this.cpuMs, result: { copy: true } }),
+    ) as { id?: number; shape?: 'function' | 'hooks' | 'value'; hooks?: string[]; data?: Record<string, unknown>; value?: unknown; error?: CallReply['error'] };
+    if (reply.error) throw new SandboxError(reply.error.message);
+    if (typeof reply.id !== 'number' || reply.shape === undefined) throw new SandboxError('the sandbox could not define the function');
+    return { id: reply.id, shape: reply.shape, hooks: reply.hooks, data: reply.data, value: reply.value };
+  }
+
+  private decodeOutputs(bytes: Uint8Array, kind: BatchKind): unknown[] {
+    const outputs = this.unpackr.unpack(bytes) as unknown;
+    if (!Array.isArray(outputs)) throw new SandboxError('internal: the sandbox returned no record list');
+    // Only a batch larger than one record may hold one: check record by record only then.
+    if (bytes.byteLength > this.maxRecordBytes) {
+      for (const record of outputs) {
+        const size = this.packr.pack(record).byteLength;
+        if (size > this.maxRecordBytes) {
+          throw new SandboxError(`the ${kind} function emitted a record of ${size} bytes; the engine's limit is ${this.maxRecordBytes} bytes per record (limits.maxRecordBytes)`);
+        }
+      }
+    }
+    return outputs;
+  }
+
+  private call(id: number, hook: string | null, args: unknown[]): unknown {
+    const handles = this.encodeArgs(args);
+    const reply = this.enter(() =>
+      this.api.call.applySync(undefined, [id, hook, args.map((a, i) => (handles.some((h) => h[0] === i) ? null : a)), handles], {
+        timeout: this.cpuMs,
+        arguments: { copy: true },
+        result: { copy: true },
+      }),
+    ) as CallReply;
+    if (this.hostObjects.length > MAX_HANDLES) this.forgetHandles();
+    if (reply.error) throw new SandboxError(reply.error.message);
+    return reply.value;
+  }
+
+  /**
+   * Operators may hand user code a fresh context object per call (a window's collector);
+   * handles of those would pile up, so past a bound both sides forget all and describe anew.
+   */
+  private forgetHandles(): void {
+    this.hostObjects.length = 0;
+    this.shapes = new WeakMap();
+    this.api.forgetHandles.applySync(undefined, []);
+  }
+
+  /** Host objects among the arguments become handles; plain data is copied as it is. */
+  private encodeArgs(args: unknown[]): Array<[number, HandleDescriptor]> {
+    const handles: Array<[number, HandleDescriptor]> = [];
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i];
+      if (isHostObject(a)) handles.push([i, this.describe(a)]);
+    }
+    return handles;
+  }
+
+  private describe(object: object): HandleDescriptor {
+    let shape = this.shapes.get(object);
+    if (!shape) {
+      const functions: string[] = [];
+      const objects: string[] = [];
+      const data: string[] = [];
+      for (const name of MEMBERS) {
+        if (!(name in object) || name in Object.prototype) continue;
+        let value: unknown;
+        try {
+          value = (object as Record<string, unknown>)[name];
+        } catch {
+          value = undefined;
+        }
+        if (typeof value === 'function') functions.push(name);
+        else if (isHostObject(value)) objects.push(name);
+        else data.push(name);
+      }
+      shape = { id: this.hostObjects.length, functions, objects, data, described: false };
+      this.hostObjects.push(object);
+      this.shapes.set(object, shape);
+    }
+    const data: Record<string, unknown> = {};
+    for (const name of shape.data) {
+      try {
+        data[name] = (object as Record<string, unknown>)[name];
+      } catch {
+        data[name] = undefined;
+      }
+    }
+    if (shape.described) return [shape.id, undefined, data];
+    shape.described = true;
+    const members: Record<string, 'f' | 'o'> = {};
+    for (const name of shape.functions) members[name] = 'f';
+    for (const name of shape.objects) members[name] = 'o';
+    return [shape.id, members, data];
+  }
+
+  /** A call from user code to a host object's method. */
+  private hostCall(id: number, name: string, args: unknown[], fns: Array<[number, number]>): { v?: unknown; h?: HandleDescriptor; e?: string } {
+    try {
+      const object = this.hostObjects[id];
+      const shape = object ? this.shapes.get(object) : undefined;
+      if (!object || !shape?.functions.includes(name)) return { e: `'${name}' is not a function here` };
+      for (const [index, callback] of fns) args[index] = (...callbackArgs: unknown[]) => this.callback(callback, callbackArgs);
+      const result = (object as Record<string, (...a: unknown[]) => unknown>)[name]?.(...args);
+      return this.toIsolate(result);
+    } catch (error) {
+      return { e: error instanceof Error ? error.message : String(error) };
+    }
+  }
+
+  private hostGet(id: number, name: string): { v?: unknown; h?: HandleDescriptor; e?: string } {
+    const object = this.hostObjects[id];
+    const shape = object ? this.shapes.get(object) : undefined;
+    if (!object || !shape?.objects.includes(name)) return { e: `'${name}' is not available here` };
+    return this.toIsolate((object as Record<string, unknown>)[name]);
+  }
+
+  private toIsolate(value: unknown): { v?: unknown; h?: HandleDescriptor } {
+    if (isHostObject(value)) {
+      // Iterators and other iterables of data (map state entries) cross as arrays.
+      if (typeof (value as { [Symbol.iterator]?: unknown })[Symbol.iterator] === 'function' && !hasMembers(value)) return { v: Array.from(value as Iterable<unknown>) };
+      return { h: this.describe(value) };
+    }
+    return { v: value };
+  }
+
+  private callback(index: number, args: unknown[]): unknown {
+    const handles = this.encodeArgs(args);
+    const reply = this.api.callback.applySync(undefined, [index, args.map((a, i) => (handles.some((h) => h[0] === i) ? null : a)), handles], {
+      timeout: this.cpuMs,
+      arguments: { copy: true },
+      result: { copy: true },
+    }) as CallReply;
+    if (reply.error) throw new SandboxError(reply.error.message);
+    return reply.value;
+  }
+
+  /** As enter, for calls outside record processing (while the task is built), which nothing else attributes. */
+  private enterAt<T>(call: () => T): T {
+    try {
+      return this.enter(call);
+    } catch (error) {
+      if (error instanceof SandboxError) throw new SandboxError(`${error.message} (${this.where})`);
+      throw error;
+    }
+  }
+
+  /** Runs a call into the isolate, turning the isolate's own failures into errors that say what to do. */
+  private enter<T>(call: () => T): T {
+    if (this.job.isolate.isDisposed) {
+      throw new SandboxError(`the job's sandbox was disposed (it exceeded its memory limit of ${this.memoryMb} MB earlier)`);
+    }
+    try {
+      return call();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (message.includes('timed out')) {
+        throw new SandboxError(`user function ran longer than ${this.cpuMs} ms in one call (userCode.cpuMsPerCall) and was stopped: an endless loop?`);
+      }
+      if (isolateGone(this.job) || message.includes('memory limit')) {
+        throw new SandboxError(`user code exceeded the job's memory limit of ${this.memoryMb} MB (userCode.memoryMbPerJob) and was stopped`);
+      }
+      throw error;
+    }
+  }
+
+  /** Heap the job's isolate uses now, in bytes. */
+  heapBytes(): number {
+    if (this.job.isolate.isDisposed) return 0;
+    const stats = this.job.isolate.getHeapStatisticsSync();
+    return stats.used_heap_size + stats.externally_allocated_size;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.hostObjects.length = 0;
+    try {
+      this.context.release();
+    } catch {
+      // Already gone with its isolate.
+    }
+    if (--this.job.users === 0) {
+      isolates.delete(this.jobKey);
+      if (!this.job.isolate.isDisposed) this.job.isolate.dispose();
+    }
+  }
+}
+
+const MAX_HANDLES = 10_000;
+
+/** Read again after a call: the isolate may have been disposed during it (memory limit). */
+function isolateGone(job: JobIsolate): boolean {
+  return job.isolate.isDisposed;
+}
+
+/** True for objects user code must not get a copy of: class instances and objects with methods. */
+function isHostObject(value: unknown): value is object {
+  if (typeof value === 'function') return true;
+  if (typeof value !== 'object' || value === null) return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto === Array.prototype || ArrayBuffer.isView(value) || value instanceof Date || value instanceof Map || value instanceof Set || value instanceof RegExp) return false;
+  if (proto !== Object.prototype && proto !== null) return true;
+  return hasMembers(value);
+}
+
+function hasMembers(value: object): boolean {
+  for (const key in value) if (typeof (value as Record<string, unknown>)[key] === 'function') return true;
+  return false;
+}
