@@ -17,6 +17,26 @@ export function isLocal(url: string): boolean {
 interface Fixtures {
   requests: string[];
   consoleErrors: string[];
+  /** Cancels every job still running on the engine when the test ends. */
+  engineCleanup: undefined;
+}
+
+/** The engine service the config started for this run (playwright.config.ts). */
+export function engineUrl(): string {
+  const url = process.env['SLUICE_TEST_ENGINE_URL'];
+  if (url === undefined) throw new Error('SLUICE_TEST_ENGINE_URL is not set: run through playwright.config.ts');
+  return url;
+}
+
+/** Calls the engine's REST API from the test (not the page); throws with the engine's message on an error. */
+export async function engineCall<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  const response = await fetch(`${engineUrl()}${path}`, {
+    method,
+    ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+  return JSON.parse(text) as T;
 }
 
 export const test = base.extend<Fixtures>({
@@ -41,9 +61,42 @@ export const test = base.extend<Fixtures>({
     },
     { auto: true },
   ],
+  engineCleanup: [
+    // eslint-disable-next-line no-empty-pattern -- Playwright reads fixture dependencies from a destructuring pattern
+    async ({}, use) => {
+      await use(undefined);
+      const { jobs } = await engineCall<{ jobs: { id: string; status: string }[] }>('GET', '/api/jobs');
+      for (const job of jobs) {
+        if (job.status === 'running' || job.status === 'restarting') await engineCall('POST', `/api/jobs/${job.id}/cancel`);
+      }
+    },
+    { auto: true },
+  ],
 });
 
 export { expect };
+
+/** A rate as the canvas prints it (`850`, `1.2k`, `12k`, `1.5M`, `–`) as a number; NaN when there is none yet. */
+export function parseRate(text: string): number {
+  const match = /^([\d.]+)([kM]?)$/.exec(text.trim());
+  if (!match) return Number.NaN;
+  return Number(match[1]) * (match[2] === 'k' ? 1000 : match[2] === 'M' ? 1_000_000 : 1);
+}
+
+/** Waits until a node's records/s overlay (in or out) shows more than zero. */
+export async function expectRateAboveZero(page: Page, nodeId: string, direction: 'in' | 'out'): Promise<void> {
+  const rate = page.getByTestId(`node-${nodeId}-rate-${direction}`);
+  await expect(rate).toBeVisible({ timeout: 15_000 });
+  await expect.poll(async () => parseRate(await rate.innerText()), { timeout: 15_000, message: `records/s ${direction} of ${nodeId}` }).toBeGreaterThan(0);
+}
+
+/** Pastes a graph into the import dialog and loads it. */
+export async function importGraph(page: Page, graph: unknown): Promise<void> {
+  await page.getByTestId('btn-import').click();
+  await page.getByTestId('import-text').fill(JSON.stringify(graph));
+  await page.getByTestId('import-load').click();
+  await expect(page.getByTestId('import-dialog')).toHaveCount(0);
+}
 
 /** Opens the editor on an empty canvas. */
 export async function openEditor(page: Page): Promise<void> {

@@ -49,7 +49,8 @@ function stop(code = 0) {
 process.on('SIGINT', () => stop(0));
 process.on('SIGTERM', () => stop(0));
 
-start('engine', process.execPath, ['apps/cli/bin/sluice.js', 'serve', '--port', String(ENGINE_PORT), '--data-dir', '.sluice/data']);
+// The engine answers browsers from the editor's origins only (CORS); the editor learns the engine's URL from SLUICE_ENGINE_URL.
+start('engine', process.execPath, ['apps/cli/bin/sluice.js', 'serve', '--port', String(ENGINE_PORT), '--data-dir', '.sluice/data', '--cors-origin', webUrl, `http://localhost:${WEB_PORT}`]);
 await waitFor(`${engineUrl}/api/health`, 'the engine');
 
 // The clickstream example, unbounded and paced, so that there is always something running.
@@ -62,7 +63,7 @@ const submitted = await fetch(`${engineUrl}/api/jobs`, { method: 'POST', headers
 const job = await submitted.json();
 if (!submitted.ok) throw new Error(`the example did not start: ${JSON.stringify(job)}`);
 
-start('web', 'npm', ['run', 'start', '-w', '@sluice/web'], { PORT: String(WEB_PORT), NEXT_TELEMETRY_DISABLED: '1' });
+start('web', 'npm', ['run', 'start', '-w', '@sluice/web'], { PORT: String(WEB_PORT), NEXT_TELEMETRY_DISABLED: '1', SLUICE_ENGINE_URL: engineUrl });
 await waitFor(webUrl, 'the web editor');
 
 console.log(`

@@ -2,17 +2,19 @@
  * (a) A person builds a pipeline from an empty canvas: drags operators from the
  * palette, connects them, configures them in the inspector, then writes a map
  * function in the code editor — a syntax error shows on the node and in the
- * problems panel, and goes away once fixed.
+ * problems panel, and goes away once fixed. Then deploys it to the engine and
+ * sees records flow on the canvas.
  */
-import { connect, dropOperator, expect, openEditor, test } from '../fixtures';
+import { connect, dropOperator, expect, expectRateAboveZero, openEditor, test } from '../fixtures';
 
-test('build generator → key-by → tumbling window → collect sink by drag and drop, configure it, and write a map function', async ({ page }, testInfo) => {
+test('build generator → key-by → tumbling window → collect sink by drag and drop, configure it, write a map function, deploy it and see records flow', async ({ page }, testInfo) => {
   await openEditor(page);
   // An empty job has no source and no sink: the validator says so from the start.
   await expect(page.getByTestId('problems-summary')).toHaveText('2 errors');
-  // The live job view comes later: Deploy is there, disabled, and says why.
+  // The engine is there, but there is nothing to deploy: Deploy is disabled and says why.
+  await expect(page.getByTestId('engine-status')).toHaveAttribute('data-state', 'online');
   await expect(page.getByTestId('btn-deploy')).toBeDisabled();
-  await expect(page.getByTestId('deploy-wrapper')).toHaveAttribute('title', 'The engine service is not connected yet.');
+  await expect(page.getByTestId('deploy-wrapper')).toHaveAttribute('title', 'The pipeline is empty.');
 
   await dropOperator(page, 'generator', 110, 150);
   await dropOperator(page, 'key-by', 320, 150);
@@ -33,8 +35,9 @@ test('build generator → key-by → tumbling window → collect sink by drag an
   // Configure each node through the inspector.
   await page.getByTestId('node-generator-1').click();
   await page.getByTestId('field-config.profile').selectOption('clickstream');
-  await page.getByTestId('field-config.count-null').uncheck();
-  await page.getByTestId('field-config.count').fill('1000');
+  // Unbounded (count stays null) at 2,000 records/s, so that the live view has something to show.
+  await expect(page.getByTestId('field-config.count-null')).toBeChecked();
+  await page.getByTestId('field-config.ratePerSecond').fill('2000');
   await page.getByTestId('field-name').fill('Clicks');
   await expect(page.getByTestId('node-generator-1-name')).toHaveText('Clicks');
   await expect(page.getByTestId('field-id')).toHaveValue('generator-1');
@@ -55,6 +58,7 @@ test('build generator → key-by → tumbling window → collect sink by drag an
   await page.getByTestId('node-collect-sink-1').click();
   await page.getByTestId('field-config.name').fill('page-views');
   await expect(page.getByTestId('problems-summary')).toHaveText('No problems');
+  await expect(page.getByTestId('btn-deploy')).toBeEnabled();
   await page.screenshot({ path: testInfo.outputPath('pipeline.png') });
 
   // A map on the window's late output; its code is typed into Monaco, key by key.
@@ -89,4 +93,19 @@ test('build generator → key-by → tumbling window → collect sink by drag an
   await expect(page.getByTestId('problems-summary')).toHaveText('1 warning');
   await expect(editor.locator('.view-lines')).toContainText('late: true');
   await page.screenshot({ path: testInfo.outputPath('code-fixed.png') });
+
+  // Deploy: the job runs, and the canvas shows it live.
+  await page.getByTestId('btn-deploy').click();
+  await expect(page.getByTestId('job-status')).toHaveText('running');
+  await expectRateAboveZero(page, 'generator-1', 'out');
+  await expectRateAboveZero(page, 'tumbling-window-1', 'in');
+  await expect(page.getByTestId('node-generator-1-backpressure')).toHaveAttribute('data-level', /^(ok|low|high)$/);
+  // A key-by runs as the exchange into the window: it has no figures of its own.
+  await expect(page.getByTestId('node-key-by-1-live')).toHaveCount(0);
+  // Clicking a node shows its figures per subtask, with charts.
+  await page.getByTestId('node-tumbling-window-1').click();
+  await expect(page.getByTestId('node-live-detail')).toBeVisible();
+  await expect(page.getByTestId('subtask-row-0')).toBeVisible();
+  await expect(page.getByTestId('chart-in')).toBeVisible();
+  await page.screenshot({ path: testInfo.outputPath('deployed.png') });
 });

@@ -7,22 +7,29 @@
  */
 import { ReactFlowProvider, useReactFlow } from '@xyflow/react';
 import { useEffect, useState } from 'react';
+import type { JobSummary } from '@sluice/protocol';
+import { errorMessage } from '../engine/engine-client';
+import { attach, engineClient, startLiveSession } from '../engine/live-session';
 import { readClipboardPayload } from '../model/clipboard';
+import { diffGraphs, describeDiff, isEmptyDiff } from '../model/diff';
 import { emptyDocument, type GraphDocument } from '../model/document';
 import type { Example } from '../examples/load-examples';
 import { getEditorStore } from '../store/use-editor';
 import { Canvas } from './Canvas';
 import { DiffDialog, ExamplesDialog, ImportDialog } from './Dialogs';
 import { autoLayout, copyJson, downloadJson, loadDocument, planImport } from './file-actions';
-import { Inspector } from './Inspector';
+import { BottomPanel } from './JobPanels';
+import { JobsDialog, RedeployDialog } from './JobDialogs';
+import { SidePanel } from './LiveSidePanel';
 import { Palette } from './Palette';
-import { ProblemsPanel } from './ProblemsPanel';
 import { Toasts } from './Toasts';
 import { TopBar } from './TopBar';
 
 type DialogState =
   | { readonly kind: 'import' }
   | { readonly kind: 'examples' }
+  | { readonly kind: 'jobs' }
+  | { readonly kind: 'redeploy'; readonly graph: GraphDocument }
   | { readonly kind: 'confirm'; readonly what: string; readonly document: GraphDocument; readonly label: string; readonly changes: readonly string[] };
 
 export default function Editor({ examples }: { examples: readonly Example[] }) {
@@ -37,6 +44,26 @@ function EditorShell({ examples }: { examples: readonly Example[] }) {
   const [dialog, setDialog] = useState<DialogState | undefined>(undefined);
   const flow = useReactFlow();
   useKeyboard(dialog !== undefined);
+  useEffect(() => startLiveSession(), []);
+
+  /** Attaches to a job, showing its graph on the canvas (asking first when that replaces unsaved edits). */
+  const attachJob = async (summary: JobSummary) => {
+    setDialog(undefined);
+    const state = getEditorStore().getState();
+    try {
+      const detail = await engineClient()?.job(summary.id);
+      if (!detail) return;
+      const changes = describeDiff(diffGraphs(state.doc, detail.graph));
+      if (!isEmptyDiff(diffGraphs(state.doc, detail.graph))) {
+        const unsaved = state.doc.nodes.length > 0 && state.isModified();
+        if (unsaved && !window.confirm(`Show the graph of job ${detail.id} on the canvas? It replaces the pipeline there (${changes.length} change${changes.length === 1 ? '' : 's'}, not exported).`)) return;
+        await loadDocument(detail.graph, `Attach to job ${detail.id}`);
+      }
+      await attach(detail.id);
+    } catch (error) {
+      state.toast('error', errorMessage(error));
+    }
+  };
 
   /** Returns an error message for the import dialog, or undefined when it is done. */
   const importText = (text: string, label: string, what: string): string | undefined => {
@@ -67,14 +94,16 @@ function EditorShell({ examples }: { examples: readonly Example[] }) {
         onRedo={() => getEditorStore().getState().redo()}
         onLayout={() => void autoLayout()}
         onFit={() => void flow.fitView({ padding: 0.08, maxZoom: 1.2 })}
+        onJobs={() => setDialog({ kind: 'jobs' })}
+        onRedeploy={() => setDialog({ kind: 'redeploy', graph: getEditorStore().getState().doc })}
       />
       <main className="workspace">
         <Palette />
         <div className="center">
           <Canvas />
-          <ProblemsPanel />
+          <BottomPanel />
         </div>
-        <Inspector />
+        <SidePanel />
       </main>
       <Toasts />
       {dialog?.kind === 'import' ? <ImportDialog onClose={() => setDialog(undefined)} onImport={(text, label) => importText(text, label, 'The import')} /> : null}
@@ -88,6 +117,8 @@ function EditorShell({ examples }: { examples: readonly Example[] }) {
           }}
         />
       ) : null}
+      {dialog?.kind === 'jobs' ? <JobsDialog onClose={() => setDialog(undefined)} onAttach={(job) => void attachJob(job)} /> : null}
+      {dialog?.kind === 'redeploy' ? <RedeployDialog graph={dialog.graph} onClose={() => setDialog(undefined)} /> : null}
       {dialog?.kind === 'confirm' ? (
         <DiffDialog
           what={dialog.what}

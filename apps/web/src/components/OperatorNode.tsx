@@ -4,13 +4,15 @@
  * handles (named when there are several: left/right, first/second,
  * keyed/broadcast) and output handles (main and side outputs), and a badge with
  * the number of validation errors. Memoized: it re-renders only when its own data
- * object changes, which the canvas keeps stable for unchanged nodes.
+ * object changes, which the canvas keeps stable for unchanged nodes. The live
+ * figures of a running job are a child that subscribes to its own node's overlay.
  */
 import type { OperatorCategory } from '@sluice/graph-model';
 import { Handle, Position, useUpdateNodeInternals, type Node, type NodeProps } from '@xyflow/react';
 import { memo, useEffect } from 'react';
 import type { Port } from '../model/ports';
 import { CategoryIcon } from './CategoryIcon';
+import { NodeLiveOverlay } from './LiveOverlay';
 
 export interface OperatorNodeData extends Record<string, unknown> {
   readonly type: string;
@@ -109,6 +111,7 @@ export const OperatorNode = memo(function OperatorNode({ id, data, selected }: N
           );
         })}
       </div>
+      <NodeLiveOverlay id={id} />
     </div>
   );
 });

@@ -1,7 +1,8 @@
 'use client';
 import { useEditor } from '../store/use-editor';
+import { JobBar, type JobBarActions } from './JobBar';
 
-export interface TopBarActions {
+export interface TopBarActions extends JobBarActions {
   readonly onNew: () => void;
   readonly onImport: () => void;
   readonly onExamples: () => void;
@@ -13,7 +14,7 @@ export interface TopBarActions {
   readonly onFit: () => void;
 }
 
-/** Pipeline actions, and the place where the live job view will attach (Deploy). */
+/** Pipeline actions, and the engine's: deploy, jobs, and the attached job's controls. */
 export function TopBar(props: TopBarActions) {
   const name = useEditor((s) => s.doc.name);
   const modified = useEditor((s) => s.doc !== s.savedDoc);
@@ -80,14 +81,7 @@ export function TopBar(props: TopBarActions) {
           Fit view
         </button>
       </nav>
-      <div className="deploy" title="The engine service is not connected yet." tabIndex={0} aria-describedby="deploy-note" data-testid="deploy-wrapper">
-        <button type="button" className="primary-button" disabled data-testid="btn-deploy">
-          Deploy
-        </button>
-        <span id="deploy-note" className="visually-hidden">
-          Deploy is not available: the engine service is not connected yet.
-        </span>
-      </div>
+      <JobBar onJobs={props.onJobs} onRedeploy={props.onRedeploy} />
     </header>
   );
 }
