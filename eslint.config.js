@@ -14,7 +14,7 @@ export default tseslint.config(
       globals: { ...globals.node },
       parserOptions: {
         projectService: {
-          allowDefaultProject: ['*.js', '*.ts', 'packages/*/scripts/*.js', 'scripts/*.js'],
+          allowDefaultProject: ['*.js', '*.ts', 'packages/*/scripts/*.js', 'scripts/*.js', 'bench/nexmark/*.d.ts'],
         },
         tsconfigRootDir: import.meta.dirname,
       },

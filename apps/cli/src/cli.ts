@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { cancelCommand, DEFAULT_ENGINE_URL, listCommand, savepointCommand, statusCommand, submitCommand } from './remote.js';
 import { runCommand } from './run.js';
+import { generatorFor, writeGeneratedRecords } from './generate.js';
 import { serveEngine } from '@sluice/engine';
 import {
   canonicalJson,
@@ -37,6 +38,18 @@ function parsePort(value: string): number {
 function parsePositive(value: string, option: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${option} must be a whole number of at least 1`);
+  return n;
+}
+
+function parseInteger(value: string, option: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`${option} must be a whole number`);
+  return n;
+}
+
+function parseNonNegative(value: string, option: string): number {
+  const n = Number(value);
+  if (!(n >= 0 && Number.isFinite(n))) throw new InvalidArgumentError(`${option} must be a number of at least 0`);
   return n;
 }
 
@@ -94,6 +107,20 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--json', 'print every collected result as a line of JSON')
     .action(async (file: string, options: { slots?: number; show?: number; json?: boolean }) => {
       exitCode = await runCommand(file, { ...options, progress: io.isTTY === true, signal: io.signal }, io);
+    });
+
+  program
+    .command('generate')
+    .description('Write records of the built-in generator as JSON lines, exactly as the generator source produces them (same settings, same bytes).')
+    .argument('<profile>', 'generator profile, e.g. nexmark')
+    .requiredOption('--count <n>', 'number of records', (v) => parsePositive(v, '--count'))
+    .option('--seed <n>', 'seed (default 42)', (v) => parseInteger(v, '--seed'))
+    .option('--event-interval-ms <ms>', 'event time between records (default 1); may be a fraction', (v) => parseNonNegative(v, '--event-interval-ms'))
+    .option('--start-time <ms>', 'event time of the first record, epoch ms (default 1700000000000)', (v) => parseInteger(v, '--start-time'))
+    .option('--keys <n>', 'distinct keys, for the profiles that have keys', (v) => parsePositive(v, '--keys'))
+    .option('--out <file>', 'file to write (default: standard output)')
+    .action(async (profile: string, options: { count: number; seed?: number; eventIntervalMs?: number; startTime?: number; keys?: number; out?: string }) => {
+      exitCode = await generateCommand(profile, options, io);
     });
 
   program
@@ -299,4 +326,38 @@ function readError(error: unknown): string {
   if (code === 'EISDIR') return 'is a directory, not a file';
   if (code === 'EACCES') return 'permission denied';
   return `cannot read: ${error instanceof Error ? error.message : String(error)}`;
+}
+
+async function generateCommand(
+  profile: string,
+  options: { count: number; seed?: number; eventIntervalMs?: number; startTime?: number; keys?: number; out?: string },
+  io: CliIo,
+): Promise<number> {
+  const settings = { profile, ...options };
+  const generator = generatorFor(settings);
+  if (!generator.ok) {
+    for (const problem of generator.problems) io.stderr(`generate: ${problem}\n`);
+    return EXIT.usage;
+  }
+  if (options.out === undefined) {
+    let chunk = '';
+    for (let n = 0; n < options.count; n++) {
+      chunk += `${JSON.stringify(generator.make(n).value)}\n`;
+      if (chunk.length >= 65_536) {
+        io.stdout(chunk);
+        chunk = '';
+      }
+    }
+    if (chunk.length > 0) io.stdout(chunk);
+    return EXIT.ok;
+  }
+  const file = resolve(io.cwd, options.out);
+  try {
+    const { records, bytes } = await writeGeneratedRecords(settings, file);
+    io.stderr(`wrote ${records} records (${bytes} bytes) to ${options.out}\n`);
+    return EXIT.ok;
+  } catch (error) {
+    io.stderr(`${options.out}: ${(error as Error).message}\n`);
+    return EXIT.invalid;
+  }
 }

@@ -17,6 +17,8 @@ export const GENERATOR_PROFILES = {
   shipments:
     '{ shipmentId: string, orderId: string, carrier: string, timestamp: number }: shipments of the orders that the `orders` profile with the same seed and keys creates, shipped some minutes later.',
   logins: '{ userId: string, success: boolean, ip: string, timestamp: number }: login attempts, with bursts of failures.',
+  nexmark:
+    '{ event_type: 0 | 1 | 2, person? | auction? | bid? }: the Nexmark benchmark\'s online auctions, persons (0), auctions (1) and bids (2) in proportions 1:3:46, each event filling the one nested record of its type, with `dateTime` (and an auction\'s `expires`) in epoch ms (the record timestamp); `keys` does not apply.',
 } as const;
 
 export type GeneratorProfile = keyof typeof GENERATOR_PROFILES;

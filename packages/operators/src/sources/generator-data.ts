@@ -21,6 +21,8 @@
  * runs on benchmark hot paths.
  */
 import type { GeneratorProfile } from '@sluice/graph-model';
+import { domainKey, fmix, indexHash, seedKey, unit } from './hashing.js';
+import { nexmark } from './nexmark.js';
 
 export interface GeneratorSpec {
   readonly profile: GeneratorProfile;
@@ -45,42 +47,7 @@ export interface GeneratedRecord {
 }
 
 // ---------------------------------------------------------------------------------
-// Stateless hashing
-
-const GOLDEN = 0x9e3779b9;
-const TWO_POW_32 = 4294967296;
-const TO_UNIT = 1 / TWO_POW_32;
-
-/** The MurmurHash3 finalizer: a bijection on 32-bit integers with full avalanche. */
-function fmix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
-/** Hash of (key, index); index may reach 2^53, so its high word is folded in separately. */
-function indexHash(key: number, index: number): number {
-  const low = Math.imul(index >>> 0, GOLDEN);
-  if (index < TWO_POW_32) return fmix((low + key) | 0);
-  return fmix((low + fmix(key ^ Math.floor(index / TWO_POW_32))) | 0);
-}
-
-/** An independent draw in [0, 1) from an index hash; each field uses its own salt. */
-function unit(h: number, salt: number): number {
-  return fmix(h ^ salt) * TO_UNIT;
-}
-
-function seedKey(seed: number): number {
-  // Seeds are any safe integer: mix both 32-bit words.
-  return fmix((seed >>> 0) ^ fmix((Math.floor(seed / TWO_POW_32) + 0x632be5ab) | 0));
-}
-
-/** Keys of separate hash streams (records, episode blocks, per-sensor traits…) from one seed. */
-function domainKey(seed: number, domain: number): number {
-  return fmix(seed ^ Math.imul(domain, GOLDEN));
-}
+// Stateless hashing (hashing.ts)
 
 /** One salt per kind of draw, so that the draws of one record are independent. */
 const Salt = {
@@ -756,6 +723,7 @@ const PROFILES: Readonly<Record<GeneratorProfile, (ctx: Context) => Factory>> = 
   orders,
   shipments,
   logins,
+  nexmark,
 };
 
 /** The profiles' separate record hash streams: equal seeds must not mean correlated profiles. */
@@ -767,6 +735,7 @@ const PROFILE_DOMAINS: Readonly<Record<GeneratorProfile, number>> = {
   orders: 5,
   shipments: 6,
   logins: 7,
+  nexmark: 8,
 };
 
 function check(spec: GeneratorSpec): void {

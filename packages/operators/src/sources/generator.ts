@@ -34,6 +34,8 @@ export interface GeneratorSplit {
 export class GeneratorSource extends AbstractSourceOperator {
   private readonly make: (n: number) => GeneratedRecord;
   private readonly wm: ResolvedWatermarks;
+  /** No timestamp field or assigner configured: the event time is the one the profile generated (not every profile has a top-level `timestamp`). */
+  private readonly ownTimestamps: boolean;
   private splits: GeneratorSplit[] = [];
   private restored: readonly unknown[] | undefined;
   private watermarks!: SplitWatermarks;
@@ -52,6 +54,7 @@ export class GeneratorSource extends AbstractSourceOperator {
     super();
     this.make = recordFactory(config);
     this.wm = resolveWatermarks(config.watermarks, env.job, env.fn);
+    this.ownTimestamps = config.watermarks.timestampField === undefined && config.watermarks.timestampAssigner === undefined;
   }
 
   override initializeState(restore: OperatorRestore): void {
@@ -98,7 +101,7 @@ export class GeneratorSource extends AbstractSourceOperator {
       const n = split.split + split.next * split.of;
       split.next++;
       const record = this.make(n);
-      const timestamp = this.wm.timestampOf(record.value, record.timestamp);
+      const timestamp = this.ownTimestamps ? record.timestamp : this.wm.timestampOf(record.value, record.timestamp);
       this.watermarks.onEvent(String(split.split), timestamp, now);
       this.output.collect(record.value, timestamp);
       this.emitted++;
