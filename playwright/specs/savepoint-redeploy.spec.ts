@@ -12,7 +12,8 @@ const graph = {
   name: 'Page views per second',
   job: { checkpointing: { enabled: true, intervalMs: 1000 }, watermarks: { emit: { mode: 'periodic', intervalMs: 100 } } },
   nodes: [
-    { id: 'clicks', type: 'generator', name: 'Clicks', config: { profile: 'clickstream', ratePerSecond: 1000, eventIntervalMs: 2, keys: 50 }, position: { x: 0, y: 80 } },
+    // Event time follows the wall clock (1,000 records/s, 1 ms apart), so the lag shown is real.
+    { id: 'clicks', type: 'generator', name: 'Clicks', config: { profile: 'clickstream', ratePerSecond: 1000, eventIntervalMs: 1, keys: 50, startTime: Date.now() - 2000 }, position: { x: 0, y: 80 } },
     { id: 'by-page', type: 'key-by', name: 'By page', config: { key: { kind: 'field', field: 'page' } }, position: { x: 240, y: 80 } },
     { id: 'per-second', type: 'tumbling-window', name: 'Views per second', config: { sizeMs: 1000, function: { kind: 'aggregations', aggregations: [{ op: 'count', as: 'views' }] } }, position: { x: 480, y: 80 } },
     { id: 'views', type: 'collect-sink', name: 'Views', config: { name: 'views' }, position: { x: 720, y: 80 } },
@@ -34,9 +35,23 @@ test('take a savepoint, edit the window size, redeploy with the restore plan, an
   // The README picture of the live view: figures on every node, a node's detail on the right.
   await page.getByTestId('node-per-second').click();
   await expect(page.getByTestId('subtask-row-0')).toBeVisible();
-  await expect.poll(async () => (await page.getByTestId('chart-in').locator('polyline').count()) > 0, { timeout: 10_000 }).toBe(true);
+  // A few seconds of history in the charts, and no toast over the canvas.
+  await expect
+    .poll(async () => ((await page.getByTestId('chart-in').locator('polyline').first().getAttribute('points')) ?? '').split(' ').length, { timeout: 15_000 })
+    .toBeGreaterThanOrEqual(6);
+  await expect(page.getByTestId('toast')).toHaveCount(0);
   const shot = await page.screenshot({ path: path.resolve(import.meta.dirname, '../artifacts/live-view.png') });
   await testInfo.attach('live-view', { body: shot, contentType: 'image/png' });
+
+  // Keyed state of one page, read from the running window (or the engine's own "not available" answer).
+  await page.getByTestId('tab-state').click();
+  await page.getByTestId('state-key').fill('/cart');
+  await page.getByTestId('state-query').click();
+  await expect(page.getByTestId('state-result').or(page.getByTestId('state-unavailable'))).toBeVisible();
+  await expect(page.getByTestId('state-error')).toHaveCount(0);
+  await page.getByTestId('hot-keys-start').click();
+  await expect(page.getByTestId('hot-keys-table').or(page.getByTestId('hot-keys-unavailable'))).toBeVisible();
+  await page.screenshot({ path: testInfo.outputPath('state.png') });
 
   // One click: a savepoint, which the checkpoint history lists.
   await page.getByTestId('btn-savepoint').click();

@@ -137,7 +137,7 @@ function NodeLive({ nodeId, job }: { nodeId: string; job: JobDetail }) {
                 <th scope="col" title="Busy share of this operator">busy</th>
                 <th scope="col" title="Backpressured share of the task">backpr.</th>
                 <th scope="col" title="Idle share of the task">idle</th>
-                <th scope="col">watermark</th>
+                <th scope="col" title="Event-time lag: now − watermark">lag</th>
                 <th scope="col">late</th>
               </tr>
             </thead>
@@ -160,7 +160,7 @@ function NodeLive({ nodeId, job }: { nodeId: string; job: JobDetail }) {
           </table>
         </div>
       )}
-      <p className="live-hint">Watermark column: event-time lag (now − watermark); hover for the watermark. Rates are per second over the last sample.</p>
+      <p className="live-hint">Lag: now − the subtask&apos;s watermark (hover for the watermark). Rates are per second over the last sample; busy is the operator&apos;s own share, backpressured and idle the task&apos;s.</p>
     </div>
   );
 }
