@@ -2,7 +2,7 @@
  * The Nexmark queries of examples/nexmark/ give exactly Apache Flink's results.
  *
  * Each example runs as checked in (the built-in `nexmark` generator, 50,000 events,
- * parallelism 2) and its collected changelog, materialized to final rows, must equal
+ * parallelism 2) and at parallelism 1, and its collected changelog, materialized to final rows, must equal
  * the rows Flink 1.20 computed with the same query in SQL over the same events,
  * checked in under examples/nexmark/expected/. Flink is not needed here: the expected
  * outputs are regenerated with `node bench/nexmark/regenerate-expected.js`
@@ -44,8 +44,9 @@ function expectedRows(query: NexmarkQuery): string[] {
 
 describe('Nexmark queries match Apache Flink on the same events', () => {
   for (const query of Object.keys(NEXMARK_QUERIES) as NexmarkQuery[]) {
-    it(`${query} gives Flink's final rows`, async () => {
+    it.each([2, 1])(`${query} gives Flink's final rows at parallelism %i`, async (parallelism) => {
       const graph = JSON.parse(readFileSync(`${ROOT}examples/nexmark/${query}.json`, 'utf8')) as JobGraphDocument;
+      graph.job = { ...graph.job, defaultParallelism: parallelism };
       const source = graph.nodes.find((n) => n.type === 'generator');
       const { profile, seed, count, eventIntervalMs } = source?.config as Manifest['generator'];
       // The expected rows are for exactly these events.

@@ -28,6 +28,10 @@ export interface CompileOptions {
   readonly code: Readonly<Record<string, string>>;
 }
 
+function isNonKeyedWindow(node: ValidatedNode): boolean {
+  return node.definition.fixedParallelism !== undefined && node.definition.category === 'window';
+}
+
 export function compilePlan(graph: ValidatedGraph, options: CompileOptions): ExecutionPlan {
   const links = resolveKeyBys(graph);
   const nodes = graph.nodes.filter((n) => n.definition.keysStream !== true);
@@ -45,7 +49,10 @@ export function compilePlan(graph: ValidatedGraph, options: CompileOptions): Exe
     link.source.chaining !== 'never' &&
     link.target.chaining === 'auto' &&
     link.target.definition.inputs.length === 1 &&
-    (incoming.get(link.target.id)?.length ?? 0) === 1;
+    (incoming.get(link.target.id)?.length ?? 0) === 1 &&
+    // An all-window keeps its state under a constant key, which only a task head gets (as
+    // Flink's windowAll sits behind its own exchange), even when its input has parallelism 1 too.
+    !isNonKeyedWindow(link.target);
 
   // Assign each node to a task: chain heads start tasks, chained nodes join their upstream's.
   const order = topological(nodes, links);
@@ -105,7 +112,7 @@ export function compilePlan(graph: ValidatedGraph, options: CompileOptions): Exe
   members.forEach((chain, id) => {
     const head = chain[0];
     const keys = taskKeys[id];
-    if (head?.definition.fixedParallelism !== undefined && keys && keys[0] === undefined && head.definition.category === 'window') keys[0] = { kind: 'constant' };
+    if (head && isNonKeyedWindow(head) && keys && keys[0] === undefined) keys[0] = { kind: 'constant' };
   });
 
   const tasks: TaskPlan[] = members.map((chain, id) => {
