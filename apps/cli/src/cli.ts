@@ -178,8 +178,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       .command('savepoint')
       .description('Take a savepoint of a running job and print its directory; with --stop, stop the job there.')
       .argument('<id>', 'job id')
-      .option('--stop', 'stop the job once the savepoint completes'),
-  ).action(async (id: string, options: RemoteFlags & { stop?: boolean }) => {
+      .option('--stop', 'stop the job once the savepoint completes')
+      .option('--drain', 'with --stop: emit the final watermark first, so every event-time window fires (to retire a pipeline)'),
+  ).action(async (id: string, options: RemoteFlags & { stop?: boolean; drain?: boolean }) => {
+    if (options.drain === true && options.stop !== true) {
+      io.stderr('--drain needs --stop: draining fires every window, which only makes sense when the job stops\n');
+      exitCode = EXIT.usage;
+      return;
+    }
     exitCode = await savepointCommand(id, options, io);
   });
 

@@ -235,6 +235,8 @@ export function cancelCommand(id: string, options: RemoteOptions, io: RemoteIo):
 export interface SavepointOptions extends RemoteOptions {
   /** Stop the job once the savepoint completes (Flink's `stop --savepointPath`). */
   readonly stop?: boolean | undefined;
+  /** With stop: emit the final watermark first (Flink's `stop --drain`). */
+  readonly drain?: boolean | undefined;
   /** How long to wait for the savepoint; default 120 s. */
   readonly waitMs?: number;
   /** Between status polls; default 200 ms. */
@@ -249,7 +251,10 @@ export function savepointCommand(id: string, options: SavepointOptions, io: Remo
   return guarded(io, async () => {
     const client = new EngineClient(options);
     const job = encodeURIComponent(id);
-    const accepted = await client.call<SavepointAccepted>('POST', options.stop === true ? `/api/jobs/${job}/stop` : `/api/jobs/${job}/savepoints`, {});
+    const accepted =
+      options.stop === true
+        ? await client.call<SavepointAccepted>('POST', `/api/jobs/${job}/stop`, options.drain === true ? { drain: true } : {})
+        : await client.call<SavepointAccepted>('POST', `/api/jobs/${job}/savepoints`, {});
     if (isError(accepted.body)) {
       io.stderr(`${accepted.body.error}\n`);
       return EXIT.invalid;

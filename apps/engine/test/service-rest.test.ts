@@ -135,7 +135,7 @@ describe('the OpenAPI document', () => {
     expect(JSON.parse(checkedIn)).toEqual(served.body);
   });
 
-  it('documents every operation with responses whose schemas compile, and the 501 answers of what is not available yet', () => {
+  it('documents every operation with responses whose schemas compile', () => {
     const operations = Object.values(doc.paths).flatMap((ops) => Object.values(ops));
     expect(operations.map((o) => o.operationId).sort()).toEqual(
       [
@@ -146,10 +146,6 @@ describe('the OpenAPI document', () => {
     );
     for (const [name] of Object.entries((doc as unknown as { components: { schemas: object } }).components.schemas)) {
       expect(() => ajv.compile({ $ref: `https://sluice.test/openapi.json#/components/schemas/${name}` }), name).not.toThrow();
-    }
-    for (const id of ['queryState', 'stopWithSavepoint']) {
-      const op = operations.find((o) => o.operationId === id);
-      expect(op?.responses['501'], id).toBeDefined();
     }
   });
 });
@@ -405,8 +401,84 @@ describe('jobs', () => {
     expect(history.body.entries).toEqual([detail.body.failure]);
   });
 
-  it('designs the state query: 400 without node and key, 404 for an unknown node, then 501 saying it is not available yet', async () => {
-    const submitted = await call('POST', '/api/jobs', { graph: bounded(10) });
+  function hourWindows(name: string, key: { kind: 'field'; field: string } | { kind: 'function'; fn: string }, stateBackend: { type: 'heap' } | { type: 'rocksdb' } = { type: 'heap' }): JobGraphDocument {
+    return {
+      schemaVersion: 1,
+      name,
+      job: { defaultParallelism: 2, stateBackend, checkpointing: { enabled: true, intervalMs: 60_000 } },
+      nodes: [
+        { id: 'gen', type: 'generator', config: { profile: 'sequence', ratePerSecond: 400, keys: 8, eventIntervalMs: 1 } },
+        { id: 'k', type: 'key-by', config: { key } },
+        { id: 'w', type: 'tumbling-window', config: { sizeMs: 3_600_000, function: { kind: 'aggregations', aggregations: [{ op: 'count' }] } } },
+        { id: 'out', type: 'collect-sink', config: { name: 'hours', maxRecords: 1000 } },
+      ],
+      edges: [
+        { id: 'e1', source: 'gen', target: 'k' },
+        { id: 'e2', source: 'k', target: 'w' },
+        { id: 'e3', source: 'w', target: 'out' },
+      ],
+    };
+  }
+
+  /** Window state of one key as the state query shows it: one accumulator and the window's end-of-window timer. */
+  async function windowStateOf(id: string, key: string, extra = ''): Promise<Answer> {
+    return waitFor(async () => {
+      const answer = await call('GET', `/api/jobs/${id}/state?node=w&key=${encodeURIComponent(key)}${extra}`);
+      return answer.status !== 200 || answer.body.states.length > 0 ? answer : undefined;
+    });
+  }
+
+  it('answers the state query of a key with every state value and pending timer, from the subtask owning its key group (heap and RocksDB)', async () => {
+    for (const backend of [{ type: 'heap' }, { type: 'rocksdb' }] as const) {
+      const submitted = await call('POST', '/api/jobs', { graph: hourWindows(`state ${backend.type}`, { kind: 'field', field: 'key' }, backend) });
+      expect(submitted.status).toBe(201);
+      const id = submitted.body.id as string;
+      const first = await windowStateOf(id, 'key-3');
+      conforms('queryState', first);
+      expect(first.status).toBe(200);
+      const detail = await call('GET', `/api/jobs/${id}`);
+      const ranges = detail.body.plan.tasks.find((t: { operators: Array<{ nodeId: string }> }) => t.operators[0]?.nodeId === 'w').subtasks as Array<{ index: number; keyGroupRange: { start: number; end: number } }>;
+      const owner = ranges.find((r) => first.body.keyGroup >= r.keyGroupRange.start && first.body.keyGroup <= r.keyGroupRange.end);
+      expect(first.body).toMatchObject({ nodeId: 'w', key: 'key-3', subtask: owner?.index, attempt: 0 });
+      expect(first.body.states).toHaveLength(1);
+      expect(first.body.states[0].kind, backend.type).not.toBeNull();
+      expect(first.body.states[0].namespace, 'window state lives in a window namespace').not.toBeNull();
+      // The window [0 h, 1 h) of 1_700_000_000_000 + n ms fires at its last millisecond.
+      const windowEnd = Math.ceil((1_700_000_000_000 + 1) / 3_600_000) * 3_600_000;
+      expect(first.body.timers.event).toEqual([{ timestamp: windowEnd - 1, namespace: first.body.states[0].namespace }]);
+      // State is read live: the count of the key grows while the job runs.
+      const later = await waitFor(async () => {
+        const answer = await call('GET', `/api/jobs/${id}/state?node=w&key=key-3`);
+        return JSON.stringify(answer.body.states[0]?.value) !== JSON.stringify(first.body.states[0].value) ? answer : undefined;
+      });
+      conforms('queryState', later);
+
+      const none = await call('GET', `/api/jobs/${id}/state?node=w&key=no-such-key`);
+      conforms('queryState', none);
+      expect(none.status).toBe(200);
+      expect(none.body).toMatchObject({ key: 'no-such-key', states: [], timers: { event: [], processing: [] } });
+      expect((await call('POST', `/api/jobs/${id}/cancel`)).status).toBe(202);
+    }
+  });
+
+  it('reads numeric keys as numbers when the key-by yields numbers (keyType auto), or as text when asked', async () => {
+    const submitted = await call('POST', '/api/jobs', { graph: hourWindows('numeric keys', { kind: 'function', fn: '(r) => r.id % 4' }) });
+    const id = submitted.body.id as string;
+    const auto = await windowStateOf(id, '2');
+    conforms('queryState', auto);
+    expect(auto.body.key).toBe(2);
+    const asText = await call('GET', `/api/jobs/${id}/state?node=w&key=2&keyType=string`);
+    conforms('queryState', asText);
+    expect(asText.body).toMatchObject({ key: '2', states: [] });
+    const notNumber = await call('GET', `/api/jobs/${id}/state?node=w&key=two&keyType=number`);
+    conforms('queryState', notNumber);
+    expect(notNumber.status).toBe(400);
+    expect(notNumber.body.error).toBe("key 'two' is not a number (keyType 'number')");
+    expect((await call('POST', `/api/jobs/${id}/cancel`)).status).toBe(202);
+  });
+
+  it('rejects state queries that cannot be answered, saying why: 400 without node and key or on a node without keyed state, 404 for an unknown node, 409 once the job ended', async () => {
+    const submitted = await call('POST', '/api/jobs', { graph: hourWindows('state errors', { kind: 'field', field: 'key' }) });
     const id = submitted.body.id as string;
     const missing = await call('GET', `/api/jobs/${id}/state`);
     conforms('queryState', missing);
@@ -419,11 +491,15 @@ describe('jobs', () => {
     conforms('queryState', unknownNode);
     expect(unknownNode.status).toBe(404);
     expect(unknownNode.body.error).toBe(`job '${id}' has no node 'nope'; its nodes: 'gen', 'k', 'w' or 'out'`);
-    const notYet = await call('GET', `/api/jobs/${id}/state?node=w&key=key-1`);
-    conforms('queryState', notYet);
-    expect(notYet.status).toBe(501);
-    expect(notYet.body.error).toMatch(/^not available yet: state queries need engine support/);
-    await finished(id);
+    const notKeyed = await call('GET', `/api/jobs/${id}/state?node=gen&key=a`);
+    conforms('queryState', notKeyed);
+    expect(notKeyed.status).toBe(400);
+    expect(notKeyed.body.error).toBe("node 'gen' (generator) has no keyed state: only an operator right after a key-by keeps state per key; keyed operators of this job: 'w'");
+    expect((await call('POST', `/api/jobs/${id}/cancel`)).status).toBe(202);
+    const ended = await call('GET', `/api/jobs/${id}/state?node=w&key=key-1`);
+    conforms('queryState', ended);
+    expect(ended.status).toBe(409);
+    expect(ended.body.error).toBe(`job '${id}' is cancelled; state is read from running subtasks`);
   });
 
   it('keeps every failure in the exception history, with the attempt and whether the job restarted', async () => {
@@ -559,10 +635,6 @@ describe('checkpoints, savepoints and redeploy', () => {
     conforms('getJob', next);
     expect(next.body.restorePlan).toEqual(redeployed.body.restorePlan);
 
-    const drain = await call('POST', `/api/jobs/${redeployed.body.job.id}/stop`, { drain: true });
-    conforms('stopWithSavepoint', drain);
-    expect(drain.status).toBe(501);
-    expect(drain.body.error).toMatch(/^not available yet: stop with drain/);
     const stop = await call('POST', `/api/jobs/${redeployed.body.job.id}/stop`);
     conforms('stopWithSavepoint', stop);
     expect(stop.status).toBe(202);
@@ -574,6 +646,63 @@ describe('checkpoints, savepoints and redeploy', () => {
     conforms('stopWithSavepoint', badBody);
     expect(badBody.status).toBe(400);
     expect(badBody.body.problems).toEqual([{ in: 'body', path: 'drain', message: 'must be boolean' }]);
+  });
+});
+
+describe('stop with drain', () => {
+  function hourly(): JobGraphDocument {
+    return {
+      schemaVersion: 1,
+      name: 'hourly',
+      job: { defaultParallelism: 2, checkpointing: { enabled: true, intervalMs: 60_000 } },
+      nodes: [
+        { id: 'gen', type: 'generator', config: { profile: 'sequence', ratePerSecond: 400, keys: 8, eventIntervalMs: 1 } },
+        { id: 'k', type: 'key-by', config: { key: { kind: 'field', field: 'key' } } },
+        { id: 'w', type: 'tumbling-window', config: { sizeMs: 3_600_000, function: { kind: 'aggregations', aggregations: [{ op: 'count' }] } } },
+        { id: 'out', type: 'collect-sink', config: { name: 'hours', maxRecords: 1000 } },
+      ],
+      edges: [
+        { id: 'e1', source: 'gen', target: 'k' },
+        { id: 'e2', source: 'k', target: 'w' },
+        { id: 'e3', source: 'w', target: 'out' },
+      ],
+    };
+  }
+
+  async function stopAfterRecords(drain: boolean): Promise<Array<{ value: { key: string; count: number } }>> {
+    const submitted = await call('POST', '/api/jobs', { graph: hourly() });
+    const id = submitted.body.id as string;
+    // Let records of every key into the hour-long windows.
+    for (let k = 0; k < 8; k++) {
+      await waitFor(async () => {
+        const state = await call('GET', `/api/jobs/${id}/state?node=w&key=key-${k}`);
+        return state.status === 200 && state.body.states.length > 0 ? true : undefined;
+      });
+    }
+    const stop = await call('POST', `/api/jobs/${id}/stop`, drain ? { drain: true } : {});
+    conforms('stopWithSavepoint', stop);
+    expect(stop.status).toBe(202);
+    const done = await waitFor(async () => {
+      const answer = await call('GET', `/api/jobs/${id}/savepoints/${stop.body.requestId}`);
+      return answer.body.status === 'in-progress' ? undefined : answer;
+    }, 20_000);
+    expect(done.body).toMatchObject({ kind: 'stop-with-savepoint', status: 'completed' });
+    expect((await finished(id)).body.status).toBe('cancelled');
+    await new Promise((r) => setTimeout(r, 300));
+    const results = await call('GET', `/api/jobs/${id}/results/hours?limit=1000`);
+    conforms('getJobResults', results);
+    return results.body.rows as Array<{ value: { key: string; count: number } }>;
+  }
+
+  it('without drain, the savepoint keeps open windows in state and nothing fires', async () => {
+    const rows = await stopAfterRecords(false);
+    expect(rows).toEqual([]);
+  });
+
+  it('with drain, the final watermark fires every event-time window before the savepoint, and the results are committed (Flink stop --drain)', async () => {
+    const rows = await stopAfterRecords(true);
+    expect(rows.map((r) => r.value.key).sort()).toEqual(['key-0', 'key-1', 'key-2', 'key-3', 'key-4', 'key-5', 'key-6', 'key-7']);
+    for (const row of rows) expect(row.value.count).toBeGreaterThan(0);
   });
 });
 

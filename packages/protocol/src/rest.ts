@@ -202,28 +202,42 @@ export interface CancelAccepted {
   readonly status: JobStatus;
 }
 
-// ─── State queries: designed, answered with 501 until the engine supports them ─
+// ─── State queries ──────────────────────────────────────────────────────────
 
-/** `GET /api/jobs/{id}/state?node=&key=`: keyed state of one key of one operator (needs engine support). */
+/** A namespace of keyed state: a window (opaque, as the window operator encodes it), or null for state that is not per window. */
+export type StateNamespace = string | number | null;
+
+/**
+ * `GET /api/jobs/{id}/state?node=&key=[&keyType=]`: every state value and pending timer of
+ * one key of a keyed operator, read from the running subtask that owns the key (Flink's
+ * queryable state, read-only; heap and RocksDB backends alike).
+ */
 export interface StateQueryResult {
   readonly nodeId: string;
-  readonly key: string;
+  /** The key as the job sees it: a number when the key-by yields numbers. */
+  readonly key: string | number;
   readonly keyGroup: number;
   /** The subtask owning the key group. */
   readonly subtask: number;
+  /** The job's restart attempt the state was read from. */
+  readonly attempt: number;
   readonly states: readonly {
     readonly name: string;
-    readonly kind: 'value' | 'list' | 'map' | 'reducing' | 'aggregating';
-    /** Per window namespace for window state; 'void' otherwise. */
-    readonly namespace: string;
+    /** null: state restored from a checkpoint that the operator has not touched again yet. */
+    readonly kind: 'value' | 'list' | 'map' | 'reducing' | 'aggregating' | null;
+    readonly namespace: StateNamespace;
     readonly value: unknown;
   }[];
+  readonly timers: {
+    readonly event: readonly { readonly timestamp: number; readonly namespace: StateNamespace }[];
+    readonly processing: readonly { readonly timestamp: number; readonly namespace: StateNamespace }[];
+  };
 }
 
 // ─── Checkpoints, savepoints, redeploy ───────────────────────────────────────
 
 export interface StopWithSavepointRequest {
-  /** Emit the final watermark (+Infinity) before stopping, firing every window (Flink's --drain). Not available yet: answers 501. */
+  /** Emit the final watermark (+Infinity) before stopping, firing every window (Flink's --drain). */
   readonly drain?: boolean;
 }
 

@@ -139,7 +139,7 @@ export class CheckpointCoordinator {
    * Triggers a checkpoint (or savepoint) now. Rejects when one is already in progress,
    * when a subtask declines, or on timeout.
    */
-  trigger(options: { savepoint?: boolean; stop?: boolean } = {}): Promise<CheckpointStats> {
+  trigger(options: { savepoint?: boolean; stop?: boolean; drain?: boolean } = {}): Promise<CheckpointStats> {
     if (this.pending) return Promise.reject(new Error(`checkpoint ${this.pending.stats.id} is still in progress`));
     const id = this.nextId++;
     const savepoint = options.savepoint === true;
@@ -162,7 +162,7 @@ export class CheckpointCoordinator {
     this.history.push(stats);
     if (this.history.length > HISTORY) this.history.shift();
     this.lastStartedAt = triggeredAt;
-    const barrier: Barrier = { id, timestamp: triggeredAt, directory, savepoint, stop: options.stop === true };
+    const barrier: Barrier = { id, timestamp: triggeredAt, directory, savepoint, stop: options.stop === true, drain: options.stop === true && options.drain === true };
     return new Promise<CheckpointStats>((resolve, reject) => {
       const pending: Pending = {
         stats,

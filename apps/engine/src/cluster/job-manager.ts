@@ -15,7 +15,7 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateGraph, type GraphProblem, type ValidatedGraph } from '@sluice/graph-model';
-import { FINAL_CHECKPOINT_ID, implementedTypes, isImplemented } from '@sluice/operators';
+import { FINAL_CHECKPOINT_ID, implementedTypes, inRange, isImplemented, keyGroupOf, subtaskForKeyGroup, type Key, type KeyInspection } from '@sluice/operators';
 import { CheckpointCoordinator, type CheckpointStats, type SubtaskId } from '../checkpoint/coordinator.js';
 import { RestartStrategy } from '../checkpoint/restart.js';
 import { planRestore, subtaskRestores, type RestorePlan } from '../checkpoint/restore.js';
@@ -46,6 +46,25 @@ export interface ExceptionEntry {
 
 /** How long a deployed subtask may take to start before its attempt fails (a stuck slot). */
 const START_TIMEOUT_MS = 10_000;
+
+/** One key's state in a running job (Job.queryState). */
+export interface StateQueryAnswer extends KeyInspection {
+  readonly nodeId: string;
+  readonly key: Key;
+  readonly keyGroup: number;
+  readonly subtask: number;
+  readonly attempt: number;
+}
+
+export class StateQueryError extends Error {
+  constructor(
+    readonly reason: 'no-node' | 'not-keyed' | 'not-running',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'StateQueryError';
+  }
+}
 
 export class SubmissionError extends Error {
   constructor(
@@ -158,6 +177,39 @@ export class Job {
     return this.coordinator?.history ?? [];
   }
 
+  /**
+   * Queryable state: every state value and pending timer of one key in a keyed operator,
+   * read from the subtask that owns the key's key group (between two of its records).
+   * Rejects with a StateQueryError that says why (no such node, not keyed, not running).
+   */
+  async queryState(nodeId: string, key: Key): Promise<StateQueryAnswer> {
+    const node = this.graph.nodes.find((n) => n.id === nodeId);
+    if (!node) throw new StateQueryError('no-node', `job '${this.id}' has no node '${nodeId}'`);
+    const task = this.plan.tasks.find((t) => t.operators.some((o) => o.nodeId === nodeId));
+    const keyed = task && task.operators[0]?.nodeId === nodeId && task.keys.some((k) => k !== undefined);
+    if (!task || !keyed) {
+      const keyedNodes = this.plan.tasks.filter((t) => t.keys.some((k) => k !== undefined)).map((t) => `'${t.operators[0]?.nodeId ?? ''}'`);
+      throw new StateQueryError(
+        'not-keyed',
+        `node '${nodeId}' (${node.definition.type}) has no keyed state: only an operator right after a key-by keeps state per key` +
+          (keyedNodes.length > 0 ? `; keyed operators of this job: ${keyedNodes.join(', ')}` : '; this job has no keyed operator'),
+      );
+    }
+    if (this.status !== 'running') throw new StateQueryError('not-running', `job '${this.id}' is ${this.status}; state is read from running subtasks`);
+    const maxParallelism = this.graph.job.maxParallelism;
+    const keyGroup = keyGroupOf(key, maxParallelism);
+    const subtaskIndex = task.subtasks.find((s) => s.keyGroupRange && inRange(s.keyGroupRange, keyGroup))?.index ?? subtaskForKeyGroup(keyGroup, maxParallelism, task.parallelism);
+    if (this.finishedSubtasks.has(`${task.id}/${subtaskIndex}`)) {
+      throw new StateQueryError('not-running', `subtask ${subtaskIndex} of node '${nodeId}' (owner of key group ${keyGroup}) has finished; its state is gone`);
+    }
+    try {
+      const inspection = await this.taskManager.inspectState({ jobId: this.id, attempt: this.attempt, taskId: task.id, subtaskIndex }, nodeId, key);
+      return { nodeId, key, keyGroup, subtask: subtaskIndex, attempt: this.attempt, ...inspection };
+    } catch (error) {
+      throw new StateQueryError('not-running', `cannot read state of node '${nodeId}' subtask ${subtaskIndex}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
   /** Takes a savepoint now (needs checkpointing configured, so that barriers are understood). */
   async triggerSavepoint(): Promise<CheckpointStats> {
     if (this.status !== 'running') throw new Error(`the job is ${this.status}; savepoints are taken of running jobs`);
@@ -166,19 +218,22 @@ export class Job {
   }
 
   /**
-   * Stop-with-savepoint (without draining): periodic checkpoints stop, sources emit
-   * nothing after the savepoint's barrier, and once the savepoint completed (committing
-   * exactly-once sinks up to it) the job is cancelled. A restore from the savepoint then
-   * continues exactly where this job stopped.
+   * Stop-with-savepoint: periodic checkpoints stop, sources emit nothing after the
+   * savepoint's barrier, and once the savepoint completed (committing exactly-once sinks
+   * up to it) the job is cancelled. A restore from the savepoint then continues exactly
+   * where this job stopped. With `drain`, sources emit the final watermark just before
+   * the barrier (Flink's `stop --drain`): every event-time window fires and its results
+   * are committed; use it to retire a pipeline, not to upgrade one (a restored job would
+   * see event time start again below the windows that already fired).
    */
-  async stopWithSavepoint(): Promise<CheckpointStats> {
+  async stopWithSavepoint(options: { drain?: boolean } = {}): Promise<CheckpointStats> {
     if (this.status !== 'running') throw new Error(`the job is ${this.status}; only a running job can be stopped with a savepoint`);
     const coordinator = this.coordinator;
     if (!coordinator) throw new Error('savepoints need checkpointing enabled in the job config');
     coordinator.pausePeriodic();
     await coordinator.settle();
     try {
-      const savepoint = await coordinator.trigger({ savepoint: true, stop: true });
+      const savepoint = await coordinator.trigger({ savepoint: true, stop: true, drain: options.drain === true });
       this.cancel();
       return savepoint;
     } catch (error) {
@@ -273,7 +328,7 @@ export class Job {
       this.addRows(message.name, message.rows);
       return;
     }
-    if (message.type === 'diagnosis' || message.type === 'heartbeat' || message.attempt !== this.attempt) return;
+    if (message.type === 'diagnosis' || message.type === 'heartbeat' || message.type === 'state-inspection' || message.attempt !== this.attempt) return;
     switch (message.type) {
       case 'collect':
         this.addRows(message.name, message.rows);

@@ -15,6 +15,7 @@ import type { Barrier } from '../runtime/messages.js';
 import type { FromWorker, SubtaskDiagnosis, ToWorker } from '../runtime/protocol.js';
 import type { InputChannelSpec, OutputChannelSpec, SubtaskRestore, TaskDeployment } from '../runtime/task.js';
 import type { ExecutionPlan } from '../compile/plan.js';
+import type { Key, KeyInspection } from '@sluice/operators';
 import type { UserCodeSettings } from '../runtime/sandbox.js';
 import type { SlotSettings } from '../runtime/worker.js';
 
@@ -63,6 +64,7 @@ export class TaskManager {
   private closed = false;
   private nextRequest = 0;
   private readonly diagnoses = new Map<number, (slot: number, message: Extract<FromWorker, { type: 'diagnosis' }>) => void>();
+  private readonly inspections = new Map<number, (message: Extract<FromWorker, { type: 'state-inspection' }>) => void>();
 
   constructor(private readonly options: TaskManagerOptions = {}) {
     this.slots = Math.max(1, options.slots ?? availableParallelism());
@@ -123,6 +125,10 @@ export class TaskManager {
       if (message.type === 'heartbeat') return;
       if (message.type === 'diagnosis') {
         this.diagnoses.get(message.requestId)?.(slot, message);
+        return;
+      }
+      if (message.type === 'state-inspection') {
+        this.inspections.get(message.requestId)?.(message);
         return;
       }
       this.listeners.get(message.jobId)?.(message);
@@ -239,6 +245,35 @@ export class TaskManager {
     });
     this.diagnoses.delete(requestId);
     return this.workers.map((_, slot) => ({ slot, online: this.online[slot] === true, responsive: answers.has(slot), subtasks: answers.get(slot) ?? [] }));
+  }
+
+  /**
+   * Reads one key's state of one operator in a running subtask. The subtask answers from
+   * its mailbox, between records; a subtask that does not answer within `timeoutMs` (a
+   * blocked loop, or one that just ended) makes this reject.
+   */
+  async inspectState(
+    where: { jobId: string; attempt: number; taskId: number; subtaskIndex: number },
+    nodeId: string,
+    key: Key,
+    timeoutMs = 5000,
+  ): Promise<KeyInspection> {
+    const slot = this.slotOf(where.jobId, where.attempt, where.taskId, where.subtaskIndex);
+    if (slot === undefined) throw new Error(`subtask ${where.subtaskIndex} of task ${where.taskId} is not running`);
+    const requestId = this.nextRequest++;
+    try {
+      return await new Promise<KeyInspection>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`subtask ${where.subtaskIndex} did not answer the state query within ${timeoutMs} ms`)), timeoutMs);
+        this.inspections.set(requestId, (message) => {
+          clearTimeout(timer);
+          if (message.inspection) resolve(message.inspection);
+          else reject(new Error(message.error ?? 'the state query failed'));
+        });
+        this.send(slot, { type: 'inspect-state', requestId, nodeId, key, ...where });
+      });
+    } finally {
+      this.inspections.delete(requestId);
+    }
   }
 
   /**

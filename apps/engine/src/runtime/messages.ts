@@ -18,6 +18,8 @@ export interface Barrier {
   readonly savepoint: boolean;
   /** Stop-with-savepoint: sources emit nothing after this barrier (Flink's synchronous savepoint). */
   readonly stop?: boolean | undefined;
+  /** With `stop`: sources emit the final watermark first, so every event-time window and timer fires into the savepoint (Flink's --drain). */
+  readonly drain?: boolean | undefined;
 }
 
 export type Message =

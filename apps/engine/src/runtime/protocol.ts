@@ -1,4 +1,5 @@
 /** Messages between the job manager (main thread) and task-manager slots (workers). */
+import type { Key, KeyInspection } from '@sluice/operators';
 import type { Barrier } from './messages.js';
 import type { CheckpointAck, TaskDeployment, TaskMetrics } from './task.js';
 
@@ -16,6 +17,7 @@ export type ToWorker =
   | ({ readonly type: 'trigger-checkpoint'; readonly barrier: Barrier } & SubtaskAddress)
   | { readonly type: 'checkpoint-complete' | 'checkpoint-aborted'; readonly jobId: string; readonly attempt: number; readonly checkpointId: number }
   | { readonly type: 'diagnose'; readonly requestId: number }
+  | ({ readonly type: 'inspect-state'; readonly requestId: number; readonly nodeId: string; readonly key: Key } & SubtaskAddress)
   | { readonly type: 'heartbeat' };
 
 export interface FailureReport {
@@ -66,6 +68,7 @@ export type FromWorker =
     }
   | { readonly type: 'diagnosis'; readonly jobId: ''; readonly requestId: number; readonly subtasks: SubtaskDiagnosis[]; readonly eventLoopAt: number }
   | { readonly type: 'heartbeat'; readonly jobId: '' }
+  | { readonly type: 'state-inspection'; readonly jobId: ''; readonly requestId: number; readonly inspection?: KeyInspection; readonly error?: string }
   | {
       readonly type: 'log';
       readonly jobId: string;

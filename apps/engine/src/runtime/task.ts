@@ -41,7 +41,9 @@ import {
   type CollectOutlet,
   type Key,
   type KeySelector,
+  type CheckpointableKeyedStateBackend,
   type KeyedStateBackend,
+  type KeyInspection,
   type KeyedStateSnapshot,
   type KeyGroupRange,
   type Logger,
@@ -228,12 +230,16 @@ export class StreamTask implements GateListener {
   private readonly doorbell: Int32Array;
   private readonly creditBell: Int32Array;
   private readonly mails: Array<() => void> = [];
+  /** Mails that notify checkpoint completion: they still run when the task is cancelled. */
+  private readonly notifications = new Set<() => void>();
   private wakeMailbox: (() => void) | undefined;
   private cancelled = false;
   /** Set by the notification that the whole job ended (FINAL_CHECKPOINT_ID). */
   private finalCommitted = false;
   private keySelectors: Array<KeySelector<unknown> | undefined> = [];
   private backend: KeyedStateBackend | undefined;
+  /** Each chained operator's keyed backend (undefined for operators without keyed input). */
+  private readonly keyedBackends: Array<CheckpointableKeyedStateBackend | undefined> = [];
   /** The record being handed to the head, for error reports. */
   private currentRecord: unknown = undefined;
   private readonly restore: SubtaskRestore | undefined;
@@ -391,6 +397,7 @@ export class StreamTask implements GateListener {
         },
       );
       if (index === 0) this.backend = ctx.keyedBackend;
+      this.keyedBackends.push(ctx.stateBackend);
       this.operators.push(operator);
       this.contexts.push(ctx);
     });
@@ -435,6 +442,9 @@ export class StreamTask implements GateListener {
       opened = true;
       this.replayChannelState();
       const result = await this.loop();
+      // Stop-with-savepoint cancels right after the savepoint completed: its notification
+      // must still reach the sinks, or their last transactions would wait for a restore.
+      if (result === 'cancelled') this.runMails((mail) => this.notifications.has(mail));
       this.closeAll();
       await this.disposeStateBackends();
       return result;
@@ -548,16 +558,40 @@ export class StreamTask implements GateListener {
     }
   }
 
+  /**
+   * One key's state in one operator of this chain, read in the mailbox between records
+   * (never concurrently with a write, and after a native checkpoint capture settled).
+   */
+  inspectState(nodeId: string, key: Key): Promise<KeyInspection> {
+    return new Promise((resolve, reject) => {
+      this.post(() => {
+        const index = this.plan.operators.findIndex((o) => o.nodeId === nodeId);
+        const backend = this.keyedBackends[index];
+        if (!backend) {
+          reject(new Error(`node '${nodeId}' has no keyed state in task '${this.plan.name}'`));
+          return;
+        }
+        try {
+          resolve(backend.inspectKey(key));
+        } catch (error) {
+          reject(error instanceof Error ? error : new Error(String(error)));
+        }
+      });
+    });
+  }
+
   /** A source task's checkpoint starts here (a mail from the coordinator). */
   triggerCheckpoint(barrier: Barrier): void {
     this.post(() => this.checkpoint(barrier, 0));
   }
 
   notifyCheckpointComplete(checkpointId: number): void {
-    this.post(() => {
+    const mail = () => {
       for (const op of this.operators) op.notifyCheckpointComplete(checkpointId);
       if (checkpointId === FINAL_CHECKPOINT_ID) this.finalCommitted = true;
-    });
+    };
+    this.notifications.add(mail);
+    this.post(mail);
   }
 
   notifyCheckpointAborted(checkpointId: number): void {
@@ -611,6 +645,9 @@ export class StreamTask implements GateListener {
    * copied synchronously. Encoding and writing the file happen off the loop.
    */
   private checkpoint(barrier: Barrier, alignmentMs: number): void {
+    // Drain: the final watermark travels ahead of the barrier, so downstream operators fire
+    // every event-time window and timer before they snapshot.
+    if (barrier.stop === true && barrier.drain === true && this.operators[0]?.inputs === 0) (this.outputs[0] as Output<unknown>).emitWatermark(MAX_WATERMARK);
     const started = performance.now();
     for (const op of this.operators) op.prepareSnapshotPreBarrier(barrier.id);
     for (const writer of this.writers) writer.barrier(barrier);
@@ -876,11 +913,12 @@ export class StreamTask implements GateListener {
     for (const writer of this.writers) writer.flush();
   }
 
-  private runMails(): void {
+  private runMails(only?: (mail: () => void) => boolean): void {
     if (this.mails.length === 0) return;
     while (this.mails.length > 0) {
-      const mail = this.mails.shift();
-      mail?.();
+      const mail = this.mails.shift() as () => void;
+      this.notifications.delete(mail);
+      if (!only || only(mail)) mail();
     }
     if (this.buffering.length > 0) this.flushBuffered();
   }

@@ -5,7 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { CollectOutlet, Logger, ProcessingTimeService } from '@sluice/operators';
+import type { CollectOutlet, KeyInspection, Logger, ProcessingTimeService } from '@sluice/operators';
 import type { CollectedRowTuple, FailureReport, FromWorker, ToWorker } from './protocol.js';
 import { writeAtomically } from './state-files.js';
 import { StreamTask, TaskFailure, type TaskDeployment } from './task.js';
@@ -161,6 +161,13 @@ port.on('message', (message: ToWorker) => {
       const where = { jobId: message.jobId, attempt: message.attempt, taskId: message.taskId, subtaskIndex: message.subtaskIndex };
       if (task) task.triggerCheckpoint(message.barrier);
       else post({ type: 'checkpoint-declined', ...where, checkpointId: message.barrier.id, reason: 'the source subtask is no longer running' });
+      break;
+    }
+    case 'inspect-state': {
+      const task = tasks.get(taskKey(message.jobId, message.attempt, message.taskId, message.subtaskIndex));
+      const reply = (answer: { inspection: KeyInspection } | { error: string }) => post({ type: 'state-inspection', jobId: '', requestId: message.requestId, ...answer });
+      if (!task) reply({ error: `subtask ${message.subtaskIndex} of task ${message.taskId} is not running` });
+      else task.inspectState(message.nodeId, message.key).then((inspection) => reply({ inspection }), (error: unknown) => reply({ error: error instanceof Error ? error.message : String(error) }));
       break;
     }
     case 'heartbeat':

@@ -156,14 +156,14 @@ export const ROUTES: readonly RouteDoc[] = [
     tag: 'jobs',
     summary: 'Keyed state of one key of one operator (queryable state).',
     description:
-      'Designed, not available yet: the engine cannot read keyed state of a running subtask from outside. Answers 501 after checking the job and node; 200 will carry a StateQueryResult.',
+      'Reads every state value and pending timer of one key from the running subtask that owns its key group, between two of its records (read-only; heap and RocksDB). A key without state answers 200 with empty lists.',
     params: params.jobId,
     query: queries.state,
     responses: {
-      200: { description: 'The state of the key (once available).', schema: 'StateQueryResult' },
-      400: invalid,
+      200: { description: 'The state of the key.', schema: 'StateQueryResult' },
+      400: { description: 'The query is invalid, or the node keeps no keyed state (the message lists the keyed nodes).', schema: 'ApiError' },
       404: { description: 'No such job, or no such node in it.', schema: 'ApiError' },
-      501: { description: 'Not available yet: the engine has no state query.', schema: 'ApiError' },
+      409: { description: 'The job, or the subtask owning the key, is not running.', schema: 'ApiError' },
     },
   },
   {
@@ -195,7 +195,8 @@ export const ROUTES: readonly RouteDoc[] = [
     url: '/api/jobs/:id/stop',
     tag: 'checkpointing',
     summary: 'Stop a job with a savepoint: sources stop at its barrier, sinks commit up to it, then the job is cancelled.',
-    description: 'Answers at once with a request id, like a savepoint. `drain: true` (final watermark first) is not available yet and answers 501.',
+    description:
+      'Answers at once with a request id, like a savepoint. `drain: true` emits the final watermark before the savepoint, so every event-time window fires and its results are committed (Flink --drain): for retiring a pipeline, not for upgrading it.',
     params: params.jobId,
     body: { schema: requests.stopWithSavepoint, component: 'StopWithSavepointRequest', required: false },
     responses: {
@@ -203,7 +204,6 @@ export const ROUTES: readonly RouteDoc[] = [
       400: invalid,
       404: noJob,
       409: { description: 'The job is not running, or its graph does not enable checkpointing.', schema: 'ApiError' },
-      501: { description: 'drain: true is not available yet.', schema: 'ApiError' },
     },
   },
   {

@@ -62,7 +62,7 @@ export const requests = {
   },
   stopWithSavepoint: {
     type: 'object',
-    properties: { drain: { type: 'boolean', description: 'Emit the final watermark first (Flink --drain): not available yet, answers 501.' } },
+    properties: { drain: { type: 'boolean', description: 'Emit the final watermark first, firing every event-time window (Flink --drain).' } },
     additionalProperties: false,
   },
   redeploy: {
@@ -116,6 +116,12 @@ export const queries = {
     properties: {
       node: { type: 'string', minLength: 1, description: 'Id of a keyed operator node.' },
       key: { type: 'string', description: 'The key, as text (numbers too).' },
+      keyType: {
+        type: 'string',
+        enum: ['auto', 'string', 'number'],
+        default: 'auto',
+        description: "How to read `key`: 'auto' tries the text and, if it is a number, the number; the first with any state wins.",
+      },
     },
     required: ['node', 'key'],
     additionalProperties: false,
@@ -237,17 +243,22 @@ export const components: Record<string, Schema> = {
   CancelAccepted: object({ id: str, status: ref('JobStatus') }),
   StateQueryResult: object({
     nodeId: str,
-    key: str,
+    key: { type: ['string', 'number'] },
     keyGroup: int,
     subtask: int,
+    attempt: int,
     states: array(
       object({
         name: str,
-        kind: { type: 'string', enum: ['value', 'list', 'map', 'reducing', 'aggregating'] },
-        namespace: str,
+        kind: nullable({ type: 'string', enum: ['value', 'list', 'map', 'reducing', 'aggregating'] }),
+        namespace: { type: ['string', 'number', 'null'] },
         value: {},
       }),
     ),
+    timers: object({
+      event: array(object({ timestamp: { type: 'number' }, namespace: { type: ['string', 'number', 'null'] } })),
+      processing: array(object({ timestamp: { type: 'number' }, namespace: { type: ['string', 'number', 'null'] } })),
+    }),
   }),
   StopWithSavepointRequest: requests.stopWithSavepoint,
   SavepointAccepted: object({ requestId: str }),

@@ -21,6 +21,7 @@ import type { AddressInfo } from 'node:net';
 import cors from '@fastify/cors';
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Server } from 'socket.io';
+import type { Key } from '@sluice/operators';
 import { graphJsonSchema, parseJsonText, validateGraph, type GraphProblem, type JobGraphDocument } from '@sluice/graph-model';
 import type {
   ApiProblem,
@@ -42,17 +43,18 @@ import type {
   PipelineVersion,
   ProblemLocation,
   SinkResults,
+  StateQueryResult,
 } from '@sluice/protocol';
-import { JobManager, type Job } from '../cluster/job-manager.js';
+import { JobManager, StateQueryError, type Job, type StateQueryAnswer } from '../cluster/job-manager.js';
 import { TaskManager } from '../cluster/task-manager.js';
 import { authRequiredFor, bearerToken, checkAccess, DEFAULT_CORS_ORIGINS, loadOrCreateToken, type AccessPolicy } from './auth.js';
-import { badRequest, conflict, HttpError, notFound, notImplemented, quotedList } from './errors.js';
+import { badRequest, conflict, HttpError, notFound, quotedList } from './errors.js';
 import { roomOf, TelemetryHub, type SluiceServer } from './hub.js';
 import { buildOpenApiDocument, SERVICE_VERSION } from './openapi.js';
 import { PipelineStore } from './pipeline-store.js';
 import { PrometheusExporter } from './prometheus.js';
 import { ROUTES } from './routes.js';
-import { checkpointHistory, collectSinks, executionGraph, exceptionHistory, graphDocument, jobException, jobSummary, restorePlanView, sinkInfos } from './views.js';
+import { checkpointHistory, collectSinks, executionGraph, exceptionHistory, graphDocument, jobException, jobSummary, restorePlanView, sinkInfos, stateQueryView } from './views.js';
 import { rowKindName, safeStringify, wireTimestamp } from './wire.js';
 
 export const DEFAULT_BODY_LIMIT = 5 * 1024 * 1024;
@@ -321,13 +323,31 @@ export async function createEngineService(options: EngineServiceOptions): Promis
       return { entries: exceptionHistory(job) };
     },
 
-    queryState: (request) => {
+    queryState: async (request): Promise<StateQueryResult> => {
       const job = jobOr404((request.params as { id: string }).id);
-      const { node } = request.query as { node: string; key: string };
+      const { node, key, keyType = 'auto' } = request.query as { node: string; key: string; keyType?: 'auto' | 'string' | 'number' };
       if (!job.graph.nodes.some((n) => n.id === node)) {
         throw notFound(`job '${job.id}' has no node '${node}'; its nodes: ${quotedList(job.graph.nodes.map((n) => n.id))}`);
       }
-      throw notImplemented('not available yet: state queries need engine support (reading keyed state of a running subtask)');
+      const asNumber = Number(key);
+      const numeric = key.trim() !== '' && Number.isFinite(asNumber);
+      if (keyType === 'number' && !numeric) throw badRequest(`key '${key}' is not a number (keyType 'number')`, [{ in: 'query', path: '/key', message: 'not a number' }]);
+      // A key-by on a numeric field keys by numbers, which hash differently from their text.
+      const candidates: Key[] = keyType === 'string' ? [key] : keyType === 'number' ? [asNumber] : numeric ? [key, asNumber] : [key];
+      try {
+        let first: StateQueryAnswer | undefined;
+        for (const candidate of candidates) {
+          const answer = await job.queryState(node, candidate);
+          if (answer.states.length > 0 || answer.timers.event.length > 0 || answer.timers.processing.length > 0) return stateQueryView(answer);
+          first ??= answer;
+        }
+        return stateQueryView(first as StateQueryAnswer);
+      } catch (error) {
+        if (!(error instanceof StateQueryError)) throw error;
+        if (error.reason === 'no-node') throw notFound(error.message);
+        if (error.reason === 'not-keyed') throw badRequest(error.message, [{ in: 'query', path: '/node', message: 'not a keyed operator' }]);
+        throw conflict(error.message);
+      }
     },
 
     triggerSavepoint: (request, reply): SavepointAccepted => {
@@ -347,9 +367,8 @@ export async function createEngineService(options: EngineServiceOptions): Promis
     stopWithSavepoint: (request, reply): SavepointAccepted => {
       const { drain } = request.body as { drain?: boolean };
       const job = savepointable(request, 'only a running job can be stopped with a savepoint');
-      if (drain === true) throw notImplemented('not available yet: stop with drain (the final watermark before the savepoint) needs engine support; stop without drain');
       void reply.code(202);
-      return { requestId: track(job, 'stop-with-savepoint', job.stopWithSavepoint()) };
+      return { requestId: track(job, 'stop-with-savepoint', job.stopWithSavepoint({ drain: drain === true })) };
     },
 
     redeployJob: async (request, reply): Promise<RedeployResult> => {

@@ -2,12 +2,13 @@
  * What the REST API shows of a job: plain JSON built from the job manager's state.
  */
 import type { JobGraphDocument, ValidatedGraph } from '@sluice/graph-model';
-import type { CheckpointHistory, CollectSinkInfo, ExceptionEntry, ExecutionGraph, JobSummary, PipelineRef, RestorePlanView } from '@sluice/protocol';
+import { VOID_NAMESPACE, type Namespace } from '@sluice/operators';
+import type { CheckpointHistory, CollectSinkInfo, ExceptionEntry, ExecutionGraph, JobSummary, PipelineRef, RestorePlanView, StateQueryResult } from '@sluice/protocol';
 import type { CheckpointStats } from '../checkpoint/coordinator.js';
 import type { RestorePlan } from '../checkpoint/restore.js';
 import type { ExecutionPlan } from '../compile/plan.js';
 import type { FailureReport } from '../runtime/protocol.js';
-import type { Job } from '../cluster/job-manager.js';
+import type { Job, StateQueryAnswer } from '../cluster/job-manager.js';
 
 export function jobSummary(job: Job, pipeline: PipelineRef | undefined, now: number): JobSummary {
   return {
@@ -141,4 +142,21 @@ export function collectSinks(job: Job): Map<string, string> {
 
 export function sinkInfos(job: Job): CollectSinkInfo[] {
   return [...collectSinks(job)].map(([name, nodeId]) => ({ name, nodeId, rows: job.results(name).length, dropped: job.droppedCollected.get(name) ?? 0 }));
+}
+
+/** Queryable state on the wire: the void namespace (state not per window) is null. */
+export function stateQueryView(answer: StateQueryAnswer): StateQueryResult {
+  const ns = (namespace: Namespace): string | number | null => (namespace === VOID_NAMESPACE ? null : namespace);
+  return {
+    nodeId: answer.nodeId,
+    key: answer.key,
+    keyGroup: answer.keyGroup,
+    subtask: answer.subtask,
+    attempt: answer.attempt,
+    states: answer.states.map((s) => ({ name: s.name, kind: s.kind, namespace: ns(s.namespace), value: s.value })),
+    timers: {
+      event: answer.timers.event.map((t) => ({ timestamp: t.timestamp, namespace: ns(t.namespace) })),
+      processing: answer.timers.processing.map((t) => ({ timestamp: t.timestamp, namespace: ns(t.namespace) })),
+    },
+  };
 }

@@ -143,4 +143,34 @@ export interface CheckpointableKeyedStateBackend extends KeyedStateBackend {
   snapshot(): KeyedStateSnapshot;
   restore(snapshots: readonly KeyedStateSnapshot[]): void;
   describeKey(key: Key): Record<string, Array<{ namespace: Namespace; value: unknown }>>;
+  /** Every state value and pending timer of one key, with each state's kind: the state inspector's view. */
+  inspectKey(key: Key): KeyInspection;
+}
+
+/**
+ * One key's state as the state inspector shows it. `kind` is null for state restored
+ * from a checkpoint that the operator has not registered again yet (the heap keeps
+ * such values as plain data and cannot know their kind before that).
+ */
+export interface KeyInspection {
+  readonly states: ReadonlyArray<{ readonly name: string; readonly kind: StateDescriptor['kind'] | null; readonly namespace: Namespace; readonly value: unknown }>;
+  readonly timers: {
+    readonly event: ReadonlyArray<{ readonly timestamp: number; readonly namespace: Namespace }>;
+    readonly processing: ReadonlyArray<{ readonly timestamp: number; readonly namespace: Namespace }>;
+  };
+}
+
+/** Builds a KeyInspection from describeKey's output, the kinds of registered states and the timer service. */
+export function inspectionOf(
+  described: Record<string, Array<{ namespace: Namespace; value: unknown }>>,
+  kindOf: (name: string) => StateDescriptor['kind'] | undefined,
+  timers: { event: ReadonlyArray<{ timestamp: number; namespace: Namespace }>; processing: ReadonlyArray<{ timestamp: number; namespace: Namespace }> } | undefined,
+): KeyInspection {
+  const strip = (list: ReadonlyArray<{ timestamp: number; namespace: Namespace }>) => list.map((t) => ({ timestamp: t.timestamp, namespace: t.namespace }));
+  return {
+    states: Object.entries(described)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .flatMap(([name, values]) => values.map((v) => ({ name, kind: kindOf(name) ?? null, namespace: v.namespace, value: v.value }))),
+    timers: { event: strip(timers?.event ?? []), processing: strip(timers?.processing ?? []) },
+  };
 }

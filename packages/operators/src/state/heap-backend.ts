@@ -26,7 +26,7 @@ import type {
   StateTtl,
   ValueState,
 } from '../api/state.js';
-import { VOID_NAMESPACE } from '../api/state.js';
+import { inspectionOf, VOID_NAMESPACE, type KeyInspection } from '../api/state.js';
 import type { ProcessingTimeService, Triggerable } from '../api/time.js';
 import type { TimerSnapshot } from '../api/state.js';
 import { inRange, keyGroupOf } from './key-groups.js';
@@ -179,6 +179,10 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
       if (values.length > 0) out[name] = values;
     }
     return out;
+  }
+
+  inspectKey(key: Key): KeyInspection {
+    return inspectionOf(this.describeKey(key), (name) => this.descriptors.get(name)?.kind, this.timerService?.timersOf(key));
   }
 
   snapshot(): KeyedStateSnapshot {

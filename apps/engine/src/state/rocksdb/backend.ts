@@ -30,6 +30,7 @@ import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   HeapTimerService,
+  inspectionOf,
   VOID_NAMESPACE,
   inRange,
   keyGroupOf,
@@ -37,6 +38,7 @@ import {
   type AggregatingState,
   type Key,
   type KeyGroupRange,
+  type KeyInspection,
   type KeyedStateBackend,
   type KeyedStateSnapshot,
   type ListState,
@@ -994,6 +996,14 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   // --- timers --------------------------------------------------------------------------
 
   /** The operator's timer service; timers live on the heap and are checkpointed with this backend's state. */
+  inspectKey(key: Key): KeyInspection {
+    const kindOf = (name: string) => {
+      const state = this.states.get(name);
+      return state?.descriptor?.kind ?? state?.stored.kind;
+    };
+    return inspectionOf(this.describeKey(key), kindOf, this.timerService?.timersOf(key));
+  }
+
   createTimerService(target: Triggerable, processingTime: ProcessingTimeService): HeapTimerService {
     if (this.timerService) throw new Error('this keyed backend already has a timer service');
     this.timerService = new HeapTimerService(this, target, processingTime);
