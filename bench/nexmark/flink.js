@@ -10,7 +10,7 @@ const SQL_DIR = fileURLToPath(new URL('../flink/sql/', import.meta.url));
  * @param {string} query q0 … q8
  * @param {{ input: string, runs?: number, parallelism?: number, out?: string }} options
  *   input: absolute path of the NDJSON events; out: where run 1 writes the query's changelog.
- * @returns {Promise<Array<{ run: number, mode: string, wall_ms: number, cpu_ms: number, first_output_ms: number | null, rows: number | null, peak_rss_kb: number }>>}
+ * @returns {Promise<Array<{ run: number, mode: string, wall_ms: number, cpu_ms: number, first_output_ms: number | null, changes: number | null, peak_rss_kb: number }>>}
  */
 export function runFlink(query, { input, runs = 1, parallelism = 2, out } = {}) {
   const args = ['--sql', `${SQL_DIR}nexmark-ddl.sql`, '--sql', `${SQL_DIR}${query}.sql`, '--var', `INPUT=${input}`, '--runs', String(runs), '--parallelism', String(parallelism)];

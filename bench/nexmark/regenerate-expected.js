@@ -41,6 +41,6 @@ for (const q of queries) {
   const text = rows.map((r) => `${r}\n`).join('');
   writeFileSync(`${EXPECTED}${q}.jsonl.br`, brotliCompressSync(Buffer.from(text), { params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_LGWIN]: 24 } }));
   manifest.queries[q] = { rows: rows.length, sha256: createHash('sha256').update(text).digest('hex') };
-  console.log(`${q}: ${rows.length} rows (Flink changelog: ${run.rows} changes)`);
+  console.log(`${q}: ${rows.length} rows (Flink changelog: ${run.changes} changes)`);
 }
 writeFileSync(`${EXPECTED}manifest.json`, `${JSON.stringify(manifest, null, 2)}\n`);

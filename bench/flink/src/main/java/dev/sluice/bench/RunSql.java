@@ -35,7 +35,7 @@ import org.apache.flink.util.CloseableIterator;
  * --out file when one is given (the correctness oracle; also the warm-up), the other
  * runs insert it into a blackhole sink (throughput). One JSON line per run goes to
  * stdout: wall and CPU milliseconds from submission to the end of the job, the time
- * to the first result (collect runs), rows, and the peak resident set size of the run.
+ * to the first result and the number of changelog rows (collect runs), and the peak resident set size of the run.
  *
  * The MiniCluster is started once, before the first run, and jobs are submitted to it
  * over its REST endpoint, so cluster start-up is not part of any run's time (as on a
@@ -144,7 +144,7 @@ public final class RunSql {
             .append(",\"wall_ms\":").append(wallNs / 1_000_000.0)
             .append(",\"cpu_ms\":").append(cpuNs / 1_000_000.0)
             .append(",\"first_output_ms\":").append(firstOutputNs < 0 ? "null" : String.valueOf(firstOutputNs / 1_000_000.0))
-            .append(",\"rows\":").append(collect ? String.valueOf(rows) : "null")
+            .append(",\"changes\":").append(collect ? String.valueOf(rows) : "null")
             .append(",\"peak_rss_kb\":").append(peakRssKb())
             .append('}');
         System.out.println(line);
