@@ -46,3 +46,7 @@ export { GroupAggregateOperator, type GroupAggregateConfig } from './process/gro
 export { CepOperator, TIMED_OUT_OUTPUT, type CepOperatorConfig, type PatternStepConfig } from './process/cep.js';
 export { PaneWindowOperator, panesApply, type PaneWindowConfig } from './windows/pane-window-operator.js';
 export { TwoPhaseCommitSink } from './sinks/two-phase-commit.js';
+export { KafkaSource, KAFKA_DEAD_LETTER, type KafkaSourceConfig, type KafkaSourceOptions, type KafkaPartitionState, type KafkaPartitionStatus, type KafkaDeadLetter } from './kafka/kafka-source.js';
+export { KafkaSink, type KafkaSinkConfig, type KafkaSinkOptions, type KafkaSinkState, type KafkaOpenTransaction } from './kafka/kafka-sink.js';
+export { listKafkaTopics, type KafkaTopicInfo } from './kafka/admin.js';
+export { partitionOwner } from './kafka/client.js';

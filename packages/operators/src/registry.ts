@@ -13,6 +13,8 @@ import { IntervalJoinOperator } from './joins/interval-join.js';
 import { CepOperator } from './process/cep.js';
 import { GroupAggregateOperator } from './process/group-aggregate.js';
 import { FileSink } from './sinks/file-sink.js';
+import { KafkaSink } from './kafka/kafka-sink.js';
+import { KafkaSource } from './kafka/kafka-source.js';
 import { FileSource } from './sources/file-source.js';
 import { BroadcastProcessOperator } from './process/broadcast-process.js';
 import { CoProcessOperator } from './process/co-process.js';
@@ -68,6 +70,8 @@ const FACTORIES = new Map<string, OperatorFactory>([
   ['broadcast-process', (c, env) => new BroadcastProcessOperator(c, env)],
   ['file-source', (c, env) => new FileSource(c, env)],
   ['file-sink', (c, env) => new FileSink(c, { checkpointing: env.job.checkpointing.enabled })],
+  ['kafka-source', (c, env) => new KafkaSource(c, env)],
+  ['kafka-sink', (c, env) => new KafkaSink(c, { checkpointing: env.job.checkpointing.enabled })],
   ['aggregate', (c) => new GroupAggregateOperator(c)],
   ['cep', (c, env) => new CepOperator(c, env)],
 ]);

@@ -150,9 +150,10 @@ export function subtaskRestores(stored: StoredCheckpoint, plan: ExecutionPlan): 
       parts.sort((a, b) => a.subtask - b.subtask);
       const union = parts.some((p) => p.mode === 'union');
       if (union) {
-        // Every copy is the same (broadcast state): one suffices, and every subtask gets it.
-        const first = parts[0]?.entries ?? [];
-        shares.set(op.nodeId, () => first);
+        // Flink's union list state: every subtask gets the entries of all old subtasks (a
+        // Kafka source picks the offsets of its partitions; broadcast state takes one copy).
+        const all = parts.flatMap((p) => p.entries);
+        shares.set(op.nodeId, () => all);
       } else if (oldParallelism.get(op.nodeId) === task.parallelism) {
         shares.set(op.nodeId, (subtask) => parts.find((p) => p.subtask === subtask)?.entries ?? []);
       } else {

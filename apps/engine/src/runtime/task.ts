@@ -778,6 +778,14 @@ export class StreamTask implements GateListener {
         account('idleMs');
         continue;
       }
+      const blocked = this.blockedOperator();
+      if (blocked) {
+        this.flushAll();
+        account('busyMs');
+        await this.waitForOperator(blocked);
+        account('backpressuredMs');
+        continue;
+      }
       const status = source ? this.pollSource(source) : this.readInput(sliceEnd);
       if (this.buffering.length > 0) this.flushBuffered();
       if (flushTimeout === 0) {
@@ -823,10 +831,40 @@ export class StreamTask implements GateListener {
   private async waitForFinalCommit(): Promise<boolean> {
     for (;;) {
       this.runMails();
-      if (this.finalCommitted) return true;
+      // Commits started by the final notification may still be on their way (a Kafka transaction).
+      if (this.finalCommitted && !this.operators.some((op) => op.hasPendingCommits())) return true;
       if (this.cancelled) return false;
-      await this.waitFor('input', undefined, 1000);
+      await this.waitFor('input', undefined, this.finalCommitted ? 20 : 1000);
     }
+  }
+
+  /** A promise from the first operator that can take no input now (blockedUntil). */
+  private blockedOperator(): Promise<void> | undefined {
+    for (const op of this.operators) {
+      const blocked = op.blockedUntil?.();
+      if (blocked) return blocked;
+    }
+    return undefined;
+  }
+
+  /** Waits until the operator can take input again, or a mail arrives. */
+  private waitForOperator(blocked: Promise<void>): Promise<void> {
+    this.loopState = 'waiting for an operator to take input (blockedUntil)';
+    return new Promise<void>((resolve) => {
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        if (this.wakeMailbox === finish) this.wakeMailbox = undefined;
+        resolve();
+      };
+      if (this.mails.length > 0 || this.cancelled) {
+        finish();
+        return;
+      }
+      this.wakeMailbox = finish;
+      void blocked.then(finish);
+    });
   }
 
   private pollSource(source: SourceOperator): InputStatus {

@@ -72,14 +72,27 @@ export const kafkaSink = defineOperator({
   type: 'kafka-sink',
   category: 'sink',
   title: 'Kafka sink',
-  doc: 'Writes JSON records to a Kafka topic. Exactly-once uses one Kafka transaction per checkpoint and subtask, committed when the checkpoint completes; readers must use read_committed. A changelog input needs upsert mode: the record key identifies the row and a delete is written as a tombstone.',
+  doc: 'Writes JSON records to a Kafka topic (the record timestamp becomes the Kafka timestamp). Exactly-once uses one Kafka transaction per checkpoint and subtask, committed when the checkpoint completes; readers must use read_committed. The checkpoint keeps the records of transactions not yet committed, so a restore can write them again (KafkaJS cannot resume a crashed producer\'s transaction). At-least-once keeps records not yet acknowledged in the checkpoint. Without checkpointing, exactly-once behaves as at-least-once. A changelog input needs upsert mode: the record key identifies the row and a delete is written as a tombstone.',
   configSchema: z.strictObject({
     bootstrapServers: z.string().min(1).default('127.0.0.1:9092'),
     topic: z.string().min(1).max(249),
     semantics: z.enum(['exactly-once', 'at-least-once', 'none']).default('at-least-once'),
     keyField: fieldPath('Field written as the Kafka record key (and that picks the partition).').optional(),
     upsert: z.boolean().default(false).meta({ description: 'Apply a changelog by key: updates overwrite, deletes become tombstones. Needs keyField.' }),
-    headers: z.record(z.string().min(1).max(256), z.string().max(4096)).default({}),
+    headers: z.record(z.string().min(1).max(256), z.string().max(4096)).default({}).meta({ description: 'Headers written on every record.' }),
+    partitioner: z
+      .enum(['default', 'fixed', 'round-robin'])
+      .default('default')
+      .meta({
+        description:
+          "'default': Kafka's (murmur2 of the key; records without a key spread round robin); 'fixed': each subtask writes to one partition (Flink's FlinkFixedPartitioner); 'round-robin': ignore the key.",
+      }),
+    transactionalIdPrefix: z
+      .string()
+      .min(1)
+      .max(200)
+      .optional()
+      .meta({ description: 'Start of the transactional ids (exactly-once); default sluice-<job>-<node>. Two jobs writing with the same prefix fence each other.' }),
     transactionTimeoutMs: durationMs('Kafka transaction timeout; must exceed the checkpoint interval.').default(60_000),
   }).superRefine((c, ctx) => {
     if (c.upsert && c.keyField === undefined) {

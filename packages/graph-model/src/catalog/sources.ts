@@ -128,7 +128,7 @@ export const kafkaSource = defineOperator({
   type: 'kafka-source',
   category: 'source',
   title: 'Kafka source',
-  doc: 'Reads a Kafka topic. The engine assigns partitions to subtasks itself (no consumer-group rebalancing), keeps offsets in checkpoints and restores them exactly, and generates watermarks per partition, so one idle partition does not stall event time once its idleness timeout passes. Records that fail to deserialize go to the dead-letter output.',
+  doc: 'Reads a Kafka topic. The engine assigns partitions to subtasks itself (no consumer-group rebalancing), keeps offsets in checkpoints and restores them exactly, and generates watermarks per partition, so one idle partition does not stall event time once its idleness timeout passes. Event time is the Kafka record timestamp unless the watermark strategy names a field or an assigner. Format json: each value is parsed as JSON; string: each record is { value: <text> }. Records that fail to deserialize go to the dead-letter output as { topic, partition, offset, timestamp, key, error, text }.',
   configSchema: z.strictObject({
     bootstrapServers: z.string().min(1).default('127.0.0.1:9092').meta({ description: 'Comma-separated host:port list.' }),
     topic: z.string().min(1).max(249).meta({ description: 'Topic to read.' }),
@@ -137,6 +137,14 @@ export const kafkaSource = defineOperator({
     format: z.enum(['json', 'string']).default('json'),
     keyField: fieldName('Field that receives the Kafka record key, if any.').optional(),
     partitionDiscoveryIntervalMs: durationMs('How often new partitions are looked for; 0 disables discovery.').default(30_000),
+    isolationLevel: z
+      .enum(['read-committed', 'read-uncommitted'])
+      .default('read-committed')
+      .meta({ description: "'read-committed' sees only committed transactions (what an exactly-once Kafka sink wrote once its checkpoint completed)." }),
+    bounded: z
+      .boolean()
+      .default(false)
+      .meta({ description: 'Stop at the end offsets the partitions had when the job first started: a bounded job (Flink\'s setBounded(latest)). Turns discovery off.' }),
     watermarks: watermarkStrategy.default({}),
   }),
   defaultConfig: { topic: 'input' },

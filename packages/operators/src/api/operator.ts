@@ -84,6 +84,13 @@ interface Lifecycle {
   notifyCheckpointAborted(checkpointId: number): void;
   finish(): void;
   /**
+   * Present on an operator that sometimes can take no more input (an asynchronous sink
+   * with too much in flight): a promise, while that lasts, that resolves when it can. The
+   * task then reads no input but still runs mails, as Flink's AsyncSinkWriter yields to
+   * its mailbox.
+   */
+  blockedUntil?: (() => Promise<void> | undefined) | undefined;
+  /**
    * After finish: whether output is pre-committed but not yet visible. The task then waits,
    * before it ends, for notifyCheckpointComplete(FINAL_CHECKPOINT_ID), which comes once every
    * subtask of the job has reached the end of its input (Flink's final checkpoint). Until
