@@ -1,8 +1,8 @@
 // One Sluice side of `npm run bench:nexmark`, in its own process so that its CPU time
 // and peak RSS are its own: runs a Nexmark example graph over the NDJSON events with a
-// file source, `runs` times on one embedded engine. Run 1 collects the results (the
-// correctness run, also the warm-up) and writes them canonical and sorted to --out;
-// the other runs write to a blackhole sink (throughput). With --generator it instead
+// file source, `runs` times on one embedded engine. With --out, run 1 collects the
+// results and writes them canonical and sorted there (the correctness run); every other
+// run writes to a blackhole sink (throughput). With --generator it instead
 // measures the generator alone (nexmark profile → blackhole). Prints one JSON line per
 // run, as bench/flink's RunSql does.
 import { closeSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';

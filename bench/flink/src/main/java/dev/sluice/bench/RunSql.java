@@ -32,8 +32,8 @@ import org.apache.flink.util.CloseableIterator;
  * Runs a Flink SQL file in an embedded MiniCluster, for the Nexmark comparison with
  * Sluice (bench/nexmark.js). Every statement but the last is executed as it is (DDL,
  * views); the last must be a query. Run 1 collects the query's changelog into the
- * --out file when one is given (the correctness oracle; also the warm-up), the other
- * runs insert it into a blackhole sink (throughput). One JSON line per run goes to
+ * --out file when one is given (the correctness oracle); every other run inserts it
+ * into a blackhole sink (throughput). One JSON line per run goes to
  * stdout: wall and CPU milliseconds from submission to the end of the job, the time
  * to the first result and the number of changelog rows (collect runs), and the peak resident set size of the run.
  *
