@@ -9,11 +9,14 @@ import {
   CheckpointCoordinator,
   CheckpointStorage,
   RestartStrategy,
+  SnapshotEncoder,
+  decodeSnapshot,
   encodeSnapshot,
   planRestore,
   type CheckpointMetadata,
   type CoordinatorContext,
   type StoredCheckpoint,
+  type SubtaskSnapshotData,
 } from '@sluice/engine';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'sluice-chk-'));
@@ -312,4 +315,47 @@ describe('restore plans', () => {
     const plan = planRestore(stored, graph((g) => (g.job = { maxParallelism: 64 })), true);
     expect(plan.problems).toEqual(["'proc' has keyed state in 128 key groups, but the job now has maxParallelism 64"]);
   });
+});
+
+describe('state files encoded in steps', () => {
+  function data(groups: number, withChannelState: boolean): SubtaskSnapshotData {
+    return {
+      jobId: 'job',
+      checkpointId: 7,
+      taskId: 1,
+      subtaskIndex: 0,
+      operators: [
+        { nodeId: 'src', operatorState: { mode: 'split', entries: [{ split: 0, next: 5 }] }, keyedState: undefined },
+        {
+          nodeId: 'w',
+          operatorState: undefined,
+          keyedState: {
+            maxParallelism: 128,
+            descriptors: { count: { kind: 'value' }, seen: { kind: 'map', ttlMs: 10 } },
+            keyGroups: Array.from({ length: groups }, (_, g) => ({
+              keyGroup: g,
+              states: { count: [['', [[`k${g}`, { n: g, big: 2 ** 40, text: 'é'.repeat(g) }]]]] },
+              timers: [{ domain: 'event', timestamp: g * 1000, key: `k${g}`, namespace: 5 }],
+            })),
+          },
+        },
+      ],
+      ...(withChannelState ? { channelState: [[0, { v: 1 }, 12, 0]] } : {}),
+    };
+  }
+
+  for (const groups of [0, 3, 20, 128]) {
+    it(`decodes to what encodeSnapshot writes, whole or in steps (${groups} key groups)`, () => {
+      for (const channel of [false, true]) {
+        const snapshot = data(groups, channel);
+        const encoder = new SnapshotEncoder(snapshot);
+        let steps = 0;
+        while (!encoder.step(0)) steps++;
+        const { bytes, sha256 } = encoder.finish();
+        expect(decodeSnapshot(bytes, 'stepped')).toEqual(decodeSnapshot(encodeSnapshot(snapshot), 'whole'));
+        expect(sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+        if (groups > 3) expect(steps).toBeGreaterThan(groups);
+      }
+    });
+  }
 });

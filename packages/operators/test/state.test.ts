@@ -272,3 +272,102 @@ describe('heap timer service', () => {
     }
   });
 });
+
+describe('copy-on-write heap snapshots (checkpoints that do not stop the world)', () => {
+  const sum = { createAccumulator: () => ({ n: 0 }), add: (v: unknown, acc: unknown) => ((acc as { n: number }).n += v as number, acc), getResult: (acc: unknown) => (acc as { n: number }).n, merge: (a: unknown, b: unknown) => ((a as { n: number }).n += (b as { n: number }).n, a) };
+
+  function filled(keys: number) {
+    const time = new ManualProcessingTime(1000);
+    const b = backend(0, 1, time);
+    const value = b.getState({ kind: 'value', name: 'v' });
+    const list = b.getState({ kind: 'list', name: 'l' });
+    const map = b.getState({ kind: 'map', name: 'm' });
+    const agg = b.getState({ kind: 'aggregating', name: 'a', aggregate: sum });
+    const ttl = b.getState({ kind: 'value', name: 't', ttl: { ttlMs: 100, update: 'on-read-and-write' } });
+    for (let k = 0; k < keys; k++) {
+      b.setCurrentKey(`k${k}`);
+      value.update({ count: k });
+      list.add(k);
+      map.put('x', { deep: [k] });
+      agg.add(k);
+      ttl.update({ seen: k });
+    }
+    return { b, time, value, list, map, agg, ttl };
+  }
+
+  it('a snapshot begun at the barrier holds the state of that moment, whatever records change afterwards, while it is built in steps', () => {
+    const { b, time, value, list, map, agg, ttl } = filled(2000);
+    const expected = b.snapshot();
+    const run = b.beginSnapshot();
+    let steps = 0;
+    const change = (k: number) => {
+      b.setCurrentKey(`k${k}`);
+      // In place, as user functions may do with what they read.
+      (value.value() as { count: number }).count += 1000;
+      list.add(-1);
+      (map.get('x') as { deep: number[] }).deep.push(-1);
+      map.put('new', 1);
+      agg.add(5);
+      ttl.value();
+      if (k % 3 === 0) value.clear();
+    };
+    let k = 0;
+    time.advanceTo(1050);
+    while (!run.step(performance.now())) {
+      steps++;
+      for (let i = 0; i < 50; i++) change(k++ % 2000);
+      b.setCurrentKey(`fresh${steps}`);
+      value.update({ count: -1 });
+    }
+    expect(steps, 'the run took several steps').toBeGreaterThan(3);
+    expect(run.result()).toEqual(expected);
+    // Live state has every change.
+    b.setCurrentKey('k1');
+    expect(value.value()).toEqual({ count: 1001 });
+    expect(list.get()).toEqual([1, -1]);
+    expect(map.get('x')).toEqual({ deep: [1, -1] });
+    expect(agg.get()).toBe(6);
+  });
+
+  it('window merges during a snapshot leave the snapshot as it was (merge functions change their first argument in place)', () => {
+    const b = backend(0, 1);
+    const agg = b.getState({ kind: 'aggregating', name: 'a', aggregate: sum });
+    b.setCurrentKey('k');
+    for (const ns of ['w1', 'w2']) {
+      b.setCurrentNamespace(ns);
+      agg.add(ns === 'w1' ? 1 : 2);
+    }
+    const expected = b.snapshot();
+    const run = b.beginSnapshot();
+    b.mergeNamespaces('a', 'w1', ['w2']);
+    b.setCurrentNamespace('w1');
+    expect(agg.get()).toBe(3);
+    while (!run.step(Number.POSITIVE_INFINITY));
+    expect(run.result()).toEqual(expected);
+  });
+
+  it('leaves expired values out of the snapshot (Flink: cleanup in full snapshot) without removing them from live state before they are read', () => {
+    const { b, time } = filled(10);
+    time.advanceTo(1200);
+    const run = b.beginSnapshot();
+    while (!run.step(Number.POSITIVE_INFINITY));
+    const states = run.result().keyGroups.flatMap((g) => Object.keys(g.states));
+    expect(states).not.toContain('t');
+    expect(states).toContain('v');
+  });
+
+  it('a second snapshot first finishes the first, and each holds its own moment', () => {
+    const { b, value } = filled(300);
+    const first = b.snapshot();
+    const run1 = b.beginSnapshot();
+    run1.step(0);
+    b.setCurrentKey('k1');
+    value.update({ count: 'changed' });
+    const second = b.snapshot();
+    const run2 = b.beginSnapshot();
+    expect(run1.step(0)).toBe(true);
+    expect(run1.result()).toEqual(first);
+    while (!run2.step(Number.POSITIVE_INFINITY));
+    expect(run2.result()).toEqual(second);
+  });
+});

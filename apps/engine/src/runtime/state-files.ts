@@ -8,6 +8,7 @@ import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } f
 import { open, rename } from 'node:fs/promises';
 import { Packr } from 'msgpackr';
 import type { KeyedStateSnapshot, OperatorStateSnapshot } from '@sluice/operators';
+import type { Hash } from 'node:crypto';
 
 const MAGIC = Buffer.from('SLST');
 export const STATE_FORMAT_VERSION = 1;
@@ -38,6 +39,88 @@ export function encodeSnapshot(data: SubtaskSnapshotData): Buffer {
   MAGIC.copy(header);
   header.writeUInt8(STATE_FORMAT_VERSION, MAGIC.length);
   return Buffer.concat([header, body]);
+}
+
+function header(): Buffer {
+  const bytes = Buffer.alloc(MAGIC.length + 1);
+  MAGIC.copy(bytes);
+  bytes.writeUInt8(STATE_FORMAT_VERSION, MAGIC.length);
+  return bytes;
+}
+
+function mapHeader(size: number): Buffer {
+  if (size > 15) throw new Error('state-file maps have at most 15 fields');
+  return Buffer.of(0x80 | size);
+}
+
+function arrayHeader(length: number): Buffer {
+  if (length < 16) return Buffer.of(0x90 | length);
+  if (length < 0x10000) return Buffer.of(0xdc, length >> 8, length & 0xff);
+  const bytes = Buffer.alloc(5);
+  bytes[0] = 0xdd;
+  bytes.writeUInt32BE(length, 1);
+  return bytes;
+}
+
+/**
+ * Encodes a subtask snapshot in steps, one key group at a time, so that a large keyed
+ * state does not stop the task for the whole encoding. The file decodes to the same
+ * data as encodeSnapshot's (msgpack concatenates: an array header followed by its
+ * elements, each packed on its own, is the packed array).
+ */
+export class SnapshotEncoder {
+  /** What to write, in order: bytes as they are, or a value to pack when its turn comes. */
+  private readonly parts: Array<Buffer | { readonly value: unknown }> = [];
+  private next = 0;
+  private readonly chunks: Buffer[] = [];
+  private readonly hash: Hash = createHash('sha256');
+  private size = 0;
+
+  constructor(data: SubtaskSnapshotData) {
+    this.parts.push(header());
+    const fields = Object.entries(data).filter(([, v]) => v !== undefined);
+    this.parts.push(mapHeader(fields.length));
+    for (const [name, value] of fields) {
+      this.parts.push({ value: name });
+      if (name === 'operators') this.operators(value as readonly OperatorSnapshotData[]);
+      else this.parts.push({ value });
+    }
+  }
+
+  private operators(operators: readonly OperatorSnapshotData[]): void {
+    this.parts.push(arrayHeader(operators.length));
+    for (const op of operators) {
+      this.parts.push(mapHeader(3), { value: 'nodeId' }, { value: op.nodeId }, { value: 'operatorState' }, { value: op.operatorState }, { value: 'keyedState' });
+      const keyed = op.keyedState;
+      if (!keyed) {
+        this.parts.push({ value: keyed });
+        continue;
+      }
+      this.parts.push(mapHeader(3), { value: 'maxParallelism' }, { value: keyed.maxParallelism }, { value: 'descriptors' }, { value: keyed.descriptors });
+      this.parts.push({ value: 'keyGroups' }, arrayHeader(keyed.keyGroups.length));
+      for (const group of keyed.keyGroups) this.parts.push({ value: group });
+    }
+  }
+
+  /** Encodes until performance.now() passes `deadline`; true when done. */
+  step(deadline: number): boolean {
+    while (this.next < this.parts.length) {
+      const part = this.parts[this.next++] as Buffer | { readonly value: unknown };
+      // Packr reuses its buffer between calls: keep a copy.
+      const bytes = Buffer.isBuffer(part) ? part : Buffer.from(packr.pack(part.value));
+      this.chunks.push(bytes);
+      this.hash.update(bytes);
+      this.size += bytes.length;
+      if (performance.now() >= deadline) break;
+    }
+    return this.next >= this.parts.length;
+  }
+
+  /** The file's bytes and their sha256, once step() returned true. */
+  finish(): { bytes: Buffer; sha256: string } {
+    if (this.next < this.parts.length) throw new Error('the snapshot is not encoded yet: call step() until it returns true');
+    return { bytes: Buffer.concat(this.chunks, this.size), sha256: this.hash.digest('hex') };
+  }
 }
 
 export function decodeSnapshot(bytes: Buffer, where: string): SubtaskSnapshotData {

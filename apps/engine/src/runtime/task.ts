@@ -44,6 +44,7 @@ import {
   type CheckpointableKeyedStateBackend,
   type KeyedStateBackend,
   type KeyInspection,
+  type KeyedSnapshotRun,
   type KeyedStateSnapshot,
   type KeyGroupRange,
   type Logger,
@@ -58,7 +59,7 @@ import { TaskSandbox, type UserCodeSettings } from './sandbox.js';
 import type { FailureReport } from './protocol.js';
 import { ChannelWriter, type ChannelMemory } from './channel.js';
 import { InputGate, type GateListener, type InputWatermark } from './input-gate.js';
-import { encodeSnapshot, readSnapshotFile, sha256, type OperatorSnapshotData } from './state-files.js';
+import { readSnapshotFile, SnapshotEncoder, type OperatorSnapshotData, type SubtaskSnapshotData } from './state-files.js';
 import { MessageEncoder, type Barrier } from './messages.js';
 import { channelSelector, type ChannelSelector } from './partitioner.js';
 import { RocksDBKeyedStateBackend, canonicalFromNative, type NativeCapture, type NativeCheckpointHandle } from '../state/rocksdb/index.js';
@@ -214,6 +215,15 @@ export interface TaskMetrics {
 const STEP_BUDGET = 1024;
 /** Longest the loop runs before letting timers and messages through. */
 const SLICE_MS = 10;
+/** Longest stretch a checkpoint's asynchronous part (building and encoding a keyed snapshot) takes the loop for. */
+const SNAPSHOT_SLICE_MS = 4;
+
+/** An operator's snapshot between the barrier and the end of its asynchronous part. */
+interface PendingOperatorSnapshot {
+  readonly nodeId: string;
+  readonly operatorState: OperatorSnapshotData['operatorState'];
+  readonly keyedState: KeyedSnapshotRun | undefined;
+}
 const DEFAULT_BATCH = 256;
 
 export class StreamTask implements GateListener {
@@ -232,6 +242,9 @@ export class StreamTask implements GateListener {
   private readonly mails: Array<() => void> = [];
   /** Mails that notify checkpoint completion: they still run when the task is cancelled. */
   private readonly notifications = new Set<() => void>();
+  /** Mails that build a checkpoint's snapshot in slices: they run even after the loop ended. */
+  private readonly snapshotSlices = new Set<() => void>();
+  private loopEnded = false;
   private wakeMailbox: (() => void) | undefined;
   private cancelled = false;
   /** Set by the notification that the whole job ended (FINAL_CHECKPOINT_ID). */
@@ -442,9 +455,11 @@ export class StreamTask implements GateListener {
       opened = true;
       this.replayChannelState();
       const result = await this.loop();
+      this.loopEnded = true;
       // Stop-with-savepoint cancels right after the savepoint completed: its notification
       // must still reach the sinks, or their last transactions would wait for a restore.
-      if (result === 'cancelled') this.runMails((mail) => this.notifications.has(mail));
+      // A checkpoint still being written when the input ended is finished too.
+      this.runMails((mail) => (result === 'cancelled' && this.notifications.has(mail)) || this.snapshotSlices.has(mail));
       this.closeAll();
       await this.disposeStateBackends();
       return result;
@@ -604,7 +619,7 @@ export class StreamTask implements GateListener {
   private unaligned:
     | {
         barrier: Barrier;
-        operators: OperatorSnapshotData[];
+        operators: PendingOperatorSnapshot[];
         records: Array<readonly [number, unknown, number, number]>;
         syncMs: number;
         captures: Promise<Array<[number, NativeCapture]>> | undefined;
@@ -684,23 +699,66 @@ export class StreamTask implements GateListener {
     return this.held !== undefined;
   }
 
-  private snapshotOperators(checkpointId: number, native = false): OperatorSnapshotData[] {
+  /**
+   * The synchronous part of a snapshot: operator state, and the start of each keyed
+   * backend's snapshot (copy-on-write on the heap: only the table structure is copied).
+   */
+  private snapshotOperators(checkpointId: number, native = false): PendingOperatorSnapshot[] {
     return this.plan.operators.map((opPlan, index) => ({
       nodeId: opPlan.nodeId,
       operatorState: (this.operators[index] as AnyOperator).snapshotState(checkpointId),
-      keyedState: native && this.rocksBackends[index] ? undefined : (this.contexts[index] as { stateBackend?: { snapshot(): NonNullable<OperatorSnapshotData['keyedState']> } }).stateBackend?.snapshot(),
+      keyedState: native && this.rocksBackends[index] ? undefined : this.keyedBackends[index]?.beginSnapshot(),
     }));
+  }
+
+  /**
+   * The asynchronous part: keyed snapshots are built and the file encoded in slices of
+   * SNAPSHOT_SLICE_MS, each a mail between records, so the task keeps processing.
+   */
+  private completeSnapshot(
+    data: Omit<SubtaskSnapshotData, 'operators'>,
+    operators: readonly PendingOperatorSnapshot[],
+  ): Promise<{ bytes: Buffer; sha256: string; operators: OperatorSnapshotData[] }> {
+    return new Promise((resolve, reject) => {
+      let encoder: SnapshotEncoder | undefined;
+      let done: OperatorSnapshotData[] | undefined;
+      const slice = (sliceMs = SNAPSHOT_SLICE_MS) => {
+        try {
+          const deadline = performance.now() + sliceMs;
+          if (!done) {
+            if (!operators.every((o) => o.keyedState?.step(deadline) ?? true)) return later();
+            done = operators.map((o) => ({ nodeId: o.nodeId, operatorState: o.operatorState, keyedState: o.keyedState?.result() }));
+            encoder = new SnapshotEncoder({ ...data, operators: done });
+          }
+          if (!(encoder as SnapshotEncoder).step(deadline)) return later();
+          resolve({ ...(encoder as SnapshotEncoder).finish(), operators: done });
+        } catch (error) {
+          reject(error instanceof Error ? error : new Error(String(error)));
+        }
+      };
+      const mail = () => slice();
+      // setImmediate lets the loop take records between two slices; once the loop ended
+      // (a bounded input finished) nothing competes, so the rest is done at once.
+      const later = () =>
+        void setImmediate(() => {
+          if (this.loopEnded) slice(Number.POSITIVE_INFINITY);
+          else {
+            this.snapshotSlices.add(mail);
+            this.post(mail);
+          }
+        });
+      slice();
+    });
   }
 
   private persist(
     barrier: Barrier,
-    operators: OperatorSnapshotData[],
+    pending: readonly PendingOperatorSnapshot[],
     channelState: Array<readonly [number, unknown, number, number]> | undefined,
     alignmentMs: number,
     syncMs: number,
     captures?: Promise<Array<[number, NativeCapture]>>,
   ): void {
-    const bytes = encodeSnapshot({ jobId: this.jobId, checkpointId: barrier.id, taskId: this.plan.id, subtaskIndex: this.subtaskIndex, operators, channelState });
     const file = `${barrier.directory}/task-${this.plan.id}-subtask-${this.subtaskIndex}.state`;
     const asyncStarted = performance.now();
     const native = async (): Promise<Record<string, NativeCheckpointHandle> | undefined> => {
@@ -715,8 +773,12 @@ export class StreamTask implements GateListener {
       }
       return handles;
     };
-    Promise.all([this.host.persist(file, bytes), native()]).then(
-      ([, handles]) =>
+    const written = this.completeSnapshot({ jobId: this.jobId, checkpointId: barrier.id, taskId: this.plan.id, subtaskIndex: this.subtaskIndex, channelState }, pending).then(async (encoded) => {
+      await this.host.persist(file, encoded.bytes);
+      return encoded;
+    });
+    Promise.all([written, native()]).then(
+      ([{ bytes, sha256, operators }, handles]) =>
         this.host.acknowledgeCheckpoint({
           checkpointId: barrier.id,
           nodes: operators.map((o, index) => ({
@@ -727,7 +789,7 @@ export class StreamTask implements GateListener {
           file,
           bytes: bytes.length,
           nativeBytes: Object.values(handles ?? {}).reduce((n, h) => n + h.stats.newSharedBytes + h.stats.privateBytes, 0),
-          sha256: sha256(bytes),
+          sha256,
           alignmentMs,
           syncMs,
           asyncMs: performance.now() - asyncStarted,
@@ -955,8 +1017,10 @@ export class StreamTask implements GateListener {
     if (this.mails.length === 0) return;
     while (this.mails.length > 0) {
       const mail = this.mails.shift() as () => void;
+      const keep = !only || only(mail);
       this.notifications.delete(mail);
-      if (!only || only(mail)) mail();
+      this.snapshotSlices.delete(mail);
+      if (keep) mail();
     }
     if (this.buffering.length > 0) this.flushBuffered();
   }

@@ -141,10 +141,28 @@ export interface KeyedStateBackend {
 export interface CheckpointableKeyedStateBackend extends KeyedStateBackend {
   createTimerService(target: Triggerable, processingTime: ProcessingTimeService): InternalTimerService;
   snapshot(): KeyedStateSnapshot;
+  /**
+   * A checkpoint's snapshot of the state as it is now, built in steps while records go on
+   * (copy-on-write on the heap); a backend without that returns a run that is already done.
+   */
+  beginSnapshot(): KeyedSnapshotRun;
   restore(snapshots: readonly KeyedStateSnapshot[]): void;
   describeKey(key: Key): Record<string, Array<{ namespace: Namespace; value: unknown }>>;
   /** Every state value and pending timer of one key, with each state's kind: the state inspector's view. */
   inspectKey(key: Key): KeyInspection;
+}
+
+/** A snapshot being built in steps (CheckpointableKeyedStateBackend.beginSnapshot). */
+export interface KeyedSnapshotRun {
+  /** Works until performance.now() passes `deadline`; true once the snapshot is complete. */
+  step(deadline: number): boolean;
+  /** The snapshot, once step() returned true. */
+  result(): KeyedStateSnapshot;
+}
+
+/** A run for a snapshot that was taken at once. */
+export function completedSnapshotRun(snapshot: KeyedStateSnapshot): KeyedSnapshotRun {
+  return { step: () => true, result: () => snapshot };
 }
 
 /**

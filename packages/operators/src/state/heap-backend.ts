@@ -9,6 +9,16 @@
  *
  * Snapshots copy the tables grouped by key group (see key-groups.ts), so a restore
  * at another parallelism takes exactly the groups it owns.
+ *
+ * Checkpoints do not stop the world (Flink's copy-on-write heap snapshots): at the
+ * barrier, beginSnapshot() copies only the table structure (one Map per namespace,
+ * values shared); records go on while the snapshot is built and encoded in slices.
+ * A value that is still shared with the snapshot is copied into the snapshot before
+ * anything can change it in place: on read (state handles may mutate what they read)
+ * and when windows merge. Writes replace the live value, leaving the snapshot's alone.
+ *
+ *     live:   ns → key → v1 ──read during the snapshot──▶ snapshot gets copy(v1)
+ *     frozen: ns → key → v1        then v1 may change in place, the copy does not
  */
 import type { Key } from '../api/elements.js';
 import type {
@@ -26,7 +36,7 @@ import type {
   StateTtl,
   ValueState,
 } from '../api/state.js';
-import { inspectionOf, VOID_NAMESPACE, type KeyInspection } from '../api/state.js';
+import { inspectionOf, VOID_NAMESPACE, type KeyedSnapshotRun, type KeyInspection } from '../api/state.js';
 import type { ProcessingTimeService, Triggerable } from '../api/time.js';
 import type { TimerSnapshot } from '../api/state.js';
 import { inRange, keyGroupOf } from './key-groups.js';
@@ -60,6 +70,13 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
   /** Moves whenever the backend adds or removes namespace maps itself; state handles cache by it. */
   version = 0;
   private timerService: HeapTimerService | undefined;
+  /**
+   * While a snapshot is being built: each live table → its frozen structure. Values in
+   * it are shared with live state until preserve() replaces them by a copy.
+   * @internal read by Cell on every access (undefined on the hot path between checkpoints).
+   */
+  frozen: Map<Table, FrozenTable> | undefined;
+  private activeRun: HeapSnapshotRun | undefined;
   /** Timers restored before the operator created its timer service. */
   private pendingTimers: TimerSnapshot[] = [];
 
@@ -137,6 +154,8 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
       const byKey = table.get(ns);
       if (!byKey?.has(key)) return;
       const stored = byKey.get(key);
+      // Merge functions may change their first argument in place.
+      if (this.frozen && typeof stored === 'object' && stored !== null) this.preserve(table, ns, key, stored);
       byKey.delete(key);
       if (byKey.size === 0) table.delete(ns);
       const value = descriptor.ttl ? (stored as Expiring).v : stored;
@@ -183,6 +202,46 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
 
   inspectKey(key: Key): KeyInspection {
     return inspectionOf(this.describeKey(key), (name) => this.descriptors.get(name)?.kind, this.timerService?.timersOf(key));
+  }
+
+  /**
+   * Starts a snapshot of the state as it is now, at the cost of copying the table
+   * structure only; the returned run builds it in steps while processing goes on.
+   * Starting another snapshot first finishes the one still running.
+   */
+  beginSnapshot(): KeyedSnapshotRun {
+    if (this.activeRun) {
+      while (!this.activeRun.step(Number.POSITIVE_INFINITY));
+    }
+    const frozen = new Map<Table, FrozenTable>();
+    const names: Array<readonly [string, FrozenTable]> = [];
+    for (const [name, table] of this.tables) {
+      const copy: FrozenTable = new Map();
+      for (const [namespace, byKey] of table) copy.set(namespace, new Map(byKey));
+      frozen.set(table, copy);
+      names.push([name, copy]);
+    }
+    const descriptors: Record<string, { kind: StateDescriptor['kind']; ttlMs?: number }> = {};
+    for (const [name, d] of this.descriptors) descriptors[name] = d.ttl ? { kind: d.kind, ttlMs: d.ttl.ttlMs } : { kind: d.kind };
+    const timers = this.timerService?.snapshotTimers(this.maxParallelism) ?? groupTimers(this.pendingTimers, this.maxParallelism);
+    const run = new HeapSnapshotRun(names, this.descriptors, descriptors, timers, this.maxParallelism, this.now(), () => {
+      if (this.activeRun === run) {
+        this.activeRun = undefined;
+        this.frozen = undefined;
+      }
+    });
+    this.frozen = frozen;
+    this.activeRun = run;
+    return run;
+  }
+
+  /**
+   * @internal Before a value that may be shared with a running snapshot is read (and then
+   * perhaps changed in place), the snapshot gets its own copy of it.
+   */
+  preserve(table: Table, namespace: Namespace, key: Key, stored: object): void {
+    const byKey = this.frozen?.get(table)?.get(namespace);
+    if (byKey !== undefined && byKey.get(key) === stored) byKey.set(key, new Preserved(copyStored(stored)));
   }
 
   snapshot(): KeyedStateSnapshot {
@@ -323,6 +382,7 @@ class Cell {
     const byKey = this.byKeyOf(namespace);
     if (!byKey) return undefined;
     const stored = byKey.get(key);
+    if (this.backend.frozen !== undefined && typeof stored === 'object' && stored !== null) this.backend.preserve(this.table, namespace, key, stored);
     if (stored === undefined || !this.ttl) return stored;
     const expiring = stored as Expiring;
     const now = this.now();
@@ -501,6 +561,87 @@ function groupTimers(timers: readonly TimerSnapshot[], maxParallelism: number): 
     groups.set(group, list);
   }
   return groups;
+}
+
+type FrozenTable = Map<Namespace, Map<Key, unknown>>;
+
+/** A snapshot's own copy of a value (already plain data), made before live state could change it. */
+class Preserved {
+  constructor(readonly value: unknown) {}
+}
+
+/** Checks the clock only every so many entries: performance.now() costs more than copying a small value. */
+const ENTRIES_PER_CLOCK_CHECK = 256;
+
+class HeapSnapshotRun implements KeyedSnapshotRun {
+  private readonly groups = new Map<number, Record<string, Map<Namespace, Array<readonly [Key, unknown]>>>>();
+  private readonly cursor: Generator<undefined, void, undefined>;
+  private done: KeyedStateSnapshot | undefined;
+
+  constructor(
+    private readonly tables: ReadonlyArray<readonly [string, FrozenTable]>,
+    private readonly liveDescriptors: ReadonlyMap<string, StateDescriptor>,
+    private readonly descriptors: Record<string, { kind: StateDescriptor['kind']; ttlMs?: number }>,
+    private readonly timers: Map<number, TimerSnapshot[]>,
+    private readonly maxParallelism: number,
+    private readonly now: number,
+    private readonly release: () => void,
+  ) {
+    this.cursor = this.walk();
+  }
+
+  private *walk(): Generator<undefined, void, undefined> {
+    let sinceCheck = 0;
+    for (const [name, table] of this.tables) {
+      const ttl = this.liveDescriptors.get(name)?.ttl;
+      for (const [namespace, byKey] of table) {
+        for (const [key, stored] of byKey) {
+          const plain = stored instanceof Preserved ? stored.value : copyStored(stored);
+          // Expired values stay out of the snapshot (Flink's cleanup in full snapshots).
+          if (ttl && (plain as Expiring).x <= this.now) continue;
+          const keyGroup = keyGroupOf(key, this.maxParallelism);
+          let states = this.groups.get(keyGroup);
+          if (!states) this.groups.set(keyGroup, (states = {}));
+          let byNamespace = states[name];
+          if (!byNamespace) states[name] = byNamespace = new Map<Namespace, Array<readonly [Key, unknown]>>();
+          let entries = byNamespace.get(namespace);
+          if (!entries) byNamespace.set(namespace, (entries = []));
+          entries.push([key, plain]);
+          if (++sinceCheck === ENTRIES_PER_CLOCK_CHECK) {
+            sinceCheck = 0;
+            yield;
+          }
+        }
+      }
+    }
+  }
+
+  step(deadline: number): boolean {
+    if (this.done) return true;
+    for (;;) {
+      if (this.cursor.next().done === true) break;
+      if (performance.now() >= deadline) return false;
+    }
+    this.release();
+    for (const keyGroup of this.timers.keys()) if (!this.groups.has(keyGroup)) this.groups.set(keyGroup, {});
+    this.done = {
+      maxParallelism: this.maxParallelism,
+      descriptors: this.descriptors,
+      keyGroups: [...this.groups.entries()]
+        .sort(([a], [b]) => a - b)
+        .map(([keyGroup, states]) => ({
+          keyGroup,
+          states: Object.fromEntries(Object.entries(states).map(([name, byNamespace]) => [name, [...byNamespace.entries()]])),
+          timers: this.timers.get(keyGroup) ?? [],
+        })),
+    };
+    return true;
+  }
+
+  result(): KeyedStateSnapshot {
+    if (!this.done) throw new Error('the snapshot is not finished: call step() until it returns true');
+    return this.done;
+  }
 }
 
 const MAP_TAG = '__sluice_map__';

@@ -30,6 +30,7 @@ import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   HeapTimerService,
+  completedSnapshotRun,
   inspectionOf,
   VOID_NAMESPACE,
   inRange,
@@ -39,6 +40,7 @@ import {
   type Key,
   type KeyGroupRange,
   type KeyInspection,
+  type KeyedSnapshotRun,
   type KeyedStateBackend,
   type KeyedStateSnapshot,
   type ListState,
@@ -996,6 +998,11 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   // --- timers --------------------------------------------------------------------------
 
   /** The operator's timer service; timers live on the heap and are checkpointed with this backend's state. */
+  /** Canonical snapshots of RocksDB state (savepoints, heap targets) are taken at once, at the barrier. */
+  beginSnapshot(): KeyedSnapshotRun {
+    return completedSnapshotRun(this.snapshot());
+  }
+
   inspectKey(key: Key): KeyInspection {
     const kindOf = (name: string) => {
       const state = this.states.get(name);
