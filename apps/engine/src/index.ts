@@ -17,6 +17,8 @@ export {
   type JobStatus,
   type SubmitOptions,
 } from './cluster/job-manager.js';
+export { JobHotKeys, JobTaps, LiveDebugError, TAP_DEFAULTS, tapPoint, type HotKeysAnswer, type TapBatch, type TapEnd, type TappedRecord } from './cluster/live-debug.js';
+export { SpaceSaving, KeyCountingSelector, type HotKeyReport, type TapSpec } from './runtime/taps.js';
 export { CheckpointCoordinator, type CheckpointSettings, type CheckpointStats, type CoordinatorContext, type SubtaskCheckpointStats } from './checkpoint/coordinator.js';
 export { RestartStrategy, type RestartDecision } from './checkpoint/restart.js';
 export { planRestore, subtaskRestores, type RestorePlan, type RestorePlanEntry, type RestoreStatus } from './checkpoint/restore.js';
@@ -24,7 +26,7 @@ export { CheckpointStorage, METADATA_FILE, type CheckpointMetadata, type StoredC
 export { encodeSnapshot, decodeSnapshot, SnapshotEncoder, readSnapshotFile, writeAtomically, type SubtaskSnapshotData } from './runtime/state-files.js';
 export { TaskFailure, type TaskMetrics, type OperatorCounters } from './runtime/task.js';
 export type { FailureReport } from './runtime/protocol.js';
-export { InputGate, type GateChannelSpec, type GateListener, type InputWatermark } from './runtime/input-gate.js';
+export { InputGate, type ChannelStatus, type GateChannelSpec, type GateListener, type InputWatermark } from './runtime/input-gate.js';
 export { allocateBell, allocateChannel, ChannelReader, ChannelWriter, type ChannelMemory } from './runtime/channel.js';
 export { MessageDecoder, MessageEncoder, MessageType, type Message } from './runtime/messages.js';
 export { channelSelector, connectedConsumers } from './runtime/partitioner.js';

@@ -121,11 +121,11 @@ describe('subscribing', () => {
     expect(malformed).toEqual({ ok: false, error: 'subscribe needs { jobId: string }' });
   });
 
-  it('answers record taps and hot keys with "not available yet" (they need engine support)', async () => {
+  it('refuses record taps and hot keys of an unknown job, naming it (service-live-debug.test.ts covers them on real jobs)', async () => {
     const tap = await new Promise((resolve) => socket.emit('tap-start', { jobId: 'x', edgeId: 'e1' }, resolve));
-    expect(tap).toMatchObject({ ok: false, error: expect.stringMatching(/^not available yet: record taps need engine support/) });
+    expect(tap).toEqual({ ok: false, error: "no job with id 'x'" });
     const hot = await new Promise((resolve) => socket.emit('hot-keys-subscribe', { jobId: 'x', nodeId: 'k' }, resolve));
-    expect(hot).toMatchObject({ ok: false, error: expect.stringMatching(/^not available yet: hot keys need engine support/) });
+    expect(hot).toEqual({ ok: false, error: "no job with id 'x'" });
   });
 });
 
@@ -327,6 +327,8 @@ describe('payload size', () => {
       backpressuredMs: 200 * t,
       operators: operators.map((nodeId, i) => ({ nodeId, recordsIn: 1000 * t, recordsOut: 900 * t, watermark: 1_700_000_000_000 + 1000 * t, inclusiveMs: 100 * t * (3 - i), busyMs: 100 * t })),
       inputWatermarks: [{ watermark: 1_700_000_000_000 + 1000 * t, idle: false, holdingBack: { exchange: 0, producerSubtask: 7 } }],
+      // All-to-all: each subtask reads from all 100 producers; frames list only the channels that matter.
+      channels: Array.from({ length: subtasks }, (_, p) => ({ input: 0, exchange: 0, producerSubtask: p, watermark: 1_700_000_000_000 + 1000 * t + p, idle: p % 10 === 9, ended: false, lastRecordAgeMs: 12 })),
     });
     const job = {
       id: 'synthetic',
@@ -369,6 +371,9 @@ describe('payload size', () => {
     expect(op(full, 'map').recordsInPerSecond).toBe(100 * 1000);
     expect(op(full, 'map').taskBusyMsPerSecond).toEqual({ avg: 500, max: 500 });
     expect(op(full, 'map').holdingBack?.description).toBe("subtask 8/100 of 'src' (edge e1)");
+    const input = full.tasks[1]?.subtasks[0]?.inputs[0];
+    expect(input?.channels?.map((c) => c.subtask)).toEqual([0, 1, 2]);
+    expect(input?.channelsOmitted).toBe(97);
     expect(fullBytes).toBeLessThan(200_000);
     expect(summaryBytes).toBeLessThan(8_000);
     expect(elapsed).toBeLessThan(20);

@@ -307,6 +307,41 @@ export interface CheckpointHistory {
   }[];
 }
 
+/** One checkpoint with every subtask's acknowledgement (GET /api/jobs/:id/checkpoints/:checkpointId). */
+export interface CheckpointDetail {
+  readonly id: number;
+  readonly savepoint: boolean;
+  readonly status: 'in-progress' | 'completed' | 'failed';
+  readonly triggeredAt: number;
+  readonly completedAt: number | null;
+  readonly durationMs: number | null;
+  readonly stateSizeBytes: number;
+  readonly location: string;
+  readonly failure: string | null;
+  /** Subtasks that must acknowledge. */
+  readonly expected: number;
+  readonly acknowledged: number;
+  /** Per task (operator chain), in plan order; subtasks that did not acknowledge are absent. */
+  readonly tasks: readonly {
+    readonly taskId: number;
+    readonly name: string;
+    readonly nodeIds: readonly string[];
+    readonly parallelism: number;
+    readonly subtasks: readonly {
+      readonly subtask: number;
+      /** From the trigger to this subtask's acknowledgement. */
+      readonly acknowledgedAfterMs: number;
+      /** Synchronous part of the snapshot (the task held its input). */
+      readonly syncMs: number;
+      /** Writing the state off the task's loop. */
+      readonly asyncMs: number;
+      /** From the first to the last barrier at this subtask (0 for sources). */
+      readonly alignmentMs: number;
+      readonly stateSizeBytes: number;
+    }[];
+  }[];
+}
+
 // ─── Pipelines ───────────────────────────────────────────────────────────────
 
 export interface SavePipelineRequest {

@@ -25,9 +25,9 @@ export interface ServerToClientEvents {
   metrics: (frame: MetricsFrame) => void;
   'job-status': (event: JobStatusEvent) => void;
   'job-exception': (event: JobExceptionEvent) => void;
-  /** Designed; sent once the engine supports record taps (see TapRequest). */
+  /** Samples of a record tap, in batches as they arrive from the producing subtasks; the last one has `ended`. */
   'tap-records': (event: TapRecordsEvent) => void;
-  /** Designed; sent once the engine counts keys per keyed exchange (see HotKeysRequest). */
+  /** Once a second per hot-keys subscription. */
   'hot-keys': (event: HotKeysEvent) => void;
 }
 
@@ -36,11 +36,12 @@ export interface ClientToServerEvents {
   unsubscribe: (request: { readonly jobId: string }, ack?: (reply: Ack) => void) => void;
   'subscribe-jobs': (ack?: (reply: Ack) => void) => void;
   'unsubscribe-jobs': (ack?: (reply: Ack) => void) => void;
-  /** Answers `{ ok: false, error: 'not available yet: …' }` until the engine supports taps. */
+  /** Starts sampling records on an edge of a running job (see TapRequest). A tap ends at its limit, with the job, with tap-stop, or when the socket disconnects. */
   'tap-start': (request: TapRequest, ack: (reply: TapReply) => void) => void;
   'tap-stop': (request: { readonly tapId: string }, ack?: (reply: Ack) => void) => void;
-  /** Answers `{ ok: false, error: 'not available yet: …' }` until the engine counts keys. */
+  /** Top-K keys of a keyed exchange once a second, until hot-keys-unsubscribe or disconnect. Keys are counted only while someone subscribes. */
   'hot-keys-subscribe': (request: HotKeysRequest, ack: (reply: Ack) => void) => void;
+  'hot-keys-unsubscribe': (request: { readonly jobId: string; readonly nodeId: string }, ack?: (reply: Ack) => void) => void;
 }
 
 /** The Socket.IO handshake's `auth` field. */
@@ -128,6 +129,8 @@ export interface SubtaskTelemetry {
   readonly backpressuredMsPerSecond: number | null;
   /** Per input of the head operator (two for joins); empty for sources. */
   readonly inputs: readonly InputTelemetry[];
+  /** For source subtasks whose source reports its splits; absent otherwise. */
+  readonly splits?: readonly SplitTelemetry[];
   readonly operators: readonly SubtaskOperatorTelemetry[];
 }
 
@@ -155,6 +158,44 @@ export interface InputTelemetry {
   /** Every channel of the input is idle: it holds nothing back. */
   readonly idle: boolean;
   readonly holdingBack: HoldingBack | null;
+  /**
+   * The input's channels (one per producer subtask feeding it). An input with more than 8
+   * lists only the 3 that matter most (active with the smallest watermarks, then idle,
+   * then ended), and `channelsOmitted` counts the rest: frames grow with the parallelism,
+   * not its square. Absent from engines that do not report channels.
+   */
+  readonly channels?: readonly ChannelTelemetry[];
+  readonly channelsOmitted?: number;
+}
+
+/** One input channel of a subtask: what one producer subtask delivered. */
+export interface ChannelTelemetry {
+  /** The upstream operator whose output feeds the channel. */
+  readonly nodeId: string;
+  /** 0-based subtask of that operator. */
+  readonly subtask: number;
+  readonly edgeIds: readonly string[];
+  readonly exchange: number;
+  /** The last watermark the channel delivered ('+Infinity' once it ended). */
+  readonly watermark: WireTime;
+  /** The producer announced idleness: the channel holds nothing back. */
+  readonly idle: boolean;
+  /** The producer ended (end of partition). */
+  readonly ended: boolean;
+  /** Processing time since the channel last delivered records, at frame time; null before the first. */
+  readonly lastRecordAgeMs: number | null;
+}
+
+/** One split of a source subtask (a generator split, a Kafka partition, a file). */
+export interface SplitTelemetry {
+  /** The source's own name for it: '0', 'orders-3'. */
+  readonly split: string;
+  /** The split's watermark (its largest timestamp minus the out-of-orderness bound, minus 1). */
+  readonly watermark: WireTime;
+  /** No record for the idleness timeout: the split holds nothing back. */
+  readonly idle: boolean;
+  /** Processing time since the split's last record, at frame time; null before the first. */
+  readonly lastRecordAgeMs: number | null;
 }
 
 /** The channel with the smallest watermark, named the way a person finds it on the canvas. */
@@ -187,16 +228,27 @@ export interface JobExceptionEvent {
   readonly exception: ExceptionEntry;
 }
 
-// ─── Designed: need engine support (see apps/engine/src/service/CONTEXT.md) ──
+// ─── Record taps and hot keys ────────────────────────────────────────────────
 
-/** Watch records on one graph edge, sampled and rate-limited on the producer's side. */
+/**
+ * Watch records on one graph edge, sampled and rate-limited on the producer's side
+ * (every subtask of the operator that emits into the edge, chained or across an
+ * exchange). A hosted engine may cap maxRecordsPerSecond; a request above its cap is
+ * refused with the cap in the error.
+ */
 export interface TapRequest {
   readonly jobId: string;
   readonly edgeId: string;
   /** At most this many records per second over all subtasks (default 10). */
   readonly maxRecordsPerSecond?: number;
-  /** Stop after this many records (default 100). */
+  /** Stop after this many records (default 100, at most 10000). */
   readonly limit?: number;
+}
+
+/** The window a record leaving a window operator belongs to: [start, end). */
+export interface TapWindow {
+  readonly start: number;
+  readonly end: number;
 }
 
 export type TapReply = { readonly ok: true; readonly tapId: string } | { readonly ok: false; readonly error: string };
@@ -211,9 +263,15 @@ export interface TapRecordsEvent {
     readonly kind: RowKindName;
     /** Producer subtask. */
     readonly subtask: number;
+    /** The watermark the producer had emitted into the edge when the record crossed it (what the consumer's channel holds at arrival). */
+    readonly watermark: WireTime;
+    /** After a window operator: the window the record is a result of; 'late' on a late side output; null otherwise. */
+    readonly window: TapWindow | 'late' | null;
   }[];
   /** Records skipped by the rate limit since the last event. */
   readonly skipped: number;
+  /** Set on the tap's last event: it reached its limit, the job ended, or it was stopped. */
+  readonly ended?: 'limit' | 'job-ended' | 'stopped';
 }
 
 /** Top-K keys by rate on a keyed exchange (the edge out of a key-by). */
@@ -228,6 +286,8 @@ export interface HotKeysRequest {
 export interface HotKeysEvent {
   readonly jobId: string;
   readonly nodeId: string;
+  /** The keyed exchange(s) counted, by edge ids. */
+  readonly edgeIds?: readonly string[];
   /** Counting window, ms. */
   readonly windowMs: number;
   readonly totalPerSecond: number;
@@ -237,6 +297,9 @@ export interface HotKeysEvent {
     /** Fraction of all records in the window. */
     readonly share: number;
     readonly keyGroup: number;
+    /** The consumer subtask that owns the key's key group. */
     readonly subtask: number;
+    /** Upper bound of the over-count of a Space-Saving sketch, per second (0: exact). */
+    readonly errorPerSecond?: number;
   }[];
 }

@@ -27,6 +27,7 @@ import type { FailureReport, FromWorker } from '../runtime/protocol.js';
 import type { TaskMetrics } from '../runtime/task.js';
 import { writeAtomicallySync } from '../runtime/state-files.js';
 import type { TaskManager } from './task-manager.js';
+import { JobHotKeys, JobTaps } from './live-debug.js';
 
 export type JobStatus = 'running' | 'restarting' | 'finished' | 'failed' | 'cancelled';
 
@@ -133,6 +134,10 @@ export class Job {
   private restartTimer: NodeJS.Timeout | undefined;
   /** Where to restart from when no checkpoint was completed yet: the savepoint the job started from. */
   private initialRestore: StoredCheckpoint | undefined;
+  /** Record taps on edges of the running job (live-debug.ts). */
+  readonly taps: JobTaps;
+  /** Key counting on keyed exchanges while someone subscribes (live-debug.ts). */
+  readonly hotKeys: JobHotKeys;
 
   constructor(
     readonly id: string,
@@ -151,6 +156,9 @@ export class Job {
       graph.nodes.filter((n) => n.definition.type === 'collect-sink').map((n) => [(n.config as { name: string }).name, (n.config as { maxRecords: number }).maxRecords]),
     );
     this.restartStrategy = new RestartStrategy(graph.job.restartStrategy);
+    const send: ConstructorParameters<typeof JobTaps>[2] = (subtasks, message) => this.taskManager.sendToSubtasks(this.id, this.attempt, subtasks, message);
+    this.taps = new JobTaps(plan, graph, send);
+    this.hotKeys = new JobHotKeys(plan, graph, send, now);
   }
 
   get name(): string {
@@ -298,6 +306,10 @@ export class Job {
     this.metrics.clear();
     const restoreFor = restore ? subtaskRestores(restore, this.plan) : () => undefined;
     const placements = this.taskManager.deploy(this.plan, this.attempt, restoreFor, (message) => this.receive(message));
+    if (this.attempt > 0) {
+      this.taps.redeploy();
+      this.hotKeys.redeploy();
+    }
     this.coordinator?.start();
     // A subtask that never starts (a slot that does not respond) must not hang the job:
     // fail the attempt, replace the slot, and let the restart strategy decide.
@@ -373,6 +385,12 @@ export class Job {
       case 'log':
         this.log(message.level, message.message, { job: this.id, ...message.fields });
         break;
+      case 'tap-records':
+        this.taps.receive(message.subtaskIndex, message.taps);
+        break;
+      case 'hot-keys':
+        this.hotKeys.receive(message.taskId, message.subtaskIndex, message.reports);
+        break;
     }
   }
 
@@ -444,6 +462,7 @@ export class Job {
   private end(status: JobStatus): void {
     this.status = status;
     this.endedAt = this.now();
+    this.taps.endAll('job-ended');
     this.resolveDone(status);
   }
 }

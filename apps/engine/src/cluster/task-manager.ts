@@ -276,6 +276,19 @@ export class TaskManager {
     }
   }
 
+  /** Sends a message to the slot of each listed subtask of a job attempt (record taps, key counting). */
+  sendToSubtasks(
+    jobId: string,
+    attempt: number,
+    subtasks: ReadonlyArray<{ taskId: number; subtaskIndex: number }>,
+    message: (where: { jobId: string; attempt: number; taskId: number; subtaskIndex: number }) => ToWorker,
+  ): void {
+    for (const { taskId, subtaskIndex } of subtasks) {
+      const slot = this.slotOf(jobId, attempt, taskId, subtaskIndex);
+      if (slot !== undefined) this.send(slot, message({ jobId, attempt, taskId, subtaskIndex }));
+    }
+  }
+
   /**
    * Replaces a slot's worker at once (one that does not start its subtasks, say) and fails
    * the job attempts that had subtasks there; the old worker is terminated.

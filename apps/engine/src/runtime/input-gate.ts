@@ -23,6 +23,18 @@ export interface InputWatermark {
   readonly holdingBack: { readonly exchange: number; readonly producerSubtask: number } | undefined;
 }
 
+/** One channel as the watermark debugger shows it. */
+export interface ChannelStatus {
+  readonly input: number;
+  readonly exchange: number;
+  readonly producerSubtask: number;
+  readonly watermark: number;
+  readonly idle: boolean;
+  readonly ended: boolean;
+  /** Since the channel last delivered records, ms; null before the first. */
+  readonly lastRecordAgeMs: number | null;
+}
+
 /** What the gate hands records, watermarks and idleness to (the task). */
 export interface GateListener {
   handleRecord(input: number, value: unknown, timestamp: number, kind: RowKind): void;
@@ -82,6 +94,8 @@ interface ChannelState {
   ended: boolean;
   /** Delivered the pending barrier; with exactly-once, not read until alignment completes. */
   blocked: boolean;
+  /** performance.now() of the last record batch; NaN before the first. */
+  lastRecordAt: number;
 }
 
 export class InputGate {
@@ -113,6 +127,7 @@ export class InputGate {
       idle: false,
       ended: false,
       blocked: false,
+      lastRecordAt: Number.NaN,
     }));
     this.open = this.channels.length;
     this.emitted = Array.from({ length: inputs }, () => MIN_WATERMARK);
@@ -148,6 +163,7 @@ export class InputGate {
         switch (message[0]) {
           case MessageType.RECORDS: {
             const [, timestamps, kinds, values] = message;
+            channel.lastRecordAt = performance.now();
             this.pending = { channel, input: channel.input, timestamps, kinds, values, position: 0 };
             handled += this.resume(task, deadline);
             break;
@@ -233,6 +249,20 @@ export class InputGate {
   /** Channel states, for diagnostics. */
   describe(): Array<{ exchange: number; producerSubtask: number; published: number; consumed: number; blocked: boolean; ended: boolean }> {
     return this.channels.map((c) => ({ exchange: c.exchange, producerSubtask: c.producerSubtask, ...c.reader.counters(), blocked: c.blocked, ended: c.ended }));
+  }
+
+  /** Every channel's watermark, idleness, end and last delivery, for telemetry. */
+  channelStatus(): ChannelStatus[] {
+    const now = performance.now();
+    return this.channels.map((c) => ({
+      input: c.input,
+      exchange: c.exchange,
+      producerSubtask: c.producerSubtask,
+      watermark: c.watermark,
+      idle: c.idle,
+      ended: c.ended,
+      lastRecordAgeMs: Number.isNaN(c.lastRecordAt) ? null : Math.round(now - c.lastRecordAt),
+    }));
   }
 
   /** Whether a checkpoint is being aligned (a blocked channel waits, or a timeout may fire). */

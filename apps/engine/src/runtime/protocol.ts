@@ -2,6 +2,7 @@
 import type { Key, KeyInspection } from '@sluice/operators';
 import type { Barrier } from './messages.js';
 import type { CheckpointAck, TaskDeployment, TaskMetrics } from './task.js';
+import type { HotKeyReport, TapDrain, TapSpec } from './taps.js';
 
 interface SubtaskAddress {
   readonly jobId: string;
@@ -18,6 +19,9 @@ export type ToWorker =
   | { readonly type: 'checkpoint-complete' | 'checkpoint-aborted'; readonly jobId: string; readonly attempt: number; readonly checkpointId: number }
   | { readonly type: 'diagnose'; readonly requestId: number }
   | ({ readonly type: 'inspect-state'; readonly requestId: number; readonly nodeId: string; readonly key: Key } & SubtaskAddress)
+  | ({ readonly type: 'tap-start'; readonly spec: TapSpec } & SubtaskAddress)
+  | ({ readonly type: 'tap-stop'; readonly tapId: string } & SubtaskAddress)
+  | ({ readonly type: 'count-keys'; readonly exchange: number; readonly on: boolean } & SubtaskAddress)
   | { readonly type: 'heartbeat' };
 
 export interface FailureReport {
@@ -68,6 +72,8 @@ export type FromWorker =
     }
   | { readonly type: 'diagnosis'; readonly jobId: ''; readonly requestId: number; readonly subtasks: SubtaskDiagnosis[]; readonly eventLoopAt: number }
   | { readonly type: 'heartbeat'; readonly jobId: '' }
+  | ({ readonly type: 'tap-records'; readonly taps: TapDrain[] } & SubtaskAddress)
+  | ({ readonly type: 'hot-keys'; readonly reports: HotKeyReport[] } & SubtaskAddress)
   | { readonly type: 'state-inspection'; readonly jobId: ''; readonly requestId: number; readonly inspection?: KeyInspection; readonly error?: string }
   | {
       readonly type: 'log';

@@ -58,10 +58,11 @@ import { BINDING, instantiateCode } from '../compile/user-code.js';
 import { TaskSandbox, type UserCodeSettings } from './sandbox.js';
 import type { FailureReport } from './protocol.js';
 import { ChannelWriter, type ChannelMemory } from './channel.js';
-import { InputGate, type GateListener, type InputWatermark } from './input-gate.js';
+import { InputGate, type ChannelStatus, type GateListener, type InputWatermark } from './input-gate.js';
 import { readSnapshotFile, SnapshotEncoder, type OperatorSnapshotData, type SubtaskSnapshotData } from './state-files.js';
 import { MessageEncoder, type Barrier } from './messages.js';
 import { channelSelector, type ChannelSelector } from './partitioner.js';
+import { KeyCountingSelector, TapSampler, TapTarget, type HotKeyReport, type TapDrain, type TapSpec } from './taps.js';
 import { RocksDBKeyedStateBackend, canonicalFromNative, type NativeCapture, type NativeCheckpointHandle } from '../state/rocksdb/index.js';
 
 export interface InputChannelSpec {
@@ -210,6 +211,10 @@ export interface TaskMetrics {
   readonly operators: OperatorCounters[];
   /** Input watermark per head input, and the channel holding it back. */
   inputWatermarks: InputWatermark[];
+  /** Every input channel, as of the report (set by refreshOperatorTimes). */
+  channels?: ChannelStatus[] | undefined;
+  /** A source's splits, as of the report, when the source reports them. */
+  splits?: Array<{ split: string; watermark: number; idle: boolean; lastRecordAgeMs: number | null }> | undefined;
 }
 
 const STEP_BUDGET = 1024;
@@ -330,7 +335,99 @@ export class StreamTask implements GateListener {
         counters.deadLetters = context.metrics.deadLetters;
       }
     });
+    this.refreshInputStatus();
   }
+
+  /** Channels and source splits for the watermark debugger. */
+  private refreshInputStatus(): void {
+    if (this.gate) this.metrics.channels = this.gate.channelStatus();
+    const head = this.operators[0];
+    if (head?.inputs === 0 && head.splitStatus) {
+      const now = this.host.processingTime.now();
+      this.metrics.splits = head.splitStatus().map((s) => ({ split: s.split, watermark: s.watermark, idle: s.idle, lastRecordAgeMs: s.lastRecordAt === null ? null : Math.max(0, now - s.lastRecordAt) }));
+    }
+  }
+
+  // ─── Record taps and key counting (taps.ts) ────────────────────────────────
+
+  /** Taps by id; the wrapped targets by `${operator}/${output}/${target}`. */
+  private readonly taps = new Map<string, { sampler: TapSampler; at: string }>();
+  private readonly tapTargets = new Map<string, TapTarget>();
+  private readonly keyCounters = new Map<number, KeyCountingSelector>();
+
+  /** Starts sampling an output target (a mail: the swap happens between records). */
+  startTap(spec: TapSpec): void {
+    this.post(() => {
+      const output = this.outputs[spec.operator];
+      if (!(output instanceof RoutingOutput) || this.taps.has(spec.tapId)) return;
+      const at = `${spec.operator}/${spec.output}/${spec.target}`;
+      let wrapper = this.tapTargets.get(at);
+      if (!wrapper) {
+        const inner = output.targetAt(spec.output, spec.target);
+        if (!inner) return;
+        wrapper = new TapTarget(inner);
+        output.replaceTarget(spec.output, spec.target, wrapper);
+        this.tapTargets.set(at, wrapper);
+      }
+      const sampler = new TapSampler(spec, this.metrics.operators[spec.operator] as OperatorCounters, (this.contexts[spec.operator] as OperatorContext).firing);
+      wrapper.samplers.push(sampler);
+      this.taps.set(spec.tapId, { sampler, at });
+    });
+  }
+
+  /** Stops a tap; the last samples stay to be drained. */
+  stopTap(tapId: string): void {
+    this.post(() => {
+      const tap = this.taps.get(tapId);
+      if (!tap) return;
+      this.taps.delete(tapId);
+      this.stoppedTaps.push(tap.sampler);
+      const wrapper = this.tapTargets.get(tap.at);
+      if (!wrapper) return;
+      wrapper.samplers.splice(wrapper.samplers.indexOf(tap.sampler), 1);
+      if (wrapper.samplers.length > 0) return;
+      const { operator, output, target } = tap.sampler.spec;
+      (this.outputs[operator] as RoutingOutput).replaceTarget(output, target, wrapper.inner);
+      this.tapTargets.delete(tap.at);
+    });
+  }
+
+  private stoppedTaps: TapSampler[] = [];
+
+  /** Samples taken since the last call, per tap (on the worker's thread, between loop slices). */
+  drainTaps(): TapDrain[] {
+    const drained: TapDrain[] = [];
+    for (const sampler of [...this.stoppedTaps, ...[...this.taps.values()].map((t) => t.sampler)]) {
+      const d = sampler.drain();
+      if (d) drained.push(d);
+    }
+    this.stoppedTaps = [];
+    return drained;
+  }
+
+  /** Counts keys on a hash exchange this subtask writes to (on), or stops (off). */
+  countKeys(exchange: number, on: boolean): void {
+    this.post(() => {
+      const keyed = this.keyedWriters.get(exchange);
+      if (!keyed) return;
+      if (on && !this.keyCounters.has(exchange)) {
+        const counter = new KeyCountingSelector(exchange, keyed.keyOf, this.job.maxParallelism, keyed.consumerParallelism);
+        this.keyCounters.set(exchange, counter);
+        keyed.writer.useSelector(counter);
+      } else if (!on && this.keyCounters.has(exchange)) {
+        this.keyCounters.delete(exchange);
+        keyed.writer.useSelector(undefined);
+      }
+    });
+  }
+
+  /** Each counted exchange's figures since the last call. */
+  reportHotKeys(top: number): HotKeyReport[] {
+    return [...this.keyCounters.values()].flatMap((c) => c.report(top) ?? []);
+  }
+
+  private readonly keyedWriters = new Map<number, { writer: ExchangeWriter; keyOf: (value: unknown) => Key; consumerParallelism: number }>();
+
 
   /** Runs a function on the task's loop (timers, control). */
   post(mail: () => void): void {
@@ -380,6 +477,7 @@ export class StreamTask implements GateListener {
       );
       writerByExchange.set(exchange.id, writer);
       this.writers.push(writer);
+      if (keyOf && exchange.partitioning === 'hash') this.keyedWriters.set(exchange.id, { writer, keyOf, consumerParallelism: consumerTask.parallelism });
     }
 
     const env = {
@@ -1186,8 +1284,8 @@ class ChainedTarget implements Target {
 
 /** Routes an operator's main and side outputs to their targets. */
 class RoutingOutput implements Output<unknown> {
-  private readonly main: readonly Target[];
-  private readonly first: Target | undefined;
+  private main: readonly Target[];
+  private first: Target | undefined;
   private readonly all: readonly Target[];
   private lastWatermark = MIN_WATERMARK;
 
@@ -1208,6 +1306,21 @@ class RoutingOutput implements Output<unknown> {
       return;
     }
     for (const target of this.main) target.collect(value, timestamp, kind);
+  }
+
+  targetAt(output: string, index: number): Target | undefined {
+    return this.routes.get(output)?.[index];
+  }
+
+  /** Swaps one target (a record tap's wrapper in or out); watermarks and idleness keep going to the original. */
+  replaceTarget(output: string, index: number, target: Target): void {
+    const targets = this.routes.get(output);
+    if (!targets || index >= targets.length) return;
+    targets[index] = target;
+    if (output === 'main') {
+      this.main = targets;
+      this.first = targets.length === 1 ? targets[0] : undefined;
+    }
   }
 
   collectSide(tag: string, value: unknown, timestamp: number): void {
@@ -1235,13 +1348,21 @@ class ExchangeWriter implements Target {
   private lastWatermark = MIN_WATERMARK;
   private lastIdle = false;
 
+  private selector: ChannelSelector;
+
   constructor(
     private readonly channels: readonly ChannelWriter[],
-    private readonly selector: ChannelSelector,
+    private readonly baseSelector: ChannelSelector,
     readonly partitioning: Partitioning,
     private readonly batchSize = DEFAULT_BATCH,
   ) {
+    this.selector = baseSelector;
     this.pending = channels.map(() => ({ timestamps: [], kinds: null, values: [] }));
+  }
+
+  /** A selector that also counts keys (hot keys), or back to the plain one. */
+  useSelector(selector: ChannelSelector | undefined): void {
+    this.selector = selector ?? this.baseSelector;
   }
 
   get blocked(): boolean {

@@ -130,8 +130,22 @@ function describeDeployError(error: unknown, deployment: TaskDeployment): Failur
   return { message: `cannot start task '${task?.name ?? deployment.taskId}': ${message}`, jobId: deployment.plan.jobId, subtaskIndex: deployment.subtaskIndex };
 }
 
+/** Samples of record taps go out five times a second, so a tap shows records soon. */
+function postTaps(task: StreamTask): void {
+  const taps = task.drainTaps();
+  if (taps.length > 0) post({ type: 'tap-records', jobId: task.jobId, attempt: task.attempt, taskId: task.plan.id, subtaskIndex: task.subtaskIndex, taps });
+}
+
+setInterval(() => {
+  for (const task of tasks.values()) postTaps(task);
+}, 200).unref();
+
+/** Entries per sketch sent to the job manager: the top 100 a client may ask for, with margin for merging. */
+const HOT_KEY_ENTRIES = 128;
+
 /** A subtask's last counters, sent before it reports its end: the periodic report may be up to a second old. */
 function postFinalMetrics(task: StreamTask): void {
+  postTaps(task);
   task.refreshOperatorTimes();
   post({ type: 'metrics', jobId: task.jobId, attempt: task.attempt, tasks: [{ taskId: task.plan.id, subtaskIndex: task.subtaskIndex, metrics: structuredClone(task.metrics) }] });
 }
@@ -143,6 +157,8 @@ setInterval(() => {
     let entry = byJob.get(key);
     if (!entry) byJob.set(key, (entry = { jobId: task.jobId, attempt: task.attempt, tasks: [] }));
     task.refreshOperatorTimes();
+    const reports = task.reportHotKeys(HOT_KEY_ENTRIES);
+    if (reports.length > 0) post({ type: 'hot-keys', jobId: task.jobId, attempt: task.attempt, taskId: task.plan.id, subtaskIndex: task.subtaskIndex, reports });
     entry.tasks.push({ taskId: task.plan.id, subtaskIndex: task.subtaskIndex, metrics: structuredClone(task.metrics) });
   }
   for (const entry of byJob.values()) post({ type: 'metrics', ...entry });
@@ -168,6 +184,17 @@ port.on('message', (message: ToWorker) => {
       const reply = (answer: { inspection: KeyInspection } | { error: string }) => post({ type: 'state-inspection', jobId: '', requestId: message.requestId, ...answer });
       if (!task) reply({ error: `subtask ${message.subtaskIndex} of task ${message.taskId} is not running` });
       else task.inspectState(message.nodeId, message.key).then((inspection) => reply({ inspection }), (error: unknown) => reply({ error: error instanceof Error ? error.message : String(error) }));
+      break;
+    }
+    case 'tap-start':
+    case 'tap-stop':
+    case 'count-keys': {
+      // The subtask may have ended or not started yet; the job manager's own bookkeeping covers both.
+      const task = tasks.get(taskKey(message.jobId, message.attempt, message.taskId, message.subtaskIndex));
+      if (!task) break;
+      if (message.type === 'tap-start') task.startTap(message.spec);
+      else if (message.type === 'tap-stop') task.stopTap(message.tapId);
+      else task.countKeys(message.exchange, message.on);
       break;
     }
     case 'heartbeat':

@@ -21,6 +21,7 @@
  * tests feed it fake jobs.
  */
 import type {
+  ChannelTelemetry,
   HoldingBack,
   InputTelemetry,
   JobStatus,
@@ -28,6 +29,7 @@ import type {
   OperatorTelemetry,
   Spread,
   SubtaskOperatorTelemetry,
+  SplitTelemetry,
   SubtaskTelemetry,
   TaskTelemetry,
   WireTime,
@@ -70,6 +72,14 @@ interface Interval {
 
 /** A subtask whose newest sample is older than this has ended (or its worker is stuck): no rates. */
 export const STALE_AFTER_MS = 2500;
+
+/**
+ * An input with up to this many channels lists them all; a wider one (an all-to-all
+ * exchange) lists only WIDE_CHANNELS_LISTED and counts the rest in `channelsOmitted`, so
+ * a frame grows with the parallelism, not its square.
+ */
+export const MAX_CHANNELS_PER_INPUT = 8;
+export const WIDE_CHANNELS_LISTED = 3;
 
 export class JobTelemetry {
   private readonly histories = new Map<string, History>();
@@ -173,18 +183,24 @@ export class JobTelemetry {
         lateRecordsRouted: typeof extra.lateRecordsRouted === 'number' ? extra.lateRecordsRouted : null,
       };
     });
+    // Ages were measured when the subtask reported; a running subtask's channels have aged since.
+    const since = running ? Math.max(0, age) : 0;
+    const splits = last.splits?.map(
+      (s): SplitTelemetry => ({ split: s.split, watermark: wireTime(s.watermark), idle: s.idle, lastRecordAgeMs: s.lastRecordAgeMs === null ? null : Math.round(s.lastRecordAgeMs + since) }),
+    );
     return {
       subtask,
       sampleAgeMs: Math.max(0, Math.round(age)),
       busyMsPerSecond: msPerSecond(last.busyMs - (prev?.busyMs ?? 0)),
       idleMsPerSecond: msPerSecond(last.idleMs - (prev?.idleMs ?? 0)),
       backpressuredMsPerSecond: msPerSecond(last.backpressuredMs - (prev?.backpressuredMs ?? 0)),
-      inputs: isSource ? [] : this.inputs(task, last.inputWatermarks),
+      inputs: isSource ? [] : this.inputs(task, last.inputWatermarks, last.channels, since),
+      ...(splits ? { splits } : {}),
       operators,
     };
   }
 
-  private inputs(task: TaskPlan, marks: TaskMetrics['inputWatermarks']): InputTelemetry[] {
+  private inputs(task: TaskPlan, marks: TaskMetrics['inputWatermarks'], channels?: TaskMetrics['channels'], agedMs = 0): InputTelemetry[] {
     const head = task.operators[0];
     const names = (head && this.inputNames.get(head.nodeId)) ?? [];
     let count = marks.length;
@@ -197,8 +213,37 @@ export class JobTelemetry {
         watermark: wireTime(mark?.watermark ?? Number.NEGATIVE_INFINITY),
         idle: mark?.idle ?? false,
         holdingBack: mark?.holdingBack ? this.resolve(mark.holdingBack) : null,
+        ...(channels ? this.channels(channels, input, agedMs) : {}),
       };
     });
+  }
+
+  /**
+   * One input's channels, named by producer node and subtask. Beyond MAX_CHANNELS_PER_INPUT
+   * only the channels that matter most are listed (active ones with the smallest
+   * watermarks first, then idle, then ended).
+   */
+  private channels(channels: NonNullable<TaskMetrics['channels']>, input: number, agedMs: number): { channels: ChannelTelemetry[]; channelsOmitted?: number } {
+    const out: ChannelTelemetry[] = [];
+    for (const c of channels) {
+      if (c.input !== input) continue;
+      const named = this.resolve(c);
+      if (!named) continue;
+      out.push({
+        nodeId: named.nodeId,
+        subtask: c.producerSubtask,
+        edgeIds: named.edgeIds,
+        exchange: c.exchange,
+        watermark: wireTime(c.watermark),
+        idle: c.idle,
+        ended: c.ended,
+        lastRecordAgeMs: c.lastRecordAgeMs === null ? null : Math.round(c.lastRecordAgeMs + agedMs),
+      });
+    }
+    if (out.length <= MAX_CHANNELS_PER_INPUT) return { channels: out };
+    const rank = (c: ChannelTelemetry) => (c.ended ? 2 : c.idle ? 1 : 0);
+    const kept = [...out].sort((a, b) => rank(a) - rank(b) || Number(a.watermark) - Number(b.watermark)).slice(0, WIDE_CHANNELS_LISTED);
+    return { channels: kept, channelsOmitted: out.length - kept.length };
   }
 
   /** Names a channel the way a person finds it: the upstream node and its subtask, and the edges. */

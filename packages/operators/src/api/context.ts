@@ -61,6 +61,7 @@ export function createOperatorContext(
     keySelectors,
     connectedOutputs: options.connectedOutputs ?? new Set(['main']),
     metrics: newOperatorMetrics(),
+    firing: { start: Number.NaN, end: Number.NaN },
     log: options.log ?? SILENT_LOGGER,
     createTimerService(target: Triggerable): InternalTimerService {
       if (!backend) throw new Error(`operator '${info.nodeId}' (${info.nodeType}) uses timers, which need a keyed input`);

@@ -50,9 +50,29 @@ export interface OperatorContext {
   /** Names of the outputs that have edges; an operator may skip work for unconnected side outputs. */
   readonly connectedOutputs: ReadonlySet<string>;
   readonly metrics: OperatorMetrics;
+  /**
+   * Window operators set this to the window whose result they emit, for the time of the
+   * emit (NaN otherwise): the engine's record taps annotate results with it.
+   */
+  readonly firing: FiringWindow;
   readonly log: Logger;
   /** The timer service of this operator, firing into `target`; needs a keyed backend. */
   createTimerService(target: Triggerable): InternalTimerService;
+}
+
+/** [start, end) of the window being emitted; NaN when none is. */
+export interface FiringWindow {
+  start: number;
+  end: number;
+}
+
+/** One split of a source (a generator split, a Kafka partition), for telemetry. */
+export interface SplitStatus {
+  readonly split: string;
+  readonly watermark: number;
+  readonly idle: boolean;
+  /** Processing time of the split's last record; null before its first. */
+  readonly lastRecordAt: number | null;
 }
 
 /** The timer service as the owning operator and task drive it. */
@@ -137,6 +157,8 @@ export interface SourceOperator extends Lifecycle {
   pollNext(budget: number): InputStatus;
   /** After NOTHING_AVAILABLE: resolves when polling may yield more. */
   whenAvailable(): Promise<void>;
+  /** Each split's watermark, idleness and last record, for telemetry (sources with splits; SplitWatermarks.status gives it). Called about once a second. */
+  splitStatus?(): readonly SplitStatus[];
 }
 
 export type AnyOperator = SourceOperator | OneInputOperator<unknown> | TwoInputOperator<unknown, unknown>;

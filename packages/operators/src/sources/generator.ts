@@ -5,7 +5,7 @@
  * position is operator state, so a restore (at any parallelism) resumes exactly.
  */
 import type { GeneratorProfile } from '@sluice/graph-model';
-import { AbstractSourceOperator, InputStatus, type OperatorRestore, type OperatorStateSnapshot } from '../api/operator.js';
+import { AbstractSourceOperator, InputStatus, type OperatorRestore, type OperatorStateSnapshot, type SplitStatus } from '../api/operator.js';
 import type { OperatorEnv } from '../registry.js';
 import { recordFactory, type GeneratedRecord } from './generator-data.js';
 import { resolveWatermarks, SourceWatermarkEmitter, SplitWatermarks, type ResolvedWatermarks, type WatermarkConfig } from './watermarks.js';
@@ -127,6 +127,10 @@ export class GeneratorSource extends AbstractSourceOperator {
       at = Math.min(at, this.rateStart + Math.ceil(((this.emitted) * 1000) / this.perSubtaskRate));
     }
     return new Promise((resolve) => this.ctx.processingTime.schedule(Math.max(at, now), () => resolve()));
+  }
+
+  splitStatus(): readonly SplitStatus[] {
+    return this.watermarks.status(this.ctx.processingTime.now());
   }
 
   override snapshotState(): OperatorStateSnapshot {

@@ -12,6 +12,7 @@
 import type { JobConfig } from '@sluice/graph-model';
 import { MIN_WATERMARK } from '../api/elements.js';
 import type { CodeLoader } from '../api/functions.js';
+import type { SplitStatus } from '../api/operator.js';
 import type { Output } from '../api/output.js';
 import { compileFieldPath } from '../functions/field-path.js';
 
@@ -106,6 +107,21 @@ export class SplitWatermarks {
         watermark: split.maxTimestamp === MIN_WATERMARK ? MIN_WATERMARK : split.maxTimestamp - this.boundMs - 1,
         idle: this.idleTimeoutMs > 0 && now - split.lastActivity >= this.idleTimeoutMs,
         lastActivity: split.lastActivity,
+      });
+    }
+    return result;
+  }
+
+  /** Each split's watermark, idleness and last record (SourceOperator.splitStatus). */
+  status(now: number): SplitStatus[] {
+    const result: SplitStatus[] = [];
+    for (const [split, state] of this.splits) {
+      const seen = state.maxTimestamp !== MIN_WATERMARK;
+      result.push({
+        split,
+        watermark: seen ? state.maxTimestamp - this.boundMs - 1 : MIN_WATERMARK,
+        idle: this.idleTimeoutMs > 0 && now - state.lastActivity >= this.idleTimeoutMs,
+        lastRecordAt: seen ? state.lastActivity : null,
       });
     }
     return result;

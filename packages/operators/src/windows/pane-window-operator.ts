@@ -200,6 +200,18 @@ export class PaneWindowOperator extends AbstractOperator<unknown> {
   }
 
   private emit(start: number, end: number, acc: unknown): void {
+    const firing = this.ctx.firing;
+    firing.start = start;
+    firing.end = end;
+    try {
+      this.emitResult(start, end, acc);
+    } finally {
+      firing.start = Number.NaN;
+      firing.end = Number.NaN;
+    }
+  }
+
+  private emitResult(start: number, end: number, acc: unknown): void {
     const key = this.backend.getCurrentKey();
     const result = this.combiner.result(acc);
     const timestamp = end - 1;

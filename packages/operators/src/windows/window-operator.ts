@@ -336,6 +336,18 @@ export class WindowOperator extends AbstractOperator<unknown> {
 
   /** `remember`: the window may fire again, so later results are marked as updates. */
   private emit(window: TimeWindow, remember = true): void {
+    const firing = this.ctx.firing;
+    firing.start = window.start;
+    firing.end = window.end;
+    try {
+      this.emitResult(window, remember);
+    } finally {
+      firing.start = Number.NaN;
+      firing.end = Number.NaN;
+    }
+  }
+
+  private emitResult(window: TimeWindow, remember: boolean): void {
     const key = this.backend.getCurrentKey();
     const max = maxTimestamp(window);
     const kind = this.fired.value() === true ? RowKind.UPDATE_AFTER : RowKind.INSERT;
