@@ -2,11 +2,11 @@
 /**
  * The bottom panel: problems of the pipeline being edited and, with a job attached,
  * its checkpoint history (checkpoints and savepoints: status, duration, size,
- * location) and its exceptions (where each failure happened: operator, subtask,
+ * location; a checkpoint opens to its subtasks' acknowledgements) and its exceptions (where each failure happened: operator, subtask,
  * key, record).
  */
-import type { CheckpointHistory, ExceptionEntry, ExceptionHistory } from '@sluice/protocol';
-import { useEffect, useState } from 'react';
+import type { CheckpointDetail, CheckpointHistory, ExceptionEntry, ExceptionHistory } from '@sluice/protocol';
+import { Fragment, useEffect, useState } from 'react';
 import { errorMessage } from '../engine/engine-client';
 import { formatDuration } from '../engine/live-model';
 import type { BottomTab } from '../engine/live-store';
@@ -65,6 +65,7 @@ function CheckpointsPanel({ jobId }: { jobId: string }) {
   const running = useLive((s) => s.status === 'running' || s.status === 'restarting');
   const [history, setHistory] = useState<CheckpointHistory | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
+  const [open, setOpen] = useState<number | undefined>(undefined);
   useEffect(() => {
     let stopped = false;
     const load = async () => {
@@ -115,21 +116,100 @@ function CheckpointsPanel({ jobId }: { jobId: string }) {
             </thead>
             <tbody>
               {history.history.map((c) => (
-                <tr key={c.id} data-testid={`checkpoint-row-${c.id}`} data-kind={c.savepoint ? 'savepoint' : 'checkpoint'} data-status={c.status}>
-                  <th scope="row">{c.id}</th>
-                  <td>{c.savepoint ? 'savepoint' : 'checkpoint'}</td>
-                  <td className={`cp-${c.status}`}>{c.status}</td>
-                  <td>{new Date(c.triggeredAt).toLocaleTimeString()}</td>
-                  <td>{formatDuration(c.durationMs)}</td>
-                  <td>{formatBytes(c.stateSizeBytes)}</td>
-                  <td className="cp-location">{c.failure ?? c.location}</td>
-                </tr>
+                <Fragment key={c.id}>
+                  <tr data-testid={`checkpoint-row-${c.id}`} data-kind={c.savepoint ? 'savepoint' : 'checkpoint'} data-status={c.status}>
+                    <th scope="row">
+                      <button
+                        type="button"
+                        className="link-button"
+                        aria-expanded={open === c.id}
+                        onClick={() => setOpen(open === c.id ? undefined : c.id)}
+                        title="Show each subtask's acknowledgement"
+                        data-testid={`checkpoint-open-${c.id}`}
+                      >
+                        {open === c.id ? '▾' : '▸'} {c.id}
+                      </button>
+                    </th>
+                    <td>{c.savepoint ? 'savepoint' : 'checkpoint'}</td>
+                    <td className={`cp-${c.status}`}>{c.status}</td>
+                    <td>{new Date(c.triggeredAt).toLocaleTimeString()}</td>
+                    <td>{formatDuration(c.durationMs)}</td>
+                    <td>{formatBytes(c.stateSizeBytes)}</td>
+                    <td className="cp-location">{c.failure ?? c.location}</td>
+                  </tr>
+                  {open === c.id ? (
+                    <tr>
+                      <td colSpan={7}>
+                        <CheckpointSubtasks jobId={jobId} checkpointId={c.id} />
+                      </td>
+                    </tr>
+                  ) : null}
+                </Fragment>
               ))}
             </tbody>
           </table>
         </>
       )}
     </section>
+  );
+}
+
+/** Per task and subtask: when it acknowledged, its synchronous and asynchronous parts, alignment, state size (as Flink's checkpoint details). */
+function CheckpointSubtasks({ jobId, checkpointId }: { jobId: string; checkpointId: number }) {
+  const [detail, setDetail] = useState<CheckpointDetail | undefined>(undefined);
+  const [error, setError] = useState<string | undefined>(undefined);
+  useEffect(() => {
+    let stopped = false;
+    const client = engineClient();
+    if (!client) return;
+    client.checkpoint(jobId, checkpointId).then(
+      (d) => {
+        if (!stopped) setDetail(d);
+      },
+      (e: unknown) => {
+        if (!stopped) setError(errorMessage(e));
+      },
+    );
+    return () => {
+      stopped = true;
+    };
+  }, [jobId, checkpointId]);
+  if (error !== undefined) return <p className="live-error">{error}</p>;
+  if (!detail) return <p className="live-hint">Loading…</p>;
+  return (
+    <table className="live-table job-table cp-subtasks" data-testid={`checkpoint-subtasks-${checkpointId}`}>
+      <caption className="live-hint">
+        {detail.acknowledged} of {detail.expected} subtasks acknowledged
+      </caption>
+      <thead>
+        <tr>
+          <th scope="col">task</th>
+          <th scope="col">subtask</th>
+          <th scope="col">acknowledged after</th>
+          <th scope="col">sync</th>
+          <th scope="col">async</th>
+          <th scope="col">alignment</th>
+          <th scope="col">state size</th>
+        </tr>
+      </thead>
+      <tbody>
+        {detail.tasks.flatMap((task) =>
+          task.subtasks.map((s) => (
+            <tr key={`${task.taskId}/${s.subtask}`} data-testid={`checkpoint-subtask-${task.taskId}-${s.subtask}`}>
+              <th scope="row">{task.name}</th>
+              <td>
+                {s.subtask + 1}/{task.parallelism}
+              </td>
+              <td>{formatDuration(s.acknowledgedAfterMs)}</td>
+              <td>{formatDuration(s.syncMs)}</td>
+              <td>{formatDuration(s.asyncMs)}</td>
+              <td>{formatDuration(s.alignmentMs)}</td>
+              <td>{formatBytes(s.stateSizeBytes)}</td>
+            </tr>
+          )),
+        )}
+      </tbody>
+    </table>
   );
 }
 

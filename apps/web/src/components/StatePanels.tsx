@@ -2,8 +2,9 @@
 /**
  * Looking inside a running job: the keyed state of one key (every state value and
  * pending timer), the hottest keys of a keyed exchange, and records sampled on an
- * edge. Each asks the engine; an engine that cannot answer yet says so, and the
- * panel shows exactly that message instead of anything made up.
+ * edge (with the watermark at arrival and, after a window, the window or 'late').
+ * Each asks the engine; when it refuses (a node without keyed state, a rate above the
+ * engine's cap), the panel shows the engine's own message.
  */
 import type { HotKeysEvent, JobDetail, StateQueryResult, TapRecordsEvent } from '@sluice/protocol';
 import { useEffect, useId, useRef, useState } from 'react';
@@ -136,6 +137,12 @@ export function HotKeysPanel({ nodeId, job }: { nodeId: string; job: JobDetail }
   const [event, setEvent] = useState<HotKeysEvent | undefined>(undefined);
   const stop = useRef<(() => void) | undefined>(undefined);
   useEffect(() => () => stop.current?.(), []);
+  const stopCounting = () => {
+    stop.current?.();
+    stop.current = undefined;
+    setSub({ kind: 'off' });
+    setEvent(undefined);
+  };
   const start = async () => {
     setSub({ kind: 'starting' });
     const reply = await subscribeHotKeys(nodeId, setEvent);
@@ -159,7 +166,12 @@ export function HotKeysPanel({ nodeId, job }: { nodeId: string; job: JobDetail }
           The engine did not start counting keys: {sub.message}
         </p>
       ) : null}
-      {sub.kind === 'on' && !event ? <p className="live-hint">Counting… the first figures come with the next telemetry tick.</p> : null}
+      {sub.kind === 'on' ? (
+        <button type="button" className="text-button" onClick={stopCounting} data-testid="hot-keys-stop">
+          Stop counting
+        </button>
+      ) : null}
+      {sub.kind === 'on' && !event ? <p className="live-hint">Counting… the first figures come within two seconds.</p> : null}
       {event ? (
         <>
           <p className="live-hint">
@@ -176,7 +188,7 @@ export function HotKeysPanel({ nodeId, job }: { nodeId: string; job: JobDetail }
             </thead>
             <tbody>
               {event.keys.map((k) => (
-                <tr key={String(k.key)}>
+                <tr key={String(k.key)} data-testid="hot-key-row" data-key={String(k.key)}>
                   <th scope="row">
                     <code>{String(k.key)}</code>
                   </th>
@@ -202,6 +214,7 @@ export function TapPanel({ edgeId, job }: { edgeId: string; job: JobDetail }) {
   const [sub, setSub] = useState<Subscription>({ kind: 'off' });
   const [records, setRecords] = useState<TapRecordsEvent['records']>([]);
   const [skipped, setSkipped] = useState(0);
+  const [ended, setEnded] = useState<TapRecordsEvent['ended']>(undefined);
   const tapId = useRef<string | undefined>(undefined);
   useEffect(
     () => () => {
@@ -212,9 +225,15 @@ export function TapPanel({ edgeId, job }: { edgeId: string; job: JobDetail }) {
   if (!edge) return <p className="live-hint">Edge &apos;{edgeId}&apos; is not part of the running job.</p>;
   const start = async () => {
     setSub({ kind: 'starting' });
+    setEnded(undefined);
     const reply = await startTap(edgeId, (event) => {
-      setRecords((list) => [...event.records, ...list].slice(0, TAP_KEEP));
+      setRecords((list) => [...[...event.records].reverse(), ...list].slice(0, TAP_KEEP));
       setSkipped((n) => n + event.skipped);
+      if (event.ended !== undefined) {
+        tapId.current = undefined;
+        setEnded(event.ended);
+        setSub({ kind: 'off' });
+      }
     });
     if (reply.ok) {
       tapId.current = reply.id;
@@ -255,15 +274,22 @@ export function TapPanel({ edgeId, job }: { edgeId: string; job: JobDetail }) {
           The engine did not start the tap: {sub.message}
         </p>
       ) : null}
+      {ended !== undefined ? (
+        <p className="live-hint" data-testid="tap-ended">
+          {ended === 'limit' ? 'The tap stopped after 100 records (its limit).' : ended === 'job-ended' ? 'The tap ended with the job.' : 'The tap was stopped.'}
+        </p>
+      ) : null}
       {records.length > 0 ? (
         <>
           <p className="live-hint">
-            {records.length} newest records{skipped > 0 ? `; ${skipped} skipped by the rate limit` : ''}.
+            {records.length} newest records{skipped > 0 ? `; ${skipped} skipped by the rate limit` : ''}. The watermark is the one the producer had emitted when the record left it.
           </p>
           <table className="live-table" data-testid="tap-records">
             <thead>
               <tr>
                 <th scope="col">timestamp</th>
+                <th scope="col">watermark</th>
+                <th scope="col">window</th>
                 <th scope="col">kind</th>
                 <th scope="col">from</th>
                 <th scope="col">value</th>
@@ -271,8 +297,10 @@ export function TapPanel({ edgeId, job }: { edgeId: string; job: JobDetail }) {
             </thead>
             <tbody>
               {records.map((r, i) => (
-                <tr key={i}>
+                <tr key={i} data-testid="tap-record" data-late={r.window === 'late'}>
                   <td>{r.timestamp === null ? '–' : formatWatermark(r.timestamp)}</td>
+                  <td>{formatWatermark(r.watermark)}</td>
+                  <td>{r.window === null ? '–' : r.window === 'late' ? <span className="wm-tag wm-late">late</span> : `[${formatWatermark(r.window.start)}, ${formatWatermark(r.window.end)})`}</td>
                   <td>{r.kind}</td>
                   <td>{r.subtask + 1}</td>
                   <td>

@@ -5,8 +5,8 @@
  * does), and over its subtasks. The debugger names the input — the upstream
  * operator, its subtask and the edge — that holds it back, and flags idle inputs.
  */
-import type { HoldingBack, JobDetail } from '@sluice/protocol';
-import { explainWatermark, formatDuration, formatWatermark } from '../engine/live-model';
+import type { ChannelTelemetry, HoldingBack, JobDetail, SplitTelemetry } from '@sluice/protocol';
+import { explainWatermark, formatDuration, formatWatermark, type WatermarkInputRow } from '../engine/live-model';
 import { useLive } from '../engine/live-session';
 import { getEditorStore } from '../store/use-editor';
 import { requestView } from './view-events';
@@ -25,6 +25,84 @@ function HoldingBackLink({ holdingBack }: { holdingBack: HoldingBack }) {
     >
       {holdingBack.description}
     </button>
+  );
+}
+
+function lastRecord(ageMs: number | null): string {
+  return ageMs === null ? 'none yet' : `${formatDuration(ageMs)} ago`;
+}
+
+/** Each producer subtask feeding one input: its watermark, idleness and last delivery. */
+function ChannelTable({ subtask, input }: { subtask: number; input: WatermarkInputRow }) {
+  if (input.channels.length === 0) return null;
+  const minimum = input.channels.filter((c) => !c.idle && !c.ended).reduce<ChannelTelemetry | undefined>((best, c) => (best === undefined || Number(c.watermark) < Number(best.watermark) ? c : best), undefined);
+  return (
+    <table className="live-table wm-channels" data-testid={`wm-channels-${subtask}-${input.inputName}`}>
+      <caption className="live-hint">Channels of input {input.inputName}</caption>
+      <thead>
+        <tr>
+          <th scope="col">from</th>
+          <th scope="col">watermark</th>
+          <th scope="col">state</th>
+          <th scope="col">last record</th>
+        </tr>
+      </thead>
+      <tbody>
+        {input.channels.map((c) => (
+          <tr
+            key={`${c.exchange}/${c.subtask}`}
+            className={c === minimum ? 'wm-limiting' : undefined}
+            data-testid={`wm-channel-${subtask}-${c.nodeId}-${c.subtask}`}
+            data-idle={c.idle}
+            data-ended={c.ended}
+            data-holding-back={c === minimum}
+          >
+            <th scope="row">
+              <code>{c.nodeId}</code> {c.subtask + 1}
+              <span className="wm-edge"> ({c.edgeIds.join(', ')})</span>
+            </th>
+            <td>{formatWatermark(c.watermark)}</td>
+            <td>{c.ended ? 'ended' : c.idle ? <span className="wm-tag wm-idle">idle</span> : c === minimum ? <span className="wm-tag">min</span> : 'active'}</td>
+            <td data-testid="wm-channel-age">{lastRecord(c.lastRecordAgeMs)}</td>
+          </tr>
+        ))}
+        {input.channelsOmitted > 0 ? (
+          <tr>
+            <td colSpan={4} className="live-hint">
+              … and {input.channelsOmitted} more channel{input.channelsOmitted === 1 ? '' : 's'} ahead of these
+            </td>
+          </tr>
+        ) : null}
+      </tbody>
+    </table>
+  );
+}
+
+/** A source subtask's splits (generator splits, Kafka partitions). */
+function SplitTable({ subtask, splits }: { subtask: number; splits: readonly SplitTelemetry[] }) {
+  if (splits.length === 0) return null;
+  return (
+    <table className="live-table" data-testid={`wm-splits-${subtask}`}>
+      <caption className="live-hint">Splits of subtask {subtask + 1}</caption>
+      <thead>
+        <tr>
+          <th scope="col">split</th>
+          <th scope="col">watermark</th>
+          <th scope="col">state</th>
+          <th scope="col">last record</th>
+        </tr>
+      </thead>
+      <tbody>
+        {splits.map((s) => (
+          <tr key={s.split} data-testid={`wm-split-${subtask}-${s.split}`} data-idle={s.idle}>
+            <th scope="row">{s.split}</th>
+            <td>{formatWatermark(s.watermark)}</td>
+            <td>{s.idle ? <span className="wm-tag wm-idle">idle</span> : 'active'}</td>
+            <td>{lastRecord(s.lastRecordAgeMs)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   );
 }
 
@@ -63,7 +141,9 @@ export function WatermarkDebugger({ nodeId, job }: { nodeId: string; job: JobDet
             <dt>Event-time lag</dt>
             <dd>{formatDuration(explanation.lagMs)}</dd>
           </dl>
-          <p className="live-hint">A source makes its watermark from the timestamps of its own records (its watermark strategy): it has no inputs to take a minimum over. Per subtask:</p>
+          <p className="live-hint">
+            A source makes its watermark from the timestamps of its own records (its watermark strategy): the minimum over its splits that are not idle. Per subtask:
+          </p>
           <table className="live-table">
             <thead>
               <tr>
@@ -80,6 +160,9 @@ export function WatermarkDebugger({ nodeId, job }: { nodeId: string; job: JobDet
               ))}
             </tbody>
           </table>
+          {explanation.subtasks.map((s) => (
+            <SplitTable key={s.subtask} subtask={s.subtask} splits={s.splits} />
+          ))}
         </>
       ) : explanation.kind === 'chained' ? (
         <>
@@ -139,6 +222,9 @@ export function WatermarkDebugger({ nodeId, job }: { nodeId: string; job: JobDet
                   ))}
                 </tbody>
               </table>
+              {s.inputs.map((input) => (
+                <ChannelTable key={input.input} subtask={s.subtask} input={input} />
+              ))}
             </section>
           ))}
         </>

@@ -8,6 +8,7 @@ import type { JobGraphDocument } from '@sluice/graph-model';
 import type {
   ApiError,
   CancelAccepted,
+  CheckpointDetail,
   CheckpointHistory,
   ExceptionHistory,
   Health,
@@ -95,6 +96,11 @@ export class EngineClient {
 
   checkpoints(id: string): Promise<CheckpointHistory> {
     return this.call('GET', `/api/jobs/${encodeURIComponent(id)}/checkpoints`);
+  }
+
+  /** One checkpoint with every subtask's acknowledgement. */
+  checkpoint(id: string, checkpointId: number): Promise<CheckpointDetail> {
+    return this.call('GET', `/api/jobs/${encodeURIComponent(id)}/checkpoints/${checkpointId}`);
   }
 
   exceptions(id: string): Promise<ExceptionHistory> {

@@ -7,7 +7,7 @@
  * `applyFrame` keeps the previous overlay object of a node whenever what it shows
  * (rounded as it is shown) has not changed: memoized node components then skip.
  */
-import type { HoldingBack, InputTelemetry, MetricsFrame, OperatorTelemetry, Spread, SubtaskTelemetry, TaskTelemetry, WireTime } from '@sluice/protocol';
+import type { ChannelTelemetry, HoldingBack, InputTelemetry, MetricsFrame, OperatorTelemetry, SplitTelemetry, Spread, SubtaskTelemetry, TaskTelemetry, WireTime } from '@sluice/protocol';
 
 /**
  * Flink's backpressure levels by the share of time a task was backpressured
@@ -203,6 +203,9 @@ export interface WatermarkInputRow {
   readonly holdingBack: HoldingBack | null;
   /** This input sets the subtask's watermark (the smallest among inputs that are not idle). */
   readonly limiting: boolean;
+  /** Its channels (per producer subtask), as the engine lists them; wide inputs list the few that matter. */
+  readonly channels: readonly ChannelTelemetry[];
+  readonly channelsOmitted: number;
 }
 
 export interface WatermarkSubtaskRow {
@@ -218,7 +221,12 @@ export interface WatermarkSubtaskRow {
 export type WatermarkExplanation =
   | { readonly kind: 'unknown' }
   /** A source makes watermarks from its records: there is no input to take a minimum over. */
-  | { readonly kind: 'source'; readonly watermark: WireTime | null; readonly lagMs: number | null; readonly subtasks: readonly { subtask: number; watermark: WireTime | null }[] }
+  | {
+      readonly kind: 'source';
+      readonly watermark: WireTime | null;
+      readonly lagMs: number | null;
+      readonly subtasks: readonly { subtask: number; watermark: WireTime | null; splits: readonly SplitTelemetry[] }[];
+    }
   /** Chained behind another operator in the same thread: its input watermark is that operator's output. */
   | { readonly kind: 'chained'; readonly upstream: string; readonly watermark: WireTime | null; readonly lagMs: number | null }
   | {
@@ -252,7 +260,16 @@ function watermarkRow(s: SubtaskTelemetry): WatermarkSubtaskRow {
     // Ties: the first input at the minimum is named, as the engine names one channel.
     const limiting = !limitingSeen && !input.idle && watermark !== null && Number(input.watermark) === Number(watermark);
     if (limiting) limitingSeen = true;
-    return { input: input.input, inputName: input.inputName, watermark: input.watermark, idle: input.idle, holdingBack: input.holdingBack, limiting };
+    return {
+      input: input.input,
+      inputName: input.inputName,
+      watermark: input.watermark,
+      idle: input.idle,
+      holdingBack: input.holdingBack,
+      limiting,
+      channels: input.channels ?? [],
+      channelsOmitted: input.channelsOmitted ?? 0,
+    };
   });
   return { subtask: s.subtask, watermark, inputs, idle: s.inputs.length > 0 && s.inputs.every((i) => i.idle) };
 }
@@ -262,7 +279,7 @@ export function explainWatermark(frame: MetricsFrame, nodeId: string): Watermark
   const found = taskOf(frame, nodeId);
   if (!op) return { kind: 'unknown' };
   if (op.inputWatermark === null) {
-    const subtasks = found ? found.task.subtasks.map((s) => ({ subtask: s.subtask, watermark: s.operators.find((o) => o.nodeId === nodeId)?.outputWatermark ?? null })) : [];
+    const subtasks = found ? found.task.subtasks.map((s) => ({ subtask: s.subtask, watermark: s.operators.find((o) => o.nodeId === nodeId)?.outputWatermark ?? null, splits: s.splits ?? [] })) : [];
     return { kind: 'source', watermark: op.outputWatermark, lagMs: op.eventTimeLagMs, subtasks };
   }
   if (found && found.position > 0) {

@@ -245,7 +245,11 @@ export async function startTap(edgeId: string, onRecords: (event: TapRecordsEven
         resolve({ ok: false, error: reply.error });
         return;
       }
-      tapListeners.set(reply.tapId, onRecords);
+      tapListeners.set(reply.tapId, (event) => {
+        // The last event of a tap (limit, job end, stop) says why; nothing follows it.
+        if (event.ended !== undefined) tapListeners.delete(event.tapId);
+        onRecords(event);
+      });
       resolve({ ok: true, id: reply.tapId });
     });
   });
@@ -271,7 +275,14 @@ export async function subscribeHotKeys(nodeId: string, listener: (event: HotKeys
         if (event.jobId === job.id && event.nodeId === nodeId) listener(event);
       };
       hotKeyListeners.add(filtered);
-      resolve({ ok: true, unsubscribe: () => hotKeyListeners.delete(filtered) });
+      resolve({
+        ok: true,
+        unsubscribe: () => {
+          hotKeyListeners.delete(filtered);
+          // The engine counts keys only while someone subscribes: tell it.
+          socket?.emit('hot-keys-unsubscribe', { jobId: job.id, nodeId });
+        },
+      });
     });
   });
 }
