@@ -1,6 +1,11 @@
 /**
  * Triggers decide when a window emits (Flink's Trigger). Results combine FIRE and
  * PURGE; a purging trigger turns every FIRE into FIRE_AND_PURGE.
+ *
+ * Merging (session) windows: when windows merge, each merged window's trigger is
+ * cleared, and then onMerge receives the trigger values every merged window held, to
+ * fold them into the merged window (Flink's OnMergeContext.mergePartitionedState):
+ * a count trigger adds its counts, a continuous trigger keeps the earliest next firing.
  */
 import type { TimeWindow } from './assigners.js';
 import { maxTimestamp } from './assigners.js';
@@ -24,12 +29,18 @@ export interface TriggerContext {
   setValue(name: string, value: unknown): void;
 }
 
+/** The values a trigger kept for one window (TriggerContext.getValue / setValue). */
+export type TriggerValues = ReadonlyMap<string, unknown>;
+
 export interface Trigger {
   onElement(timestamp: number, window: TimeWindow, ctx: TriggerContext, value: unknown): TriggerResult;
   onEventTime(time: number, window: TimeWindow, ctx: TriggerContext): TriggerResult;
   onProcessingTime(time: number, window: TimeWindow, ctx: TriggerContext): TriggerResult;
-  /** Windows merged into `window`: re-register what the merged ones had. */
-  onMerge(window: TimeWindow, ctx: TriggerContext): void;
+  /**
+   * Windows merged into `window` (they were cleared already): fold their trigger values,
+   * `merged` (one map per merged window), into `window`'s and re-register its timers.
+   */
+  onMerge(window: TimeWindow, ctx: TriggerContext, merged: readonly TriggerValues[]): void;
   clear(window: TimeWindow, ctx: TriggerContext): void;
 }
 
@@ -92,7 +103,12 @@ export class CountTrigger implements Trigger {
   onProcessingTime(): TriggerResult {
     return TriggerResult.CONTINUE;
   }
-  onMerge(): void {}
+  onMerge(_window: TimeWindow, ctx: TriggerContext, merged: readonly TriggerValues[]): void {
+    // Flink's CountTrigger merges its ReducingState (a sum): elements before the merge still count.
+    let count = 0;
+    for (const values of merged) count += (values.get('count') as number | undefined) ?? 0;
+    if (count > 0) ctx.setValue('count', count);
+  }
   clear(_window: TimeWindow, ctx: TriggerContext): void {
     ctx.setValue('count', undefined);
   }
@@ -129,9 +145,14 @@ export class ContinuousEventTimeTrigger implements Trigger {
   onProcessingTime(): TriggerResult {
     return TriggerResult.CONTINUE;
   }
-  onMerge(window: TimeWindow, ctx: TriggerContext): void {
+  onMerge(window: TimeWindow, ctx: TriggerContext, merged: readonly TriggerValues[]): void {
     const max = maxTimestamp(window);
     if (max > ctx.currentWatermark()) ctx.registerEventTimeTimer(max);
+    // Flink keeps the earliest pending early firing of the merged windows (a Min ReducingState).
+    const next = earliest(merged, 'next');
+    if (next === undefined) return;
+    ctx.setValue('next', next);
+    if (next < max) ctx.registerEventTimeTimer(next);
   }
   clear(window: TimeWindow, ctx: TriggerContext): void {
     const next = ctx.getValue('next');
@@ -167,7 +188,13 @@ export class ContinuousProcessingTimeTrigger implements Trigger {
     }
     return TriggerResult.CONTINUE;
   }
-  onMerge(): void {}
+  onMerge(window: TimeWindow, ctx: TriggerContext, merged: readonly TriggerValues[]): void {
+    if (window.end !== Number.POSITIVE_INFINITY) ctx.registerProcessingTimeTimer(maxTimestamp(window));
+    const next = earliest(merged, 'next');
+    if (next === undefined) return;
+    ctx.setValue('next', next);
+    ctx.registerProcessingTimeTimer(next);
+  }
   clear(_window: TimeWindow, ctx: TriggerContext): void {
     const next = ctx.getValue('next');
     if (typeof next === 'number') ctx.deleteProcessingTimeTimer(next);
@@ -186,12 +213,22 @@ export class PurgingTrigger implements Trigger {
   onProcessingTime(time: number, window: TimeWindow, ctx: TriggerContext): TriggerResult {
     return purging(this.inner.onProcessingTime(time, window, ctx));
   }
-  onMerge(window: TimeWindow, ctx: TriggerContext): void {
-    this.inner.onMerge(window, ctx);
+  onMerge(window: TimeWindow, ctx: TriggerContext, merged: readonly TriggerValues[]): void {
+    this.inner.onMerge(window, ctx, merged);
   }
   clear(window: TimeWindow, ctx: TriggerContext): void {
     this.inner.clear(window, ctx);
   }
+}
+
+/** The smallest number a merged window held under `name`, if any held one. */
+function earliest(merged: readonly TriggerValues[], name: string): number | undefined {
+  let min: number | undefined;
+  for (const values of merged) {
+    const v = values.get(name);
+    if (typeof v === 'number' && (min === undefined || v < min)) min = v;
+  }
+  return min;
 }
 
 function purging(result: TriggerResult): TriggerResult {
@@ -236,7 +273,10 @@ export class UserCodeTrigger implements Trigger {
   onProcessingTime(time: number, window: TimeWindow, ctx: TriggerContext): TriggerResult {
     return this.result(this.user.onProcessingTime?.(time, view(window), ctx), 'onProcessingTime');
   }
-  onMerge(): void {}
+  /** Unreachable: the window operator refuses custom triggers on merging windows, as Flink refuses triggers that cannot merge. */
+  onMerge(): void {
+    throw new Error('a custom trigger cannot merge windows');
+  }
   clear(window: TimeWindow, ctx: TriggerContext): void {
     this.user.clear?.(view(window), ctx);
   }

@@ -9,11 +9,14 @@
  * as dropped when nothing is connected there: never lost without a trace.
  *
  * A window that fires again (an early trigger, or a late element within the allowed
- * lateness) emits its new result as UPDATE_AFTER; its first result is an INSERT.
+ * lateness) emits its new result as UPDATE_AFTER; its first result is an INSERT. After
+ * a purge the window starts afresh, so its next result is an INSERT again.
  *
  * Session windows merge: each key keeps its sessions as a list of (window, state
  * namespace); a new element's window merges with every session it touches, their
- * states merge into one namespace, and timers move to the merged window's end.
+ * states merge into one namespace, timers move to the merged window's end, and the
+ * triggers' own values (a count, the next early firing) fold into the merged window's.
+ * As in Flink, a trigger that cannot merge (a custom one) is refused for sessions.
  */
 import { NO_TIMESTAMP, RowKind, type Key } from '../api/elements.js';
 import type { CodeLoader } from '../api/functions.js';
@@ -36,6 +39,7 @@ import {
   UserCodeTrigger,
   type Trigger,
   type TriggerContext,
+  type TriggerValues,
 } from './triggers.js';
 
 export type WindowAssignerConfig =
@@ -233,7 +237,7 @@ export class WindowOperator extends AbstractOperator<unknown> {
     this.contents.add(value);
     const result = this.trigger.onElement(time, window, this.triggerCtx, value);
     if (fires(result)) this.emit(window);
-    if (purges(result)) this.contents.clear();
+    if (purges(result)) this.purge();
     this.registerCleanupTimer(window);
     return true;
   }
@@ -241,7 +245,7 @@ export class WindowOperator extends AbstractOperator<unknown> {
   private processSession(value: unknown, time: number): void {
     const gap = (this.gapOf as (value: unknown) => number)(value);
     this.backend.setCurrentNamespace(VOID_NAMESPACE);
-    const sessions = [...(this.sessions.value() ?? [])];
+    const sessions = this.sessions.value() ?? [];
     const fresh: TimeWindow = { start: time, end: time + gap };
     const touching = sessions.filter((s) => intersects(s, fresh));
     let merged = fresh;
@@ -250,15 +254,40 @@ export class WindowOperator extends AbstractOperator<unknown> {
       if (this.isElementLate(time)) this.late(value, time);
       return;
     }
-    const keep = touching[0]?.ns ?? String(time);
+    const first = touching[0];
+    let ns: string;
+    if (first !== undefined && touching.length === 1 && first.start === merged.start && first.end === merged.end) {
+      // Inside an existing session: nothing merges, so its trigger keeps its state and timers (Flink calls no merge then).
+      ns = first.ns;
+    } else {
+      ns = first?.ns ?? String(time);
+      this.mergeSessions(sessions, touching, merged, ns);
+    }
+    this.backend.setCurrentNamespace(ns);
+    this.contents.add(value);
+    const result = this.trigger.onElement(time, merged, this.triggerCtx, value);
+    if (fires(result)) this.emit(merged);
+    if (purges(result)) this.purge();
+    this.registerCleanupTimer(merged);
+  }
+
+  /**
+   * Replaces the `touching` sessions by `merged`, whose state lives in namespace `keep`:
+   * their contents merge into it, their triggers are cleared and then folded into the
+   * merged window's (onMerge), and their cleanup timers go.
+   */
+  private mergeSessions(sessions: readonly Session[], touching: readonly Session[], merged: TimeWindow, keep: string): void {
     let anyFired = false;
+    const triggerValues: TriggerValues[] = [];
     for (const s of touching) {
       this.backend.setCurrentNamespace(s.ns);
       if (this.fired.value() === true) anyFired = true;
+      if (this.triggerKeepsState) triggerValues.push(new Map(this.triggerState.entries()));
       // The old windows' timers would fire at their old ends: remove them.
       this.trigger.clear(s, this.triggerCtx);
+      if (this.triggerKeepsState) this.triggerState.clear();
       this.deleteCleanupTimer(s);
-      if (s.ns !== keep) this.fired.clear();
+      this.fired.clear();
     }
     const merging = touching.filter((s) => s.ns !== keep).map((s) => s.ns);
     if (merging.length > 0) {
@@ -271,12 +300,7 @@ export class WindowOperator extends AbstractOperator<unknown> {
     this.sessions.update(remaining);
     this.backend.setCurrentNamespace(keep);
     if (anyFired) this.fired.update(true);
-    if (touching.length > 0) this.trigger.onMerge(merged, this.triggerCtx);
-    this.contents.add(value);
-    const result = this.trigger.onElement(time, merged, this.triggerCtx, value);
-    if (fires(result)) this.emit(merged);
-    if (purges(result)) this.contents.clear();
-    this.registerCleanupTimer(merged);
+    if (touching.length > 0) this.trigger.onMerge(merged, this.triggerCtx, triggerValues);
   }
 
   override onEventTime(timer: InternalTimer): void {
@@ -286,7 +310,7 @@ export class WindowOperator extends AbstractOperator<unknown> {
     const result = this.trigger.onEventTime(timer.timestamp, window, this.triggerCtx);
     const cleanup = this.eventTime && timer.timestamp === this.cleanupTime(window);
     if (fires(result)) this.emit(window, !cleanup);
-    if (purges(result)) this.contents.clear();
+    if (purges(result)) this.purge();
     if (cleanup) this.clearWindow(window, timer.namespace, true);
   }
 
@@ -297,7 +321,7 @@ export class WindowOperator extends AbstractOperator<unknown> {
     const result = this.trigger.onProcessingTime(timer.timestamp, window, this.triggerCtx);
     const cleanup = !this.eventTime && window.end !== Number.POSITIVE_INFINITY && timer.timestamp === this.cleanupTime(window);
     if (fires(result)) this.emit(window, !cleanup);
-    if (purges(result)) this.contents.clear();
+    if (purges(result)) this.purge();
     if (cleanup) this.clearWindow(window, timer.namespace, false);
   }
 
@@ -332,6 +356,15 @@ export class WindowOperator extends AbstractOperator<unknown> {
       else this.sessions.clear();
       this.backend.setCurrentNamespace(ns);
     }
+  }
+
+  /**
+   * A purge empties the window: its next result covers only what arrives after, so it
+   * is a new result (INSERT), not an update of the one emitted before.
+   */
+  private purge(): void {
+    this.contents.clear();
+    this.fired.clear();
   }
 
   /** `remember`: the window may fire again, so later results are marked as updates. */
@@ -440,6 +473,10 @@ function makeTrigger(config: WindowOperatorConfig, fn: CodeLoader): Trigger {
       trigger = new ContinuousProcessingTimeTrigger(t.intervalMs);
       break;
     case 'custom':
+      if (config.assigner.kind === 'session') {
+        // Flink's WindowedStream.trigger: "A merging window assigner cannot be used with a trigger that does not support merging."
+        throw new Error('session windows merge, and a custom trigger cannot merge its state; use the default, count or continuous trigger with session windows');
+      }
       trigger = new UserCodeTrigger(fn(t.trigger) as ConstructorParameters<typeof UserCodeTrigger>[0]);
       break;
   }
