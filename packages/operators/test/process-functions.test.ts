@@ -189,6 +189,38 @@ describe('keyed-process: timers', () => {
     expect(h.values().map((v) => (v as { key: string }).key).sort()).toEqual(['a', 'b']);
   });
 
+  it('the harness reads the registered timers of a key: one per (key, timestamp), without deleted or fired ones', () => {
+    const h = timerProbe();
+    h.processElement({ k: 'a', event: [300, 100, 300], processing: [50, 50] }, 10);
+    h.processElement({ k: 'a', event: [200], deleteEvent: [100] }, 20);
+    h.processElement({ k: 'b', event: [300] }, 30);
+    expect(h.timers('a')).toEqual({
+      event: [
+        { timestamp: 200, namespace: '' },
+        { timestamp: 300, namespace: '' },
+      ],
+      processing: [{ timestamp: 50, namespace: '' }],
+    });
+    h.processWatermark(250);
+    h.setProcessingTime(50);
+    expect(h.timers('a')).toEqual({ event: [{ timestamp: 300, namespace: '' }], processing: [] });
+    expect(h.timers('b')).toEqual({ event: [{ timestamp: 300, namespace: '' }], processing: [] });
+  });
+
+  it('every pending event-time timer fires at the end of input, in timestamp order, before the final watermark', () => {
+    const h = timerProbe();
+    h.processElement({ k: 'a', event: [9_000_000, 5] }, 1);
+    h.processElement({ k: 'b', event: [7] }, 2);
+    h.endInput();
+    expect(h.output.elements.map((e) => (e.type === 'record' ? `${(e.value as { key: string }).key}@${e.timestamp}` : e.type))).toEqual([
+      'a@5',
+      'b@7',
+      'a@9000000',
+      'watermark',
+    ]);
+    expect(h.timers('a')).toEqual({ event: [], processing: [] });
+  });
+
   it('a deleted timer does not fire; deleting an unknown timer is a no-op', () => {
     const h = timerProbe();
     h.processElement({ k: 'a', event: [100, 200], deleteEvent: [100, 999] }, 10);

@@ -3,13 +3,13 @@
  * watermarks and processing time; read what came out, in order; snapshot, restore
  * into a fresh operator, and go on.
  */
-import type { KeySelector, RowKind, StreamRecord } from '../api/elements.js';
+import type { Key, KeySelector, RowKind, StreamRecord } from '../api/elements.js';
 import { MAX_WATERMARK, NO_TIMESTAMP, RowKind as Kinds } from '../api/elements.js';
 import { createOperatorContext, type SubtaskInfo } from '../api/context.js';
 import type { OperatorContext, OneInputOperator, OperatorStateSnapshot, SourceOperator, TwoInputOperator } from '../api/operator.js';
 import { FINAL_CHECKPOINT_ID, InputStatus } from '../api/operator.js';
 import type { Output } from '../api/output.js';
-import type { KeyedStateSnapshot } from '../api/state.js';
+import type { KeyedStateSnapshot, KeyInspection } from '../api/state.js';
 import { VOID_NAMESPACE } from '../api/state.js';
 import type { HeapKeyedStateBackend } from '../state/heap-backend.js';
 import { ManualProcessingTime } from './processing-time.js';
@@ -140,6 +140,13 @@ abstract class HarnessBase {
 
   side<T = unknown>(tag: string): Array<StreamRecord<T>> {
     return (this.output.sides.get(tag) ?? []) as Array<StreamRecord<T>>;
+  }
+
+  /** The timers a key has registered and not yet fired or deleted, by domain, in timestamp order. */
+  timers(key: Key): KeyInspection['timers'] {
+    const backend = this.ctx.heapBackend;
+    if (!backend) throw new Error('the operator under test has no keyed state, so no timers: give the harness a key selector');
+    return backend.inspectKey(key).timers;
   }
 
   protected setKey(selector: KeySelector<unknown> | undefined, value: unknown): void {
