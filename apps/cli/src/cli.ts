@@ -53,6 +53,23 @@ function parseNonNegative(value: string, option: string): number {
   return n;
 }
 
+interface ServeFlags {
+  host: string;
+  port: number;
+  dataDir?: string;
+  slots?: number;
+  token?: string;
+  corsOrigin?: string[];
+  resume?: boolean;
+  trusted?: boolean;
+  cpuMsPerCall?: number;
+  memoryMbPerJob?: number;
+  maxParallelism?: number;
+  maxStateEntries?: number;
+  maxRecordBytes?: number;
+  maxTapRate?: number;
+}
+
 /** Exit codes: 0 fine, 1 the input has problems, 2 the command was used wrongly or cannot run. */
 export const EXIT = { ok: 0, invalid: 1, usage: 2 } as const;
 
@@ -133,7 +150,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--token <token>', 'bearer token to require (default $SLUICE_TOKEN; generated when bound to a non-loopback address)')
     .option('--cors-origin <origin...>', 'origins browsers may call from (default http://127.0.0.1:3000 http://localhost:3000)')
     .option('--resume', 'pick up the jobs that were running when the engine last stopped, each from its newest valid checkpoint')
-    .action(async (options: { host: string; port: number; dataDir?: string; slots?: number; token?: string; corsOrigin?: string[]; resume?: boolean }) => {
+    .option('--trusted', "run user functions in the engine's own threads instead of the sandbox (default: sandboxed); only where every job author is trusted")
+    .option('--cpu-ms-per-call <ms>', 'sandbox: longest one call into user code may run (default 1000)', (v) => parsePositive(v, '--cpu-ms-per-call'))
+    .option('--memory-mb-per-job <mb>', 'sandbox: heap of one job on one slot (default 128)', (v) => parsePositive(v, '--memory-mb-per-job'))
+    .option('--max-parallelism <n>', 'limit: highest parallelism of any node of a job (default 32)', (v) => parsePositive(v, '--max-parallelism'))
+    .option('--max-state-entries <n>', 'limit: keyed-state entries one job may hold (default 10000000)', (v) => parsePositive(v, '--max-state-entries'))
+    .option('--max-record-bytes <n>', 'limit: largest record a user function may emit or an exchange may carry (default 1048576)', (v) => parsePositive(v, '--max-record-bytes'))
+    .option('--max-tap-rate <n>', 'limit: records per second one record tap may ask for (default 100)', (v) => parsePositive(v, '--max-tap-rate'))
+    .action(async (options: ServeFlags) => {
       const token = options.token ?? process.env['SLUICE_TOKEN'];
       exitCode = await serveEngine(
         {
@@ -144,6 +168,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           ...(token !== undefined ? { token } : {}),
           ...(options.corsOrigin !== undefined ? { corsOrigins: options.corsOrigin } : {}),
           resume: options.resume === true,
+          trusted: options.trusted === true,
+          sandbox: { cpuMsPerCall: options.cpuMsPerCall, memoryMbPerJob: options.memoryMbPerJob },
+          limits: { maxParallelism: options.maxParallelism, maxStateEntries: options.maxStateEntries, maxRecordBytes: options.maxRecordBytes, maxTapRecordsPerSecond: options.maxTapRate },
         },
         io,
       );

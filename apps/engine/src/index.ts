@@ -17,6 +17,8 @@ export {
   type JobStatus,
   type SubmitOptions,
 } from './cluster/job-manager.js';
+export { LimitExceededError, SERVICE_DEFAULT_LIMITS, type JobLimits } from './cluster/limits.js';
+export { SandboxError, sandboxAvailability, type UserCodeSettings } from './runtime/sandbox.js';
 export { JobHotKeys, JobTaps, LiveDebugError, TAP_DEFAULTS, tapPoint, type HotKeysAnswer, type TapBatch, type TapEnd, type TappedRecord } from './cluster/live-debug.js';
 export { SpaceSaving, KeyCountingSelector, type HotKeyReport, type TapSpec } from './runtime/taps.js';
 export { CheckpointCoordinator, type CheckpointSettings, type CheckpointStats, type CoordinatorContext, type SubtaskCheckpointStats } from './checkpoint/coordinator.js';
@@ -40,6 +42,8 @@ export {
   startEngineService,
   type EngineService,
   type EngineServiceOptions,
+  type InjectRequest,
+  type InjectResponse,
   type ServeIo,
   type StartOptions,
 } from './service/index.js';

@@ -26,6 +26,8 @@ import { compileUserCode } from '../compile/user-code.js';
 import type { FailureReport, FromWorker } from '../runtime/protocol.js';
 import type { TaskMetrics } from '../runtime/task.js';
 import { writeAtomicallySync } from '../runtime/state-files.js';
+import { sandboxAvailability } from '../runtime/sandbox.js';
+import { LimitExceededError, parallelismProblems, type JobLimits } from './limits.js';
 import type { TaskManager } from './task-manager.js';
 import { JobHotKeys, JobTaps } from './live-debug.js';
 
@@ -101,6 +103,8 @@ export interface JobManagerOptions {
   readonly dataDir?: string;
   readonly now?: () => number;
   readonly log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
+  /** What one job may take (limits.ts); absent: unlimited. */
+  readonly limits?: JobLimits;
 }
 
 export class Job {
@@ -120,6 +124,8 @@ export class Job {
   readonly done: Promise<JobStatus>;
   /** The restore plan the job started with, if it started from a checkpoint or savepoint. */
   restorePlan: RestorePlan | undefined;
+  /** Most keyed-state entries over all subtasks (JobLimits.maxStateEntries). */
+  maxStateEntries: number | undefined;
   onPrint: ((line: string) => void) | undefined;
   coordinator: CheckpointCoordinator | undefined;
   private resolveDone!: (status: JobStatus) => void;
@@ -354,6 +360,7 @@ export class Job {
         break;
       case 'metrics':
         for (const t of message.tasks) this.metrics.set(`${t.taskId}/${t.subtaskIndex}`, t);
+        this.checkStateEntries();
         break;
       case 'checkpoint-ack':
         this.coordinator?.acknowledge(message, message.ack);
@@ -414,6 +421,45 @@ export class Job {
       rows.splice(0, excess);
       this.droppedCollected.set(name, (this.droppedCollected.get(name) ?? 0) + excess);
     }
+  }
+
+  /**
+   * Keyed-state entries of the current attempt, from every subtask's latest report. Over
+   * the limit the job fails without a restart: it would restore the same state and fail again.
+   */
+  private checkStateEntries(): void {
+    const limit = this.maxStateEntries;
+    if (limit === undefined || this.status !== 'running') return;
+    let total = 0;
+    const byNode = new Map<string, number>();
+    for (const { metrics } of this.metrics.values()) {
+      for (const op of metrics.operators) {
+        const entries = op.stateEntries;
+        total += entries;
+        if (entries > 0) byNode.set(op.nodeId, (byNode.get(op.nodeId) ?? 0) + entries);
+      }
+    }
+    if (total <= limit) return;
+    const [nodeId, most] = [...byNode].sort((a, b) => b[1] - a[1])[0] ?? ['?', 0];
+    const error = new LimitExceededError(
+      `job '${this.id}' holds ${total} keyed-state entries, above this engine's limit of ${limit} per job (limits.maxStateEntries); ` +
+        `operator '${nodeId}' holds the most (${most}): bound the key space, shorten state TTL or window sizes, or raise the limit`,
+    );
+    this.failWithoutRestart({ message: error.message, jobId: this.id, nodeId }, { taskId: -1, subtaskIndex: -1 });
+  }
+
+  /** Fails the job for good (a limit it exceeded would be exceeded again after a restart). */
+  private failWithoutRestart(failure: FailureReport, where: SubtaskId): void {
+    if (this.status !== 'running' && this.status !== 'restarting') return;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.coordinator?.stop('the job exceeded a limit');
+    this.taskManager.cancel(this.id, this.attempt);
+    this.taskManager.forgetAttempt(this.id, this.attempt);
+    this.exceptions.push({ at: this.now(), attempt: this.attempt, failure, restarted: false });
+    if (this.exceptions.length > 100) this.exceptions.shift();
+    this.failure = failure;
+    this.log('error', `job ${this.id} failed: ${failure.message}; not restarting (a limit was exceeded)`, { task: where.taskId });
+    this.end('failed');
   }
 
   private onFailure(failure: FailureReport, where: SubtaskId): void {
@@ -487,11 +533,13 @@ export class JobManager {
   readonly storage: CheckpointStorage;
   private readonly now: () => number;
   private readonly log: NonNullable<JobManagerOptions['log']>;
+  readonly limits: JobLimits;
 
   constructor(
     private readonly taskManager: TaskManager,
     options: JobManagerOptions = {},
   ) {
+    this.limits = options.limits ?? {};
     const dataDir = options.dataDir ?? join(tmpdir(), `sluice-${process.pid}`);
     mkdirSync(dataDir, { recursive: true });
     this.storage = new CheckpointStorage(dataDir);
@@ -524,6 +572,7 @@ export class JobManager {
     }
     const job = new Job(plan.jobId, plan, validated, this.taskManager, this.storage, this.now, this.log, this.committed);
     job.restorePlan = restorePlan;
+    job.maxStateEntries = this.limits.maxStateEntries;
     this.jobs.set(job.id, job);
     const record = { id: job.id, graph, submittedAt: job.startedAt, restoreFrom: options.restoreFrom, allowNonRestoredState: options.allowNonRestoredState };
     this.remember({ ...record, status: 'running' });
@@ -531,6 +580,11 @@ export class JobManager {
     job.start(restore);
     void job.done.then(() => setTimeout(() => this.taskManager.release(job.id), 1000).unref());
     return job;
+  }
+
+  /** Everything submit checks before it starts a job (validation, limits, the sandbox, user code), without starting one. Throws SubmissionError. */
+  async check(graph: unknown): Promise<void> {
+    await this.prepare(graph, 'check');
   }
 
   /** The restore plan a graph would get from a checkpoint or savepoint, without starting anything. */
@@ -600,6 +654,12 @@ export class JobManager {
         `this engine cannot run ${[...new Set(missing.map((n) => n.definition.type))].join(', ')} yet (it runs ${implementedTypes().join(', ')})`,
         missing.map((n) => ({ path: `nodes[${n.index}].type`, message: `operator type '${n.definition.type}' is not implemented by this engine yet`, nodeId: n.id })),
       );
+    }
+    const tooWide = parallelismProblems(result.graph, this.limits.maxParallelism);
+    if (tooWide.length > 0) throw new SubmissionError(tooWide[0]?.message ?? 'parallelism above the limit', tooWide);
+    if (this.taskManager.userCode.mode === 'sandboxed') {
+      const sandbox = sandboxAvailability();
+      if (!sandbox.available) throw new SubmissionError(`cannot run job '${result.graph.name}': ${sandbox.reason}`, []);
     }
     const code = await compileUserCode(result.graph);
     if (!code.ok) throw new SubmissionError('user code does not compile', code.problems);

@@ -42,6 +42,12 @@ export interface TaskManagerOptions {
    * hosted default of `sluice serve`).
    */
   readonly userCode?: UserCodeSettings;
+  /**
+   * Largest record, in msgpack bytes, a sandboxed user function may emit or an exchange may
+   * carry (JobLimits.maxRecordBytes); a larger one fails its job. Default: unlimited across
+   * exchanges, 1 MiB for sandboxed functions.
+   */
+  readonly maxRecordBytes?: number;
 }
 
 const HEARTBEAT_INTERVAL_MS = 1000;
@@ -56,6 +62,8 @@ export interface Placement {
 
 export class TaskManager {
   readonly slots: number;
+  /** How this task manager runs user code (engine-wide). */
+  readonly userCode: UserCodeSettings;
   private readonly workers: Worker[] = [];
   private readonly listeners = new Map<string, JobListener>();
   /** jobId → attempt → where its subtasks run. */
@@ -68,6 +76,7 @@ export class TaskManager {
 
   constructor(private readonly options: TaskManagerOptions = {}) {
     this.slots = Math.max(1, options.slots ?? availableParallelism());
+    this.userCode = options.userCode ?? { mode: 'trusted' };
     for (let slot = 0; slot < this.slots; slot++) this.workers.push(this.spawn(slot));
     const timeoutMs = options.heartbeatTimeoutMs ?? 30_000;
     if (timeoutMs > 0) {
@@ -113,7 +122,7 @@ export class TaskManager {
   private spawn(slot: number): Worker {
     const worker = new Worker(new URL('../runtime/worker.js', import.meta.url), {
       resourceLimits: this.options.maxHeapMb ? { maxOldGenerationSizeMb: this.options.maxHeapMb } : undefined,
-      workerData: { userCode: this.options.userCode } satisfies SlotSettings,
+      workerData: { userCode: this.options.userCode, maxRecordBytes: this.options.maxRecordBytes } satisfies SlotSettings,
     });
     this.online[slot] = false;
     this.lastHeard[slot] = performance.now();

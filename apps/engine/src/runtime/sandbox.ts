@@ -29,9 +29,41 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { BatchKind, BatchResult, FunctionContext } from '@sluice/operators';
 import { Packr } from 'msgpackr';
-import type * as IvmNs from 'isolated-vm';
 
-type Ivm = typeof IvmNs;
+/**
+ * The part of isolated-vm's API the sandbox uses, declared here rather than imported:
+ * the package is an optional dependency (see loadIvm), so the engine must type-check
+ * where it could not be installed.
+ */
+interface IvmIsolate {
+  readonly isDisposed: boolean;
+  createContextSync(): IvmContext;
+  getHeapStatisticsSync(): { used_heap_size: number; externally_allocated_size: number };
+  dispose(): void;
+}
+interface IvmContext {
+  readonly global: IvmReference;
+  evalSync(code: string, options?: { reference?: boolean }): unknown;
+  release(): void;
+}
+interface IvmTransferOptions {
+  readonly timeout?: number;
+  readonly arguments?: { readonly copy?: boolean };
+  readonly result?: { readonly copy?: boolean; readonly reference?: boolean };
+}
+interface IvmReference {
+  applySync(receiver: unknown, args: unknown[], options?: IvmTransferOptions): unknown;
+  getSync(name: string, options?: { reference?: boolean }): IvmReference;
+  derefInto(): unknown;
+}
+interface IvmExternalCopy {
+  copyInto(options?: { release?: boolean }): unknown;
+}
+interface Ivm {
+  readonly Isolate: new (options: { memoryLimit: number }) => IvmIsolate;
+  readonly Reference: new (value: unknown) => IvmReference;
+  readonly ExternalCopy: new (value: ArrayBufferLike, options?: { transferOut?: boolean }) => IvmExternalCopy;
+}
 
 /** How user code runs: an engine-wide setting, fixed when the task manager starts. */
 export interface UserCodeSettings {
@@ -44,7 +76,7 @@ export interface UserCodeSettings {
   readonly cpuMsPerCall?: number | undefined;
   /** Heap of one job's isolate on one slot, in MB. Default 128. */
   readonly memoryMbPerJob?: number | undefined;
-  /** Largest msgpack size of a record a user function may emit, in bytes. Default 1 MiB. */
+  /** Largest msgpack size of a record a user function may emit, in bytes. Default 1 MiB; TaskManagerOptions.maxRecordBytes sets it. */
   readonly maxRecordBytes?: number | undefined;
 }
 
@@ -57,19 +89,49 @@ export class SandboxError extends Error {
   override readonly name = 'SandboxError';
 }
 
-let ivmModule: Ivm | undefined;
-function loadIvm(): Ivm {
-  if (ivmModule) return ivmModule;
-  try {
-    const require = createRequire(import.meta.url);
-    ivmModule = require('isolated-vm') as Ivm;
-    return ivmModule;
-  } catch (error) {
-    throw new SandboxError(
-      `sandboxed user code needs the isolated-vm package (5.0.4 on Node 20), which could not be loaded: ${error instanceof Error ? error.message : String(error)}; ` +
-        "run the engine with userCode.mode 'trusted' only where every job's author is trusted",
-    );
+/**
+ * isolated-vm builds per Node ABI, and no one version covers every Node the engine runs on:
+ * 5.0.4 builds from source on Node 20 only; 6.x needs Node 22+ and ships prebuilt binaries
+ * for Node 22 and 24 (ABI 127 and 137). Both are optional dependencies (the second under
+ * the alias isolated-vm-6), so `npm install` succeeds everywhere and npm skips the one whose
+ * `engines` does not match (or whose build fails); the first that loads is used.
+ */
+const IVM_PACKAGES = ['isolated-vm', 'isolated-vm-6'] as const;
+
+type IvmLoad = { readonly ok: true; readonly ivm: Ivm; readonly from: string } | { readonly ok: false; readonly error: string };
+let ivmLoad: IvmLoad | undefined;
+
+function tryLoadIvm(): IvmLoad {
+  if (ivmLoad) return ivmLoad;
+  const require = createRequire(import.meta.url);
+  const reasons: string[] = [];
+  for (const name of IVM_PACKAGES) {
+    try {
+      const ivm = require(name) as Ivm;
+      return (ivmLoad = { ok: true, ivm, from: name });
+    } catch (error) {
+      const message = error instanceof Error ? error.message.split('\n')[0] ?? '' : String(error);
+      reasons.push(`${name}: ${message}`);
+    }
   }
+  return (ivmLoad = {
+    ok: false,
+    error:
+      `sandboxed user code needs the isolated-vm package (5.0.4 on Node 20, 6.x on Node 22 and 24), which could not be loaded on Node ${process.versions.node} (${reasons.join('; ')}); ` +
+      'reinstall with `npm install` on this Node version, or run user code trusted (sluice serve --trusted, userCode.mode \'trusted\') only where every job\'s author is trusted',
+  });
+}
+
+/** Whether sandboxed user code can run here; when not, why (the message says what to do). */
+export function sandboxAvailability(): { readonly available: true; readonly from: string } | { readonly available: false; readonly reason: string } {
+  const load = tryLoadIvm();
+  return load.ok ? { available: true, from: load.from } : { available: false, reason: load.error };
+}
+
+function loadIvm(): Ivm {
+  const load = tryLoadIvm();
+  if (!load.ok) throw new SandboxError(load.error);
+  return load.ivm;
 }
 
 let msgpackrSource: string | undefined;
@@ -271,7 +333,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, msgpackr) {
 
 /** One isolate per job attempt on this slot, shared by that job's subtasks here. */
 interface JobIsolate {
-  readonly isolate: IvmNs.Isolate;
+  readonly isolate: IvmIsolate;
   users: number;
 }
 const isolates = new Map<string, JobIsolate>();
@@ -286,13 +348,13 @@ export class TaskSandbox {
   private readonly ivm: Ivm;
   private readonly jobKey: string;
   private readonly job: JobIsolate;
-  private readonly context: IvmNs.Context;
+  private readonly context: IvmContext;
   private readonly api: {
-    define: IvmNs.Reference;
-    call: IvmNs.Reference;
-    callback: IvmNs.Reference;
-    batch: IvmNs.Reference;
-    forgetHandles: IvmNs.Reference;
+    define: IvmReference;
+    call: IvmReference;
+    callback: IvmReference;
+    batch: IvmReference;
+    forgetHandles: IvmReference;
   };
   private readonly cpuMs: number;
   private readonly memoryMb: number;
@@ -327,11 +389,11 @@ export class TaskSandbox {
     // block the slot's thread in Atomics.wait, and WebAssembly memory lives outside the heap limit.
     this.context.evalSync('delete globalThis.SharedArrayBuffer; delete globalThis.Atomics; delete globalThis.WebAssembly;');
     this.context.evalSync(msgpackrScript());
-    const boot = this.context.evalSync(SANDBOX_BOOTSTRAP, { reference: true }) as IvmNs.Reference<(...args: unknown[]) => unknown>;
+    const boot = this.context.evalSync(SANDBOX_BOOTSTRAP, { reference: true }) as IvmReference;
     const hostCall = new this.ivm.Reference((id: number, name: string, args: unknown[], fns: Array<[number, number]>) => this.hostCall(id, name, args, fns));
     const hostGet = new this.ivm.Reference((id: number, name: string) => this.hostGet(id, name));
     const msgpackr = this.context.global.getSync('msgpackr', { reference: true });
-    const api = boot.applySync(undefined, [hostCall, hostGet, msgpackr.derefInto()], { result: { reference: true } }) as unknown as IvmNs.Reference;
+    const api = boot.applySync(undefined, [hostCall, hostGet, msgpackr.derefInto()], { result: { reference: true } }) as IvmReference;
     this.context.evalSync('delete globalThis.msgpackr;');
     this.api = {
       define: api.getSync('define', { reference: true }),

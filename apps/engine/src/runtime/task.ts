@@ -55,6 +55,7 @@ import {
 } from '@sluice/operators';
 import type { ChainedOperatorPlan, ExecutionPlan, OutputTarget, TaskPlan } from '../compile/plan.js';
 import { BINDING, instantiateCode } from '../compile/user-code.js';
+import { Packr } from 'msgpackr';
 import { TaskSandbox, type UserCodeSettings } from './sandbox.js';
 import type { FailureReport } from './protocol.js';
 import { ChannelWriter, type ChannelMemory } from './channel.js';
@@ -152,6 +153,8 @@ export interface TaskHost {
   awaitingFinalCommit(): void;
   /** How user code runs (trusted when absent). */
   readonly userCode?: UserCodeSettings | undefined;
+  /** Largest record an exchange may carry, in msgpack bytes (JobLimits.maxRecordBytes); unlimited when absent. */
+  readonly maxRecordBytes?: number | undefined;
 }
 
 /** Why a task failed, with everything needed to find the cause. */
@@ -198,6 +201,8 @@ export interface OperatorCounters {
   lateRecordsDropped: number;
   lateRecordsRouted: number;
   deadLetters: number;
+  /** Keyed-state entries of this operator's backend (0 without keyed state), for JobLimits.maxStateEntries. */
+  stateEntries: number;
 }
 
 /** One record in SAMPLE_EVERY is timed per operator; timing every record would cost more than it tells. */
@@ -291,7 +296,7 @@ export class StreamTask implements GateListener {
     this.localStateDirectory = deployment.localStateDirectory ?? join(tmpdir(), 'sluice-state');
     this.doorbell = new Int32Array(deployment.doorbell);
     this.creditBell = new Int32Array(deployment.creditBell);
-    this.metrics = { busyMs: 0, idleMs: 0, backpressuredMs: 0, operators: plan.operators.map((o) => ({ nodeId: o.nodeId, recordsIn: 0, recordsOut: 0, watermark: MIN_WATERMARK, inclusiveMs: 0, busyMs: 0, outputWatermark: MIN_WATERMARK, lateRecordsDropped: 0, lateRecordsRouted: 0, deadLetters: 0 })), inputWatermarks: [] };
+    this.metrics = { busyMs: 0, idleMs: 0, backpressuredMs: 0, operators: plan.operators.map((o) => ({ nodeId: o.nodeId, recordsIn: 0, recordsOut: 0, watermark: MIN_WATERMARK, inclusiveMs: 0, busyMs: 0, outputWatermark: MIN_WATERMARK, lateRecordsDropped: 0, lateRecordsRouted: 0, deadLetters: 0, stateEntries: 0 })), inputWatermarks: [] };
     try {
       this.build(deployment);
     } catch (error) {
@@ -334,6 +339,7 @@ export class StreamTask implements GateListener {
         counters.lateRecordsRouted = context.metrics.lateRecordsRouted;
         counters.deadLetters = context.metrics.deadLetters;
       }
+      counters.stateEntries = (this.keyedBackends[index] as { stateEntries?(): number } | undefined)?.stateEntries?.() ?? 0;
     });
     this.refreshInputStatus();
   }
@@ -428,7 +434,6 @@ export class StreamTask implements GateListener {
 
   private readonly keyedWriters = new Map<number, { writer: ExchangeWriter; keyOf: (value: unknown) => Key; consumerParallelism: number }>();
 
-
   /** Runs a function on the task's loop (timers, control). */
   post(mail: () => void): void {
     this.mails.push(mail);
@@ -474,6 +479,8 @@ export class StreamTask implements GateListener {
         channels.map((c) => new ChannelWriter(c.memory, new Int32Array(c.doorbell))),
         channelSelector(exchange.partitioning, this.subtaskIndex, channels.map((c) => c.consumerSubtask), keyOf, this.job.maxParallelism, consumerTask.parallelism),
         exchange.partitioning,
+        DEFAULT_BATCH,
+        this.host.maxRecordBytes === undefined ? undefined : { maxRecordBytes: this.host.maxRecordBytes, consumer: `'${consumerTask.name}'` },
       );
       writerByExchange.set(exchange.id, writer);
       this.writers.push(writer);
@@ -1355,9 +1362,26 @@ class ExchangeWriter implements Target {
     private readonly baseSelector: ChannelSelector,
     readonly partitioning: Partitioning,
     private readonly batchSize = DEFAULT_BATCH,
+    private readonly limit?: { readonly maxRecordBytes: number; readonly consumer: string },
   ) {
     this.selector = baseSelector;
     this.pending = channels.map(() => ({ timestamps: [], kinds: null, values: [] }));
+  }
+
+  /**
+   * A batch no larger than the limit holds no record above it, so records are measured
+   * one by one only when a batch is: one comparison per batch otherwise.
+   */
+  private checkRecordSizes(batchBytes: number, values: readonly unknown[]): void {
+    const limit = this.limit;
+    if (!limit || batchBytes <= limit.maxRecordBytes) return;
+    const sizer = new Packr({ useRecords: true });
+    for (const value of values) {
+      const size = sizer.pack(value).byteLength;
+      if (size > limit.maxRecordBytes) {
+        throw new Error(`a record of ${size} bytes was sent to ${limit.consumer}; the engine's limit is ${limit.maxRecordBytes} bytes per record (limits.maxRecordBytes)`);
+      }
+    }
   }
 
   /** A selector that also counts keys (hot keys), or back to the plain one. */
@@ -1401,6 +1425,7 @@ class ExchangeWriter implements Target {
     const batch = this.pending[channel] as { timestamps: number[]; kinds: number[] | null; values: unknown[] };
     if (batch.values.length === 0) return;
     const bytes = this.encoder.records(batch.timestamps, batch.kinds, batch.values);
+    this.checkRecordSizes(bytes.byteLength, batch.values);
     batch.timestamps.length = 0;
     batch.values.length = 0;
     batch.kinds = null;

@@ -18,6 +18,8 @@ const post = (message: FromWorker) => port.postMessage(message);
 /** What the task manager started this slot with. */
 export interface SlotSettings {
   readonly userCode?: UserCodeSettings | undefined;
+  /** TaskManagerOptions.maxRecordBytes. */
+  readonly maxRecordBytes?: number | undefined;
 }
 const settings = (workerData ?? {}) as SlotSettings;
 const tasks = new Map<string, StreamTask>();
@@ -65,7 +67,8 @@ function deploy(deployment: TaskDeployment): void {
   let task: StreamTask;
   try {
     task = new StreamTask(deployment, {
-      userCode: settings.userCode,
+      userCode: settings.userCode && { ...settings.userCode, maxRecordBytes: settings.maxRecordBytes ?? settings.userCode.maxRecordBytes },
+      maxRecordBytes: settings.maxRecordBytes,
       processingTime,
       log: logger(jobId, attempt, id),
       print: (line) => {

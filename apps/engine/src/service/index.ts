@@ -2,8 +2,8 @@
  * The engine service: REST API, Socket.IO telemetry and Prometheus metrics on one
  * port. See CONTEXT.md beside this file.
  */
-export { createEngineService, DEFAULT_BODY_LIMIT, type EngineService, type EngineServiceOptions } from './service.js';
-export { defaultDataDir, serveEngine, startEngineService, type ServeIo, type StartOptions } from './start.js';
+export { createEngineService, DEFAULT_BODY_LIMIT, type EngineService, type EngineServiceOptions, type InjectRequest, type InjectResponse } from './service.js';
+export { defaultDataDir, serveEngine, startEngineService, userCodeFor, type ServeIo, type StartOptions } from './start.js';
 export { DEFAULT_CORS_ORIGINS, isLoopbackHost } from './auth.js';
 export { buildOpenApiDocument, DEFAULT_PORT, SERVICE_VERSION } from './openapi.js';
 export { JobTelemetry, type JobView } from './telemetry.js';

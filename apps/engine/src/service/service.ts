@@ -18,6 +18,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { resolve as resolvePath, sep as pathSeparator } from 'node:path';
 import cors from '@fastify/cors';
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Server } from 'socket.io';
@@ -25,6 +26,7 @@ import type { Key } from '@sluice/operators';
 import { graphJsonSchema, parseJsonText, validateGraph, type GraphProblem, type JobGraphDocument } from '@sluice/graph-model';
 import type {
   ApiProblem,
+  ClientToServerEvents,
   CancelAccepted,
   CheckpointHistory,
   RedeployResult,
@@ -46,10 +48,12 @@ import type {
   StateQueryResult,
 } from '@sluice/protocol';
 import { JobManager, StateQueryError, type Job, type StateQueryAnswer } from '../cluster/job-manager.js';
+import type { JobLimits } from '../cluster/limits.js';
 import { TaskManager } from '../cluster/task-manager.js';
 import { authRequiredFor, bearerToken, checkAccess, DEFAULT_CORS_ORIGINS, loadOrCreateToken, type AccessPolicy } from './auth.js';
 import { badRequest, conflict, HttpError, notFound, quotedList } from './errors.js';
 import { roomOf, TelemetryHub, type SluiceServer } from './hub.js';
+import { MAX_JSON_DEPTH, tooDeepAt } from './json-depth.js';
 import { buildOpenApiDocument, SERVICE_VERSION } from './openapi.js';
 import { PipelineStore } from './pipeline-store.js';
 import { PrometheusExporter } from './prometheus.js';
@@ -86,6 +90,12 @@ export interface EngineServiceOptions {
   readonly clock?: () => number;
   /** Sampling and frame intervals of the telemetry; defaults 100 ms and 1000 ms. */
   readonly telemetry?: { readonly sampleMs?: number; readonly frameMs?: number };
+  /**
+   * What one job may take (cluster/limits.ts). The job manager enforces parallelism and
+   * state, the task manager record sizes; the service caps record taps by
+   * maxTapRecordsPerSecond. Default: the job manager's own limits.
+   */
+  readonly limits?: JobLimits;
 }
 
 export interface EngineService {
@@ -101,8 +111,29 @@ export interface EngineService {
   /** Whether the token was generated at this start (print it). */
   readonly tokenGenerated: boolean;
   readonly jobManager: JobManager;
+  /** The limits in force (for record taps: maxTapRecordsPerSecond). */
+  readonly limits: JobLimits;
+  /**
+   * Sends one request through the whole HTTP pipeline (access checks, body parsing,
+   * validation, handler, error answers) without a socket: Fastify's inject, for tests
+   * and the API fuzzer. Its Host is `localhost:80` unless the headers say otherwise.
+   */
+  inject(request: InjectRequest): Promise<InjectResponse>;
   /** Stops listening, disconnects clients, and shuts down a task manager the service created. */
   close(): Promise<void>;
+}
+
+export interface InjectRequest {
+  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH' | 'HEAD' | 'OPTIONS';
+  readonly url: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly payload?: string | Buffer;
+}
+
+export interface InjectResponse {
+  readonly statusCode: number;
+  readonly headers: Readonly<Record<string, string | string[] | number | undefined>>;
+  readonly body: string;
 }
 
 /** Returns the answer's body (or a promise of it); throws HttpError for error answers. */
@@ -125,7 +156,8 @@ export async function createEngineService(options: EngineServiceOptions): Promis
 
   const ownedTaskManager = options.jobManager || options.taskManager ? undefined : new TaskManager();
   const taskManager = options.taskManager ?? ownedTaskManager;
-  const jobManager = options.jobManager ?? new JobManager(taskManager as TaskManager, { dataDir: options.dataDir });
+  const jobManager = options.jobManager ?? new JobManager(taskManager as TaskManager, { dataDir: options.dataDir, ...(options.limits ? { limits: options.limits } : {}) });
+  const limits: JobLimits = options.limits ?? jobManager.limits;
   const savepoints = new Map<string, SavepointStatus>();
   const store = new PipelineStore(options.dataDir);
   const pipelineOf = new Map<string, PipelineRef>();
@@ -152,7 +184,9 @@ export async function createEngineService(options: EngineServiceOptions): Promis
 
   // ─── HTTP plumbing ─────────────────────────────────────────────────────────
 
-  await app.register(cors, { origin: corsOrigins, methods: ['GET', 'POST'], allowedHeaders: ['Content-Type', 'Authorization'], maxAge: 600 });
+  // strictPreflight off: an OPTIONS request that is no CORS preflight (no Origin or no
+  // Access-Control-Request-Method) gets the plain 204, not a text/plain 400.
+  await app.register(cors, { origin: corsOrigins, methods: ['GET', 'POST'], allowedHeaders: ['Content-Type', 'Authorization'], maxAge: 600, strictPreflight: false });
 
   app.addHook('onRequest', async (request, reply) => {
     if (request.method === 'OPTIONS') return;
@@ -173,6 +207,11 @@ export async function createEngineService(options: EngineServiceOptions): Promis
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (text.trim() === '') {
       done(null, undefined);
+      return;
+    }
+    const deepAt = tooDeepAt(text);
+    if (deepAt >= 0) {
+      done(new HttpError(400, { error: `the JSON body nests deeper than ${MAX_JSON_DEPTH} levels (at offset ${deepAt}); job graphs and requests need far fewer` }), undefined);
       return;
     }
     const parsed = parseJsonText(text);
@@ -377,17 +416,28 @@ export async function createEngineService(options: EngineServiceOptions): Promis
       const source = await graphOf(body);
       const warnings = validated(source.graph);
       const allow = body.allowNonRestoredState === true;
+      const given = body.savepoint === undefined ? undefined : savepointDirectory(body.savepoint);
       if (body.dryRun === true) {
-        const from = body.savepoint ?? latestCheckpoint(job);
+        const from = given ?? latestCheckpoint(job);
         const plan = await engineCall(() => jobManager.dryRunRestore(source.graph, from, allow));
         return { job: null, savepoint: from, restorePlan: restorePlanView(plan) };
       }
-      let from = body.savepoint;
+      let from = given;
       if (from === undefined) {
         if (job.status !== 'running') throw conflict(`job '${job.id}' is ${job.status}: give 'savepoint' to redeploy from, or redeploy a running job (it is stopped with a savepoint)`);
         if (!job.graph.job.checkpointing.enabled) throw conflict(`job '${job.id}' does not enable checkpointing (job.checkpointing.enabled), so it cannot be stopped with a savepoint; give 'savepoint'`);
+        // Everything that can be checked before the job stops is: a graph the engine cannot run leaves it running.
+        await engineCall(() => jobManager.check(source.graph));
         from = (await engineCall(() => job.stopWithSavepoint(), 409)).directory;
       } else {
+        // The new graph must start from this state before the old job is cancelled.
+        const plan = await engineCall(() => jobManager.dryRunRestore(source.graph, from as string, allow));
+        if (plan.problems.length > 0) {
+          throw badRequest(
+            `the checkpoint does not fit the graph: ${plan.problems.join('; ')} (nothing was stopped)`,
+            plan.entries.filter((e) => e.status === 'incompatible' || e.status === 'dropped').map((e) => ({ in: 'graph', path: '$', message: e.reason ?? e.status, nodeId: e.nodeId })),
+          );
+        }
         job.cancel();
       }
       const next = await submitOrReject(source.graph, { restoreFrom: from, allowNonRestoredState: allow }, `the job was stopped; its state is at ${from}`);
@@ -430,6 +480,22 @@ export async function createEngineService(options: EngineServiceOptions): Promis
       return stored;
     },
   };
+
+  /**
+   * A redeploy's `savepoint`, as a directory inside this engine's checkpoint storage: a
+   * request cannot make the engine read checkpoint files from anywhere else on its disk.
+   * Relative paths are taken from the storage root.
+   */
+  function savepointDirectory(given: string): string {
+    const root = resolvePath(jobManager.storage.root);
+    const directory = resolvePath(root, given);
+    if (given.includes('\0') || !directory.startsWith(root + pathSeparator)) {
+      throw badRequest(`'savepoint' must be a checkpoint or savepoint directory of this engine (under ${root}); got '${given.length > 200 ? `${given.slice(0, 200)}…` : given}'`, [
+        { in: 'body', path: 'savepoint', message: `is not under ${root}` },
+      ]);
+    }
+    return directory;
+  }
 
   /** The job of a savepoint request, if it can take one now (409 otherwise, naming why). */
   function savepointable(request: FastifyRequest, what: string): Job {
@@ -533,6 +599,22 @@ export async function createEngineService(options: EngineServiceOptions): Promis
   });
 
   io.on('connection', (socket) => {
+    // Socket.IO hands a handler the client's arguments as they came, with the ack function
+    // last: a client that sends one argument too many or too few would otherwise put the
+    // ack where the request belongs and never hear back. Each known event gets exactly its
+    // arguments (missing ones undefined) and the ack in its place.
+    socket.use((packet, next) => {
+      const event = packet[0];
+      const arity = typeof event === 'string' && Object.hasOwn(EVENT_ARGUMENTS, event) ? EVENT_ARGUMENTS[event as keyof typeof EVENT_ARGUMENTS] : undefined;
+      if (arity !== undefined) {
+        const last: unknown = packet[packet.length - 1];
+        const ack = packet.length > 1 && typeof last === 'function' ? last : undefined;
+        const args: unknown[] = packet.slice(1, ack === undefined ? undefined : -1).slice(0, arity);
+        while (args.length < arity) args.push(undefined);
+        packet.splice(1, packet.length - 1, ...args, ...(ack === undefined ? [] : [ack]));
+      }
+      next();
+    });
     const reply = (ack: unknown, value: unknown) => {
       if (typeof ack === 'function') (ack as (v: unknown) => void)(value);
     };
@@ -607,6 +689,11 @@ export async function createEngineService(options: EngineServiceOptions): Promis
     tokenFile: tokenSource?.file,
     tokenGenerated: tokenSource?.generated ?? false,
     jobManager,
+    limits,
+    inject: async (request) => {
+      const response = await app.inject({ method: request.method, url: request.url, headers: { ...request.headers }, ...(request.payload !== undefined ? { payload: request.payload } : {}) });
+      return { statusCode: response.statusCode, headers: response.headers, body: response.body };
+    },
     close: () =>
       (closed ??= (async () => {
         hub.close();
@@ -617,6 +704,18 @@ export async function createEngineService(options: EngineServiceOptions): Promis
       })()),
   };
 }
+
+/** How many arguments before the ack each client event takes (ClientToServerEvents). */
+const EVENT_ARGUMENTS = {
+  subscribe: 1,
+  unsubscribe: 1,
+  'subscribe-jobs': 0,
+  'unsubscribe-jobs': 0,
+  'tap-start': 1,
+  'tap-stop': 1,
+  'hot-keys-subscribe': 1,
+  'hot-keys-unsubscribe': 1,
+} as const satisfies Record<keyof ClientToServerEvents, number>;
 
 function isSubmissionError(error: unknown): error is Error & { problems: readonly Pick<GraphProblem, 'path' | 'message' | 'nodeId'>[] } {
   return error instanceof Error && error.name === 'SubmissionError' && Array.isArray((error as { problems?: unknown }).problems);

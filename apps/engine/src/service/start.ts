@@ -2,13 +2,32 @@
  * Starting the service the way `sluice serve` does: an embedded task manager, the
  * service on top, a banner saying where it listens (and the token, when one was
  * generated), and a clean stop on abort (Ctrl-C).
+ *
+ * User code runs sandboxed unless `trusted` is given: the engine runs code typed into a
+ * browser, and whether a bind is "local" says nothing about who can reach it (a proxy,
+ * a port forward). Trusted mode is the explicit choice for single-user local use. Where
+ * the sandbox cannot load (isolated-vm missing for this Node), the engine refuses to
+ * start rather than quietly running untrusted code in-process.
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { JobManager } from '../cluster/job-manager.js';
+import { SERVICE_DEFAULT_LIMITS, type JobLimits } from '../cluster/limits.js';
 import { TaskManager } from '../cluster/task-manager.js';
+import { DEFAULT_CPU_MS_PER_CALL, DEFAULT_MEMORY_MB_PER_JOB, sandboxAvailability, type UserCodeSettings } from '../runtime/sandbox.js';
+import { isLoopbackHost } from './auth.js';
 import { createEngineService, type EngineService, type EngineServiceOptions } from './service.js';
 
-export interface StartOptions extends Omit<EngineServiceOptions, 'dataDir' | 'jobManager' | 'taskManager'> {
+export interface StartOptions extends Omit<EngineServiceOptions, 'dataDir' | 'jobManager' | 'taskManager' | 'limits'> {
+  /**
+   * Run user functions in the engine's own threads, at full speed, instead of in the
+   * sandbox (the default). Only for an engine whose every job author is trusted.
+   */
+  readonly trusted?: boolean;
+  /** Sandbox bounds: CPU time per call into user code, heap per job per slot. */
+  readonly sandbox?: Pick<UserCodeSettings, 'cpuMsPerCall' | 'memoryMbPerJob'>;
+  /** What one job may take; each unset field takes its SERVICE_DEFAULT_LIMITS value. */
+  readonly limits?: JobLimits;
   /** Default: $SLUICE_DATA_DIR, else ~/.sluice. */
   readonly dataDir?: string;
   /** Worker threads; default one per core. */
@@ -21,13 +40,35 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
   return env['SLUICE_DATA_DIR'] ?? join(homedir(), '.sluice');
 }
 
+/** The user-code settings a start uses: sandboxed unless trusted was asked for. */
+export function userCodeFor(options: Pick<StartOptions, 'trusted' | 'sandbox'>): UserCodeSettings {
+  if (options.trusted === true) return { mode: 'trusted' };
+  return {
+    mode: 'sandboxed',
+    cpuMsPerCall: options.sandbox?.cpuMsPerCall ?? DEFAULT_CPU_MS_PER_CALL,
+    memoryMbPerJob: options.sandbox?.memoryMbPerJob ?? DEFAULT_MEMORY_MB_PER_JOB,
+  };
+}
+
 /** Starts a task manager and the service on it; close() stops both. */
 export async function startEngineService(options: StartOptions = {}): Promise<EngineService> {
   const dataDir = options.dataDir ?? defaultDataDir();
+  const userCode = userCodeFor(options);
+  if (userCode.mode === 'sandboxed') {
+    const sandbox = sandboxAvailability();
+    if (!sandbox.available) {
+      throw new Error(
+        `user code runs sandboxed by default, and the sandbox is not available: ${sandbox.reason}. ` +
+          'Start with --trusted (startEngineService({ trusted: true })) to run user code in-process, only where every job author is trusted',
+      );
+    }
+  }
+  const limits: JobLimits = { ...SERVICE_DEFAULT_LIMITS, ...definedOnly(options.limits ?? {}) };
   // Working RocksDB instances beside the checkpoints, so checkpoints hard-link their files instead of copying.
-  const taskManager = new TaskManager({ slots: options.slots, localStateDirectory: join(dataDir, 'local-state') });
+  const taskManager = new TaskManager({ slots: options.slots, localStateDirectory: join(dataDir, 'local-state'), userCode, maxRecordBytes: limits.maxRecordBytes });
   try {
-    const service = await createEngineService({ ...options, dataDir, taskManager });
+    const jobManager = new JobManager(taskManager, { dataDir, limits });
+    const service = await createEngineService({ ...options, dataDir, taskManager, jobManager, limits });
     return {
       ...service,
       close: async () => {
@@ -73,6 +114,13 @@ export async function serveEngine(options: StartOptions, io: ServeIo): Promise<n
   io.stdout(`  REST API     ${service.url}/api  (OpenAPI: ${service.url}/api/openapi.json)\n`);
   io.stdout(`  telemetry    Socket.IO on ${service.url}\n`);
   io.stdout(`  metrics      ${service.url}/metrics\n`);
+  const userCode = userCodeFor(options);
+  if (userCode.mode === 'sandboxed') {
+    io.stdout(`  user code    sandboxed (${userCode.cpuMsPerCall ?? DEFAULT_CPU_MS_PER_CALL} ms CPU per call, ${userCode.memoryMbPerJob ?? DEFAULT_MEMORY_MB_PER_JOB} MB heap per job; --trusted runs it in-process)\n`);
+  } else {
+    io.stdout('  user code    trusted: runs in the engine\'s own threads (--trusted); only for code you trust\n');
+    if (!isLoopbackHost(options.host ?? '127.0.0.1')) io.stderr('sluice serve: warning: --trusted on a network address runs whatever code a token holder submits inside the engine\n');
+  }
   if (service.authRequired) {
     if (service.tokenGenerated) io.stdout(`  token        ${service.token ?? ''}  (generated; kept in ${service.tokenFile ?? ''})\n`);
     else io.stdout(`  token        required${service.tokenFile !== undefined ? ` (kept in ${service.tokenFile})` : ''}\n`);
@@ -87,4 +135,8 @@ export async function serveEngine(options: StartOptions, io: ServeIo): Promise<n
   io.stderr('stopping the engine…\n');
   await service.close();
   return 0;
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -170,6 +170,13 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
     byKey.set(key, descriptor.ttl ? { v: acc.merged, x: this.now() + descriptor.ttl.ttlMs } : acc.merged);
   }
 
+  /** Entries (state × namespace × key) without visiting the keys: cheap enough for the per-second state limit check. */
+  stateEntries(): number {
+    let entries = 0;
+    for (const table of this.tables.values()) for (const byKey of table.values()) entries += byKey.size;
+    return entries;
+  }
+
   size(): { entries: number; keys: number } {
     let entries = 0;
     const keys = new Set<Key>();

@@ -949,6 +949,17 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     }
   }
 
+  /**
+   * Entries without a scan, for the per-second state limit check: RocksDB's estimate
+   * (rocksdb.estimate-num-keys: one per value, list and map entry) or the write buffer's
+   * entries, whichever is larger. Either is a lower bound (the buffer may update keys
+   * already in RocksDB), so no job fails for state it does not hold.
+   */
+  stateEntries(): number {
+    const estimate = Number(this.db?.property('rocksdb.estimate-num-keys') ?? 0);
+    return Math.max(Number.isFinite(estimate) ? estimate : 0, this.dirty.size);
+  }
+
   /** Counts every (state, key, namespace) cell and the distinct keys: a full scan (memory bounded by the largest key group). */
   size(): { entries: number; keys: number } {
     let entries = 0;
