@@ -398,6 +398,27 @@ describe('window operator', () => {
     expect(h.values()).toEqual([{ key: 'a', windowStart: 0, windowEnd: 1000, count: 1 }]);
   });
 
+  it('processing-time windows take their offset, and processing-time sessions close after a gap on the clock', () => {
+    const shifted = harness(tumbling(1000, { timeCharacteristic: 'processing-time', assigner: { kind: 'tumbling', sizeMs: 1000, offsetMs: 250 } }));
+    shifted.setProcessingTime(1100);
+    shifted.processElement(e('a'), 0);
+    shifted.setProcessingTime(1248);
+    expect(shifted.records()).toEqual([]);
+    shifted.setProcessingTime(1249);
+    expect(shifted.values()).toEqual([{ key: 'a', windowStart: 250, windowEnd: 1250, count: 1 }]);
+
+    const sessions = harness(tumbling(1, { timeCharacteristic: 'processing-time', assigner: { kind: 'session', gapMs: 100 } }));
+    sessions.setProcessingTime(1000);
+    sessions.processElement(e('a'), 5);
+    sessions.setProcessingTime(1090);
+    sessions.processElement(e('a'), 1);
+    sessions.setProcessingTime(1188);
+    expect(sessions.records()).toEqual([]);
+    sessions.setProcessingTime(1189);
+    expect(sessions.values()).toEqual([{ key: 'a', windowStart: 1000, windowEnd: 1190, count: 2 }]);
+    expect(sessions.ctx.heapBackend?.size().entries).toBe(0);
+  });
+
   it('reduce, aggregate and process window functions', () => {
     const reduce = harness(tumbling(10, { function: { kind: 'reduce', reduce: '(a, b) => ({ user: a.user, v: a.v + b.v })' } }));
     const aggregate = harness(
