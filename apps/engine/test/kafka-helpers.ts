@@ -4,6 +4,8 @@
  * read_committed.
  */
 import { inject } from 'vitest';
+// First: it fixes how kafkajs drops aborted transactions for read_committed readers (kafkajs.ts there).
+import '@sluice/operators';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 
 declare module 'vitest' {
@@ -18,7 +20,8 @@ export function bootstrap(): string {
 
 let client: Kafka | undefined;
 export function kafka(): Kafka {
-  client ??= new Kafka({ clientId: 'sluice-test', brokers: [bootstrap()], logLevel: logLevel.NOTHING });
+  // Generous retries: a loaded machine makes a fresh topic's metadata lag behind its creation.
+  client ??= new Kafka({ clientId: 'sluice-test', brokers: [bootstrap()], logLevel: logLevel.NOTHING, retry: { retries: 12, initialRetryTime: 100, maxRetryTime: 2000 } });
   return client;
 }
 
@@ -26,7 +29,20 @@ let topics = 0;
 /** A topic of its own for one test. */
 export async function createTopic(name: string, partitions: number): Promise<string> {
   const topic = `${name}-${process.pid}-${++topics}`;
-  await withAdmin((admin) => admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true }));
+  await withAdmin(async (admin) => {
+    // kafkajs's own waitForLeaders gives up on 'does not host this topic-partition' (a metadata cache behind).
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: false });
+    // Leaders are elected before every broker's metadata cache knows the topic: wait for that too.
+    for (let i = 0; ; i++) {
+      try {
+        const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+        if (topics[0]?.partitions.length === partitions && topics[0].partitions.every((p) => p.leader >= 0)) break;
+      } catch (error) {
+        if (i > 50) throw error;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
   return topic;
 }
 
@@ -71,7 +87,15 @@ export interface ReadRecord {
  */
 export async function readCommitted(topic: string): Promise<ReadRecord[]> {
   const consumer = kafka().consumer({ groupId: `reader-${process.pid}-${Math.random().toString(36).slice(2)}`, readUncommitted: false, maxWaitTimeInMs: 100 });
-  const ends = await withAdmin((admin) => admin.fetchTopicOffsets(topic));
+  // A commit returns before the broker has written its markers; the end offsets a
+  // read_committed reader can reach settle shortly after. Read them until they stop moving.
+  let ends = await withAdmin((admin) => admin.fetchTopicOffsets(topic));
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 300));
+    const again = await withAdmin((admin) => admin.fetchTopicOffsets(topic));
+    if (JSON.stringify(again) === JSON.stringify(ends)) break;
+    ends = again;
+  }
   const out: ReadRecord[] = [];
   const seen = new Set<string>();
   const reached = new Map<number, number>();
@@ -83,6 +107,10 @@ export async function readCommitted(topic: string): Promise<ReadRecord[]> {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`reading ${topic} did not reach ${JSON.stringify([...goal])}; at ${JSON.stringify([...reached])}`)), 60_000);
       consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
+        // A batch without a first offset held only records before the fetch position; kafkajs
+        // then reports the partition's end as its last offset.
+        const firstOffset: unknown = e.payload.firstOffset;
+        if (firstOffset === null) return;
         reached.set(e.payload.partition, Math.max(reached.get(e.payload.partition) ?? 0, Number(e.payload.lastOffset) + 1));
         if (done()) {
           clearTimeout(timer);

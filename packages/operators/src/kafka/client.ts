@@ -3,7 +3,8 @@
  * `bootstrapServers` string, KafkaJS's own logging routed to the operator's logger, and
  * Flink's assignment of partitions to source subtasks.
  */
-import { Kafka, logLevel, type LogEntry, type logCreator } from 'kafkajs';
+import type { Kafka as KafkaClient, LogEntry, logCreator } from 'kafkajs';
+import { Kafka, logLevel } from './kafkajs.js';
 import type { Logger } from '../api/operator.js';
 
 // KafkaJS warns once per process about its default partitioner changing in 2.0; the sink
@@ -37,7 +38,7 @@ function bridge(log: Logger): logCreator {
     };
 }
 
-export function createKafka(bootstrapServers: string, clientId: string, log: Logger, where: string): Kafka {
+export function createKafka(bootstrapServers: string, clientId: string, log: Logger, where: string): KafkaClient {
   return new Kafka({
     clientId,
     brokers: parseBootstrapServers(bootstrapServers, where),

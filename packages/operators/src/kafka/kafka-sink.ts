@@ -41,7 +41,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IHeaders, Kafka, Message, Offsets, Producer, Transaction } from 'kafkajs';
-import { Partitioners } from 'kafkajs';
+import { Partitioners } from './kafkajs.js';
 import { NO_TIMESTAMP, RowKind } from '../api/elements.js';
 import { AbstractOperator, FINAL_CHECKPOINT_ID, type OperatorRestore, type OperatorStateSnapshot } from '../api/operator.js';
 import { compileFieldPath } from '../functions/field-path.js';

@@ -35,9 +35,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Admin, Assigner, Consumer, EachBatchPayload, Kafka, KafkaMessage, PartitionAssigner } from 'kafkajs';
-import { AssignerProtocol } from 'kafkajs';
+import { AssignerProtocol } from './kafkajs.js';
 import { MIN_WATERMARK } from '../api/elements.js';
-import { AbstractSourceOperator, InputStatus, type OperatorRestore, type OperatorStateSnapshot } from '../api/operator.js';
+import { AbstractSourceOperator, InputStatus, type OperatorRestore, type OperatorStateSnapshot, type SplitStatus } from '../api/operator.js';
 import type { OperatorEnv } from '../registry.js';
 import { resolveWatermarks, SourceWatermarkEmitter, SplitWatermarks, type ResolvedWatermarks, type WatermarkConfig } from '../sources/watermarks.js';
 import { createKafka, partitionOwner } from './client.js';
@@ -95,8 +95,8 @@ export interface KafkaPartitionStatus {
   /** This partition's watermark (MIN_WATERMARK before its first record). */
   readonly watermark: number;
   readonly idle: boolean;
-  /** Processing time of its last record, or of its assignment. */
-  readonly lastActivity: number;
+  /** Processing time of its last record; null before its first. */
+  readonly lastRecordAt: number | null;
 }
 
 /** The dead-letter record of the Kafka source. */
@@ -237,7 +237,10 @@ export class KafkaSource extends AbstractSourceOperator {
     // A batch of only control records or aborted data never reaches eachBatch; the position
     // must still move past it (or a bounded read would never reach its end).
     consumer.on(consumer.events.END_BATCH_PROCESS, (event) => {
-      if (event.payload.batchSize === 0) this.onBatchEnd(event.payload.partition, Number(event.payload.lastOffset) + 1, Number(event.payload.highWatermark));
+      // Without a first offset the batch held only records before the fetch position, and
+      // KafkaJS reports the partition's end as its last offset: nothing to move past.
+      const firstOffset: unknown = event.payload.firstOffset;
+      if (event.payload.batchSize === 0 && firstOffset !== null) this.onBatchEnd(event.payload.partition, Number(event.payload.lastOffset) + 1, Number(event.payload.highWatermark));
     });
     await consumer.connect();
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
@@ -543,24 +546,27 @@ export class KafkaSource extends AbstractSourceOperator {
 
   /** Per-partition position, lag, watermark and idleness, for telemetry. */
   partitionStatus(): KafkaPartitionStatus[] {
-    const now = this.ctx.processingTime.now();
-    const splits = this.watermarks.describe(now);
+    const splits = new Map(this.watermarks.status(this.ctx.processingTime.now()).map((s) => [s.split, s]));
     return [...this.partitions.entries()]
       .sort(([a], [b]) => a - b)
       .map(([partition, info]) => {
         const split = splits.get(String(partition));
-        const lag = info.highWatermark !== null ? Math.max(0, info.highWatermark - info.next) : null;
         return {
           topic: this.config.topic,
           partition,
           offset: info.next,
           highWatermark: info.highWatermark,
-          lag,
+          lag: info.highWatermark !== null ? Math.max(0, info.highWatermark - info.next) : null,
           watermark: split?.watermark ?? MIN_WATERMARK,
           idle: split?.idle ?? info.finished,
-          lastActivity: split?.lastActivity ?? now,
+          lastRecordAt: split?.lastRecordAt ?? null,
         };
       });
+  }
+
+  /** Each partition as a split (`<topic>-<partition>`, Flink's split id) for the engine's telemetry. */
+  splitStatus(): SplitStatus[] {
+    return this.partitionStatus().map((p) => ({ split: `${p.topic}-${p.partition}`, watermark: p.watermark, idle: p.idle, lastRecordAt: p.lastRecordAt }));
   }
 
   private emitWatermark(now: number): void {

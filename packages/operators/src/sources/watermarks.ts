@@ -99,19 +99,6 @@ export class SplitWatermarks {
     split.lastActivity = now;
   }
 
-  /** Each split's watermark, idleness and last activity, for telemetry. */
-  describe(now: number): Map<string, { watermark: number; idle: boolean; lastActivity: number }> {
-    const result = new Map<string, { watermark: number; idle: boolean; lastActivity: number }>();
-    for (const [id, split] of this.splits) {
-      result.set(id, {
-        watermark: split.maxTimestamp === MIN_WATERMARK ? MIN_WATERMARK : split.maxTimestamp - this.boundMs - 1,
-        idle: this.idleTimeoutMs > 0 && now - split.lastActivity >= this.idleTimeoutMs,
-        lastActivity: split.lastActivity,
-      });
-    }
-    return result;
-  }
-
   /** Each split's watermark, idleness and last record (SourceOperator.splitStatus). */
   status(now: number): SplitStatus[] {
     const result: SplitStatus[] = [];
