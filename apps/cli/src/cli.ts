@@ -9,6 +9,7 @@ import { cancelCommand, DEFAULT_ENGINE_URL, listCommand, savepointCommand, statu
 import { runCommand } from './run.js';
 import { generatorFor, writeGeneratedRecords } from './generate.js';
 import { serveEngine } from '@sluice/engine';
+import { listKafkaTopics } from '@sluice/operators';
 import {
   canonicalJson,
   graphJsonSchema,
@@ -113,6 +114,15 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--json', 'print type, category, inputs and outputs as JSON')
     .action((options: { json?: boolean }) => {
       operatorsCommand(options.json === true, io);
+    });
+
+  program
+    .command('topics')
+    .description('List the topics of a Kafka cluster, for the topic of a kafka-source or kafka-sink.')
+    .argument('[bootstrap-servers]', 'comma-separated host:port list', '127.0.0.1:9092')
+    .option('--json', 'print [{ name, partitions }] as JSON')
+    .action(async (servers: string, options: { json?: boolean }) => {
+      exitCode = await topicsCommand(servers, options.json === true, io);
     });
 
   program
@@ -393,4 +403,18 @@ async function generateCommand(
     io.stderr(`${options.out}: ${(error as Error).message}\n`);
     return EXIT.invalid;
   }
+}
+
+async function topicsCommand(servers: string, json: boolean, io: CliIo): Promise<number> {
+  let topics: Awaited<ReturnType<typeof listKafkaTopics>>;
+  try {
+    topics = await listKafkaTopics(servers);
+  } catch (error) {
+    io.stderr(`cannot list the topics of the Kafka cluster at ${servers}: ${error instanceof Error ? error.message : String(error)}\n`);
+    return EXIT.invalid;
+  }
+  if (json) io.stdout(`${JSON.stringify(topics, null, 2)}\n`);
+  else if (topics.length === 0) io.stdout(`no topics at ${servers}\n`);
+  else for (const t of topics) io.stdout(`${t.name}\t${t.partitions} partition${t.partitions === 1 ? '' : 's'}\n`);
+  return EXIT.ok;
 }
