@@ -94,7 +94,14 @@ function pipeline(bootstrap, input, output, semantics, parallelism) {
 
 /** Records a read_committed reader sees in a topic. */
 async function committedCount(kafka, topic) {
-  const total = await endOffsets(kafka, topic);
+  // A commit returns before its markers are written: wait until the end offsets settle.
+  let total = await endOffsets(kafka, topic);
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 300));
+    const again = await endOffsets(kafka, topic);
+    if (again === total) break;
+    total = again;
+  }
   const consumer = kafka.consumer({ groupId: `count-${topic}`, maxWaitTimeInMs: 100 });
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
@@ -103,6 +110,9 @@ async function committedCount(kafka, topic) {
   const reached = new Map();
   await new Promise((resolve) => {
     consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
+      // Without a first offset the batch held only records before the fetch position, and
+      // kafkajs reports the partition's end as its last offset.
+      if (e.payload.firstOffset === null) return;
       reached.set(e.payload.partition, Number(e.payload.lastOffset) + 1);
       if ([...reached.values()].reduce((a, b) => a + b, 0) >= total) resolve();
     });
