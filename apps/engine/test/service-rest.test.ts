@@ -139,7 +139,7 @@ describe('the OpenAPI document', () => {
     const operations = Object.values(doc.paths).flatMap((ops) => Object.values(ops));
     expect(operations.map((o) => o.operationId).sort()).toEqual(
       [
-        'cancelJob', 'getCheckpoints', 'getGraphSchema', 'getHealth', 'getJob', 'getJobExceptions', 'getJobResults', 'getMetrics', 'getOpenApi', 'getOverview',
+        'cancelJob', 'getCheckpoint', 'getCheckpoints', 'getGraphSchema', 'getHealth', 'getJob', 'getJobExceptions', 'getJobResults', 'getMetrics', 'getOpenApi', 'getOverview',
         'getPipeline', 'getPipelineVersion', 'getSavepoint', 'listJobs', 'listPipelines', 'queryState', 'redeployJob', 'savePipeline', 'stopWithSavepoint',
         'submitJob', 'triggerSavepoint',
       ].sort(),
@@ -327,6 +327,7 @@ describe('jobs', () => {
       ['stopWithSavepoint', 'POST', `/api/jobs/${id}/stop`, { drain: true }],
       ['redeployJob', 'POST', `/api/jobs/${id}/redeploy`, { pipeline: 'p' }],
       ['getCheckpoints', 'GET', `/api/jobs/${id}/checkpoints`],
+      ['getCheckpoint', 'GET', `/api/jobs/${id}/checkpoints/1`],
     ];
     for (const [operation, method, path, body] of endpoints) {
       const answer = await call(method, path, body);
@@ -604,6 +605,18 @@ describe('checkpoints, savepoints and redeploy', () => {
     }, 20_000);
     conforms('getCheckpoints', history);
     expect(history.body.history.find((c: { status: string }) => c.status === 'completed')).toMatchObject({ savepoint: false, location: expect.any(String), stateSizeBytes: expect.any(Number) });
+    const completedId = (history.body.history.find((c: { status: string }) => c.status === 'completed') as { id: number }).id;
+    const detail = await call('GET', `/api/jobs/${id}/checkpoints/${completedId}`);
+    conforms('getCheckpoint', detail);
+    expect(detail.status).toBe(200);
+    expect(detail.body.acknowledged).toBe(detail.body.expected);
+    const notKept = await call('GET', `/api/jobs/${id}/checkpoints/99999`);
+    conforms('getCheckpoint', notKept);
+    expect(notKept.status).toBe(404);
+    expect(notKept.body.error).toContain(`job '${id}' has no checkpoint 99999 in its history`);
+    const malformed = await call('GET', `/api/jobs/${id}/checkpoints/first`);
+    conforms('getCheckpoint', malformed);
+    expect(malformed.status).toBe(400);
 
     const accepted = await call('POST', `/api/jobs/${id}/savepoints`);
     conforms('triggerSavepoint', accepted);

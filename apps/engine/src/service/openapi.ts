@@ -137,16 +137,23 @@ function socketIoDescription(): Record<string, unknown> {
       unsubscribe: { payload: { type: 'object', properties: { jobId: { type: 'string' } }, required: ['jobId'] } },
       'subscribe-jobs': { description: 'Receive job-status of every job.' },
       'unsubscribe-jobs': {},
-      'tap-start': { description: 'Record taps on an edge: designed, answers ok: false (not available yet).' },
-      'tap-stop': {},
-      'hot-keys-subscribe': { description: 'Top-K keys of a keyed exchange: designed, answers ok: false (not available yet).' },
+      'tap-start': {
+        payload: schema('TapRequest'),
+        ack: 'ok: true with tapId, or ok: false with error (unknown job or edge, job not running, maxRecordsPerSecond above the engine\'s cap, limit out of range). Samples come as tap-records until the limit, tap-stop, the end of the job, or a disconnect.',
+      },
+      'tap-stop': { payload: { type: 'object', properties: { tapId: { type: 'string' } }, required: ['tapId'] } },
+      'hot-keys-subscribe': {
+        payload: schema('HotKeysRequest'),
+        ack: 'ok: true, or ok: false with error (unknown job or node, a node with no keyed exchange, job not running). hot-keys once a second until hot-keys-unsubscribe or a disconnect; keys are counted only while someone subscribes.',
+      },
+      'hot-keys-unsubscribe': { payload: { type: 'object', properties: { jobId: { type: 'string' }, nodeId: { type: 'string' } }, required: ['jobId', 'nodeId'] } },
     },
     serverToClient: {
       metrics: { payload: schema('MetricsFrame') },
       'job-status': { payload: schema('JobStatusEvent') },
       'job-exception': { payload: schema('JobExceptionEvent') },
-      'tap-records': { description: 'Designed (TapRecordsEvent in @sluice/protocol); not sent yet.' },
-      'hot-keys': { description: 'Designed (HotKeysEvent in @sluice/protocol); not sent yet.' },
+      'tap-records': { payload: schema('TapRecordsEvent') },
+      'hot-keys': { payload: schema('HotKeysEvent') },
     },
   };
 }

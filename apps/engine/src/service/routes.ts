@@ -234,6 +234,20 @@ export const ROUTES: readonly RouteDoc[] = [
     responses: { 200: { description: 'History; empty when the job does not checkpoint.', schema: 'CheckpointHistory' }, 404: noJob },
   },
   {
+    operationId: 'getCheckpoint',
+    method: 'GET',
+    url: '/api/jobs/:id/checkpoints/:checkpointId',
+    tag: 'checkpointing',
+    summary: "One checkpoint with every subtask's acknowledgement: time to acknowledge, synchronous and asynchronous parts, alignment, state size.",
+    description: 'Per task (operator chain) and subtask, as Flink\'s checkpoint details show them. Subtasks that have not acknowledged (in progress, or failed before) are absent. The engine keeps the last 50 checkpoints of a job.',
+    params: params.jobCheckpoint,
+    responses: {
+      200: { description: 'The checkpoint.', schema: 'CheckpointDetail' },
+      400: invalid,
+      404: { description: 'No job with this id, or no such checkpoint in its history (the message says which).', schema: 'ApiError' },
+    },
+  },
+  {
     operationId: 'savePipeline',
     method: 'POST',
     url: '/api/pipelines',

@@ -93,6 +93,12 @@ export const params = {
     required: ['id', 'requestId'],
     additionalProperties: false,
   },
+  jobCheckpoint: {
+    type: 'object',
+    properties: { id: { type: 'string', description: 'Job id.' }, checkpointId: { type: 'integer', minimum: 1, description: 'Checkpoint id, from the history.' } },
+    required: ['id', 'checkpointId'],
+    additionalProperties: false,
+  },
   pipelineName: { type: 'object', properties: { name: { type: 'string', description: 'Pipeline name.' } }, required: ['name'], additionalProperties: false },
   pipelineVersion: {
     type: 'object',
@@ -302,6 +308,28 @@ export const components: Record<string, Schema> = {
       }),
     ),
   }),
+  CheckpointDetail: object({
+    id: int,
+    savepoint: bool,
+    status: { type: 'string', enum: ['in-progress', 'completed', 'failed'] },
+    triggeredAt: num,
+    completedAt: nullable(num),
+    durationMs: nullable(num),
+    stateSizeBytes: int,
+    location: str,
+    failure: nullable(str),
+    expected: int,
+    acknowledged: int,
+    tasks: array(
+      object({
+        taskId: int,
+        name: str,
+        nodeIds: array(str),
+        parallelism: int,
+        subtasks: array(object({ subtask: int, acknowledgedAfterMs: num, syncMs: num, asyncMs: num, alignmentMs: num, stateSizeBytes: int })),
+      }),
+    ),
+  }),
   SavePipelineRequest: requests.savePipeline,
   PipelineVersionInfo: object(pipelineVersionInfo),
   PipelineSaved: object({ ...pipelineVersionInfo, created: bool, warnings: array(ref('ApiProblem')) }),
@@ -313,7 +341,12 @@ export const components: Record<string, Schema> = {
   // Socket.IO payloads (see x-socket-io in the document).
   Spread: object({ avg: num, max: num }, { description: 'Average and maximum over subtasks.' }),
   HoldingBack: object({ nodeId: str, subtask: int, parallelism: int, edgeIds: array(str), exchange: int, description: str }),
-  InputTelemetry: object({ input: int, inputName: str, watermark: ref('WireTime'), idle: bool, holdingBack: nullable(ref('HoldingBack')) }),
+  ChannelTelemetry: object({ nodeId: str, subtask: int, edgeIds: array(str), exchange: int, watermark: ref('WireTime'), idle: bool, ended: bool, lastRecordAgeMs: nullable(num) }),
+  SplitTelemetry: object({ split: str, watermark: ref('WireTime'), idle: bool, lastRecordAgeMs: nullable(num) }),
+  InputTelemetry: object(
+    { input: int, inputName: str, watermark: ref('WireTime'), idle: bool, holdingBack: nullable(ref('HoldingBack')), channels: array(ref('ChannelTelemetry')), channelsOmitted: int },
+    { optional: ['channels', 'channelsOmitted'] },
+  ),
   SubtaskOperatorTelemetry: object({
     nodeId: str,
     recordsIn: int,
@@ -334,8 +367,9 @@ export const components: Record<string, Schema> = {
     idleMsPerSecond: nullable(num),
     backpressuredMsPerSecond: nullable(num),
     inputs: array(ref('InputTelemetry')),
+    splits: array(ref('SplitTelemetry')),
     operators: array(ref('SubtaskOperatorTelemetry')),
-  }),
+  }, { optional: ['splits'] }),
   TaskTelemetry: object({ taskId: int, name: str, nodeIds: array(str), subtasks: array(ref('SubtaskTelemetry')) }),
   OperatorTelemetry: object({
     nodeId: str,
@@ -368,4 +402,37 @@ export const components: Record<string, Schema> = {
   }),
   JobStatusEvent: object({ jobId: str, name: str, status: ref('JobStatus'), previous: nullable(ref('JobStatus')), at: num }),
   JobExceptionEvent: object({ jobId: str, exception: ref('ExceptionEntry') }),
+  TapRequest: object({ jobId: str, edgeId: str, maxRecordsPerSecond: { type: 'number', exclusiveMinimum: 0 }, limit: { type: 'integer', minimum: 1, maximum: 10_000 } }, { optional: ['maxRecordsPerSecond', 'limit'] }),
+  TapRecordsEvent: object(
+    {
+      tapId: str,
+      jobId: str,
+      edgeId: str,
+      records: array(
+        object({
+          value: {},
+          timestamp: nullable(num),
+          kind: { type: 'string', enum: ['+I', '-U', '+U', '-D'] },
+          subtask: int,
+          watermark: ref('WireTime'),
+          window: { oneOf: [object({ start: num, end: num }), { const: 'late' }, { type: 'null' }] },
+        }),
+      ),
+      skipped: int,
+      ended: { type: 'string', enum: ['limit', 'job-ended', 'stopped'] },
+    },
+    { optional: ['ended'] },
+  ),
+  HotKeysRequest: object({ jobId: str, nodeId: str, k: { type: 'integer', minimum: 1, maximum: 100 } }, { optional: ['k'] }),
+  HotKeysEvent: object(
+    {
+      jobId: str,
+      nodeId: str,
+      edgeIds: array(str),
+      windowMs: num,
+      totalPerSecond: num,
+      keys: array(object({ key: { type: ['string', 'number'] }, perSecond: num, share: num, keyGroup: int, subtask: int, errorPerSecond: num }, { optional: ['errorPerSecond'] })),
+    },
+    { optional: ['edgeIds'] },
+  ),
 };

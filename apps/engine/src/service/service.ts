@@ -28,6 +28,7 @@ import type {
   ApiProblem,
   ClientToServerEvents,
   CancelAccepted,
+  CheckpointDetail,
   CheckpointHistory,
   RedeployResult,
   SavepointAccepted,
@@ -54,11 +55,12 @@ import { authRequiredFor, bearerToken, checkAccess, DEFAULT_CORS_ORIGINS, loadOr
 import { badRequest, conflict, HttpError, notFound, quotedList } from './errors.js';
 import { roomOf, TelemetryHub, type SluiceServer } from './hub.js';
 import { MAX_JSON_DEPTH, tooDeepAt } from './json-depth.js';
+import { LiveDebugSockets } from './live-debug.js';
 import { buildOpenApiDocument, SERVICE_VERSION } from './openapi.js';
 import { PipelineStore } from './pipeline-store.js';
 import { PrometheusExporter } from './prometheus.js';
 import { ROUTES } from './routes.js';
-import { checkpointHistory, collectSinks, executionGraph, exceptionHistory, graphDocument, jobException, jobSummary, restorePlanView, sinkInfos, stateQueryView } from './views.js';
+import { checkpointDetail, checkpointHistory, collectSinks, executionGraph, exceptionHistory, graphDocument, jobException, jobSummary, restorePlanView, sinkInfos, stateQueryView } from './views.js';
 import { rowKindName, safeStringify, wireTimestamp } from './wire.js';
 
 export const DEFAULT_BODY_LIMIT = 5 * 1024 * 1024;
@@ -181,6 +183,7 @@ export async function createEngineService(options: EngineServiceOptions): Promis
     },
   });
   const hub = new TelemetryHub(jobManager, io, { clock, sampleMs: options.telemetry?.sampleMs ?? 100, frameMs: options.telemetry?.frameMs ?? 1000 });
+  const live = new LiveDebugSockets(jobManager, { maxTapRecordsPerSecond: limits.maxTapRecordsPerSecond, hotKeysEveryMs: options.telemetry?.frameMs ?? 1000 });
 
   // ─── HTTP plumbing ─────────────────────────────────────────────────────────
 
@@ -453,6 +456,17 @@ export async function createEngineService(options: EngineServiceOptions): Promis
 
     getCheckpoints: (request): CheckpointHistory => checkpointHistory(jobOr404((request.params as { id: string }).id).checkpoints()),
 
+    getCheckpoint: (request): CheckpointDetail => {
+      const { id, checkpointId } = request.params as { id: string; checkpointId: number };
+      const job = jobOr404(id);
+      const stats = job.checkpoints().find((c) => c.id === checkpointId);
+      if (!stats) {
+        const ids = job.checkpoints().map((c) => c.id);
+        throw notFound(`job '${job.id}' has no checkpoint ${checkpointId} in its history` + (ids.length > 0 ? ` (it keeps checkpoints ${ids[0] ?? ''} to ${ids.at(-1) ?? ''})` : ' (it has taken none)'));
+      }
+      return checkpointDetail(stats, job.plan);
+    },
+
     savePipeline: async (request, reply): Promise<PipelineSaved> => {
       const body = request.body as { name: string; graph: JobGraphDocument; description?: string };
       const warnings = validated(body.graph);
@@ -656,15 +670,7 @@ export async function createEngineService(options: EngineServiceOptions): Promis
       void socket.leave(roomOf.jobs);
       reply(ack, { ok: true });
     });
-    socket.on('tap-start', (_request, ack) => {
-      reply(ack, { ok: false, error: 'not available yet: record taps need engine support (a tap command to the producing subtasks and a sampled record stream back)' });
-    });
-    socket.on('tap-stop', (_request, ack) => {
-      reply(ack, { ok: false, error: 'not available yet: record taps need engine support' });
-    });
-    socket.on('hot-keys-subscribe', (_request, ack) => {
-      reply(ack, { ok: false, error: 'not available yet: hot keys need engine support (per-key counting on keyed exchanges)' });
-    });
+    live.connect(socket, reply);
   });
 
   // ─── Start ─────────────────────────────────────────────────────────────────
@@ -697,6 +703,7 @@ export async function createEngineService(options: EngineServiceOptions): Promis
     close: () =>
       (closed ??= (async () => {
         hub.close();
+        live.close();
         io.disconnectSockets(true);
         io.engine.close();
         await app.close();

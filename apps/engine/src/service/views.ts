@@ -3,7 +3,7 @@
  */
 import type { JobGraphDocument, ValidatedGraph } from '@sluice/graph-model';
 import { VOID_NAMESPACE, type Namespace } from '@sluice/operators';
-import type { CheckpointHistory, CollectSinkInfo, ExceptionEntry, ExecutionGraph, JobSummary, PipelineRef, RestorePlanView, StateQueryResult } from '@sluice/protocol';
+import type { CheckpointDetail, CheckpointHistory, CollectSinkInfo, ExceptionEntry, ExecutionGraph, JobSummary, PipelineRef, RestorePlanView, StateQueryResult } from '@sluice/protocol';
 import type { CheckpointStats } from '../checkpoint/coordinator.js';
 import type { RestorePlan } from '../checkpoint/restore.js';
 import type { ExecutionPlan } from '../compile/plan.js';
@@ -125,6 +125,41 @@ export function checkpointHistory(stats: readonly CheckpointStats[]): Checkpoint
       stateSizeBytes: c.bytes,
       location: c.directory,
       failure: c.failure ?? null,
+    })),
+  };
+}
+
+/** One checkpoint with its subtasks' acknowledgements, grouped by task in plan order. */
+export function checkpointDetail(stats: CheckpointStats, plan: ExecutionPlan): CheckpointDetail {
+  const round = (ms: number) => Math.round(ms * 10) / 10;
+  return {
+    id: stats.id,
+    savepoint: stats.savepoint,
+    status: stats.status,
+    triggeredAt: stats.triggeredAt,
+    completedAt: stats.completedAt ?? null,
+    durationMs: stats.durationMs ?? null,
+    stateSizeBytes: stats.bytes,
+    location: stats.directory,
+    failure: stats.failure ?? null,
+    expected: stats.expected,
+    acknowledged: stats.subtasks.length,
+    tasks: plan.tasks.map((task) => ({
+      taskId: task.id,
+      name: task.name,
+      nodeIds: task.operators.map((o) => o.nodeId),
+      parallelism: task.parallelism,
+      subtasks: stats.subtasks
+        .filter((s) => s.taskId === task.id)
+        .sort((a, b) => a.subtaskIndex - b.subtaskIndex)
+        .map((s) => ({
+          subtask: s.subtaskIndex,
+          acknowledgedAfterMs: round(s.acknowledgedAfterMs),
+          syncMs: round(s.syncMs),
+          asyncMs: round(s.asyncMs),
+          alignmentMs: round(s.alignmentMs),
+          stateSizeBytes: s.bytes,
+        })),
     })),
   };
 }
