@@ -99,6 +99,55 @@ describe('Kafka source', () => {
     expect(await run({ mode: 'latest' })).toEqual([]);
   });
 
+  it('discovers partitions added while it runs and reads them from their beginning', async () => {
+    const inTopic = await createTopic('discover-in', 2);
+    const outTopic = await createTopic('discover-out', 1);
+    await produce(inTopic, range(0, 100).map((id) => ({ partition: id % 2, value: { id } })));
+    const graph = copyGraph(inTopic, outTopic, 2, false);
+    graph.nodes[0] = { ...graph.nodes[0], config: { ...(graph.nodes[0]?.config as object), partitionDiscoveryIntervalMs: 1000 } } as JobGraphDocument['nodes'][number];
+    const job = await jobs.submit(graph);
+    try {
+      await until('the first 100 records', async () => ((await ids(outTopic)).length >= 100 ? true : undefined));
+      await withAdmin((admin) => admin.createPartitions({ topicPartitions: [{ topic: inTopic, count: 4 }] }));
+      await produce(inTopic, range(100, 200).map((id) => ({ partition: id % 4, value: { id } })));
+      const all = await until('the records of the new partitions', async () => {
+        const got = await ids(outTopic);
+        return got.length >= 200 ? got : undefined;
+      });
+      expect(all).toEqual(range(0, 200));
+    } finally {
+      job.cancel();
+      await job.done;
+    }
+  });
+
+  it('at-least-once: after a worker is killed mid-run every record arrives (duplicates allowed)', async () => {
+    const inTopic = await createTopic('alo-in', 4);
+    const outTopic = await createTopic('alo-out', 2);
+    await produce(inTopic, range(0, 20_000).map((id) => ({ partition: id % 4, value: { id } })));
+    const job = await jobs.submit({
+      schemaVersion: 1,
+      name: 'at least once',
+      job: { defaultParallelism: 2, checkpointing: { enabled: true, intervalMs: 100 }, restartStrategy: { type: 'fixed-delay', attempts: 5, delayMs: 50 } },
+      nodes: [
+        { id: 'in', type: 'kafka-source', config: { bootstrapServers: bootstrap(), topic: inTopic, bounded: true } },
+        // Slow enough (about 2 s per subtask) that the kill lands mid-run.
+        { id: 'slow', type: 'map', config: { fn: '(v) => { if (v.id % 100 === 0) { const t = Date.now() + 20; while (Date.now() < t); } return v; }' } },
+        { id: 'out', type: 'kafka-sink', config: { bootstrapServers: bootstrap(), topic: outTopic, semantics: 'at-least-once' } },
+      ],
+      edges: [
+        { id: 'e1', source: 'in', target: 'slow' },
+        { id: 'e2', source: 'slow', target: 'out' },
+      ],
+    });
+    await until('the first output', async () => ((await withAdmin((a) => a.fetchTopicOffsets(outTopic))).some((o) => Number(o.high) > 0) ? true : undefined));
+    await taskManager.killSlot(0);
+    await finished(job);
+    const got = await ids(outTopic);
+    expect(job.restarts).toBeGreaterThanOrEqual(1);
+    expect([...new Set(got)]).toEqual(range(0, 20_000));
+  });
+
   it('a record that is not JSON goes to the dead-letter output with topic, partition, offset and error; nothing else is lost', async () => {
     const inTopic = await createTopic('poison-in', 2);
     const outTopic = await createTopic('poison-out', 1);
