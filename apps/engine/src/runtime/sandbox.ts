@@ -182,6 +182,12 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, msgpackr) {
   const callbacks = [];
   const standIns = new Map();
   let depth = 0;
+  /**
+   * The results of the last map or flat-map batch, untouched since they were packed. Not a
+   * filter's kept records: the filter function may have changed them, and downstream must
+   * see what the host copies hold (it does when a batch is packed anew).
+   */
+  let lastOut;
   const inPackr = new msgpackr.Unpackr({ sequential: true });
   const outPackr = new msgpackr.Packr({ sequential: true });
 
@@ -249,6 +255,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, msgpackr) {
 
   return {
     define(code) {
+      lastOut = undefined;
       try {
         const v = (0, eval)(code);
         const id = values.length;
@@ -268,6 +275,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, msgpackr) {
       }
     },
     call(id, hook, args, handles) {
+      lastOut = undefined;
       depth++;
       try {
         const target = values[id];
@@ -298,7 +306,9 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, msgpackr) {
       let records;
       let i = 0;
       try {
-        records = inPackr.unpack(new Uint8Array(bytes));
+        // null: the host hands over exactly what the previous batch emitted (see lastOutputs on the host).
+        records = bytes === null ? lastOut : inPackr.unpack(new Uint8Array(bytes));
+        lastOut = undefined;
         const n = records.length;
         if (kind === 'filter') {
           const keep = new Uint8Array(n);
@@ -321,6 +331,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, msgpackr) {
         }
         const packed = outPackr.pack(out);
         const b = packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength);
+        lastOut = out;
         return { bytes: b, counts };
       } catch (e) {
         let record;
@@ -365,6 +376,13 @@ export class TaskSandbox {
   private readonly hostObjects: object[] = [];
   private shapes = new WeakMap<object, HostShape>();
   private disposed = false;
+  /**
+   * What the last map or flat-map batch emitted (host copies), while the isolate still holds
+   * the same records as its `lastOut`: a next batch of exactly these (element by element the
+   * same objects: map → filter in one chain) is handed over as null instead of bytes. Any
+   * other call forgets them.
+   */
+  private lastOutputs: unknown[] | undefined;
 
   constructor(
     settings: UserCodeSettings,
@@ -423,8 +441,15 @@ export class TaskSandbox {
     if (defined.shape !== 'function') throw new SandboxError(`the ${kind} function must be a function, got ${defined.shape === 'hooks' ? 'an object' : typeof defined.value}`);
     const id = defined.id;
     return (values, timestamps, ctx) => {
-      const packed = this.packr.pack(values);
-      const bytes = new this.ivm.ExternalCopy(packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength), { transferOut: true }).copyInto({ release: true });
+      // A chain (map → filter → …) hands each stage exactly what the stage before it emitted:
+      // the isolate still holds those records, so they need not be packed and unpacked again.
+      const reuse = this.lastOutputs !== undefined && sameRecords(values, this.lastOutputs);
+      this.lastOutputs = undefined;
+      let bytes: unknown = null;
+      if (!reuse) {
+        const packed = this.packr.pack(values);
+        bytes = new this.ivm.ExternalCopy(packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength), { transferOut: true }).copyInto({ release: true });
+      }
       const info = { nodeId: ctx.nodeId, subtaskIndex: ctx.subtaskIndex, parallelism: ctx.parallelism, attemptNumber: ctx.attemptNumber };
       const r = this.enter(() =>
         this.api.batch.applySync(undefined, [id, kind, bytes, timestamps, info], { timeout: this.cpuMs, arguments: { copy: true }, result: { copy: true } }),
@@ -440,14 +465,17 @@ export class TaskSandbox {
       const outputs = this.decodeOutputs(new Uint8Array(r.bytes), kind);
       if (kind === 'map') {
         if (outputs.length !== values.length) throw new SandboxError('the sandbox returned a different number of records (was its runtime tampered with?)');
+        this.lastOutputs = outputs;
         return { outputs };
       }
       if (!(r.counts instanceof Int32Array) || r.counts.length !== values.length) throw new SandboxError('the sandbox returned no counts (was its runtime tampered with?)');
+      this.lastOutputs = outputs;
       return { outputs, counts: r.counts };
     };
   }
 
   private define(compiled: string, binding: string): { id: number; shape: 'function' | 'hooks' | 'value'; hooks?: string[]; data?: Record<string, unknown>; value?: unknown } {
+    this.lastOutputs = undefined;
     const reply = this.enterAt(() =>
       this.api.define.applySync(undefined, [`(() => { ${compiled}\nreturn ${binding}; })()`], { timeout: this.cpuMs, result: { copy: true } }),
     ) as { id?: number; shape?: 'function' | 'hooks' | 'value'; hooks?: string[]; data?: Record<string, unknown>; value?: unknown; error?: CallReply['error'] };
@@ -472,6 +500,7 @@ export class TaskSandbox {
   }
 
   private call(id: number, hook: string | null, args: unknown[]): unknown {
+    this.lastOutputs = undefined;
     const handles = this.encodeArgs(args);
     const reply = this.enter(() =>
       this.api.call.applySync(undefined, [id, hook, args.map((a, i) => (handles.some((h) => h[0] === i) ? null : a)), handles], {
@@ -637,6 +666,12 @@ export class TaskSandbox {
 }
 
 const MAX_HANDLES = 10_000;
+
+function sameRecords(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a.length !== b.length || a.length === 0) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 /** Read again after a call: the isolate may have been disposed during it (memory limit). */
 function isolateGone(job: JobIsolate): boolean {
