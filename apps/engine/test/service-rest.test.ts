@@ -140,7 +140,7 @@ describe('the OpenAPI document', () => {
     expect(operations.map((o) => o.operationId).sort()).toEqual(
       [
         'cancelJob', 'getCheckpoint', 'getCheckpoints', 'getGraphSchema', 'getHealth', 'getJob', 'getJobExceptions', 'getJobResults', 'getMetrics', 'getOpenApi', 'getOverview',
-        'getPipeline', 'getPipelineVersion', 'getSavepoint', 'listJobs', 'listPipelines', 'queryState', 'redeployJob', 'savePipeline', 'stopWithSavepoint',
+        'getPipeline', 'getPipelineVersion', 'getSavepoint', 'listJobs', 'listKafkaTopics', 'listPipelines', 'queryState', 'redeployJob', 'savePipeline', 'stopWithSavepoint',
         'submitJob', 'triggerSavepoint',
       ].sort(),
     );

@@ -49,4 +49,4 @@ export { TwoPhaseCommitSink } from './sinks/two-phase-commit.js';
 export { KafkaSource, KAFKA_DEAD_LETTER, type KafkaSourceConfig, type KafkaSourceOptions, type KafkaPartitionState, type KafkaPartitionStatus, type KafkaDeadLetter } from './kafka/kafka-source.js';
 export { KafkaSink, type KafkaSinkConfig, type KafkaSinkOptions, type KafkaSinkState, type KafkaOpenTransaction } from './kafka/kafka-sink.js';
 export { listKafkaTopics, type KafkaTopicInfo } from './kafka/admin.js';
-export { partitionOwner } from './kafka/client.js';
+export { partitionOwner, parseBootstrapServers } from './kafka/client.js';

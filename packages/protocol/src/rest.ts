@@ -48,6 +48,13 @@ export interface Health {
   readonly uptimeMs: number;
 }
 
+/** GET /api/kafka/topics: a Kafka cluster's topics, for the editor's topic picker. */
+export interface KafkaTopics {
+  readonly bootstrapServers: string;
+  /** Sorted by name; internal topics (`__…`) left out. */
+  readonly topics: ReadonlyArray<{ readonly name: string; readonly partitions: number }>;
+}
+
 export interface Overview {
   readonly version: string;
   /** Worker-thread slots of the embedded task manager; null when the service was given only a job manager. */

@@ -64,6 +64,20 @@ export const ROUTES: readonly RouteDoc[] = [
     responses: { 200: { description: 'JSON Schema 2020-12.', schema: { type: 'object' } } },
   },
   {
+    operationId: 'listKafkaTopics',
+    method: 'GET',
+    url: '/api/kafka/topics',
+    tag: 'service',
+    summary: "The topics of a Kafka cluster, with their partition counts (the editor's topic picker).",
+    description: 'The engine connects to the cluster itself, so the list is what its jobs will see. Internal topics (`__…`) are left out.',
+    query: queries.kafkaTopics,
+    responses: {
+      200: { description: 'Topics, sorted by name.', schema: 'KafkaTopics' },
+      400: invalid,
+      502: { description: 'The cluster could not be reached or answered with an error (the message says which and why).', schema: 'ApiError' },
+    },
+  },
+  {
     operationId: 'getOverview',
     method: 'GET',
     url: '/api/overview',

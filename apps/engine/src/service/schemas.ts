@@ -109,6 +109,13 @@ export const params = {
 } as const satisfies Record<string, Schema>;
 
 export const queries = {
+  kafkaTopics: {
+    type: 'object',
+    properties: {
+      bootstrapServers: { type: 'string', minLength: 1, maxLength: 2000, default: '127.0.0.1:9092', description: 'Comma-separated host:port list of the cluster.' },
+    },
+    additionalProperties: false,
+  },
   results: {
     type: 'object',
     properties: {
@@ -191,6 +198,7 @@ export const components: Record<string, Schema> = {
     { optional: ['problems', 'position'] },
   ),
   Health: object({ status: { type: 'string', enum: ['ok'] }, version: str, uptimeMs: num }),
+  KafkaTopics: object({ bootstrapServers: str, topics: array(object({ name: str, partitions: int })) }),
   Overview: object({
     version: str,
     slots: nullable(int),

@@ -22,7 +22,7 @@ import { resolve as resolvePath, sep as pathSeparator } from 'node:path';
 import cors from '@fastify/cors';
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Server } from 'socket.io';
-import type { Key } from '@sluice/operators';
+import { listKafkaTopics, parseBootstrapServers, type Key } from '@sluice/operators';
 import { graphJsonSchema, parseJsonText, validateGraph, type GraphProblem, type JobGraphDocument } from '@sluice/graph-model';
 import type {
   ApiProblem,
@@ -38,6 +38,7 @@ import type {
   JobDetail,
   JobList,
   JobSubmitted,
+  KafkaTopics,
   Overview,
   PipelineDetail,
   PipelineList,
@@ -292,6 +293,20 @@ export async function createEngineService(options: EngineServiceOptions): Promis
     getOpenApi: () => openApi,
 
     getGraphSchema: () => graphJsonSchema(),
+
+    listKafkaTopics: async (request): Promise<KafkaTopics> => {
+      const { bootstrapServers } = request.query as { bootstrapServers: string };
+      try {
+        parseBootstrapServers(bootstrapServers, 'bootstrapServers');
+      } catch (error) {
+        throw badRequest(error instanceof Error ? error.message : String(error), [{ in: 'query', path: 'bootstrapServers', message: 'expected host:port[,host:port…]' }]);
+      }
+      try {
+        return { bootstrapServers, topics: await listKafkaTopics(bootstrapServers) };
+      } catch (error) {
+        throw new HttpError(502, { error: `cannot list the topics of the Kafka cluster at ${bootstrapServers}: ${error instanceof Error ? error.message : String(error)}` });
+      }
+    },
 
     getOverview: (): Overview => {
       const jobs = { running: 0, restarting: 0, finished: 0, failed: 0, cancelled: 0 };
