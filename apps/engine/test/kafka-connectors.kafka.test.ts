@@ -51,7 +51,7 @@ function copyGraph(inTopic: string, outTopic: string, parallelism: number, bound
 }
 
 /** A source split as the subtasks last reported it (TaskMetrics.splits). */
-function splitOf(job: Job, split: string): { split: string; idle: boolean; lastRecordAgeMs: number | null } | undefined {
+function splitOf(job: Job, split: string): { split: string; idle: boolean; lastRecordAgeMs: number | null; lag?: number | null } | undefined {
   for (const { metrics } of job.metrics.values()) {
     const found = metrics.splits?.find((s) => s.split === split);
     if (found) return found;
@@ -213,8 +213,10 @@ describe('Kafka source', () => {
       });
       expect(counts.slice(0, 3)).toEqual([700, 700, 700]);
       expect((await until('partition 7 reported idle', () => (splitOf(job, `${inTopic}-7`)?.idle === true ? true : undefined)))).toBe(true);
-      // The partitions with records are not idle until their own timeout.
-      expect(splitOf(job, `${inTopic}-0`)?.lastRecordAgeMs).not.toBeNull();
+      // The partitions with records are not idle until their own timeout, and report their consumer lag.
+      const busy = splitOf(job, `${inTopic}-0`);
+      expect(busy?.lastRecordAgeMs).not.toBeNull();
+      expect(busy?.lag).toBeGreaterThanOrEqual(0);
     } finally {
       producing.on = false;
       await producer;

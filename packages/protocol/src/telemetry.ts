@@ -196,6 +196,8 @@ export interface SplitTelemetry {
   readonly idle: boolean;
   /** Processing time since the split's last record, at frame time; null before the first. */
   readonly lastRecordAgeMs: number | null;
+  /** Records between the split's position and its end (a Kafka partition's consumer lag) as the subtask last saw it; null while unknown; absent for sources without an end. */
+  readonly lag?: number | null;
 }
 
 /** The channel with the smallest watermark, named the way a person finds it on the canvas. */

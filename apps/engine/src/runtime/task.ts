@@ -219,7 +219,7 @@ export interface TaskMetrics {
   /** Every input channel, as of the report (set by refreshOperatorTimes). */
   channels?: ChannelStatus[] | undefined;
   /** A source's splits, as of the report, when the source reports them. */
-  splits?: Array<{ split: string; watermark: number; idle: boolean; lastRecordAgeMs: number | null }> | undefined;
+  splits?: Array<{ split: string; watermark: number; idle: boolean; lastRecordAgeMs: number | null; lag?: number | null }> | undefined;
 }
 
 const STEP_BUDGET = 1024;
@@ -350,7 +350,13 @@ export class StreamTask implements GateListener {
     const head = this.operators[0];
     if (head?.inputs === 0 && head.splitStatus) {
       const now = this.host.processingTime.now();
-      this.metrics.splits = head.splitStatus().map((s) => ({ split: s.split, watermark: s.watermark, idle: s.idle, lastRecordAgeMs: s.lastRecordAt === null ? null : Math.max(0, now - s.lastRecordAt) }));
+      this.metrics.splits = head.splitStatus().map((s) => ({
+        split: s.split,
+        watermark: s.watermark,
+        idle: s.idle,
+        lastRecordAgeMs: s.lastRecordAt === null ? null : Math.max(0, now - s.lastRecordAt),
+        ...(s.lag !== undefined ? { lag: s.lag } : {}),
+      }));
     }
   }
 

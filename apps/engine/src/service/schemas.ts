@@ -350,7 +350,7 @@ export const components: Record<string, Schema> = {
   Spread: object({ avg: num, max: num }, { description: 'Average and maximum over subtasks.' }),
   HoldingBack: object({ nodeId: str, subtask: int, parallelism: int, edgeIds: array(str), exchange: int, description: str }),
   ChannelTelemetry: object({ nodeId: str, subtask: int, edgeIds: array(str), exchange: int, watermark: ref('WireTime'), idle: bool, ended: bool, lastRecordAgeMs: nullable(num) }),
-  SplitTelemetry: object({ split: str, watermark: ref('WireTime'), idle: bool, lastRecordAgeMs: nullable(num) }),
+  SplitTelemetry: object({ split: str, watermark: ref('WireTime'), idle: bool, lastRecordAgeMs: nullable(num), lag: nullable(int) }, { optional: ['lag'] }),
   InputTelemetry: object(
     { input: int, inputName: str, watermark: ref('WireTime'), idle: bool, holdingBack: nullable(ref('HoldingBack')), channels: array(ref('ChannelTelemetry')), channelsOmitted: int },
     { optional: ['channels', 'channelsOmitted'] },

@@ -186,7 +186,13 @@ export class JobTelemetry {
     // Ages were measured when the subtask reported; a running subtask's channels have aged since.
     const since = running ? Math.max(0, age) : 0;
     const splits = last.splits?.map(
-      (s): SplitTelemetry => ({ split: s.split, watermark: wireTime(s.watermark), idle: s.idle, lastRecordAgeMs: s.lastRecordAgeMs === null ? null : Math.round(s.lastRecordAgeMs + since) }),
+      (s): SplitTelemetry => ({
+        split: s.split,
+        watermark: wireTime(s.watermark),
+        idle: s.idle,
+        lastRecordAgeMs: s.lastRecordAgeMs === null ? null : Math.round(s.lastRecordAgeMs + since),
+        ...(s.lag !== undefined ? { lag: s.lag } : {}),
+      }),
     );
     return {
       subtask,

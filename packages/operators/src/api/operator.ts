@@ -73,6 +73,8 @@ export interface SplitStatus {
   readonly idle: boolean;
   /** Processing time of the split's last record; null before its first. */
   readonly lastRecordAt: number | null;
+  /** Records behind the end of the split (a Kafka partition's consumer lag); null while unknown, absent for sources without one. */
+  readonly lag?: number | null | undefined;
 }
 
 /** The timer service as the owning operator and task drive it. */

@@ -566,7 +566,7 @@ export class KafkaSource extends AbstractSourceOperator {
 
   /** Each partition as a split (`<topic>-<partition>`, Flink's split id) for the engine's telemetry. */
   splitStatus(): SplitStatus[] {
-    return this.partitionStatus().map((p) => ({ split: `${p.topic}-${p.partition}`, watermark: p.watermark, idle: p.idle, lastRecordAt: p.lastRecordAt }));
+    return this.partitionStatus().map((p) => ({ split: `${p.topic}-${p.partition}`, watermark: p.watermark, idle: p.idle, lastRecordAt: p.lastRecordAt, lag: p.lag }));
   }
 
   private emitWatermark(now: number): void {
