@@ -217,6 +217,16 @@ describe('Kafka source', () => {
       const busy = splitOf(job, `${inTopic}-0`);
       expect(busy?.lastRecordAgeMs).not.toBeNull();
       expect(busy?.lag).toBeGreaterThanOrEqual(0);
+      // The exactly-once sink's transactions that readers cannot see yet, with their age.
+      const transaction = await until('a sink transaction in the telemetry', () => {
+        for (const { metrics } of job.metrics.values()) {
+          const found = metrics.transactions?.find((t) => t.nodeId === 'out');
+          if (found) return found;
+        }
+        return undefined;
+      });
+      expect(transaction.transactionalId).toMatch(new RegExp(`^sluice-${job.id}-out-g0-s0-\\d$`));
+      expect(transaction.ageMs).toBeGreaterThanOrEqual(0);
     } finally {
       producing.on = false;
       await producer;

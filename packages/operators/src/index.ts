@@ -47,6 +47,6 @@ export { CepOperator, TIMED_OUT_OUTPUT, type CepOperatorConfig, type PatternStep
 export { PaneWindowOperator, panesApply, type PaneWindowConfig } from './windows/pane-window-operator.js';
 export { TwoPhaseCommitSink } from './sinks/two-phase-commit.js';
 export { KafkaSource, KAFKA_DEAD_LETTER, type KafkaSourceConfig, type KafkaSourceOptions, type KafkaPartitionState, type KafkaPartitionStatus, type KafkaDeadLetter } from './kafka/kafka-source.js';
-export { KafkaSink, type KafkaSinkConfig, type KafkaSinkOptions, type KafkaSinkState, type KafkaOpenTransaction } from './kafka/kafka-sink.js';
+export { KafkaSink, type KafkaSinkConfig, type KafkaSinkOptions, type KafkaSinkState } from './kafka/kafka-sink.js';
 export { listKafkaTopics, type KafkaTopicInfo } from './kafka/admin.js';
 export { partitionOwner, parseBootstrapServers } from './kafka/client.js';

@@ -131,6 +131,8 @@ export interface SubtaskTelemetry {
   readonly inputs: readonly InputTelemetry[];
   /** For source subtasks whose source reports its splits; absent otherwise. */
   readonly splits?: readonly SplitTelemetry[];
+  /** For subtasks with a transactional sink (Kafka exactly-once): its transactions not visible yet; absent otherwise. */
+  readonly transactions?: readonly TransactionTelemetry[];
   readonly operators: readonly SubtaskOperatorTelemetry[];
 }
 
@@ -184,6 +186,17 @@ export interface ChannelTelemetry {
   readonly ended: boolean;
   /** Processing time since the channel last delivered records, at frame time; null before the first. */
   readonly lastRecordAgeMs: number | null;
+}
+
+/** A sink transaction that readers cannot see yet. A long-open one blocks read_committed readers of its topic. */
+export interface TransactionTelemetry {
+  readonly nodeId: string;
+  readonly transactionalId: string;
+  readonly records: number;
+  /** Since its first record, at frame time. */
+  readonly ageMs: number;
+  /** 'open' until the barrier, 'pre-committed' until its checkpoint completes, then 'committing'. */
+  readonly phase: 'open' | 'pre-committed' | 'committing';
 }
 
 /** One split of a source subtask (a generator split, a Kafka partition, a file). */

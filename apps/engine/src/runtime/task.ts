@@ -220,6 +220,8 @@ export interface TaskMetrics {
   channels?: ChannelStatus[] | undefined;
   /** A source's splits, as of the report, when the source reports them. */
   splits?: Array<{ split: string; watermark: number; idle: boolean; lastRecordAgeMs: number | null; lag?: number | null }> | undefined;
+  /** Transactions of this subtask's sinks that are not visible yet, when a sink reports them. */
+  transactions?: Array<{ nodeId: string; transactionalId: string; records: number; ageMs: number; phase: 'open' | 'pre-committed' | 'committing' }> | undefined;
 }
 
 const STEP_BUDGET = 1024;
@@ -357,6 +359,12 @@ export class StreamTask implements GateListener {
         lastRecordAgeMs: s.lastRecordAt === null ? null : Math.max(0, now - s.lastRecordAt),
         ...(s.lag !== undefined ? { lag: s.lag } : {}),
       }));
+    }
+    if (this.operators.some((op) => 'openTransactions' in op)) {
+      const now = this.host.processingTime.now();
+      this.metrics.transactions = this.operators.flatMap((op, i) =>
+        (op.openTransactions?.() ?? []).map((t) => ({ nodeId: this.plan.operators[i]?.nodeId ?? '', transactionalId: t.transactionalId, records: t.records, ageMs: Math.max(0, now - t.openedAt), phase: t.phase })),
+      );
     }
   }
 

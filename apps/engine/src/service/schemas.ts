@@ -376,8 +376,10 @@ export const components: Record<string, Schema> = {
     backpressuredMsPerSecond: nullable(num),
     inputs: array(ref('InputTelemetry')),
     splits: array(ref('SplitTelemetry')),
+    transactions: array(ref('TransactionTelemetry')),
     operators: array(ref('SubtaskOperatorTelemetry')),
-  }, { optional: ['splits'] }),
+  }, { optional: ['splits', 'transactions'] }),
+  TransactionTelemetry: object({ nodeId: str, transactionalId: str, records: int, ageMs: num, phase: { type: 'string', enum: ['open', 'pre-committed', 'committing'] } }),
   TaskTelemetry: object({ taskId: int, name: str, nodeIds: array(str), subtasks: array(ref('SubtaskTelemetry')) }),
   OperatorTelemetry: object({
     nodeId: str,

@@ -30,6 +30,7 @@ import type {
   Spread,
   SubtaskOperatorTelemetry,
   SplitTelemetry,
+  TransactionTelemetry,
   SubtaskTelemetry,
   TaskTelemetry,
   WireTime,
@@ -194,6 +195,7 @@ export class JobTelemetry {
         ...(s.lag !== undefined ? { lag: s.lag } : {}),
       }),
     );
+    const transactions = last.transactions?.map((t): TransactionTelemetry => ({ ...t, ageMs: Math.round(t.ageMs + since) }));
     return {
       subtask,
       sampleAgeMs: Math.max(0, Math.round(age)),
@@ -202,6 +204,7 @@ export class JobTelemetry {
       backpressuredMsPerSecond: msPerSecond(last.backpressuredMs - (prev?.backpressuredMs ?? 0)),
       inputs: isSource ? [] : this.inputs(task, last.inputWatermarks, last.channels, since),
       ...(splits ? { splits } : {}),
+      ...(transactions ? { transactions } : {}),
       operators,
     };
   }

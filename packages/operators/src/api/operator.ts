@@ -77,6 +77,16 @@ export interface SplitStatus {
   readonly lag?: number | null | undefined;
 }
 
+/** A transaction of an exactly-once sink that is not visible yet, for telemetry. */
+export interface OpenTransactionStatus {
+  readonly transactionalId: string;
+  readonly records: number;
+  /** Processing time at which its first record arrived. */
+  readonly openedAt: number;
+  /** 'open' until the barrier, then 'pre-committed' until its checkpoint completes, then 'committing'. */
+  readonly phase: 'open' | 'pre-committed' | 'committing';
+}
+
 /** The timer service as the owning operator and task drive it. */
 export interface InternalTimerService extends TimerService {
   /** Fires every event-time timer at or before `watermark`, in timestamp order. */
@@ -112,6 +122,8 @@ interface Lifecycle {
    * its mailbox.
    */
   blockedUntil?: (() => Promise<void> | undefined) | undefined;
+  /** Present on transactional sinks: their transactions not yet visible (the live view shows them with their age). Called about once a second. */
+  openTransactions?(): readonly OpenTransactionStatus[];
   /**
    * After finish: whether output is pre-committed but not yet visible. The task then waits,
    * before it ends, for notifyCheckpointComplete(FINAL_CHECKPOINT_ID), which comes once every

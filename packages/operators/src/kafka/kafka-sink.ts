@@ -43,7 +43,7 @@ import { randomUUID } from 'node:crypto';
 import type { IHeaders, Kafka, Message, Offsets, Producer, Transaction } from 'kafkajs';
 import { Partitioners } from './kafkajs.js';
 import { NO_TIMESTAMP, RowKind } from '../api/elements.js';
-import { AbstractOperator, FINAL_CHECKPOINT_ID, type OperatorRestore, type OperatorStateSnapshot } from '../api/operator.js';
+import { AbstractOperator, FINAL_CHECKPOINT_ID, type OpenTransactionStatus, type OperatorRestore, type OperatorStateSnapshot } from '../api/operator.js';
 import { compileFieldPath } from '../functions/field-path.js';
 import { createKafka } from './client.js';
 
@@ -104,15 +104,6 @@ export interface KafkaSinkState {
   readonly pending: ReadonlyArray<{ readonly token: string; readonly records: readonly Serialized[] }>;
   /** At-least-once: records not acknowledged by Kafka at the barrier. */
   readonly unacknowledged?: readonly Serialized[] | undefined;
-}
-
-/** An open transaction as telemetry shows it. */
-export interface KafkaOpenTransaction {
-  readonly transactionalId: string;
-  readonly records: number;
-  readonly openedAt: number;
-  /** 'open' until the barrier, then 'pre-committed', then 'committing'. */
-  readonly phase: 'open' | 'pre-committed' | 'committing';
 }
 
 const MARKER_PARTITION = 0;
@@ -603,7 +594,7 @@ export class KafkaSink extends AbstractOperator<unknown> {
   }
 
   /** Transactions this subtask has open or waiting to commit, for telemetry. */
-  openTransactions(): KafkaOpenTransaction[] {
+  openTransactions(): OpenTransactionStatus[] {
     const all = [...this.pending, ...(this.current ? [this.current] : [])];
     return all.map((t) => ({
       transactionalId: t.slot === undefined ? `${this.prefix}-?` : `${this.prefix}-${t.slot}`,
