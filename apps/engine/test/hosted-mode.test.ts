@@ -251,3 +251,22 @@ describe('resource limits per job', () => {
     expect(tooLarge.failure?.nodeId).toBe('widen');
   });
 });
+
+describe('the CPU limit per call counts CPU time, not wall time', () => {
+  it('fails a call that finished but used more CPU than cpuMsPerCall, and gives calls three times that in wall time', async () => {
+    const { TaskSandbox } = await import('../src/runtime/sandbox.js');
+    const sandbox = new TaskSandbox({ mode: 'sandboxed', cpuMsPerCall: 100 }, 'cpu-job', 0, 'cpu test');
+    try {
+      const ctx = { timestamp: 0, nodeId: 'n', subtaskIndex: 0, parallelism: 1, attemptNumber: 0 };
+      // Busy for 250 ms of wall time: within the 300 ms wall limit, above 100 ms of CPU on any but a starved machine.
+      const busy = sandbox.loadBatch('const f = (v) => { const end = Date.now() + 250; while (Date.now() < end) {} return v; };', 'f', 'map');
+      expect(() => busy([1], [0], ctx)).toThrow(/^user function ran longer than 100 ms in one call \(userCode\.cpuMsPerCall\): it used \d+ ms of CPU$/);
+      const quick = sandbox.loadBatch('const g = (v) => v + 1;', 'g', 'map');
+      expect(quick([1, 2], [0, 0], ctx)).toEqual({ outputs: [2, 3] });
+      const endless = sandbox.loadBatch('const h = (v) => { for (;;) {} };', 'h', 'map');
+      expect(() => endless([1], [0], ctx)).toThrow(/^user function ran longer than 100 ms in one call \(userCode\.cpuMsPerCall\) and was stopped after 300 ms \(\d+ ms of it on the CPU\): an endless loop\?$/);
+    } finally {
+      sandbox.dispose();
+    }
+  });
+});

@@ -191,7 +191,8 @@ const HOSTILE: Hostile[] = [
   ['loops forever in a filter', mapJob('(v) => { for (;;) {} }', 2000, 'filter'), { fails: /ran longer than 1000 ms/ }],
   ['loops forever while its hooks are read', processJob('({ get processElement() { while (true) {} } })'), { fails: /ran longer than 1000 ms/ }],
   ['loops forever in a process function', processJob('({ processElement(v, ctx) { while (true) { ctx.state("count").value(); } } })'), { fails: /ran longer than 1000 ms/ }],
-  ['loops forever through microtasks', mapJob('(v) => { const f = () => Promise.resolve().then(f); f(); return 1; }'), { fails: /ran longer than 1000 ms/ }],
+  // Each microtask allocates: the chain hits the memory limit or the time limit first, depending on the machine.
+  ['loops forever through microtasks', mapJob('(v) => { const f = () => Promise.resolve().then(f); f(); return 1; }'), { fails: /ran longer than 1000 ms|exceeded the job's memory limit of 64 MB/ }],
   ['allocates without end', mapJob('(v) => { const a = []; for (;;) a.push(new Array(10_000_000).fill(1.5)); }'), { fails: /memory limit of 64 MB/ }],
   ['allocates one huge string', mapJob('(v) => { let s = "x"; for (;;) s = s + s; }'), { fails: /memory limit of 64 MB|Invalid string length/ }],
   ['allocates huge array buffers', mapJob('(v) => { const b = []; for (let i = 0; i < 100; i++) b.push(new ArrayBuffer(100 * 1024 * 1024)); return b.length; }'), { fails: /allocation failed|memory limit/ }],

@@ -37,6 +37,8 @@ import { Packr } from 'msgpackr';
  */
 interface IvmIsolate {
   readonly isDisposed: boolean;
+  /** CPU time this isolate has used, in nanoseconds. */
+  readonly cpuTime: bigint;
   createContextSync(): IvmContext;
   getHeapStatisticsSync(): { used_heap_size: number; externally_allocated_size: number };
   dispose(): void;
@@ -368,6 +370,12 @@ export class TaskSandbox {
     forgetHandles: IvmReference;
   };
   private readonly cpuMs: number;
+  /**
+   * isolated-vm's timeout is wall-clock time: on a loaded machine a batch that needs little
+   * CPU can still take longer than cpuMs. Calls get WALL_FACTOR × cpuMs of wall time, and
+   * the CPU time the isolate really used is checked against cpuMs after each call.
+   */
+  private readonly wallMs: number;
   private readonly memoryMb: number;
   private readonly maxRecordBytes: number;
   private readonly packr = new Packr({ sequential: true });
@@ -392,6 +400,7 @@ export class TaskSandbox {
   ) {
     this.ivm = loadIvm();
     this.cpuMs = settings.cpuMsPerCall ?? DEFAULT_CPU_MS_PER_CALL;
+    this.wallMs = this.cpuMs * WALL_FACTOR;
     this.memoryMb = settings.memoryMbPerJob ?? DEFAULT_MEMORY_MB_PER_JOB;
     this.maxRecordBytes = settings.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
     this.jobKey = `${jobId}/${attempt}`;
@@ -452,7 +461,7 @@ export class TaskSandbox {
       }
       const info = { nodeId: ctx.nodeId, subtaskIndex: ctx.subtaskIndex, parallelism: ctx.parallelism, attemptNumber: ctx.attemptNumber };
       const r = this.enter(() =>
-        this.api.batch.applySync(undefined, [id, kind, bytes, timestamps, info], { timeout: this.cpuMs, arguments: { copy: true }, result: { copy: true } }),
+        this.api.batch.applySync(undefined, [id, kind, bytes, timestamps, info], { timeout: this.wallMs, arguments: { copy: true }, result: { copy: true } }),
       ) as { keep?: unknown; bytes?: unknown; counts?: unknown; error?: CallReply['error']; record?: string };
       if (r.error) {
         throw new SandboxError(`${r.error.message}${typeof r.record === 'string' ? ` (record ${r.record.length > 1000 ? `${r.record.slice(0, 1000)}…` : r.record})` : ''}`);
@@ -477,7 +486,7 @@ export class TaskSandbox {
   private define(compiled: string, binding: string): { id: number; shape: 'function' | 'hooks' | 'value'; hooks?: string[]; data?: Record<string, unknown>; value?: unknown } {
     this.lastOutputs = undefined;
     const reply = this.enterAt(() =>
-      this.api.define.applySync(undefined, [`(() => { ${compiled}\nreturn ${binding}; })()`], { timeout: this.cpuMs, result: { copy: true } }),
+      this.api.define.applySync(undefined, [`(() => { ${compiled}\nreturn ${binding}; })()`], { timeout: this.wallMs, result: { copy: true } }),
     ) as { id?: number; shape?: 'function' | 'hooks' | 'value'; hooks?: string[]; data?: Record<string, unknown>; value?: unknown; error?: CallReply['error'] };
     if (reply.error) throw new SandboxError(reply.error.message);
     if (typeof reply.id !== 'number' || reply.shape === undefined) throw new SandboxError('the sandbox could not define the function');
@@ -504,7 +513,7 @@ export class TaskSandbox {
     const handles = this.encodeArgs(args);
     const reply = this.enter(() =>
       this.api.call.applySync(undefined, [id, hook, args.map((a, i) => (handles.some((h) => h[0] === i) ? null : a)), handles], {
-        timeout: this.cpuMs,
+        timeout: this.wallMs,
         arguments: { copy: true },
         result: { copy: true },
       }),
@@ -605,7 +614,7 @@ export class TaskSandbox {
   private callback(index: number, args: unknown[]): unknown {
     const handles = this.encodeArgs(args);
     const reply = this.api.callback.applySync(undefined, [index, args.map((a, i) => (handles.some((h) => h[0] === i) ? null : a)), handles], {
-      timeout: this.cpuMs,
+      timeout: this.wallMs,
       arguments: { copy: true },
       result: { copy: true },
     }) as CallReply;
@@ -625,21 +634,32 @@ export class TaskSandbox {
 
   /** Runs a call into the isolate, turning the isolate's own failures into errors that say what to do. */
   private enter<T>(call: () => T): T {
-    if (this.job.isolate.isDisposed) {
+    const isolate = this.job.isolate;
+    if (isolate.isDisposed) {
       throw new SandboxError(`the job's sandbox was disposed (it exceeded its memory limit of ${this.memoryMb} MB earlier)`);
     }
+    const cpuBefore = isolate.cpuTime;
+    let result: T;
     try {
-      return call();
+      result = call();
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       if (message.includes('timed out')) {
-        throw new SandboxError(`user function ran longer than ${this.cpuMs} ms in one call (userCode.cpuMsPerCall) and was stopped: an endless loop?`);
+        const cpuMs = isolateGone(this.job) ? undefined : Math.round(Number(isolate.cpuTime - cpuBefore) / 1e6);
+        throw new SandboxError(
+          `user function ran longer than ${this.cpuMs} ms in one call (userCode.cpuMsPerCall) and was stopped after ${this.wallMs} ms${cpuMs === undefined ? '' : ` (${cpuMs} ms of it on the CPU)`}: an endless loop?`,
+        );
       }
       if (isolateGone(this.job) || message.includes('memory limit')) {
         throw new SandboxError(`user code exceeded the job's memory limit of ${this.memoryMb} MB (userCode.memoryMbPerJob) and was stopped`);
       }
       throw error;
     }
+    const cpuMs = Number(isolate.cpuTime - cpuBefore) / 1e6;
+    if (cpuMs > this.cpuMs) {
+      throw new SandboxError(`user function ran longer than ${this.cpuMs} ms in one call (userCode.cpuMsPerCall): it used ${Math.round(cpuMs)} ms of CPU`);
+    }
+    return result;
   }
 
   /** Heap the job's isolate uses now, in bytes. */
@@ -666,6 +686,7 @@ export class TaskSandbox {
 }
 
 const MAX_HANDLES = 10_000;
+const WALL_FACTOR = 3;
 
 function sameRecords(a: readonly unknown[], b: readonly unknown[]): boolean {
   if (a.length !== b.length || a.length === 0) return false;
