@@ -113,6 +113,32 @@ function summarize(collecting, runs, events) {
   };
 }
 
+const thousands = (n) => (n === null || n === undefined ? '–' : `${Math.round(n / 1000)}k`);
+
+/** The saved table as Markdown (docs/nexmark.md shows one). */
+export function markdownTable(table) {
+  const out = [
+    `${table.events} events over ${(table.events * table.event_interval_ms) / 1000} s of event time, seed ${table.seed}; median of ${table.runs} runs after a warm-up.`,
+    '',
+    '| Query | Sluice p1 ev/s | Sluice p2 ev/s | Flink p2 ev/s | Sluice/Flink (p1, p2) | ev per CPU-s (S p1, S p2, F) | peak RSS MB (S p1, S p2, F) | first output ms (S p1, S p2, F) | same results |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
+  const notes = [];
+  for (const [q, row] of Object.entries(table.queries)) {
+    const s1 = row.sluice_p1 ?? {};
+    const s2 = row.sluice_p2 ?? {};
+    const f = row.flink_p2 ?? {};
+    for (const [name, r] of [['Sluice p1', s1], ['Sluice p2', s2], ['Flink', f]]) if (r.failed) notes.push(`${q}: ${name} failed: ${r.failed}`);
+    const same = [s1.correct, s2.correct].every((c) => c === true) ? 'yes' : [s1.correct, s2.correct].some((c) => c === false) ? '**no**' : '–';
+    out.push(
+      `| ${q} | ${thousands(s1.events_per_s)} | ${thousands(s2.events_per_s)} | ${thousands(f.events_per_s)} | ${s1.ratio_to_flink ?? '–'}, ${s2.ratio_to_flink ?? '–'} | ${thousands(s1.events_per_cpu_s)}, ${thousands(s2.events_per_cpu_s)}, ${thousands(f.events_per_cpu_s)} | ${s1.peak_rss_mb ?? '–'}, ${s2.peak_rss_mb ?? '–'}, ${f.peak_rss_mb ?? '–'} | ${s1.first_output_ms ?? '–'}, ${s2.first_output_ms ?? '–'}, ${f.first_output_ms ?? '–'} | ${same} |`,
+    );
+  }
+  if (notes.length > 0) out.push('', ...notes.map((n) => `- ${n}`));
+  if (table.generator) out.push('', `Generator alone (nexmark profile → blackhole, one subtask): ${thousands(table.generator.events_per_s)} ev/s, ${thousands(table.generator.events_per_cpu_s)} ev per CPU-second.`);
+  return out.join('\n');
+}
+
 export async function run() {
   const events = Number(setting('NEXMARK_EVENTS', '10000000'));
   // By default the events span 100 s of event time, so the 10 s windows fire many times at any size.
@@ -139,36 +165,55 @@ export async function run() {
   }
 
   let mismatches = 0;
+  let failures = 0;
   for (const q of queries) {
     const row = {};
     const outputs = {};
+    // A failed run is recorded and reported; the other engines and queries still run.
+    const attempt = async (engine, body) => {
+      try {
+        await body();
+      } catch (error) {
+        failures++;
+        row[engine] = { failed: error.message.split('\n').find((l) => l.startsWith('Error: ')) ?? error.message };
+        console.error(`nexmark ${q}: ${engine} failed: ${error.message}`);
+      }
+    };
     if (engines.has('sluice')) {
       for (const p of [1, 2]) {
-        const out = `${CACHE}sluice-${q}-p${p}.rows`;
-        const [collecting] = await runSluice(['--query', q, '--input', input, '--parallelism', String(p), '--runs', '1', '--out', out]);
-        const timed = await runSluice(['--query', q, '--input', input, '--parallelism', String(p), '--runs', String(measured + 1)]);
-        row[`sluice_p${p}`] = summarize(collecting, timed, events);
-        outputs[`sluice_p${p}`] = out;
+        await attempt(`sluice_p${p}`, async () => {
+          const out = `${CACHE}sluice-${q}-p${p}.rows`;
+          const [collecting] = await runSluice(['--query', q, '--input', input, '--parallelism', String(p), '--runs', '1', '--out', out]);
+          const timed = await runSluice(['--query', q, '--input', input, '--parallelism', String(p), '--runs', String(measured + 1)]);
+          row[`sluice_p${p}`] = summarize(collecting, timed, events);
+          outputs[`sluice_p${p}`] = out;
+        });
       }
     }
     if (engines.has('flink')) {
-      const changelog = `${CACHE}flink-${q}.jsonl`;
-      const [collecting] = await runFlink(q, { input, runs: 1, parallelism: 2, out: changelog });
-      const timed = await runFlink(q, { input, runs: measured + 1, parallelism: 2 });
-      row.flink_p2 = summarize(collecting, timed, events);
-      const out = `${CACHE}flink-${q}.rows`;
-      await canonicalFlinkRows(q, changelog, out);
-      outputs.flink = out;
+      await attempt('flink_p2', async () => {
+        const changelog = `${CACHE}flink-${q}.jsonl`;
+        const [collecting] = await runFlink(q, { input, runs: 1, parallelism: 2, out: changelog });
+        const timed = await runFlink(q, { input, runs: measured + 1, parallelism: 2 });
+        row.flink_p2 = summarize(collecting, timed, events);
+        const out = `${CACHE}flink-${q}.rows`;
+        await canonicalFlinkRows(q, changelog, out);
+        outputs.flink = out;
+      });
     }
     table.queries[q] = row;
     for (const [engine, figures] of Object.entries(row)) {
+      if (figures.failed) {
+        report({ bench: `nexmark-${q}`, engine: engine.replace(/_p\d$/, ''), metric: 'failed', value: figures.failed, parallelism: Number(engine.slice(-1)), ...common });
+        continue;
+      }
       const parallelism = Number(engine.slice(-1));
       report({ bench: `nexmark-${q}`, engine: engine.replace(/_p\d$/, ''), metric: 'events_per_s', value: figures.events_per_s, unit: 'ev/s', parallelism, runs: measured, stat: 'median', ...common, events_per_cpu_s: figures.events_per_cpu_s, rss_mb: figures.peak_rss_mb, first_output_ms: figures.first_output_ms, changes: figures.changes });
     }
-    if (row.flink_p2) {
+    if (row.flink_p2 && !row.flink_p2.failed) {
       for (const p of [1, 2]) {
         const sluice = row[`sluice_p${p}`];
-        if (!sluice) continue;
+        if (!sluice || sluice.failed) continue;
         sluice.ratio_to_flink = Number((sluice.events_per_s / row.flink_p2.events_per_s).toFixed(2));
         sluice.rss_ratio_to_flink = Number((sluice.peak_rss_mb / row.flink_p2.peak_rss_mb).toFixed(2));
         report({ bench: `nexmark-${q}`, metric: 'ratio_sluice_flink', value: sluice.ratio_to_flink, unit: 'x', parallelism: p, runs: measured, stat: 'median', ...common });
@@ -186,9 +231,10 @@ export async function run() {
   }
   mkdirSync(`${ROOT}bench/results/`, { recursive: true });
   writeFileSync(`${ROOT}bench/results/nexmark.json`, `${JSON.stringify(table, null, 2)}\n`);
+  console.error(markdownTable(table));
   console.error(`nexmark: table saved to bench/results/nexmark.json`);
-  if (mismatches > 0) {
-    console.error(`nexmark: ${mismatches} result mismatch(es) with Flink`);
+  if (mismatches > 0 || failures > 0) {
+    console.error(`nexmark: ${mismatches} result mismatch(es) with Flink, ${failures} failed run(s)`);
     process.exitCode = 1;
   }
   return table;
