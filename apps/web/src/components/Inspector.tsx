@@ -17,12 +17,14 @@ import {
 import { useCallback, useEffect, useId, useMemo, useRef } from 'react';
 import { setIn, type GraphChange } from '../model/changes';
 import type { GraphDocument, GraphEdge, GraphNode } from '../model/document';
-import { formSpecOf } from '../model/form-spec';
+import { configWithDefaults, suggestionSource } from '../engine/field-suggestions';
+import { formSpecOf, type FieldSpec } from '../model/form-spec';
 import { portsOf } from '../model/ports';
 import { codeProblemLocation, problemTarget } from '../model/problems';
 import { getEditorStore, useEditor } from '../store/use-editor';
 import { CategoryIcon } from './CategoryIcon';
 import { SchemaForm, type FormContext } from './SchemaForm';
+import { SuggestionPicker } from './SuggestionPicker';
 
 export function Inspector() {
   const selection = useEditor((s) => s.selection);
@@ -113,8 +115,12 @@ function NodeInspector({ node, doc }: { node: GraphNode; doc: GraphDocument }) {
   const definition = getOperator(node.type);
   const problems = useFieldProblems('node', node.id);
   const ids = { name: useId(), id: useId(), parallelism: useId(), chaining: useId() };
-  const ctx: FormContext = useMemo(() => ({ problems: problems.byPath, codeProblems: problems.code, nodeId: node.id }), [problems, node.id]);
   const spec = useMemo(() => (definition ? formSpecOf(definition.configSchema) : undefined), [definition]);
+  const fieldAddon = useMemo(() => engineSuggestions(node.type, node.id, spec), [node.type, node.id, spec]);
+  const ctx: FormContext = useMemo(
+    () => ({ problems: problems.byPath, codeProblems: problems.code, nodeId: node.id, ...(fieldAddon ? { fieldAddon } : {}) }),
+    [problems, node.id, fieldAddon],
+  );
   const ports = portsOf(node, doc.edges);
   const nodeId = node.id;
   const onConfigChange = useCallback(
@@ -316,6 +322,17 @@ function onJobChange(relative: readonly PathSegment[], value: unknown): void {
   const job = getEditorStore().getState().doc.job ?? {};
   const next = (relative.length === 0 ? value : setIn(job, relative, value)) as GraphDocument['job'];
   dispatch([{ type: 'update-document', patch: { job: next } }], `document/job/${formatPath(relative)}`);
+}
+
+/** The "Pick…" controls of fields whose values the engine can list (field-suggestions.ts); undefined when the form has none. */
+function engineSuggestions(nodeType: string, nodeId: string, spec: FieldSpec | undefined): FormContext['fieldAddon'] {
+  if (spec?.kind !== 'object') return undefined;
+  // The config is read when the user asks, not on every render: typing elsewhere must not re-render every field.
+  const config = () => configWithDefaults(spec, getEditorStore().getState().doc.nodes.find((n) => n.id === nodeId)?.config);
+  return (fieldPath, pick) => {
+    const source = suggestionSource(nodeType, fieldPath);
+    return source ? <SuggestionPicker key={`${nodeId}/${fieldPath}`} source={source} fieldPath={fieldPath} config={config} pick={pick} /> : undefined;
+  };
 }
 
 function DocumentInspector({ doc }: { doc: GraphDocument }) {

@@ -9,7 +9,20 @@
 import { getOperator } from '@sluice/graph-model';
 import type { JobDetail } from '@sluice/protocol';
 import { useId } from 'react';
-import { formatCount, formatDuration, formatPercent, formatRate, formatWatermark, subtaskRows, type NodeHistory } from '../engine/live-model';
+import {
+  formatCount,
+  formatDuration,
+  formatPercent,
+  formatRate,
+  formatWatermark,
+  splitRows,
+  subtaskRows,
+  totalLag,
+  transactionRows,
+  type NodeHistory,
+  type SplitRow,
+  type TransactionRow,
+} from '../engine/live-model';
 import type { LiveTab } from '../engine/live-store';
 import { getLiveStore, useLive } from '../engine/live-session';
 import { useEditor } from '../store/use-editor';
@@ -161,7 +174,95 @@ function NodeLive({ nodeId, job }: { nodeId: string; job: JobDetail }) {
         </div>
       )}
       <p className="live-hint">Lag: now − the subtask&apos;s watermark (hover for the watermark). Rates are per second over the last sample; busy is the operator&apos;s own share, backpressured and idle the task&apos;s.</p>
+      {node?.type === 'kafka-source' ? <PartitionTable rows={frame ? splitRows(frame, nodeId) : []} /> : null}
+      {node?.type === 'kafka-sink' ? <TransactionTable rows={frame ? transactionRows(frame, nodeId) : []} semantics={(node.config as { semantics?: unknown } | undefined)?.semantics} /> : null}
     </div>
+  );
+}
+
+/** A Kafka source's partitions: where each stands in event time and how far it is behind the topic. */
+function PartitionTable({ rows }: { rows: readonly SplitRow[] }) {
+  const lag = totalLag(rows);
+  return (
+    <>
+      <h3 className="live-section">
+        Partitions <span className="live-section-note" data-testid="partition-total-lag">consumer lag {lag === null ? '–' : formatCount(lag)}</span>
+      </h3>
+      {rows.length === 0 ? (
+        <p className="live-hint" data-testid="partition-table-empty">
+          No partitions reported yet (the subtasks list theirs once they have fetched the topic&apos;s metadata).
+        </p>
+      ) : (
+        <div className="table-scroll">
+          <table className="live-table" data-testid="partition-table">
+            <thead>
+              <tr>
+                <th scope="col">#</th>
+                <th scope="col" title="Topic and partition">partition</th>
+                <th scope="col" title="The partition's watermark">watermark</th>
+                <th scope="col" title="No record for the idleness timeout: holds nothing back">idle</th>
+                <th scope="col" title="Time since the partition's last record">last record</th>
+                <th scope="col" title="Records between the position and the end of the partition, as of the last fetch">lag</th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((r) => (
+                <tr key={`${r.subtask}/${r.split}`} data-testid={`partition-row-${r.split}`} data-idle={r.idle}>
+                  <th scope="row">{r.subtask + 1}</th>
+                  <td>{r.split}</td>
+                  <td>{formatWatermark(r.watermark)}</td>
+                  <td>{r.idle ? 'idle' : '–'}</td>
+                  <td>{r.lastRecordAgeMs === null ? 'none yet' : `${formatDuration(r.lastRecordAgeMs)} ago`}</td>
+                  <td>{r.lag === null ? '–' : formatCount(r.lag)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </>
+  );
+}
+
+/** A Kafka sink's transactions that read_committed readers cannot see yet, oldest first. */
+function TransactionTable({ rows, semantics }: { rows: readonly TransactionRow[]; semantics: unknown }) {
+  return (
+    <>
+      <h3 className="live-section">Open transactions</h3>
+      {rows.length === 0 ? (
+        <p className="live-hint" data-testid="transaction-table-empty">
+          {semantics === 'exactly-once'
+            ? 'None open right now.'
+            : `None: the sink writes ${typeof semantics === 'string' ? semantics : 'at-least-once'}, without transactions (only exactly-once uses them).`}
+        </p>
+      ) : (
+        <div className="table-scroll">
+          <table className="live-table" data-testid="transaction-table">
+            <thead>
+              <tr>
+                <th scope="col">#</th>
+                <th scope="col">transactional id</th>
+                <th scope="col">records</th>
+                <th scope="col" title="Since its first record">age</th>
+                <th scope="col" title="open until the checkpoint barrier, pre-committed until the checkpoint completes, then committing">phase</th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((r) => (
+                <tr key={`${r.subtask}/${r.transactionalId}`} data-testid={`transaction-row-${r.transactionalId}`}>
+                  <th scope="row">{r.subtask + 1}</th>
+                  <td>{r.transactionalId}</td>
+                  <td>{formatCount(r.records)}</td>
+                  <td>{formatDuration(r.ageMs)}</td>
+                  <td>{r.phase}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <p className="live-hint">A transaction stays invisible to read_committed readers until its checkpoint completes; one that stays open long blocks them.</p>
+    </>
   );
 }
 

@@ -37,6 +37,12 @@ export interface FormContext {
   readonly codeProblems: ReadonlyMap<string, { line: number; column: number; message: string }>;
   /** The node whose code fields these are (typings need its upstream). */
   readonly nodeId?: string;
+  /**
+   * An extra control beside a text field (the engine's suggestions, e.g. a Kafka
+   * topic picker), by field path; undefined for fields without one. The form knows
+   * nothing of where the values come from: the inspector decides.
+   */
+  readonly fieldAddon?: (fieldPath: string, pick: (value: string) => void) => ReactNode;
 }
 
 interface FieldProps {
@@ -338,6 +344,7 @@ function LeafField(props: FieldProps) {
   } as const;
   let control: ReactNode;
   let hint: ReactNode = null;
+  let addon: ReactNode = null;
   switch (spec.kind) {
     case 'enum':
       control = (
@@ -400,6 +407,7 @@ function LeafField(props: FieldProps) {
           autoComplete="off"
         />
       );
+      addon = ctx.fieldAddon?.(fieldPath, (v) => onChange([], v)) ?? null;
       break;
     default:
       control = <JsonInput common={common} value={shown} onChange={(v) => onChange([], v)} />;
@@ -422,6 +430,7 @@ function LeafField(props: FieldProps) {
           {spec.kind === 'number' && spec.unit === 'ms' ? <span className="field-unit">ms</span> : null}
         </div>
       )}
+      {addon}
       {hint}
       <Help spec={spec} id={`${id}-help`} />
       <FieldErrors ctx={ctx} fieldPath={fieldPath} id={`${id}-errors`} />

@@ -15,6 +15,7 @@ import type {
   JobDetail,
   JobList,
   JobSubmitted,
+  KafkaTopics,
   RedeployRequest,
   RedeployResult,
   SavepointAccepted,
@@ -122,6 +123,12 @@ export class EngineClient {
   state(id: string, nodeId: string, key: string): Promise<StateQueryResult> {
     const query = new URLSearchParams({ node: nodeId, key });
     return this.call('GET', `/api/jobs/${encodeURIComponent(id)}/state?${query.toString()}`);
+  }
+
+  /** The topics of a Kafka cluster as the engine sees it (400: malformed list, 502: cluster not reachable). */
+  kafkaTopics(bootstrapServers: string, signal?: AbortSignal): Promise<KafkaTopics> {
+    const query = new URLSearchParams({ bootstrapServers });
+    return this.call('GET', `/api/kafka/topics?${query.toString()}`, undefined, signal);
   }
 }
 

@@ -7,7 +7,7 @@
  * `applyFrame` keeps the previous overlay object of a node whenever what it shows
  * (rounded as it is shown) has not changed: memoized node components then skip.
  */
-import type { ChannelTelemetry, HoldingBack, InputTelemetry, MetricsFrame, OperatorTelemetry, SplitTelemetry, Spread, SubtaskTelemetry, TaskTelemetry, WireTime } from '@sluice/protocol';
+import type { ChannelTelemetry, HoldingBack, InputTelemetry, MetricsFrame, OperatorTelemetry, SplitTelemetry, Spread, SubtaskTelemetry, TaskTelemetry, TransactionTelemetry, WireTime } from '@sluice/protocol';
 
 /**
  * Flink's backpressure levels by the share of time a task was backpressured
@@ -300,6 +300,69 @@ export function explainWatermark(frame: MetricsFrame, nodeId: string): Watermark
     slowestSubtask: slowest?.subtask ?? null,
     subtasks,
   };
+}
+
+// ─── Source splits (Kafka partitions) and open sink transactions ───────────
+
+export interface SplitRow {
+  readonly subtask: number;
+  /** The source's name for it: `orders-3` for partition 3 of topic orders. */
+  readonly split: string;
+  readonly watermark: WireTime;
+  readonly idle: boolean;
+  readonly lastRecordAgeMs: number | null;
+  /** Consumer lag in records; null while the subtask has not learnt the partition's end (or the source has none). */
+  readonly lag: number | null;
+}
+
+/**
+ * The splits a source reads, per subtask, from the newest frame. Splits belong to
+ * the task's head (a source is always first in its chain): another node of the
+ * chain has none. Ordered by subtask, then as the source lists them.
+ */
+export function splitRows(frame: MetricsFrame, nodeId: string): SplitRow[] {
+  const found = taskOf(frame, nodeId);
+  if (!found || found.position !== 0) return [];
+  const rows: SplitRow[] = [];
+  for (const s of [...found.task.subtasks].sort((a, b) => a.subtask - b.subtask)) {
+    for (const split of s.splits ?? []) {
+      rows.push({ subtask: s.subtask, split: split.split, watermark: split.watermark, idle: split.idle, lastRecordAgeMs: split.lastRecordAgeMs, lag: split.lag ?? null });
+    }
+  }
+  return rows;
+}
+
+/** The consumer lag over all splits; null when no split's lag is known yet. */
+export function totalLag(rows: readonly SplitRow[]): number | null {
+  let total: number | null = null;
+  for (const row of rows) if (row.lag !== null) total = (total ?? 0) + row.lag;
+  return total;
+}
+
+export interface TransactionRow {
+  readonly subtask: number;
+  readonly transactionalId: string;
+  readonly records: number;
+  readonly ageMs: number;
+  readonly phase: TransactionTelemetry['phase'];
+}
+
+/**
+ * A sink's transactions that readers cannot see yet, oldest first: a transaction
+ * that stays open blocks every read_committed reader of its partitions, so the
+ * oldest is the one to look at. A chain may hold several transactional sinks; only
+ * this node's are listed.
+ */
+export function transactionRows(frame: MetricsFrame, nodeId: string): TransactionRow[] {
+  const found = taskOf(frame, nodeId);
+  if (!found) return [];
+  const rows: TransactionRow[] = [];
+  for (const s of found.task.subtasks) {
+    for (const t of s.transactions ?? []) {
+      if (t.nodeId === nodeId) rows.push({ subtask: s.subtask, transactionalId: t.transactionalId, records: t.records, ageMs: t.ageMs, phase: t.phase });
+    }
+  }
+  return rows.sort((a, b) => b.ageMs - a.ageMs || a.subtask - b.subtask || (a.transactionalId < b.transactionalId ? -1 : a.transactionalId > b.transactionalId ? 1 : 0));
 }
 
 // ─── Formatting, shared by the canvas and the panels ────────────────────────
