@@ -150,13 +150,6 @@ describe('sluice run', () => {
     expect(new Set(lines.map((l) => l.sink))).toEqual(new Set(['suspicious-logins', 'timed-out']));
   });
 
-  it('refuses a graph the engine cannot run yet, saying which operators', async () => {
-    const { code, err } = await cli(['run', 'examples/kafka-etl.json']);
-    expect(code).toBe(1);
-    expect(err).toMatch(/cannot run: this engine cannot run kafka-source, kafka-sink yet/);
-    expect(err).toContain("nodes[0].type: operator type 'kafka-source' is not implemented by this engine yet");
-  });
-
   it('reports every validation problem before running anything', async () => {
     const { code, err } = await cli(['run', corruptedExample()]);
     expect(code).toBe(1);

@@ -9,8 +9,9 @@ export interface KafkaTopicInfo {
 
 /** Lists the topics of a cluster (internal ones, starting with `__`, left out), sorted by name. */
 export async function listKafkaTopics(bootstrapServers: string): Promise<KafkaTopicInfo[]> {
-  const kafka = createKafka(bootstrapServers, 'sluice-admin', SILENT_LOGGER, `Kafka at ${bootstrapServers}`);
-  const admin = kafka.admin({ retry: { retries: 2 } });
+  // Someone is waiting at the editor or the CLI: a cluster that does not answer is reported in seconds.
+  const kafka = createKafka(bootstrapServers, 'sluice-admin', SILENT_LOGGER, `Kafka at ${bootstrapServers}`, { retries: 1, connectionTimeoutMs: 2_000 });
+  const admin = kafka.admin({ retry: { retries: 1 } });
   await admin.connect();
   try {
     const names = (await admin.listTopics()).filter((t) => !t.startsWith('__'));

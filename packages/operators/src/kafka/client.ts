@@ -38,16 +38,24 @@ function bridge(log: Logger): logCreator {
     };
 }
 
-export function createKafka(bootstrapServers: string, clientId: string, log: Logger, where: string): KafkaClient {
+/** How hard a client tries to reach a broker before it gives up. */
+export interface KafkaPatience {
+  readonly retries: number;
+  readonly connectionTimeoutMs: number;
+}
+
+// A broker that is down fails a task after about a minute of retries; the job's restart
+// strategy takes it from there.
+const TASK_PATIENCE: KafkaPatience = { retries: 8, connectionTimeoutMs: 5_000 };
+
+export function createKafka(bootstrapServers: string, clientId: string, log: Logger, where: string, patience: KafkaPatience = TASK_PATIENCE): KafkaClient {
   return new Kafka({
     clientId,
     brokers: parseBootstrapServers(bootstrapServers, where),
     logLevel: logLevel.WARN,
     logCreator: bridge(log),
-    // A broker that is down fails the task after about a minute of retries; the job's
-    // restart strategy takes it from there.
-    retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 10_000 },
-    connectionTimeout: 5_000,
+    retry: { retries: patience.retries, initialRetryTime: 200, maxRetryTime: 10_000 },
+    connectionTimeout: patience.connectionTimeoutMs,
   });
 }
 
