@@ -267,6 +267,16 @@ function pathParam(rng: Rng, name: string, ids: FuzzIds, operationId: string): s
   return crypto.randomUUID();
 }
 
+/** Values a well-meaning client would send, so that cases also get past validation into the handlers. */
+const PLAUSIBLE_QUERY: Readonly<Record<string, readonly string[]>> = {
+  node: ['count', 'by-page', 'clicks', 'out'],
+  key: ['/cart', '/home', '/product/rain-jacket', '0', ''],
+  keyType: ['auto', 'string', 'number'],
+  limit: ['1', '10', '10000'],
+  offset: ['0', '5'],
+  bootstrapServers: ['127.0.0.1:1', 'localhost:1,127.0.0.1:2'],
+};
+
 /** Job ids the fuzzer may name: the job that must keep running (never stopped), and jobs the fuzz itself started. */
 interface FuzzIds {
   readonly running: string;
@@ -283,7 +293,8 @@ function fuzzRequest(rng: Rng, ids: FuzzIds): InjectRequest {
     if (rng.chance(0.3)) continue;
     const times = rng.chance(0.1) ? 2 + rng.int(3) : 1;
     for (let i = 0; i < times; i++) {
-      const value = rng.chance(0.3) ? String(rng.int(20)) : rng.chance(0.5) ? String(rng.pick(NASTY_NUMBERS)) : nastyString(rng).slice(0, 200);
+      const plausible = Object.hasOwn(PLAUSIBLE_QUERY, name) ? PLAUSIBLE_QUERY[name] : undefined;
+      const value = plausible && rng.chance(0.4) ? rng.pick(plausible) : rng.chance(0.3) ? String(rng.int(20)) : rng.chance(0.5) ? String(rng.pick(NASTY_NUMBERS)) : nastyString(rng).slice(0, 200);
       query.push(`${enc(name)}=${rng.chance(0.8) ? enc(value) : value.replace(/[#&]/g, '')}`);
     }
   }
