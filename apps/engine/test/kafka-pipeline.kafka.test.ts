@@ -73,6 +73,13 @@ export function windowGraph(inTopic: string, outTopic: string, parallelism: numb
   };
 }
 
+/** Records read so far by the Kafka source subtasks of the current attempt. */
+function sourceRecords(job: Job): number {
+  let n = 0;
+  for (const { metrics } of job.metrics.values()) for (const op of metrics.operators) if (op.nodeId === 'in') n += op.recordsOut;
+  return n;
+}
+
 async function finish(job: Job): Promise<void> {
   const status = await job.done;
   if (status !== 'finished') throw new Error(`job ${status}: ${job.failure?.message ?? ''}`);
@@ -87,7 +94,6 @@ async function outputOf(topic: string): Promise<string[]> {
 
 describe('Kafka → window → Kafka, exactly-once', () => {
   let inTopic = '';
-  let straightMs = 3000;
   let restarted = 0;
   beforeAll(async () => {
     inTopic = await createTopic('windows-in', PARTITIONS);
@@ -96,9 +102,7 @@ describe('Kafka → window → Kafka, exactly-once', () => {
 
   it('a failure-free run writes every window once, keyed, with headers, visible to read_committed', async () => {
     const outTopic = await createTopic('windows-out', 3);
-    const started = Date.now();
     await finish(await jobs.submit(windowGraph(inTopic, outTopic, 2)));
-    straightMs = Date.now() - started;
     const records = await readCommitted(outTopic);
     expect(records.every((r) => r.headers['origin'] === 'sluice-test' && r.key !== null && JSON.parse(r.value ?? '{}').key === r.key)).toBe(true);
     expect(await outputOf(outTopic)).toEqual(expectedWindows());
@@ -108,13 +112,19 @@ describe('Kafka → window → Kafka, exactly-once', () => {
     const random = mulberry32(seed);
     const outTopic = await createTopic(`windows-kill-${seed}`, 3);
     const job = await jobs.submit(windowGraph(inTopic, outTopic, 2));
-    const delay = 100 + Math.floor(random() * Math.min(straightMs, 1500));
+    // Kill at a random point of the input rather than a random time, so that a busy
+    // machine (a slower or faster run than the straight one) still kills mid-run.
+    // Metrics arrive once a second: aim at the first half.
+    const fraction = 0.05 + random() * 0.45;
     const slot = Math.floor(random() * taskManager.slots);
-    setTimeout(() => void taskManager.killSlot(slot), delay);
+    const startedAt = Date.now();
+    while (job.status === 'running' && sourceRecords(job) < fraction * COUNT && Date.now() - startedAt < 30_000) await new Promise((r) => setTimeout(r, 5));
+    const delay = Date.now() - startedAt;
+    if (job.status === 'running') await taskManager.killSlot(slot);
     await finish(job);
     if (job.restarts > 0) restarted++;
     const why = job.exceptions.map((e) => e.failure.message).join('; ');
-    expect(await outputOf(outTopic), `seed ${seed}: slot ${slot} killed after ${delay} ms, ${job.restarts} restart(s): ${why}`).toEqual(expectedWindows());
+    expect(await outputOf(outTopic), `seed ${seed}: slot ${slot} killed after ${delay} ms (${Math.round(fraction * 100)}% of the input), ${job.restarts} restart(s): ${why}`).toEqual(expectedWindows());
   });
 
   it('most seeds did kill the job before it ended', () => {
