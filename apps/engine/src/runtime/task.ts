@@ -1044,7 +1044,9 @@ export class StreamTask implements GateListener {
         return;
       }
       this.wakeMailbox = finish;
-      void blocked.then(finish);
+      // Through a macrotask: a promise that is already settled must not turn the loop into
+      // a chain of microtasks that never lets timers, messages or heartbeats in.
+      void blocked.then(() => setImmediate(finish));
     });
   }
 
@@ -1172,7 +1174,8 @@ export class StreamTask implements GateListener {
       }
       this.wakeMailbox = finish;
       if (what === 'source' && source) {
-        void source.whenAvailable().then(finish);
+        // As above: a source whose whenAvailable() is already settled must not spin the loop in microtasks.
+        void source.whenAvailable().then(() => setImmediate(finish));
         return;
       }
       const bell = what === 'credit' ? this.creditBell : this.doorbell;

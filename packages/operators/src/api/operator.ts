@@ -284,8 +284,9 @@ export abstract class AbstractTwoInputOperator<IN1, IN2> extends OperatorBase im
 export abstract class AbstractSourceOperator extends OperatorBase implements SourceOperator {
   readonly inputs = 0 as const;
   abstract pollNext(budget: number): InputStatus;
+  /** Default: look again after the event loop's next turn (a source that can say when it has data should). */
   whenAvailable(): Promise<void> {
-    return Promise.resolve();
+    return new Promise((resolve) => setImmediate(resolve));
   }
 }
 
