@@ -43,14 +43,25 @@ test('take a savepoint, edit the window size, redeploy with the restore plan, an
   const shot = await page.screenshot({ path: path.resolve(import.meta.dirname, '../artifacts/live-view.png') });
   await testInfo.attach('live-view', { body: shot, contentType: 'image/png' });
 
-  // Keyed state of one page, read from the running window (or the engine's own "not available" answer).
+  // Keyed state of one page, read from the running window: its window state and the window's timer.
   await page.getByTestId('tab-state').click();
   await page.getByTestId('state-key').fill('/cart');
-  await page.getByTestId('state-query').click();
-  await expect(page.getByTestId('state-result').or(page.getByTestId('state-unavailable'))).toBeVisible();
+  await expect
+    .poll(
+      async () => {
+        await page.getByTestId('state-query').click();
+        return page.locator('[data-testid^="state-row-"]').count();
+      },
+      { timeout: 15_000 },
+    )
+    .toBeGreaterThan(0);
+  await expect(page.getByTestId('state-timers')).toBeVisible();
   await expect(page.getByTestId('state-error')).toHaveCount(0);
+  await expect(page.getByTestId('state-unavailable')).toHaveCount(0);
+  // Hot keys of the keyed edge: the engine counts keys while someone watches.
   await page.getByTestId('hot-keys-start').click();
-  await expect(page.getByTestId('hot-keys-table').or(page.getByTestId('hot-keys-unavailable'))).toBeVisible();
+  await expect(page.getByTestId('hot-key-row').first()).toBeVisible({ timeout: 15_000 });
+  await expect(page.getByTestId('hot-keys-unavailable')).toHaveCount(0);
   await page.screenshot({ path: testInfo.outputPath('state.png') });
 
   // One click: a savepoint, which the checkpoint history lists.
