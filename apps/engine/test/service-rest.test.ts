@@ -170,6 +170,26 @@ describe('service endpoints', () => {
   });
 });
 
+/** A keyed job whose hour-long windows keep state (and a timer) per key while it runs. */
+function hourWindows(name: string, key: { kind: 'field'; field: string } | { kind: 'function'; fn: string }, stateBackend: { type: 'heap' } | { type: 'rocksdb' } = { type: 'heap' }): JobGraphDocument {
+  return {
+    schemaVersion: 1,
+    name,
+    job: { defaultParallelism: 2, stateBackend, checkpointing: { enabled: true, intervalMs: 60_000 } },
+    nodes: [
+      { id: 'gen', type: 'generator', config: { profile: 'sequence', ratePerSecond: 400, keys: 8, eventIntervalMs: 1 } },
+      { id: 'k', type: 'key-by', config: { key } },
+      { id: 'w', type: 'tumbling-window', config: { sizeMs: 3_600_000, function: { kind: 'aggregations', aggregations: [{ op: 'count' }] } } },
+      { id: 'out', type: 'collect-sink', config: { name: 'hours', maxRecords: 1000 } },
+    ],
+    edges: [
+      { id: 'e1', source: 'gen', target: 'k' },
+      { id: 'e2', source: 'k', target: 'w' },
+      { id: 'e3', source: 'w', target: 'out' },
+    ],
+  };
+}
+
 describe('jobs', () => {
   it('submits a graph (201, Location), runs it and shows status, graph, plan with key-group ranges, times and results', async () => {
     const submitted = await call('POST', '/api/jobs', { graph: bounded() });
@@ -401,25 +421,6 @@ describe('jobs', () => {
     conforms('getJobExceptions', history);
     expect(history.body.entries).toEqual([detail.body.failure]);
   });
-
-  function hourWindows(name: string, key: { kind: 'field'; field: string } | { kind: 'function'; fn: string }, stateBackend: { type: 'heap' } | { type: 'rocksdb' } = { type: 'heap' }): JobGraphDocument {
-    return {
-      schemaVersion: 1,
-      name,
-      job: { defaultParallelism: 2, stateBackend, checkpointing: { enabled: true, intervalMs: 60_000 } },
-      nodes: [
-        { id: 'gen', type: 'generator', config: { profile: 'sequence', ratePerSecond: 400, keys: 8, eventIntervalMs: 1 } },
-        { id: 'k', type: 'key-by', config: { key } },
-        { id: 'w', type: 'tumbling-window', config: { sizeMs: 3_600_000, function: { kind: 'aggregations', aggregations: [{ op: 'count' }] } } },
-        { id: 'out', type: 'collect-sink', config: { name: 'hours', maxRecords: 1000 } },
-      ],
-      edges: [
-        { id: 'e1', source: 'gen', target: 'k' },
-        { id: 'e2', source: 'k', target: 'w' },
-        { id: 'e3', source: 'w', target: 'out' },
-      ],
-    };
-  }
 
   /** Window state of one key as the state query shows it: one accumulator and the window's end-of-window timer. */
   async function windowStateOf(id: string, key: string, extra = ''): Promise<Answer> {
@@ -663,27 +664,8 @@ describe('checkpoints, savepoints and redeploy', () => {
 });
 
 describe('stop with drain', () => {
-  function hourly(): JobGraphDocument {
-    return {
-      schemaVersion: 1,
-      name: 'hourly',
-      job: { defaultParallelism: 2, checkpointing: { enabled: true, intervalMs: 60_000 } },
-      nodes: [
-        { id: 'gen', type: 'generator', config: { profile: 'sequence', ratePerSecond: 400, keys: 8, eventIntervalMs: 1 } },
-        { id: 'k', type: 'key-by', config: { key: { kind: 'field', field: 'key' } } },
-        { id: 'w', type: 'tumbling-window', config: { sizeMs: 3_600_000, function: { kind: 'aggregations', aggregations: [{ op: 'count' }] } } },
-        { id: 'out', type: 'collect-sink', config: { name: 'hours', maxRecords: 1000 } },
-      ],
-      edges: [
-        { id: 'e1', source: 'gen', target: 'k' },
-        { id: 'e2', source: 'k', target: 'w' },
-        { id: 'e3', source: 'w', target: 'out' },
-      ],
-    };
-  }
-
   async function stopAfterRecords(drain: boolean): Promise<Array<{ value: { key: string; count: number } }>> {
-    const submitted = await call('POST', '/api/jobs', { graph: hourly() });
+    const submitted = await call('POST', '/api/jobs', { graph: hourWindows('hourly', { kind: 'field', field: 'key' }) });
     const id = submitted.body.id as string;
     // Let records of every key into the hour-long windows.
     for (let k = 0; k < 8; k++) {
