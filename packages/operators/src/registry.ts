@@ -3,7 +3,7 @@
  * type; this registry builds a running instance from a validated config.
  */
 import type { JobConfig } from '@sluice/graph-model';
-import type { BatchLoader, CodeLoader, CollectOutlet } from './api/functions.js';
+import type { BatchLoader, CodeLoader, CollectOutlet, ProcessProgramLoader } from './api/functions.js';
 import type { AnyOperator } from './api/operator.js';
 import { BlackholeSink, CollectSink, ConsoleSink } from './sinks/basic.js';
 import { GeneratorSource } from './sources/generator.js';
@@ -29,6 +29,8 @@ export interface OperatorEnv {
   readonly fn: CodeLoader;
   /** Batch versions of map, filter and flat-map functions, where the engine offers them (sandboxed user code). */
   readonly batch?: BatchLoader | undefined;
+  /** Keyed-process functions run over batches with their state, where the engine offers it (sandboxed user code). */
+  readonly processProgram?: ProcessProgramLoader | undefined;
   /** Where a collect sink named `name` delivers its records. */
   collector(name: string): CollectOutlet;
   /** Where a console sink writes a line. */

@@ -27,7 +27,18 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { BatchKind, BatchResult, FunctionContext } from '@sluice/operators';
+import {
+  BatchRecordError,
+  ProcessBatchError,
+  type BatchKind,
+  type BatchResult,
+  type FunctionContext,
+  type ProcessBatch,
+  type ProcessBatchResult,
+  type ProcessProgram,
+  type ProcessProgramHost,
+  type ProcessProgramSpec,
+} from '@sluice/operators';
 import { Packr } from 'msgpackr';
 
 /**
@@ -176,10 +187,15 @@ interface HostShape {
   described: boolean;
 }
 
-const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, msgpackr) {
+const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, msgpackr) {
   'use strict';
   const COPY = { arguments: { copy: true }, result: { copy: true } };
   const apply = Function.prototype.apply;
+  // Captured before user code runs: user code may replace the globals of its context.
+  const setPrototypeOf = Object.setPrototypeOf;
+  const freeze = Object.freeze;
+  const isFinite = Number.isFinite;
+  const programs = [];
   const values = [];
   const callbacks = [];
   const standIns = new Map();
@@ -255,8 +271,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, msgpackr) {
     return args;
   }
 
-  return {
-    define(code) {
+  function define(code) {
       lastOut = undefined;
       try {
         const v = (0, eval)(code);
@@ -275,6 +290,183 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, msgpackr) {
       } catch (e) {
         return { error: describeError(e) };
       }
+  }
+
+  function copyArgs(args) {
+    const list = [];
+    for (let i = 0; i < args.length; i++) list[i] = args[i];
+    return list;
+  }
+
+  const STATE_METHODS = {
+    value: ['value', 'update', 'clear'],
+    list: ['get', 'add', 'addAll', 'update', 'clear'],
+    map: ['get', 'put', 'remove', 'contains', 'entries', 'keys', 'values', 'isEmpty', 'clear'],
+    reducing: ['get', 'add', 'clear'],
+    aggregating: ['get', 'add', 'clear'],
+  };
+
+  /**
+   * A keyed-process function run over batches (see process-batcher.ts on the host). Its
+   * context lives here: key, timestamp, outputs, timers and prefetched value states are
+   * answered in the isolate; everything else (other state kinds, error messages for
+   * undeclared names, members this file does not know) goes to the host's context, which
+   * is the prototype of the one here.
+   */
+  function makeProgram(target, spec) {
+    const states = new Map();
+    let slots = 0;
+    for (const s of spec.states) states.set(s.name, { kind: s.kind, slot: s.prefetch ? slots++ : -1 });
+    const sides = new Map();
+    for (let i = 0; i < spec.sideOutputs.length; i++) sides.set(spec.sideOutputs[i], i);
+    const handles = new Map();
+    let base = {};
+    let batch;
+    let entry = -1;
+    let keyIndex = -1;
+    let dirty = [];
+    let outs, outEntry, outTag, m, timers, tn;
+
+    function stateCall(name, method, args) {
+      return fromHost(hostState.applySync(undefined, [entry, name, method, args], COPY));
+    }
+    function state(name) {
+      let h = handles.get(name);
+      if (h !== undefined) return h;
+      const s = states.get(name);
+      // The host names undeclared states (and the declared ones).
+      if (s === undefined) return stateCall(name, 'value', []);
+      h = {};
+      if (s.slot >= 0) {
+        const slot = s.slot;
+        h.value = function () {
+          if (batch === undefined) return stateCall(name, 'value', []);
+          const d = dirty[slot].get(keyIndex);
+          if (d !== undefined) return d.c ? undefined : d.v;
+          return batch.p[slot][keyIndex];
+        };
+        h.update = function (v) {
+          if (batch === undefined) return stateCall(name, 'update', [v]);
+          dirty[slot].set(keyIndex, { c: false, v });
+        };
+        h.clear = function () {
+          if (batch === undefined) return stateCall(name, 'clear', []);
+          dirty[slot].set(keyIndex, { c: true, v: undefined });
+        };
+      } else {
+        for (const method of STATE_METHODS[s.kind] || []) h[method] = function () { return stateCall(name, method, copyArgs(arguments)); };
+      }
+      freeze(h);
+      handles.set(name, h);
+      return h;
+    }
+    function timer(op, name, t) {
+      // Invalid times (and any use outside a record or timer) get the host's error.
+      if (batch === undefined || typeof t !== 'number' || !isFinite(t)) { base.timerService[name](t); return; }
+      timers[tn++] = op; timers[tn++] = entry; timers[tn++] = t;
+    }
+    const timerService = freeze({
+      registerEventTimeTimer(t) { timer(0, 'registerEventTimeTimer', t); },
+      deleteEventTimeTimer(t) { timer(1, 'deleteEventTimeTimer', t); },
+      registerProcessingTimeTimer(t) { timer(2, 'registerProcessingTimeTimer', t); },
+      deleteProcessingTimeTimer(t) { timer(3, 'deleteProcessingTimeTimer', t); },
+      currentWatermark() { return batch === undefined ? base.timerService.currentWatermark() : batch.w; },
+      currentProcessingTime() { return batch === undefined ? base.timerService.currentProcessingTime() : batch.n; },
+    });
+    const ctx = {
+      timestamp: -Infinity,
+      key: undefined,
+      timeDomain: undefined,
+      timerService,
+      state,
+      collect(r) {
+        if (batch === undefined) return base.collect(r);
+        outs[m] = checkRecord(r); outEntry[m] = entry; outTag[m] = -1; m++;
+      },
+      output(tag, r) {
+        const side = sides.get(tag);
+        if (batch === undefined || side === undefined) return base.output(tag, r);
+        outs[m] = checkRecord(r); outEntry[m] = entry; outTag[m] = side; m++;
+      },
+    };
+    const openCtx = { state };
+
+    return {
+      open(b) {
+        base = b;
+        setPrototypeOf(openCtx, base);
+        if (typeof target.open !== 'function') return undefined;
+        return apply.call(target.open, target, [openCtx]);
+      },
+      run(bytes, b) {
+        base = b;
+        setPrototypeOf(ctx, base);
+        const input = inPackr.unpack(new Uint8Array(bytes));
+        const kinds = input.k;
+        const n = kinds.length;
+        dirty = [];
+        for (let s = 0; s < slots; s++) dirty[s] = new Map();
+        outs = []; outEntry = []; outTag = []; m = 0; timers = []; tn = 0;
+        batch = input;
+        let e = 0;
+        try {
+          for (; e < n; e++) {
+            entry = e;
+            keyIndex = input.i[e];
+            ctx.timestamp = input.t[e];
+            ctx.key = input.K[keyIndex];
+            const kind = kinds[e];
+            let r;
+            if (kind === 0) {
+              ctx.timeDomain = undefined;
+              r = apply.call(target.processElement, target, [input.v[e], ctx]);
+            } else {
+              ctx.timeDomain = kind === 1 ? 'event-time' : 'processing-time';
+              r = apply.call(target.onTimer, target, [input.t[e], ctx]);
+            }
+            if (r !== null && typeof r === 'object' && typeof r.then === 'function') throw new TypeError('user functions must return their result, not a promise (async functions are not supported)');
+          }
+          entry = -1;
+          const w = [];
+          const x = [];
+          let wn = 0;
+          let xn = 0;
+          for (let s = 0; s < slots; s++) {
+            for (const [k, d] of dirty[s]) { w[wn++] = s; w[wn++] = k; w[wn++] = d.c ? 1 : 0; x[xn++] = d.c ? null : d.v; }
+          }
+          const packed = outPackr.pack({ o: outs, e: outEntry, g: outTag, w, x, m: timers });
+          return { bytes: packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength) };
+        } catch (err) {
+          return { error: describeError(err), index: entry };
+        } finally {
+          batch = undefined; entry = -1; keyIndex = -1; dirty = []; outs = undefined;
+        }
+      },
+    };
+  }
+
+  return {
+    define,
+    defineProcess(code, spec) {
+      const r = define(code);
+      if (r.shape === 'hooks') programs[r.id] = makeProgram(values[r.id], spec);
+      return r;
+    },
+    processOpen(id, b) {
+      lastOut = undefined;
+      try {
+        const r = programs[id].open(standIn(b));
+        if (r !== null && typeof r === 'object' && typeof r.then === 'function') {
+          return { error: { message: 'user functions must return their result, not a promise (async functions are not supported)', name: 'TypeError', stack: '' } };
+        }
+        return {};
+      } catch (e) {
+        return { error: describeError(e) };
+      }
+    },
+    processRun(id, bytes, b) {
+      lastOut = undefined;
+      return programs[id].run(bytes, standIn(b));
     },
     call(id, hook, args, handles) {
       lastOut = undefined;
@@ -336,9 +528,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, msgpackr) {
         lastOut = out;
         return { bytes: b, counts };
       } catch (e) {
-        let record;
-        try { record = records === undefined ? undefined : JSON.stringify(records[i]); } catch (_) { record = undefined; }
-        return { error: describeError(e), index: i, record };
+        return { error: describeError(e), index: records === undefined ? -1 : i };
       }
     },
   };
@@ -368,6 +558,9 @@ export class TaskSandbox {
     callback: IvmReference;
     batch: IvmReference;
     forgetHandles: IvmReference;
+    defineProcess: IvmReference;
+    processOpen: IvmReference;
+    processRun: IvmReference;
   };
   private readonly cpuMs: number;
   /**
@@ -391,6 +584,8 @@ export class TaskSandbox {
    * other call forgets them.
    */
   private lastOutputs: unknown[] | undefined;
+  /** The process program running now (its open or a batch), which answers its state calls. */
+  private processHost: ProcessProgramHost | undefined;
 
   constructor(
     settings: UserCodeSettings,
@@ -419,8 +614,9 @@ export class TaskSandbox {
     const boot = this.context.evalSync(SANDBOX_BOOTSTRAP, { reference: true }) as IvmReference;
     const hostCall = new this.ivm.Reference((id: number, name: string, args: unknown[], fns: Array<[number, number]>) => this.hostCall(id, name, args, fns));
     const hostGet = new this.ivm.Reference((id: number, name: string) => this.hostGet(id, name));
+    const hostState = new this.ivm.Reference((entry: number, name: string, method: string, args: unknown[]) => this.hostState(entry, name, method, args));
     const msgpackr = this.context.global.getSync('msgpackr', { reference: true });
-    const api = boot.applySync(undefined, [hostCall, hostGet, msgpackr.derefInto()], { result: { reference: true } }) as IvmReference;
+    const api = boot.applySync(undefined, [hostCall, hostGet, hostState, msgpackr.derefInto()], { result: { reference: true } }) as IvmReference;
     this.context.evalSync('delete globalThis.msgpackr;');
     this.api = {
       define: api.getSync('define', { reference: true }),
@@ -428,6 +624,9 @@ export class TaskSandbox {
       callback: api.getSync('callback', { reference: true }),
       batch: api.getSync('batch', { reference: true }),
       forgetHandles: api.getSync('forgetHandles', { reference: true }),
+      defineProcess: api.getSync('defineProcess', { reference: true }),
+      processOpen: api.getSync('processOpen', { reference: true }),
+      processRun: api.getSync('processRun', { reference: true }),
     };
   }
 
@@ -462,9 +661,11 @@ export class TaskSandbox {
       const info = { nodeId: ctx.nodeId, subtaskIndex: ctx.subtaskIndex, parallelism: ctx.parallelism, attemptNumber: ctx.attemptNumber };
       const r = this.enter(() =>
         this.api.batch.applySync(undefined, [id, kind, bytes, timestamps, info], { timeout: this.wallMs, arguments: { copy: true }, result: { copy: true } }),
-      ) as { keep?: unknown; bytes?: unknown; counts?: unknown; error?: CallReply['error']; record?: string };
+      ) as { keep?: unknown; bytes?: unknown; counts?: unknown; error?: CallReply['error']; index?: number };
       if (r.error) {
-        throw new SandboxError(`${r.error.message}${typeof r.record === 'string' ? ` (record ${r.record.length > 1000 ? `${r.record.slice(0, 1000)}…` : r.record})` : ''}`);
+        // The task names the record the function failed on (the host's copy of it).
+        if (typeof r.index === 'number' && r.index >= 0 && r.index < values.length) throw new BatchRecordError(r.error.message, values[r.index]);
+        throw new SandboxError(r.error.message);
       }
       if (kind === 'filter') {
         if (!(r.keep instanceof Uint8Array) || r.keep.length !== values.length) throw new SandboxError('the sandbox returned no keep flags (was its runtime tampered with?)');
@@ -483,6 +684,82 @@ export class TaskSandbox {
     };
   }
 
+  /**
+   * A keyed-process function run over batches (the batch path of process functions): its
+   * context lives in the isolate, `context` (the operator's own) answers what that one
+   * passes on. See process-batcher.ts in @sluice/operators for the host side.
+   */
+  loadProcess(compiled: string, binding: string, spec: ProcessProgramSpec, context: object): ProcessProgram {
+    this.lastOutputs = undefined;
+    const reply = this.enterAt(() =>
+      this.api.defineProcess.applySync(undefined, [`(() => { ${compiled}\nreturn ${binding}; })()`, spec], {
+        timeout: this.wallMs,
+        arguments: { copy: true },
+        result: { copy: true },
+      }),
+    ) as { id?: number; shape?: 'function' | 'hooks' | 'value'; hooks?: string[]; data?: Record<string, unknown>; value?: unknown; error?: CallReply['error'] };
+    if (reply.error) throw new SandboxError(reply.error.message);
+    if (typeof reply.id !== 'number' || reply.shape === undefined) throw new SandboxError('the sandbox could not define the function');
+    const id = reply.id;
+    let hooks: unknown = reply.value;
+    if (reply.shape === 'function') hooks = () => undefined;
+    if (reply.shape === 'hooks') {
+      const shape: Record<string, unknown> = { ...reply.data };
+      for (const name of reply.hooks ?? []) shape[name] = unusable;
+      hooks = shape;
+    }
+    const within = <T>(host: ProcessProgramHost, call: () => T): T => {
+      this.lastOutputs = undefined;
+      this.processHost = host;
+      try {
+        return this.enter(call);
+      } finally {
+        this.processHost = undefined;
+      }
+    };
+    const transfer = { timeout: this.wallMs, arguments: { copy: true }, result: { copy: true } };
+    return {
+      hooks,
+      open: (host) => {
+        const r = within(host, () => this.api.processOpen.applySync(undefined, [id, this.describe(context)], transfer)) as CallReply;
+        if (r.error) throw new SandboxError(r.error.message);
+      },
+      run: (batch: ProcessBatch, host): ProcessBatchResult => {
+        const packed = this.packr.pack({ k: batch.kinds, v: batch.values, t: batch.timestamps, i: batch.keyIndex, K: batch.keys, p: batch.prefetched, w: batch.watermark, n: batch.processingTime });
+        const bytes = new this.ivm.ExternalCopy(packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength), { transferOut: true }).copyInto({ release: true });
+        const r = within(host, () => this.api.processRun.applySync(undefined, [id, bytes, this.describe(context)], transfer)) as {
+          bytes?: unknown;
+          error?: CallReply['error'];
+          index?: number;
+        };
+        if (r.error) {
+          if (typeof r.index === 'number' && r.index >= 0 && r.index < batch.kinds.length) throw new ProcessBatchError(r.error.message, r.index);
+          throw new SandboxError(r.error.message);
+        }
+        if (!(r.bytes instanceof ArrayBuffer)) throw new SandboxError('the sandbox returned no batch result (was its runtime tampered with?)');
+        const out = this.unpackr.unpack(new Uint8Array(r.bytes)) as { o?: unknown; e?: unknown; g?: unknown; w?: unknown; x?: unknown; m?: unknown } | null;
+        if (!out || !Array.isArray(out.o) || !Array.isArray(out.e) || !Array.isArray(out.g) || !Array.isArray(out.w) || !Array.isArray(out.x) || !Array.isArray(out.m)) {
+          throw new SandboxError('the sandbox returned a malformed batch result (was its runtime tampered with?)');
+        }
+        const outputs = out.o as unknown[];
+        if (r.bytes.byteLength > this.maxRecordBytes) this.checkRecordSizes(outputs, 'keyed-process');
+        return { outputs, outputEntry: out.e as number[], outputTag: out.g as number[], writes: out.w as number[], writeValues: out.x as unknown[], timers: out.m as number[] };
+      },
+    };
+  }
+
+  /** A state call of the running process program (ProcessProgramHost.stateCall). */
+  private hostState(entry: number, name: string, method: string, args: unknown[]): { v?: unknown; h?: HandleDescriptor; e?: string } {
+    const host = this.processHost;
+    if (!host) return { e: 'keyed state can only be used while the function processes a record or a timer' };
+    try {
+      const value = host.stateCall(entry, name, method, args);
+      return isHostObject(value) ? { e: `state '${name}' returned something that cannot be handed to user code` } : { v: value };
+    } catch (error) {
+      return { e: error instanceof Error ? error.message : String(error) };
+    }
+  }
+
   private define(compiled: string, binding: string): { id: number; shape: 'function' | 'hooks' | 'value'; hooks?: string[]; data?: Record<string, unknown>; value?: unknown } {
     this.lastOutputs = undefined;
     const reply = this.enterAt(() =>
@@ -497,15 +774,19 @@ export class TaskSandbox {
     const outputs = this.unpackr.unpack(bytes) as unknown;
     if (!Array.isArray(outputs)) throw new SandboxError('internal: the sandbox returned no record list');
     // Only a batch larger than one record may hold one: check record by record only then.
-    if (bytes.byteLength > this.maxRecordBytes) {
-      for (const record of outputs) {
-        const size = this.packr.pack(record).byteLength;
-        if (size > this.maxRecordBytes) {
-          throw new SandboxError(`the ${kind} function emitted a record of ${size} bytes; the engine's limit is ${this.maxRecordBytes} bytes per record (limits.maxRecordBytes)`);
-        }
+    if (bytes.byteLength > this.maxRecordBytes) this.checkRecordSizes(outputs, kind);
+    return outputs;
+  }
+
+  private checkRecordSizes(outputs: readonly unknown[], kind: string): void {
+    // A fresh packer: this.packr's stream must stay in step with the isolate's unpacker.
+    const measure = new Packr();
+    for (const record of outputs) {
+      const size = measure.pack(record).byteLength;
+      if (size > this.maxRecordBytes) {
+        throw new SandboxError(`the ${kind} function emitted a record of ${size} bytes; the engine's limit is ${this.maxRecordBytes} bytes per record (limits.maxRecordBytes)`);
       }
     }
-    return outputs;
   }
 
   private call(id: number, hook: string | null, args: unknown[]): unknown {
@@ -686,6 +967,11 @@ export class TaskSandbox {
 }
 
 const MAX_HANDLES = 10_000;
+
+/** Stands for a hook in the shape a process program reports; the operator only checks it is a function. */
+function unusable(): never {
+  throw new Error('internal: a process program hook was called on the host');
+}
 const WALL_FACTOR = 3;
 
 function sameRecords(a: readonly unknown[], b: readonly unknown[]): boolean {

@@ -37,6 +37,7 @@ import {
   RowKind,
   VOID_NAMESPACE,
   type AnyOperator,
+  BatchRecordError,
   type BatchKind,
   type CollectOutlet,
   type Key,
@@ -51,6 +52,7 @@ import {
   type OperatorContext,
   type Output,
   type ProcessingTimeService,
+  type ProcessProgramSpec,
   type SourceOperator,
 } from '@sluice/operators';
 import type { ChainedOperatorPlan, ExecutionPlan, OutputTarget, TaskPlan } from '../compile/plan.js';
@@ -479,6 +481,7 @@ export class StreamTask implements GateListener {
     this.sandbox = sandbox;
     const fn = sandbox ? (source: string): unknown => sandbox.load(compiledOf(source), BINDING) : (source: string): unknown => instantiateCode(compiledOf(source));
     const batch = sandbox ? (source: string, kind: BatchKind) => sandbox.loadBatch(compiledOf(source), BINDING, kind) : undefined;
+    const processProgram = sandbox ? (source: string, spec: ProcessProgramSpec, context: object) => sandbox.loadProcess(compiledOf(source), BINDING, spec, context) : undefined;
     this.keySelectors = plan.keys.map((k) => (k ? compileKeySelector(k, fn) : undefined));
 
     // Exchange writers of this subtask, one per outgoing exchange.
@@ -505,6 +508,7 @@ export class StreamTask implements GateListener {
       job: this.job,
       fn,
       batch,
+      processProgram,
       collector: (name: string) => this.host.collector(plan.operators[0]?.nodeId ?? '', name),
       print: (line: string) => this.host.print(line),
     };
@@ -1210,8 +1214,9 @@ export class StreamTask implements GateListener {
     if (error instanceof TaskFailure) return error;
     const attributed = error instanceof AttributedError ? error : undefined;
     const nodeId = attributed?.nodeId ?? this.plan.operators[0]?.nodeId ?? '?';
-    const record = attributed ? attributed.record : this.currentRecord;
     const cause = attributed ? attributed.cause : error;
+    // An error from a batch of user code names the record it failed on, not the one the task was handling.
+    const record = cause instanceof BatchRecordError ? cause.record : attributed ? attributed.record : this.currentRecord;
     let key: Key | undefined;
     try {
       key = this.backend?.getCurrentKey();

@@ -53,3 +53,101 @@ export type BatchFunction = (values: unknown[], timestamps: number[], ctx: Funct
 
 /** Compiles a code field into a batch function; undefined where user code is called directly. */
 export type BatchLoader = (source: string, kind: BatchKind) => BatchFunction;
+
+/**
+ * A keyed-process function run where calling user code crosses a boundary (the sandbox):
+ * records and timers go over in batches, and the function's keyed state travels with
+ * them. Per batch, the operator reads each prefetched state (a value state) for every key
+ * of the batch once, the program runs the entries in order, and hands back what they
+ * emitted, the final value of every state entry they wrote, and the timers they
+ * registered or deleted, each in order; the operator applies them after the batch.
+ * Other states (list, map, reducing, aggregating, and values whose TTL is refreshed on
+ * read) are reached through `ProcessProgramHost.stateCall` while the batch runs.
+ */
+export interface ProcessProgram {
+  /** The hook object's shape (hook names map to functions, other fields to their data), for the operator to check. */
+  readonly hooks: unknown;
+  /** Calls open(ctx) once; there is no key and nothing may be emitted. */
+  open(host: ProcessProgramHost): void;
+  /** Runs a batch of elements and timers; throws a ProcessBatchError naming the entry that failed. */
+  run(batch: ProcessBatch, host: ProcessProgramHost): ProcessBatchResult;
+}
+
+export interface ProcessProgramSpec {
+  /** The operator type, as error messages name it. */
+  readonly type: string;
+  /** Declared states; `prefetch`: read for every key of a batch before it runs and written back after it. */
+  readonly states: ReadonlyArray<{ readonly name: string; readonly kind: string; readonly prefetch: boolean }>;
+  readonly sideOutputs: readonly string[];
+}
+
+/** What kind an entry of a batch is. */
+export const ENTRY_ELEMENT = 0;
+export const ENTRY_EVENT_TIMER = 1;
+export const ENTRY_PROCESSING_TIMER = 2;
+
+/** One batch, column by column: entry i is kinds[i], values[i], timestamps[i], keys[keyIndex[i]]. */
+export interface ProcessBatch {
+  readonly kinds: number[];
+  /** The record of an element; undefined for a timer. */
+  readonly values: unknown[];
+  /** The record's event time, or the timer's time. */
+  readonly timestamps: number[];
+  readonly keyIndex: number[];
+  /** The batch's distinct keys. */
+  readonly keys: unknown[];
+  /** Per prefetched state (in spec order), its value for each of `keys` (undefined: none). */
+  readonly prefetched: unknown[][];
+  readonly watermark: number;
+  readonly processingTime: number;
+}
+
+/** Timer operations of a batch, as `timers` lists them: [operation, entry, time] triples. */
+export const TIMER_REGISTER_EVENT = 0;
+export const TIMER_DELETE_EVENT = 1;
+export const TIMER_REGISTER_PROCESSING = 2;
+export const TIMER_DELETE_PROCESSING = 3;
+
+export interface ProcessBatchResult {
+  /** Emitted records in order; entry i of outputEntry says which batch entry emitted it. */
+  readonly outputs: unknown[];
+  readonly outputEntry: number[];
+  /** -1: the main output; otherwise the index of the side output in the spec's sideOutputs. */
+  readonly outputTag: number[];
+  /** Final writes to prefetched states: [prefetched state index, key index, cleared (1) or updated (0)] triples, values beside them. */
+  readonly writes: number[];
+  readonly writeValues: unknown[];
+  /** [operation, entry, time] triples in the order the function called them. */
+  readonly timers: number[];
+}
+
+/** The host side of a program: keyed state that is not prefetched. */
+export interface ProcessProgramHost {
+  /** Calls `method` of state `name` for the key of batch entry `entry` (-1: outside a batch, the backend's current key). */
+  stateCall(entry: number, name: string, method: string, args: unknown[]): unknown;
+}
+
+/** A user function failed on one entry of a batch; the operator names that entry's key and record. */
+export class ProcessBatchError extends Error {
+  constructor(
+    message: string,
+    readonly entry: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * An error about one record of a batch: the task names this record in the failure, not
+ * the record it was handling when the batch ran.
+ */
+export class BatchRecordError extends Error {
+  constructor(
+    message: string,
+    readonly record: unknown,
+  ) {
+    super(message);
+  }
+}
+
+export type ProcessProgramLoader = (source: string, spec: ProcessProgramSpec, context: object) => ProcessProgram;

@@ -1,0 +1,198 @@
+/**
+ * Sandboxed keyed-process functions run over batches of records with their keys' value
+ * states handed over per batch (process-batcher.ts). What a function sees and does must
+ * not change: each case runs sandboxed and trusted, and both must give the same results,
+ * or fail with the same message naming the same key and record.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JobGraphDocument } from '@sluice/graph-model';
+import { JobManager, TaskManager, type Job } from '@sluice/engine';
+
+let sandboxedTm: TaskManager;
+let sandboxed: JobManager;
+let trustedTm: TaskManager;
+let trusted: JobManager;
+
+beforeAll(() => {
+  sandboxedTm = new TaskManager({ slots: 2, userCode: { mode: 'sandboxed' } });
+  sandboxed = new JobManager(sandboxedTm);
+  trustedTm = new TaskManager({ slots: 2, userCode: { mode: 'trusted' } });
+  trusted = new JobManager(trustedTm);
+});
+afterAll(async () => {
+  await sandboxedTm.shutdown();
+  await trustedTm.shutdown();
+});
+
+interface ProcessOptions {
+  readonly states?: unknown[];
+  readonly sideOutputs?: string[];
+  readonly count?: number;
+  readonly keys?: number;
+  readonly parallelism?: number;
+}
+
+function processJob(fn: string, options: ProcessOptions = {}): JobGraphDocument {
+  const sideOutputs = options.sideOutputs ?? [];
+  return {
+    schemaVersion: 1,
+    name: 'process batch job',
+    job: { defaultParallelism: options.parallelism ?? 1 },
+    nodes: [
+      { id: 'gen', type: 'generator', config: { profile: 'sequence', count: options.count ?? 3000, ratePerSecond: 0, keys: options.keys ?? 10 } },
+      { id: 'k', type: 'key-by', config: { key: { kind: 'field', field: 'key' } } },
+      { id: 'fn', type: 'keyed-process', config: { fn, states: options.states ?? [{ kind: 'value', name: 'count' }], sideOutputs } },
+      { id: 'out', type: 'collect-sink', config: { name: 'out', maxRecords: 1_000_000 } },
+      ...sideOutputs.map((tag) => ({ id: `side-${tag}`, type: 'collect-sink', config: { name: tag, maxRecords: 1_000_000 } })),
+    ],
+    edges: [
+      { id: 'e1', source: 'gen', target: 'k' },
+      { id: 'e2', source: 'k', target: 'fn' },
+      { id: 'e3', source: 'fn', target: 'out' },
+      ...sideOutputs.map((tag) => ({ id: `e-${tag}`, source: 'fn', sourceOutput: tag, target: `side-${tag}` })),
+    ],
+  };
+}
+
+async function bothWays(graph: JobGraphDocument): Promise<[Job, Job]> {
+  const jobs = await Promise.all([sandboxed.submit(graph), trusted.submit(graph)]);
+  await Promise.all(jobs.map((j) => j.done));
+  await new Promise((r) => setTimeout(r, 150));
+  return jobs;
+}
+
+/** Rows with their timestamps, sorted: the order across keys and subtasks is not fixed. */
+const rows = (job: Job, sink = 'out') => job.results(sink).map((r) => JSON.stringify([r.value, r.timestamp])).sort();
+const withoutJobId = (message: string | undefined, job: Job) => message?.replaceAll(job.id, '<job>');
+
+describe('a sandboxed keyed-process function over batches gives what the trusted one gives', () => {
+  it('value state kept across records of a key, cleared and read back, in open() handles and ctx.state handles', async () => {
+    const [s, t] = await bothWays(
+      processJob(
+        `({
+          open(ctx) { this.count = ctx.state('count'); },
+          processElement(v, ctx) {
+            const n = (this.count.value() ?? 0) + 1;
+            if (n % 7 === 0) this.count.clear(); else this.count.update(n);
+            ctx.state('last').update({ id: v.id, n });
+            if (v.id % 5 === 0) ctx.collect({ key: ctx.key, n, count: ctx.state('count').value(), last: ctx.state('last').value(), t: ctx.timestamp });
+          },
+        })`,
+        { states: [{ kind: 'value', name: 'count' }, { kind: 'value', name: 'last' }], parallelism: 2 },
+      ),
+    );
+    expect(s.failure).toBeUndefined();
+    expect(t.failure).toBeUndefined();
+    expect(rows(s).length).toBe(600);
+    expect(rows(s)).toEqual(rows(t));
+  });
+
+  it('side outputs, event-time timers registered and deleted, onTimer state, the watermark per record', async () => {
+    const [s, t] = await bothWays(
+      processJob(
+        `({
+          processElement(v, ctx) {
+            const c = ctx.state('count');
+            c.update((c.value() ?? 0) + 1);
+            if (v.id % 10 === 0) ctx.output('tens', { id: v.id, key: ctx.key, wm: ctx.timerService.currentWatermark() });
+            ctx.timerService.registerEventTimeTimer(ctx.timestamp + 500);
+            if (v.id % 3 === 0) ctx.timerService.deleteEventTimeTimer(ctx.timestamp + 500);
+          },
+          onTimer(t, ctx) {
+            const c = ctx.state('count');
+            ctx.collect({ timer: t, key: ctx.key, n: c.value(), domain: ctx.timeDomain, at: ctx.timestamp });
+            if (t % 3 === 0) c.clear();
+            if (t % 2 === 0) ctx.output('tens', { fromTimer: t });
+          },
+        })`,
+        { sideOutputs: ['tens'] },
+      ),
+    );
+    expect(s.failure).toBeUndefined();
+    expect(rows(s).length).toBeGreaterThan(100);
+    expect(rows(s)).toEqual(rows(t));
+    expect(rows(s, 'tens').length).toBeGreaterThan(300);
+    expect(rows(s, 'tens')).toEqual(rows(t, 'tens'));
+  });
+
+  it('list, map, aggregating state and a value state whose TTL is refreshed on read (reached per call)', async () => {
+    const [s, t] = await bothWays(
+      processJob(
+        `({
+          processElement(v, ctx) {
+            ctx.state('seen').add(v.id % 13);
+            ctx.state('byMod').put(v.value % 4, v.id);
+            ctx.state('avg').add(v.value);
+            const ttl = ctx.state('touched');
+            ttl.update((ttl.value() ?? 0) + 1);
+            if (v.id % 50 === 49) {
+              ctx.collect({ key: ctx.key, seen: ctx.state('seen').get().length, entries: ctx.state('byMod').entries(), avg: ctx.state('avg').get(), touched: ttl.value() });
+              ctx.state('seen').clear();
+            }
+          },
+        })`,
+        {
+          states: [
+            { kind: 'list', name: 'seen' },
+            { kind: 'map', name: 'byMod' },
+            { kind: 'aggregating', name: 'avg', aggregate: '({ createAccumulator: () => [0, 0], add: (v, a) => [a[0] + v, a[1] + 1], getResult: (a) => a[0] / a[1] })' },
+            { kind: 'value', name: 'touched', ttl: { ttlMs: 3_600_000, update: 'on-read-and-write' } },
+          ],
+        },
+      ),
+    );
+    expect(s.failure).toBeUndefined();
+    expect(rows(s).length).toBe(60);
+    expect(rows(s)).toEqual(rows(t));
+  });
+});
+
+describe('a sandboxed keyed-process function over batches fails as the trusted one does', () => {
+  const failing: Array<[string, string, ProcessOptions?]> = [
+    ['an error names the key and the record it failed on, not the last of its batch', `({ processElement(v, ctx) { if (v.id === 1234) throw new Error('boom at ' + v.id); } })`],
+    ['a non-Error value thrown', `({ processElement(v, ctx) { if (v.id === 77) throw { code: 7 }; } })`],
+    ['an undeclared state names the declared ones', `({ processElement(v, ctx) { if (v.id === 300) ctx.state('nope').value(); } })`],
+    ['an undeclared side output names the declared ones', `({ processElement(v, ctx) { if (v.id === 300) ctx.output('nope', v); } })`, { sideOutputs: ['tens'] }],
+    ['a timer without a finite time', `({ processElement(v, ctx) { if (v.id === 300) ctx.timerService.registerEventTimeTimer('soon'); } })`],
+    ['collect in open()', `({ open(ctx) { ctx.collect(1); }, processElement(v, ctx) {} })`],
+    ['a timer registered in open()', `({ open(ctx) { ctx.timerService.registerEventTimeTimer(5); }, processElement(v, ctx) {} })`],
+    ['an error in onTimer names the timer key', `({ processElement(v, ctx) { ctx.timerService.registerEventTimeTimer(ctx.timestamp + 10); }, onTimer(t, ctx) { if (ctx.key === 'key-3') throw new Error('timer failed for ' + ctx.key); } })`],
+  ];
+  it.each(failing)('%s', async (_name, fn, options) => {
+    const [s, t] = await bothWays(processJob(fn, options));
+    expect(s.status).toBe('failed');
+    expect(t.status).toBe('failed');
+    const trustedMessage = withoutJobId(t.failure?.message, t);
+    // The trusted message of a non-data record comes from the exchange, not the function.
+    if (!trustedMessage?.includes('function')) {
+      expect(withoutJobId(s.failure?.message, s)).toEqual(trustedMessage);
+    }
+    expect(s.failure?.message).toMatch(/operator 'fn', subtask 1\/1/);
+  });
+
+  it('names the failing record: boom at 1234 with its key', async () => {
+    const [s] = await bothWays(processJob(`({ processElement(v, ctx) { if (v.id === 1234) throw new Error('boom at ' + v.id); } })`));
+    expect(s.failure?.message).toMatch(/boom at 1234 \(job .*, operator 'fn', subtask 1\/1, key "key-4", record \{"id":1234,/);
+  });
+});
+
+describe('a sandboxed map over batches', () => {
+  it('names the record it failed on, not the last of its batch', async () => {
+    const graph: JobGraphDocument = {
+      schemaVersion: 1,
+      name: 'failing map',
+      nodes: [
+        { id: 'gen', type: 'generator', config: { profile: 'sequence', count: 3000, ratePerSecond: 0, keys: 10 } },
+        { id: 'fn', type: 'map', config: { fn: '(v) => { if (v.id === 1234) throw new Error("bad " + v.id); return v; }' } },
+        { id: 'out', type: 'collect-sink', config: { name: 'out', maxRecords: 1_000_000 } },
+      ],
+      edges: [
+        { id: 'e1', source: 'gen', target: 'fn' },
+        { id: 'e2', source: 'fn', target: 'out' },
+      ],
+    };
+    const [s, t] = await bothWays(graph);
+    expect(s.failure?.message).toMatch(/bad 1234 \(job .*, operator 'fn', subtask 1\/1, record \{"id":1234,/);
+    expect(withoutJobId(s.failure?.message, s)).toEqual(withoutJobId(t.failure?.message, t));
+  });
+});

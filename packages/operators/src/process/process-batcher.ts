@@ -1,0 +1,233 @@
+/**
+ * A keyed-process function run as a ProcessProgram (sandboxed user code): records are
+ * buffered and handed over in batches, with the values of the batch's keys in each value
+ * state, so that a batch crosses into the sandbox once instead of every record and every
+ * state access crossing on its own.
+ *
+ *   element   buffered with its key (the task set it) and timestamp; BATCH_SIZE entries,
+ *             or anything that must not overtake them (a watermark, a timer, idleness, a
+ *             barrier, the end, the end of a task step), run the batch
+ *   timer     runs the pending elements, then itself as a batch of one: a timer it
+ *             registers at or before the watermark still fires in the same advance
+ *   after     the state entries the batch wrote are written back (final value per key),
+ *             then its timer registrations and deletions are applied in call order, then
+ *             its outputs are emitted in order, each with its entry's timestamp
+ *
+ * Per record, the function sees what it sees when called directly: its key, its
+ * timestamp, the current watermark (constant within a batch: watermarks run batches
+ * first), its own and earlier records' state writes. Processing time is read once per
+ * batch. A failing entry is reported with its key (set as the backend's current key) and
+ * its record (BatchRecordError), so the task names those, not the record it was handling.
+ */
+import { NO_TIMESTAMP, type Key } from '../api/elements.js';
+import {
+  BatchRecordError,
+  ENTRY_ELEMENT,
+  ENTRY_EVENT_TIMER,
+  ProcessBatchError,
+  TIMER_DELETE_EVENT,
+  TIMER_DELETE_PROCESSING,
+  TIMER_REGISTER_EVENT,
+  TIMER_REGISTER_PROCESSING,
+  type ProcessBatch,
+  type ProcessBatchResult,
+  type ProcessProgram,
+  type ProcessProgramHost,
+  type ProcessProgramSpec,
+} from '../api/functions.js';
+import type { InternalTimerService, OperatorContext } from '../api/operator.js';
+import type { Output } from '../api/output.js';
+import { VOID_NAMESPACE, type KeyedStateBackend, type StateDescriptor, type ValueState } from '../api/state.js';
+import type { ProcessFunctionContext, StateHandle } from './context.js';
+
+/** Entries a batch collects before it runs. */
+const BATCH_SIZE = 512;
+
+/** State methods the program may call on the host (the public methods of the state handles). */
+const STATE_METHODS = new Set(['value', 'update', 'clear', 'get', 'add', 'addAll', 'put', 'remove', 'contains', 'entries', 'keys', 'values', 'isEmpty']);
+
+/**
+ * Value states are prefetched per batch, except those whose TTL is refreshed on every read:
+ * reading them for a key the function then leaves alone would extend their life.
+ */
+export function programSpec(type: string, descriptors: readonly StateDescriptor[], sideOutputs: readonly string[]): ProcessProgramSpec {
+  return {
+    type,
+    states: descriptors.map((d) => ({ name: d.name, kind: d.kind, prefetch: d.kind === 'value' && d.ttl?.update !== 'on-read-and-write' })),
+    sideOutputs: [...sideOutputs],
+  };
+}
+
+export class ProcessBatcher implements ProcessProgramHost {
+  private kinds: number[] = [];
+  private values: unknown[] = [];
+  private timestamps: number[] = [];
+  private keyIndex: number[] = [];
+  private keys: Key[] = [];
+  private keyPositions = new Map<Key, number>();
+  /** The batch being run, for stateCall. */
+  private running: ProcessBatch | undefined;
+  private prefetchHandles: ValueState<unknown>[] = [];
+  private backend!: KeyedStateBackend;
+  private timers!: InternalTimerService;
+  private output!: Output<unknown>;
+  private op!: OperatorContext;
+
+  constructor(
+    private readonly program: ProcessProgram,
+    private readonly spec: ProcessProgramSpec,
+    private readonly context: ProcessFunctionContext,
+    private readonly watermark: () => number,
+  ) {}
+
+  bind(op: OperatorContext, output: Output<unknown>, backend: KeyedStateBackend, timers: InternalTimerService): void {
+    this.op = op;
+    this.output = output;
+    this.backend = backend;
+    this.timers = timers;
+    this.prefetchHandles = this.spec.states.filter((s) => s.prefetch).map((s) => this.context.state(s.name) as ValueState<unknown>);
+  }
+
+  open(): void {
+    this.program.open(this);
+  }
+
+  /** Whether the function has an onTimer hook (timers of one without are not sent over). */
+  get hasOnTimer(): boolean {
+    const hooks = this.program.hooks as Record<string, unknown> | null;
+    return typeof hooks?.['onTimer'] === 'function';
+  }
+
+  addElement(value: unknown, timestamp: number): void {
+    this.add(ENTRY_ELEMENT, value, timestamp, this.backend.getCurrentKey());
+    if (this.kinds.length >= BATCH_SIZE) this.flush();
+  }
+
+  /** A timer of the backend's current key fired: what was buffered runs first. */
+  runTimer(kind: number, timestamp: number): void {
+    this.flush();
+    this.add(kind, undefined, timestamp, this.backend.getCurrentKey());
+    this.flush();
+  }
+
+  private add(kind: number, value: unknown, timestamp: number, key: Key): void {
+    let position = this.keyPositions.get(key);
+    if (position === undefined) {
+      position = this.keys.length;
+      this.keys.push(key);
+      this.keyPositions.set(key, position);
+    }
+    this.kinds.push(kind);
+    this.values.push(value);
+    this.timestamps.push(timestamp);
+    this.keyIndex.push(position);
+  }
+
+  flush(): void {
+    if (this.kinds.length === 0) return;
+    const backend = this.backend;
+    const keys = this.keys;
+    const prefetched = this.prefetchHandles.map((handle) =>
+      keys.map((key) => {
+        backend.setCurrentKey(key);
+        return handle.value();
+      }),
+    );
+    const batch: ProcessBatch = {
+      kinds: this.kinds,
+      values: this.values,
+      timestamps: this.timestamps,
+      keyIndex: this.keyIndex,
+      keys,
+      prefetched,
+      watermark: this.watermark(),
+      processingTime: this.op.processingTime.now(),
+    };
+    this.kinds = [];
+    this.values = [];
+    this.timestamps = [];
+    this.keyIndex = [];
+    this.keys = [];
+    this.keyPositions = new Map();
+    // Calls the program makes back into the host belong to an element or timer.
+    this.context.enterElement(NO_TIMESTAMP);
+    this.running = batch;
+    let result: ProcessBatchResult;
+    try {
+      result = this.program.run(batch, this);
+    } catch (error) {
+      if (!(error instanceof ProcessBatchError)) throw error;
+      const entry = error.entry;
+      const key = keys[batch.keyIndex[entry] as number];
+      if (key !== undefined) backend.setCurrentKey(key);
+      throw new BatchRecordError(error.message, batch.kinds[entry] === ENTRY_ELEMENT ? batch.values[entry] : undefined);
+    } finally {
+      this.running = undefined;
+    }
+    this.apply(batch, result);
+  }
+
+  private apply(batch: ProcessBatch, result: ProcessBatchResult): void {
+    const backend = this.backend;
+    const keys = batch.keys;
+    const writes = result.writes;
+    for (let w = 0, v = 0; w < writes.length; w += 3, v++) {
+      const handle = this.prefetchHandles[writes[w] as number];
+      const key = keys[writes[w + 1] as number];
+      if (!handle || key === undefined) throw new Error('internal: a process batch wrote a state or key it was not given');
+      backend.setCurrentKey(key as Key);
+      if (writes[w + 2] === 1) handle.clear();
+      else handle.update(result.writeValues[v]);
+    }
+    const timers = result.timers;
+    for (let t = 0; t < timers.length; t += 3) {
+      const key = keys[batch.keyIndex[timers[t + 1] as number] as number];
+      if (key === undefined) throw new Error('internal: a process batch registered a timer for an entry it was not given');
+      backend.setCurrentKey(key as Key);
+      const time = timers[t + 2] as number;
+      if (!Number.isFinite(time)) throw new Error('internal: a process batch registered a timer without a finite time');
+      switch (timers[t]) {
+        case TIMER_REGISTER_EVENT:
+          this.timers.registerEventTimeTimer(VOID_NAMESPACE, time);
+          break;
+        case TIMER_DELETE_EVENT:
+          this.timers.deleteEventTimeTimer(VOID_NAMESPACE, time);
+          break;
+        case TIMER_REGISTER_PROCESSING:
+          this.timers.registerProcessingTimeTimer(VOID_NAMESPACE, time);
+          break;
+        case TIMER_DELETE_PROCESSING:
+          this.timers.deleteProcessingTimeTimer(VOID_NAMESPACE, time);
+          break;
+        default:
+          throw new Error('internal: unknown timer operation from a process batch');
+      }
+    }
+    const output = this.output;
+    const { outputs, outputEntry, outputTag } = result;
+    for (let o = 0; o < outputs.length; o++) {
+      const entry = outputEntry[o] as number;
+      const kind = batch.kinds[entry];
+      // As the direct path: results of a processing-time timer carry no timestamp.
+      const timestamp = kind === ENTRY_ELEMENT || kind === ENTRY_EVENT_TIMER ? (batch.timestamps[entry] as number) : NO_TIMESTAMP;
+      const tag = outputTag[o] as number;
+      if (tag < 0) output.collect(outputs[o], timestamp);
+      else output.collectSide(this.spec.sideOutputs[tag] as string, outputs[o], timestamp);
+    }
+  }
+
+  /** ProcessProgramHost: a state that is not prefetched, for the key of an entry of the running batch. */
+  stateCall(entry: number, name: string, method: string, args: unknown[]): unknown {
+    const batch = this.running;
+    if (entry >= 0) {
+      const key = batch ? batch.keys[batch.keyIndex[entry] as number] : undefined;
+      if (key === undefined) throw new Error('internal: a state call for an entry outside the running batch');
+      this.backend.setCurrentKey(key as Key);
+    }
+    // The context names undeclared states (and says which are declared) as on the direct path.
+    const handle = this.context.state(name) as StateHandle & Record<string, unknown>;
+    const f = handle[method];
+    if (!STATE_METHODS.has(method) || typeof f !== 'function') throw new TypeError(`state '${name}' has no method ${method}()`);
+    return (f as (...a: unknown[]) => unknown).apply(handle, args);
+  }
+}
