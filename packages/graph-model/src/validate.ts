@@ -694,7 +694,8 @@ function checkChangelog(order: readonly ValidatedNode[], inEdges: Map<string, Va
         );
       }
     }
-    const produces = node.definition.changelog.produces;
+    const declared = node.definition.changelog.produces;
+    const produces = typeof declared === 'function' ? declared(node.config) : declared;
     const isChangelog = produces === 'changelog' || (produces === 'passthrough' && changingInputs.length > 0);
     changelog.set(node.id, isChangelog);
     (node as { changelog: boolean }).changelog = isChangelog;

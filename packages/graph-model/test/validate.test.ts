@@ -476,6 +476,31 @@ describe('validateGraph: changelogs', () => {
     expect(problemsOf(changelogInto('kafka-sink', { topic: 't', upsert: true, keyField: 'userId' }))).toEqual([]);
   });
 
+  it('marks a window whose late or early firings re-fire it as a changelog, and a window that fires once (or purges) as append-only', () => {
+    const changelogOf = (config: Record<string, unknown>) => {
+      const result = validateGraph(edit((g) => (node(g, 'win').config = { ...(node(g, 'win').config as object), ...config })));
+      if (!result.ok) throw new Error(JSON.stringify(result.problems));
+      return result.graph.nodes.find((n) => n.id === 'win')?.changelog;
+    };
+    expect(changelogOf({})).toBe(false);
+    expect(changelogOf({ allowedLatenessMs: 5000 })).toBe(true);
+    expect(changelogOf({ allowedLatenessMs: 5000, trigger: { kind: 'default', purging: true } })).toBe(false);
+    expect(changelogOf({ allowedLatenessMs: 5000, timeCharacteristic: 'processing-time' })).toBe(false);
+    expect(changelogOf({ trigger: { kind: 'continuous-event-time', intervalMs: 1000 } })).toBe(true);
+    expect(changelogOf({ trigger: { kind: 'count', count: 10, purging: true } })).toBe(false);
+  });
+
+  it('refuses a window with allowed lateness into a Kafka sink unless it upserts, since a re-fire retracts the previous result', () => {
+    const g = edit((g) => {
+      node(g, 'win').config = { ...(node(g, 'win').config as object), allowedLatenessMs: 5000 };
+      node(g, 'sink').type = 'kafka-sink';
+      node(g, 'sink').config = { topic: 't' };
+    });
+    const p = only(g);
+    expect(p).toMatchObject({ code: 'changelog-not-accepted', path: 'edges[2]' });
+    expect(p.message).toMatch(/cannot consume the changelog of 'win' \(tumbling-window\).*upsert/);
+  });
+
   it('refuses a changelog into an event-time window', () => {
     const g = changelogInto('collect-sink', {});
     g.nodes.push(

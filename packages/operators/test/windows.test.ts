@@ -59,16 +59,90 @@ describe('window operator', () => {
     expect(h.ctx.metrics.lateRecordsRouted).toBe(1);
   });
 
-  it('a late element within the allowed lateness re-fires the window, marked as an update', () => {
+  it('a late re-fire retracts the previous window result', () => {
     const h = harness(tumbling(5000, { allowedLatenessMs: 2000 }));
     h.processElement(e('a'), 1000);
     h.processWatermark(5500);
     h.processElement(e('a'), 3000);
+    h.processElement(e('a'), 4000);
     expect(h.records()).toEqual([
       { value: { key: 'a', windowStart: 0, windowEnd: 5000, count: 1 }, timestamp: 4999, kind: RowKind.INSERT },
+      { value: { key: 'a', windowStart: 0, windowEnd: 5000, count: 1 }, timestamp: 4999, kind: RowKind.UPDATE_BEFORE },
       { value: { key: 'a', windowStart: 0, windowEnd: 5000, count: 2 }, timestamp: 4999, kind: RowKind.UPDATE_AFTER },
+      { value: { key: 'a', windowStart: 0, windowEnd: 5000, count: 2 }, timestamp: 4999, kind: RowKind.UPDATE_BEFORE },
+      { value: { key: 'a', windowStart: 0, windowEnd: 5000, count: 3 }, timestamp: 4999, kind: RowKind.UPDATE_AFTER },
     ]);
     expect(h.side('late')).toEqual([]);
+    // The last result is kept until the cleanup at the end plus the allowed lateness, then dropped with the window.
+    h.processWatermark(6998);
+    expect(h.ctx.heapBackend?.size().entries).toBeGreaterThan(0);
+    h.processWatermark(6999);
+    expect(h.ctx.heapBackend?.size().entries).toBe(0);
+  });
+
+  it('a late re-fire whose result did not change emits nothing, as Flink compares the new result with the previous one', () => {
+    const h = harness(tumbling(5000, { allowedLatenessMs: 2000, function: { kind: 'aggregations', aggregations: [{ op: 'max', field: 'v', as: 'max' }] } }));
+    h.processElement(e('a', 7), 1000);
+    h.processWatermark(5500);
+    h.processElement(e('a', 3), 3000);
+    expect(h.records().map((r) => [r.value, r.kind])).toEqual([[{ key: 'a', windowStart: 0, windowEnd: 5000, max: 7 }, RowKind.INSERT]]);
+    h.processElement(e('a', 9), 3000);
+    expect(h.records().slice(1).map((r) => [r.value, r.kind])).toEqual([
+      [{ key: 'a', windowStart: 0, windowEnd: 5000, max: 7 }, RowKind.UPDATE_BEFORE],
+      [{ key: 'a', windowStart: 0, windowEnd: 5000, max: 9 }, RowKind.UPDATE_AFTER],
+    ]);
+  });
+
+  it('a late re-fire of a process window retracts every result the previous firing emitted', () => {
+    const process = `(key, window, elements, out) => { for (const el of elements) if (el.v > 0) out.collect({ key, v: el.v }); }`;
+    const h = harness(tumbling(5000, { allowedLatenessMs: 2000, function: { kind: 'process', process } }));
+    h.processElement(e('a', 1), 1000);
+    h.processElement(e('a', 2), 2000);
+    h.processWatermark(5500);
+    h.processElement(e('a', 3), 3000);
+    // Nothing replaces the results when the re-fire emits none: they are deleted.
+    h.processElement(e('a', 0), 3000);
+    expect(h.records().map((r) => [(r.value as { v: number }).v, r.kind])).toEqual([
+      [1, RowKind.INSERT],
+      [2, RowKind.INSERT],
+      [1, RowKind.UPDATE_BEFORE],
+      [2, RowKind.UPDATE_BEFORE],
+      [1, RowKind.UPDATE_AFTER],
+      [2, RowKind.UPDATE_AFTER],
+      [3, RowKind.UPDATE_AFTER],
+    ]);
+    const drop = harness(tumbling(5000, { allowedLatenessMs: 2000, function: { kind: 'process', process: `(key, window, elements, out) => { if (elements.length < 2) out.collect({ key, n: elements.length }); }` } }));
+    drop.processElement(e('a'), 1000);
+    drop.processWatermark(5500);
+    drop.processElement(e('a'), 3000);
+    expect(drop.records().map((r) => [r.value, r.kind])).toEqual([
+      [{ key: 'a', n: 1 }, RowKind.INSERT],
+      [{ key: 'a', n: 1 }, RowKind.DELETE],
+    ]);
+  });
+
+  it('a late re-fire retracts the result emitted before a snapshot, after a restore', () => {
+    const first = harness(tumbling(5000, { allowedLatenessMs: 2000 }));
+    first.processElement(e('a'), 1000);
+    first.processWatermark(5500);
+    const restored = new OneInputHarness<Event>(new WindowOperator(tumbling(5000, { allowedLatenessMs: 2000 }), env.fn), { keySelector: byUser }).open(first.snapshot());
+    restored.processWatermark(5500);
+    restored.processElement(e('a'), 3000);
+    expect(restored.records()).toEqual([
+      { value: { key: 'a', windowStart: 0, windowEnd: 5000, count: 1 }, timestamp: 4999, kind: RowKind.UPDATE_BEFORE },
+      { value: { key: 'a', windowStart: 0, windowEnd: 5000, count: 2 }, timestamp: 4999, kind: RowKind.UPDATE_AFTER },
+    ]);
+    restored.processWatermark(6999);
+    expect(restored.ctx.heapBackend?.size().entries).toBe(0);
+  });
+
+  it('a window without allowed lateness and early firings keeps no emitted result', () => {
+    const h = harness(tumbling(5000));
+    h.processElement(e('a'), 1000);
+    h.processElement(e('a'), 7000);
+    h.processWatermark(4999);
+    // Only the open window [5000, 10000) is left: its contents and its timer.
+    expect(h.ctx.heapBackend?.inspectKey('a').states.map((s) => s.name).sort()).toEqual(['window-contents']);
   });
 
   it('elements beyond the allowed lateness go to the late output, or are counted as dropped when it is not connected', () => {
@@ -175,6 +249,7 @@ describe('window operator', () => {
     h.endInput();
     expect(h.records().map((r) => [(r.value as { count: number }).count, r.kind])).toEqual([
       [2, RowKind.INSERT],
+      [2, RowKind.UPDATE_BEFORE],
       [4, RowKind.UPDATE_AFTER],
     ]);
   });
@@ -218,9 +293,9 @@ describe('window operator', () => {
     h.setProcessingTime(9999);
     expect(h.records().map((r) => [(r.value as { count: number }).count, r.kind])).toEqual([
       [1, RowKind.INSERT], // 3000
-      [2, RowKind.UPDATE_AFTER], // 6000
-      [2, RowKind.UPDATE_AFTER], // 9000
-      [2, RowKind.UPDATE_AFTER], // 9999: the window's end
+      [1, RowKind.UPDATE_BEFORE], // 6000
+      [2, RowKind.UPDATE_AFTER],
+      // 9000 and the window's end at 9999: the same result, so nothing.
     ]);
     expect(h.ctx.heapBackend?.size().entries).toBe(0);
   });
@@ -241,11 +316,13 @@ describe('window operator', () => {
     expect(h.records()).toEqual([]);
     h.processElement(e('a', 1), 3);
     expect(h.values()).toEqual([{ key: 'a', windowStart: 0, windowEnd: 100, count: 3 }]);
+    h.processElement(e('a', 1), 4);
     // The window's cleanup timer at its end reaches the trigger's onEventTime too (as in Flink).
     h.processWatermark(99);
     expect(h.records().map((r) => [(r.value as { count: number }).count, r.kind])).toEqual([
       [3, RowKind.INSERT],
-      [3, RowKind.UPDATE_AFTER],
+      [3, RowKind.UPDATE_BEFORE],
+      [4, RowKind.UPDATE_AFTER],
     ]);
     expect(h.ctx.heapBackend?.size().entries).toBe(0);
     const bad = harness(tumbling(100, { trigger: { kind: 'custom', trigger: "({ onElement: () => 'MAYBE' })", purging: false } }));
@@ -257,11 +334,12 @@ describe('window operator', () => {
     for (let i = 0; i < 5; i++) h.processElement(e('a'), i * 10);
     expect(h.records().map((r) => [(r.value as { windowEnd: number }).windowEnd, (r.value as { count: number }).count, r.kind])).toEqual([
       [110, 2, RowKind.INSERT],
+      [110, 2, RowKind.UPDATE_BEFORE],
       [130, 4, RowKind.UPDATE_AFTER],
     ]);
     // An element inside the session merges nothing and counts on.
     h.processElement(e('a'), 5);
-    expect(h.records()).toHaveLength(3);
+    expect(h.records()).toHaveLength(5);
   });
 
   it('session windows keep a continuous event-time trigger’s next early firing across merges', () => {
@@ -280,7 +358,7 @@ describe('window operator', () => {
     ).toThrow(/custom trigger cannot merge/);
   });
 
-  it('a late element within the allowed lateness re-fires its session window, marked as an update', () => {
+  it('a late element within the allowed lateness re-fires its session window, retracting the smaller session', () => {
     const h = harness({ ...tumbling(1), assigner: { kind: 'session', gapMs: 10 }, allowedLatenessMs: 20 });
     h.processElement(e('a'), 0);
     h.processWatermark(12);
@@ -288,6 +366,7 @@ describe('window operator', () => {
     h.processElement(e('a'), 1);
     expect(h.records().map((r) => [r.value, r.kind])).toEqual([
       [{ key: 'a', windowStart: 0, windowEnd: 10, count: 1 }, RowKind.INSERT],
+      [{ key: 'a', windowStart: 0, windowEnd: 10, count: 1 }, RowKind.UPDATE_BEFORE],
       [{ key: 'a', windowStart: 0, windowEnd: 11, count: 2 }, RowKind.UPDATE_AFTER],
     ]);
     expect(h.side('late')).toEqual([]);
@@ -381,10 +460,9 @@ describe('window operator', () => {
     h.processWatermark(9999);
     expect(h.records().map((r) => [(r.value as { count: number }).count, r.kind])).toEqual([
       [1, RowKind.INSERT], // 2000
-      [2, RowKind.UPDATE_AFTER], // 4000
-      [2, RowKind.UPDATE_AFTER], // 6000: the watermark jumped past the interval timers
-      [2, RowKind.UPDATE_AFTER], // 8000
-      [2, RowKind.UPDATE_AFTER], // 9999: the window's end
+      [1, RowKind.UPDATE_BEFORE], // 4000
+      [2, RowKind.UPDATE_AFTER],
+      // 6000, 8000 (the watermark jumped past the interval timers) and the window's end at 9999: unchanged, so nothing.
     ]);
   });
 
@@ -530,11 +608,20 @@ describe('window operator fuzzing: incremental results equal results recomputed 
       }
     }
     h.endInput();
-    const last = new Map<string, { count: number; sum: number }>();
-    for (const r of h.values<{ key: string; windowStart: number; count: number; sum: number }>()) {
-      last.set(`${r.key}/${r.windowStart}`, { count: r.count, sum: r.sum });
+    // The changelog applied as a downstream table would apply it: every retraction must remove a row it added.
+    const table = new Map<string, { count: number; sum: number }>();
+    for (const r of h.records<{ key: string; windowStart: number; count: number; sum: number }>()) {
+      const id = `${r.value.key}/${r.value.windowStart}`;
+      const row = { count: r.value.count, sum: r.value.sum };
+      if (r.kind === RowKind.UPDATE_BEFORE || r.kind === RowKind.DELETE) {
+        expect(table.get(id), `retraction of ${id}`).toEqual(row);
+        table.delete(id);
+      } else {
+        expect(table.has(id), `${id} added twice`).toBe(false);
+        table.set(id, row);
+      }
     }
-    expect(new Map([...last].sort())).toEqual(new Map([...model].sort()));
+    expect(new Map([...table].sort())).toEqual(new Map([...model].sort()));
   });
 });
 
@@ -550,7 +637,8 @@ describe('session window fuzzing: merged, re-fired and late results equal sessio
     };
   }
 
-  type Held = { t: number; v: number; fired: boolean };
+  /** `shown`: the row last emitted for a session holding this element, still standing downstream. */
+  type Held = { t: number; v: number; shown: string | undefined };
   type Session = { start: number; end: number; members: Held[] };
 
   /** Sessions of a key recomputed from its held elements: sorted, chained while windows touch (Flink's TimeWindow.mergeWindows). */
@@ -585,11 +673,15 @@ describe('session window fuzzing: merged, re-fired and late results equal sessio
     const expected: string[] = [];
     const expectedLate: string[] = [];
     let watermark = Number.NEGATIVE_INFINITY;
+    // A firing retracts the rows standing for every session merged into this one, unless its row is the same.
     const emit = (key: string, s: Session) => {
-      const kind = s.members.some((m) => m.fired) ? RowKind.UPDATE_AFTER : RowKind.INSERT;
       const sum = s.members.reduce((n, m) => n + m.v, 0);
-      expected.push(JSON.stringify([{ key, windowStart: s.start, windowEnd: s.end, count: s.members.length, sum }, s.end - 1, kind]));
-      for (const m of s.members) m.fired = true;
+      const row = JSON.stringify({ key, windowStart: s.start, windowEnd: s.end, count: s.members.length, sum });
+      const previous = [...new Set(s.members.flatMap((m) => (m.shown === undefined ? [] : [m.shown])))];
+      if (previous.length === 1 && previous[0] === row) return;
+      for (const p of previous) expected.push(`[${p},${s.end - 1},${RowKind.UPDATE_BEFORE}]`);
+      expected.push(`[${row},${s.end - 1},${previous.length > 0 ? RowKind.UPDATE_AFTER : RowKind.INSERT}]`);
+      for (const m of s.members) m.shown = row;
     };
     const advance = (to: number) => {
       for (const [key, list] of held) {
@@ -609,7 +701,7 @@ describe('session window fuzzing: merged, re-fired and late results equal sessio
       const ev = e(`k${Math.floor(random() * 3)}`, Math.floor(random() * 100));
       h.processElement(ev, t);
       const own = held.get(ev.user) ?? [];
-      const element: Held = { t, v: ev.v, fired: false };
+      const element: Held = { t, v: ev.v, shown: undefined };
       const session = sessionsOf([...own, element], gap).find((s) => s.members.includes(element)) as Session;
       if (session.end - 1 + lateness <= watermark) {
         expectedLate.push(JSON.stringify([ev, t]));

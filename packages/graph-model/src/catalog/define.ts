@@ -25,13 +25,16 @@ export interface OutputDefinition {
   readonly doc: string;
 }
 
+export type ChangelogKind = 'append' | 'changelog' | 'passthrough';
+
 /**
  * Changelog streams (Flink's dynamic tables): `produces` says whether this operator's
  * main output carries update/delete changes; `accepts` whether it can consume them.
  * `passthrough` forwards whatever its input carries.
  */
 export interface ChangelogBehaviour<Config = unknown> {
-  readonly produces: 'append' | 'changelog' | 'passthrough';
+  /** A function when it depends on the config (a window that can fire more than once emits updates). */
+  readonly produces: ChangelogKind | ((config: Config) => ChangelogKind);
   /** A function when it depends on the config (an upsert-capable sink accepts changes only in upsert mode). */
   readonly accepts: boolean | ((config: Config) => boolean);
 }
@@ -56,6 +59,17 @@ export interface OperatorDefinition<Config extends z.ZodType = z.ZodType> {
   readonly changelog: ChangelogBehaviour<z.output<Config>>;
   /** Two-input operators whose inputs must be keyed together or not at all (a co-process). */
   readonly inputsKeyedTogether?: true;
+  /**
+   * Config fields naming network endpoints the engine connects to for this node. A hosted
+   * engine checks them against its allow-list at submit (the SSRF guard), with the field's path.
+   */
+  readonly endpoints?: readonly EndpointField[];
+}
+
+/** A config field that names where the engine connects (for now: a Kafka bootstrap list, `host:port,…`). */
+export interface EndpointField {
+  readonly field: string;
+  readonly kind: 'kafka-bootstrap-servers';
 }
 
 /** Identity helper that keeps the config type of an entry. */

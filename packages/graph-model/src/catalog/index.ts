@@ -10,6 +10,7 @@ export * from './define.js';
 export { aggregationOutputName, type Aggregation } from './aggregations.js';
 export { GENERATOR_PROFILES, type GeneratorProfile } from './sources.js';
 export { CONDITION_OPERATORS } from './transforms.js';
+export { windowEmitsUpdates } from './windows.js';
 export type { StateDeclaration } from './state.js';
 
 /** Every operator type, in palette order. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { code, durationMs, positiveDurationMs, timeCharacteristic } from '../fields.js';
 import { aggregationList } from './aggregations.js';
-import { APPEND, KEYED_IN, LATE_OUTPUT, MAIN_OUTPUT, defineOperator, type InputDefinition } from './define.js';
+import { KEYED_IN, LATE_OUTPUT, MAIN_OUTPUT, defineOperator, type ChangelogBehaviour, type ChangelogKind, type InputDefinition } from './define.js';
 
 /** What a window computes when it fires. Incremental kinds store only an accumulator. */
 export const windowFunction = z.discriminatedUnion('kind', [
@@ -50,7 +50,7 @@ export const trigger = z.discriminatedUnion('kind', [
 const common = {
   timeCharacteristic,
   allowedLatenessMs: durationMs(
-    'Elements up to this late still update (re-fire) their window, marked as an update; later ones go to the late output.',
+    'Elements up to this late still update (re-fire) their window: the previous result is retracted (update-before) and the new one follows (update-after), so the output becomes a changelog. Later ones go to the late output.',
   ).default(0),
   trigger: trigger.default({ kind: 'default', purging: false }),
   function: windowFunction,
@@ -107,9 +107,33 @@ function requireMergeForSessions(config: { function: z.output<typeof windowFunct
   }
 }
 
+/**
+ * Whether a window can fire more than once with the same contents, and so emits
+ * updates: a late element within the allowed lateness (event time) re-fires it, and
+ * count, continuous and custom triggers fire early. Each re-fire retracts the previous
+ * result (update-before) before the new one (update-after), as Flink SQL's window
+ * aggregation does with early or late firing, so the output is a changelog. A purging
+ * trigger empties the window at each firing: its next result is a new row, never an
+ * update, so its output stays append-only.
+ */
+export function windowEmitsUpdates(config: {
+  readonly timeCharacteristic?: 'event-time' | 'processing-time';
+  readonly allowedLatenessMs?: number;
+  readonly trigger: { readonly kind: string; readonly purging: boolean };
+}): boolean {
+  if (config.trigger.purging) return false;
+  if (config.trigger.kind !== 'default') return true;
+  return config.timeCharacteristic === 'event-time' && (config.allowedLatenessMs ?? 0) > 0;
+}
+
+const WINDOW_CHANGELOG: ChangelogBehaviour<Parameters<typeof windowEmitsUpdates>[0]> = {
+  produces: (config): ChangelogKind => (windowEmitsUpdates(config) ? 'changelog' : 'append'),
+  accepts: false,
+};
+
 const WINDOW_OUTPUTS = () => [MAIN_OUTPUT, LATE_OUTPUT];
 const WINDOW_DOC_TAIL =
-  ' Fires when the watermark passes the window end (event time) or the clock does (processing time); late elements within the allowed lateness re-fire it, later ones go to the `late` output and are counted.';
+  ' Fires when the watermark passes the window end (event time) or the clock does (processing time); late elements within the allowed lateness re-fire it, retracting its previous result (the output is then a changelog); later ones go to the `late` output and are counted.';
 
 export const tumblingWindow = defineOperator({
   type: 'tumbling-window',
@@ -120,7 +144,7 @@ export const tumblingWindow = defineOperator({
   defaultConfig: { sizeMs: 60_000, function: { kind: 'aggregations', aggregations: [{ op: 'count' }] } },
   inputs: [KEYED_IN],
   outputs: WINDOW_OUTPUTS,
-  changelog: APPEND,
+  changelog: WINDOW_CHANGELOG,
 });
 
 export const slidingWindow = defineOperator({
@@ -132,7 +156,7 @@ export const slidingWindow = defineOperator({
   defaultConfig: { sizeMs: 10_000, slideMs: 2_000, function: { kind: 'aggregations', aggregations: [{ op: 'count' }] } },
   inputs: [KEYED_IN],
   outputs: WINDOW_OUTPUTS,
-  changelog: APPEND,
+  changelog: WINDOW_CHANGELOG,
 });
 
 export const sessionWindow = defineOperator({
@@ -147,7 +171,7 @@ export const sessionWindow = defineOperator({
   defaultConfig: { gapMs: 30 * 60_000, function: { kind: 'aggregations', aggregations: [{ op: 'count' }] } },
   inputs: [KEYED_IN],
   outputs: WINDOW_OUTPUTS,
-  changelog: APPEND,
+  changelog: WINDOW_CHANGELOG,
 });
 
 export const globalWindow = defineOperator({
@@ -169,7 +193,7 @@ export const globalWindow = defineOperator({
   defaultConfig: { trigger: { kind: 'count', count: 100, purging: true }, function: { kind: 'aggregations', aggregations: [{ op: 'count' }] } },
   inputs: [KEYED_IN],
   outputs: () => [MAIN_OUTPUT],
-  changelog: APPEND,
+  changelog: WINDOW_CHANGELOG,
 });
 
 export const windowAssigner = z.discriminatedUnion('kind', [
@@ -194,5 +218,5 @@ export const allWindow = defineOperator({
   inputs: [NON_KEYED_IN],
   outputs: WINDOW_OUTPUTS,
   fixedParallelism: 1,
-  changelog: APPEND,
+  changelog: WINDOW_CHANGELOG,
 });

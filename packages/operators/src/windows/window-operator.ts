@@ -8,9 +8,18 @@
  * window was skipped and that is itself late goes to the `late` output, or is counted
  * as dropped when nothing is connected there: never lost without a trace.
  *
- * A window that fires again (an early trigger, or a late element within the allowed
- * lateness) emits its new result as UPDATE_AFTER; its first result is an INSERT. After
- * a purge the window starts afresh, so its next result is an INSERT again.
+ * A window's first result is an INSERT. A window that can fire again with the same
+ * contents (a late element within the allowed lateness, an early-firing trigger; see
+ * windowEmitsUpdates in the catalog) emits a changelog, as Flink SQL's window
+ * aggregation does with early or late firing (AggregateWindowOperator, produceUpdates):
+ * it keeps the results it emitted last in window state (`window-emitted`), and a
+ * re-fire retracts them (UPDATE_BEFORE) before the new ones (UPDATE_AFTER); a re-fire
+ * whose results equal the previous ones emits nothing; one that yields no result (a
+ * process function that collects nothing) deletes the previous ones (DELETE). So a
+ * downstream group aggregation, regular join or upsert sink counts the window once.
+ * That state lives until the window's cleanup at its end plus the allowed lateness;
+ * windows that fire once keep nothing. After a purge the window starts afresh, so its
+ * next result is an INSERT again: purging windows are append-only.
  *
  * Session windows merge: each key keeps its sessions as a list of (window, state
  * namespace); a new element's window merges with every session it touches, their
@@ -25,7 +34,8 @@ import type { AggregateFunction, AggregatingState, ListState, MapState, Namespac
 import { VOID_NAMESPACE } from '../api/state.js';
 import type { InternalTimer } from '../api/time.js';
 import { createAggregator, type BuiltinAggregator } from '../functions/aggregations.js';
-import type { Aggregation } from '@sluice/graph-model';
+import { sameValue } from '../process/group-aggregate.js';
+import { windowEmitsUpdates, type Aggregation } from '@sluice/graph-model';
 import { cover, GLOBAL_WINDOW, intersects, maxTimestamp, slidingStarts, windowStart, type TimeWindow } from './assigners.js';
 import {
   ContinuousEventTimeTrigger,
@@ -88,7 +98,7 @@ interface Session {
 
 const CONTENTS = 'window-contents';
 const TRIGGER_STATE = 'window-trigger';
-const FIRED = 'window-fired';
+const EMITTED = 'window-emitted';
 const SESSIONS = 'window-sessions';
 
 export class WindowOperator extends AbstractOperator<unknown> {
@@ -101,7 +111,12 @@ export class WindowOperator extends AbstractOperator<unknown> {
   private readonly gapOf: ((value: unknown) => number) | undefined;
   private contents!: AggregatingState<unknown, unknown> | ReducingState<unknown> | ListState<unknown>;
   private triggerState!: MapState<string, unknown>;
-  private fired!: ValueState<boolean>;
+  /** The results a window emitted last, for retracting them on a re-fire; only when `updates`. */
+  private emitted!: ValueState<unknown[]>;
+  /** Whether a window can fire more than once, so that its re-fires retract (windowEmitsUpdates). */
+  private readonly updates: boolean;
+  /** The current firing's results, when `updates`: collected first, compared with the previous ones, then emitted. */
+  private readonly pending: unknown[] = [];
   private sessions!: ValueState<Session[]>;
   /** Timestamp of the element being added, read by the built-in aggregator (first/last). */
   private currentTimestamp = 0;
@@ -126,6 +141,8 @@ export class WindowOperator extends AbstractOperator<unknown> {
     this.trigger = makeTrigger(config, fn);
     this.cleanupIsTriggerTimer = this.eventTime && this.lateness === 0 && this.trigger instanceof EventTimeTrigger;
     this.triggerKeepsState = !(this.trigger instanceof EventTimeTrigger || this.trigger instanceof ProcessingTimeTrigger);
+    // Processing-time and global windows have no lateness: only early-firing triggers re-fire them.
+    this.updates = windowEmitsUpdates({ timeCharacteristic: this.eventTime ? 'event-time' : 'processing-time', allowedLatenessMs: this.lateness, trigger: config.trigger });
     const f = config.function;
     switch (f.kind) {
       case 'aggregations': {
@@ -188,7 +205,7 @@ export class WindowOperator extends AbstractOperator<unknown> {
     const backend = this.backend;
     this.contents = backend.getState(this.contentsDescriptor);
     this.triggerState = backend.getState({ kind: 'map', name: TRIGGER_STATE }) as MapState<string, unknown>;
-    this.fired = backend.getState({ kind: 'value', name: FIRED }) as ValueState<boolean>;
+    this.emitted = backend.getState({ kind: 'value', name: EMITTED }) as ValueState<unknown[]>;
     this.sessions = backend.getState({ kind: 'value', name: SESSIONS }) as ValueState<Session[]>;
     this.useTimers();
   }
@@ -277,17 +294,21 @@ export class WindowOperator extends AbstractOperator<unknown> {
    * merged window's (onMerge), and their cleanup timers go.
    */
   private mergeSessions(sessions: readonly Session[], touching: readonly Session[], merged: TimeWindow, keep: string): void {
-    let anyFired = false;
+    // Every merged session's last results stand downstream until the merged window fires and retracts them.
+    let emitted: unknown[] | undefined;
     const triggerValues: TriggerValues[] = [];
     for (const s of touching) {
       this.backend.setCurrentNamespace(s.ns);
-      if (this.fired.value() === true) anyFired = true;
+      if (this.updates) {
+        const previous = this.emitted.value();
+        if (previous !== undefined) emitted = emitted === undefined ? previous : emitted.concat(previous);
+      }
       if (this.triggerKeepsState) triggerValues.push(new Map(this.triggerState.entries()));
       // The old windows' timers would fire at their old ends: remove them.
       this.trigger.clear(s, this.triggerCtx);
       if (this.triggerKeepsState) this.triggerState.clear();
       this.deleteCleanupTimer(s);
-      this.fired.clear();
+      if (this.updates) this.emitted.clear();
     }
     const merging = touching.filter((s) => s.ns !== keep).map((s) => s.ns);
     if (merging.length > 0) {
@@ -299,7 +320,7 @@ export class WindowOperator extends AbstractOperator<unknown> {
     this.backend.setCurrentNamespace(VOID_NAMESPACE);
     this.sessions.update(remaining);
     this.backend.setCurrentNamespace(keep);
-    if (anyFired) this.fired.update(true);
+    if (emitted !== undefined) this.emitted.update(emitted);
     if (touching.length > 0) this.trigger.onMerge(merged, this.triggerCtx, triggerValues);
   }
 
@@ -348,7 +369,7 @@ export class WindowOperator extends AbstractOperator<unknown> {
     this.contents.clear();
     if (!(timerFired && this.cleanupIsTriggerTimer)) this.trigger.clear(window, this.triggerCtx);
     if (this.triggerKeepsState) this.triggerState.clear();
-    this.fired.clear();
+    if (this.updates) this.emitted.clear();
     if (this.config.assigner.kind === 'session') {
       this.backend.setCurrentNamespace(VOID_NAMESPACE);
       const rest = (this.sessions.value() ?? []).filter((s) => s.ns !== ns);
@@ -364,10 +385,10 @@ export class WindowOperator extends AbstractOperator<unknown> {
    */
   private purge(): void {
     this.contents.clear();
-    this.fired.clear();
+    if (this.updates) this.emitted.clear();
   }
 
-  /** `remember`: the window may fire again, so later results are marked as updates. */
+  /** `remember`: the window may fire again, so what it emits now must be retractable later. */
   private emit(window: TimeWindow, remember = true): void {
     const firing = this.ctx.firing;
     firing.start = window.start;
@@ -377,15 +398,14 @@ export class WindowOperator extends AbstractOperator<unknown> {
     } finally {
       firing.start = Number.NaN;
       firing.end = Number.NaN;
+      this.pending.length = 0;
     }
   }
 
   private emitResult(window: TimeWindow, remember: boolean): void {
     const key = this.backend.getCurrentKey();
     const max = maxTimestamp(window);
-    const kind = this.fired.value() === true ? RowKind.UPDATE_AFTER : RowKind.INSERT;
     const timestamp = max === Number.POSITIVE_INFINITY ? this.currentTimestamp : max;
-    let emitted: boolean;
     const f = this.config.function;
     if (this.aggregator) {
       // The common case, kept free of closures: one result record per firing.
@@ -393,30 +413,53 @@ export class WindowOperator extends AbstractOperator<unknown> {
       if (result === undefined) return;
       const record: Record<string, unknown> = window === GLOBAL_WINDOW ? { key } : { key, windowStart: window.start, windowEnd: window.end };
       for (const field in result) record[field] = result[field];
-      this.output.collect(record, timestamp, kind);
-      emitted = true;
+      if (!this.updates) {
+        this.output.collect(record, timestamp, RowKind.INSERT);
+        return;
+      }
+      this.pending.push(record);
     } else {
-      const flag = { emitted: false };
-      const out = {
-        collect: (value: unknown) => {
-          flag.emitted = true;
-          this.output.collect(value, timestamp, kind);
-        },
-      };
+      const pending = this.pending;
+      const out = this.updates
+        ? { collect: (value: unknown) => void pending.push(value) }
+        : { collect: (value: unknown) => this.output.collect(value, timestamp, RowKind.INSERT) };
       const view: WindowContext = { start: window.start, end: window.end, maxTimestamp: max, currentWatermark: this.currentWatermark };
       if (f.kind === 'process') {
         const elements = (this.contents as ListState<unknown>).get();
         if (elements.length === 0) return;
         (this.process as ProcessFn)(key, view, elements, out);
       } else {
-        const result = (this.contents).get();
+        const result = this.contents.get();
         if (result === undefined) return;
         if (this.result) this.result(key, view, result, out);
         else out.collect(result);
       }
-      emitted = flag.emitted;
+      if (!this.updates) return;
     }
-    if (emitted && remember && kind === RowKind.INSERT) this.fired.update(true);
+    this.emitUpdates(timestamp, remember);
+  }
+
+  /**
+   * Emits the firing's results (`pending`) against the ones the window emitted last:
+   * the first results are INSERTs; later ones retract the previous results first
+   * (UPDATE_BEFORE, or DELETE when nothing replaces them) and follow as UPDATE_AFTER,
+   * unless they are the same, when nothing changed downstream (Flink compares too).
+   */
+  private emitUpdates(timestamp: number, remember: boolean): void {
+    const next = this.pending;
+    const previous = this.emitted.value();
+    if (previous === undefined) {
+      for (const value of next) this.output.collect(value, timestamp, RowKind.INSERT);
+    } else {
+      if (sameValue(previous, next)) return;
+      const retraction = next.length === 0 ? RowKind.DELETE : RowKind.UPDATE_BEFORE;
+      for (const value of previous) this.output.collect(value, timestamp, retraction);
+      for (const value of next) this.output.collect(value, timestamp, RowKind.UPDATE_AFTER);
+    }
+    if (!remember) return;
+    // A copy: downstream functions chained to this one might change the records they got.
+    if (next.length > 0) this.emitted.update(structuredClone(next));
+    else if (previous !== undefined) this.emitted.clear();
   }
 
   private late(value: unknown, timestamp: number): void {
