@@ -8,7 +8,8 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { cancelCommand, DEFAULT_ENGINE_URL, listCommand, savepointCommand, statusCommand, submitCommand } from './remote.js';
 import { runCommand } from './run.js';
 import { generatorFor, writeGeneratedRecords } from './generate.js';
-import { serveEngine } from '@sluice/engine';
+import { defaultDataDir, parseKafkaAllow, serveEngine } from '@sluice/engine';
+import { tokenCreateCommand, tokenListCommand, tokenRevokeCommand } from './tokens.js';
 import { listKafkaTopics } from '@sluice/operators';
 import {
   canonicalJson,
@@ -69,6 +70,7 @@ interface ServeFlags {
   maxStateEntries?: number;
   maxRecordBytes?: number;
   maxTapRate?: number;
+  kafkaAllow?: string[];
 }
 
 /** Exit codes: 0 fine, 1 the input has problems, 2 the command was used wrongly or cannot run. */
@@ -157,7 +159,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--port <port>', 'port to listen on (0 picks a free one)', parsePort, 8081)
     .option('--data-dir <dir>', 'where pipelines, checkpoints, savepoints and the generated token are kept (default $SLUICE_DATA_DIR or ~/.sluice)')
     .option('--slots <n>', 'worker threads (default: one per core)', (v) => parsePositive(v, '--slots'))
-    .option('--token <token>', 'bearer token to require (default $SLUICE_TOKEN; generated when bound to a non-loopback address)')
+    .option('--token <token>', "the admin's bearer token (default $SLUICE_TOKEN; generated into <data-dir>/token when bound to a non-loopback address); tenant tokens: sluice token create")
     .option('--cors-origin <origin...>', 'origins browsers may call from (default http://127.0.0.1:3000 http://localhost:3000)')
     .option('--resume', 'pick up the jobs that were running when the engine last stopped, each from its newest valid checkpoint')
     .option('--trusted', "run user functions in the engine's own threads instead of the sandbox (default: sandboxed); only where every job author is trusted")
@@ -167,6 +169,18 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--max-state-entries <n>', 'limit: keyed-state entries one job may hold (default 10000000)', (v) => parsePositive(v, '--max-state-entries'))
     .option('--max-record-bytes <n>', 'limit: largest record a user function may emit or an exchange may carry (default 1048576)', (v) => parsePositive(v, '--max-record-bytes'))
     .option('--max-tap-rate <n>', 'limit: records per second one record tap may ask for (default 100)', (v) => parsePositive(v, '--max-tap-rate'))
+    .option(
+      '--kafka-allow <host:port,...>',
+      "Kafka bootstrap servers jobs and the topic list may connect to; '*' for any (default: any without a token or with --trusted, none when a token is required)",
+      (v: string, previous: string[] | undefined) => {
+        try {
+          parseKafkaAllow([v]);
+        } catch (error) {
+          throw new InvalidArgumentError(error instanceof Error ? error.message : String(error));
+        }
+        return [...(previous ?? []), v];
+      },
+    )
     .action(async (options: ServeFlags) => {
       const token = options.token ?? process.env['SLUICE_TOKEN'];
       exitCode = await serveEngine(
@@ -181,15 +195,43 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           trusted: options.trusted === true,
           sandbox: { cpuMsPerCall: options.cpuMsPerCall, memoryMbPerJob: options.memoryMbPerJob },
           limits: { maxParallelism: options.maxParallelism, maxStateEntries: options.maxStateEntries, maxRecordBytes: options.maxRecordBytes, maxTapRecordsPerSecond: options.maxTapRate },
+          ...(options.kafkaAllow !== undefined ? { kafkaAllow: options.kafkaAllow } : {}),
         },
         io,
       );
     });
 
+  const token = program
+    .command('token')
+    .description("Tenant tokens of a hosted engine (kept as SHA-256 hashes in <data-dir>/tokens.json; a running engine picks up changes at once). A tenant token reaches only its tenant's jobs and pipelines.");
+  const tokenDataDir = (command: Command) =>
+    command
+      .option('--data-dir <dir>', "the engine's data directory (default $SLUICE_DATA_DIR or ~/.sluice)")
+      .option('--json', 'print the answer as JSON');
+  type TokenCliFlags = { dataDir?: string; json?: boolean };
+  const tokenFlags = (options: TokenCliFlags) => ({ dataDir: options.dataDir !== undefined ? resolve(io.cwd, options.dataDir) : defaultDataDir(), json: options.json === true });
+  tokenDataDir(token.command('create').description('Create a token for a tenant and print it (only this once).').argument('<tenant>', "tenant name: 1 to 63 of a-z, 0-9 and '-'")).action(
+    async (tenant: string, options: TokenCliFlags) => {
+      exitCode = await tokenCreateCommand(tenant, tokenFlags(options), io);
+    },
+  );
+  tokenDataDir(token.command('list').description('List tenant tokens (id, tenant, creation time; never the tokens).')).action(async (options: TokenCliFlags) => {
+    exitCode = await tokenListCommand(tokenFlags(options), io);
+  });
+  tokenDataDir(
+    token
+      .command('revoke')
+      .description('Revoke a tenant token by id, or every token of a tenant (--tenant); its next request answers 401.')
+      .argument('[id]', 'token id, from sluice token list')
+      .option('--tenant <name>', 'revoke every token of this tenant'),
+  ).action(async (id: string | undefined, options: TokenCliFlags & { tenant?: string }) => {
+    exitCode = await tokenRevokeCommand(id, { ...tokenFlags(options), ...(options.tenant !== undefined ? { tenant: options.tenant } : {}) }, io);
+  });
+
   const remote = (command: Command) =>
     command
       .option('--url <url>', `the engine's address (default $SLUICE_URL or ${DEFAULT_ENGINE_URL})`)
-      .option('--token <token>', 'bearer token, when the engine needs one (default $SLUICE_TOKEN)')
+      .option('--token <token>', 'bearer token when the engine needs one: the admin token, or a tenant token (sees only its tenant\'s jobs) (default $SLUICE_TOKEN)')
       .option('--json', 'print the answer as JSON');
   type RemoteFlags = { url?: string; token?: string; json?: boolean };
 

@@ -252,11 +252,14 @@ function enc(text: string): string {
 }
 
 const PIPELINE_NAMES = ['fuzz', 'fuzz-2', 'orders.v1', 'A_b-c'];
+const TENANTS = ['acme', 'globex', 'a', 'tenant-with-63-characters-abcdefghijklmnopqrstuvwxyz-0123456789'];
 
 function pathParam(rng: Rng, name: string, ids: FuzzIds, operationId: string): string {
   const r = rng.int(10);
   if (name === 'id' && r < 4) return STOPS_A_JOB.has(operationId) ? (ids.started.length > 0 ? rng.pick(ids.started) : crypto.randomUUID()) : rng.chance(0.7) || ids.started.length === 0 ? ids.running : rng.pick(ids.started);
   if (name === 'name' && r < 4) return rng.pick(PIPELINE_NAMES);
+  if (name === 'tenant' && r < 4) return rng.pick(TENANTS);
+  if (name === 'tokenId' && r < 4) return Array.from({ length: 12 }, () => '0123456789abcdef'[rng.int(16)]).join('');
   if (r < 6) {
     const raw = nastyString(rng);
     return rng.chance(0.5) ? enc(raw) : raw.replace(/[?#]/g, '');
@@ -307,6 +310,7 @@ function fuzzRequest(rng: Rng, ids: FuzzIds): InjectRequest {
     if (kind === 0) payload = Buffer.alloc(BODY_LIMIT + 1 + rng.int(1000), 0x5b); // '[' × more than the limit
     else if (kind === 1) payload = Buffer.from(Array.from({ length: 64 + rng.int(512) }, () => rng.int(256)));
     else if (kind === 2) payload = '';
+    else if (kind < 8 && route.operationId === 'createToken') payload = JSON.stringify({ tenant: rng.chance(0.7) ? rng.pick(TENANTS) : nastyString(rng) });
     else if (kind < 8 && route.operationId === 'savePipeline') payload = JSON.stringify({ name: rng.pick(PIPELINE_NAMES), graph: mutatedGraph(rng) });
     else if (kind < 8 && (route.operationId === 'submitJob' || route.operationId === 'redeployJob')) payload = JSON.stringify({ graph: mutatedGraph(rng), ...(rng.chance(0.3) ? { dryRun: true, savepoint: rng.pick(['/', '/etc', '..', nastyString(rng)]) } : {}) });
     else payload = nastyJsonText(rng);
@@ -319,6 +323,8 @@ function fuzzRequest(rng: Rng, ids: FuzzIds): InjectRequest {
   }
   if (rng.chance(0.05)) headers['accept'] = rng.pick(['text/html', 'application/xml', '*/*', '']);
   if (rng.chance(0.02)) headers['x-forwarded-for'] = nastyString(rng).replace(/[\r\n]/g, '');
+  // The admin acting as a tenant: the running job is then another tenant's (404), which must change nothing.
+  if (rng.chance(0.03)) headers['x-sluice-tenant'] = rng.chance(0.6) ? rng.pick(TENANTS) : nastyString(rng).replace(/[\r\n]/g, '');
   return { method, url, headers, ...(payload !== undefined ? { payload } : {}) };
 }
 

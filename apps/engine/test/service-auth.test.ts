@@ -1,11 +1,12 @@
 /**
- * Token auth of a network-facing engine (issue 10, part 5), on REST and Socket.IO.
+ * Token auth of a network-facing engine (issue 10, part 5), on REST and Socket.IO, with
+ * the engine's own (admin) token.
  *
- * What exists: one bearer token for the whole engine. Without it, or with a wrong one,
- * nothing but health and the API description answers, and no Socket.IO connection is
- * made, so no job's room can be joined. With it, every job is reachable: the token is
- * engine-wide, there are no users and no per-job permissions. Rooms still keep jobs
- * apart: a client receives telemetry only of the jobs it subscribed to.
+ * Without a token, or with a wrong one, nothing but health and the API description
+ * answers, and no Socket.IO connection is made, so no job's room can be joined. The
+ * admin token reaches every job; rooms keep telemetry apart (a client receives frames
+ * only of the jobs it subscribed to). Tenant tokens, which reach only their tenant's
+ * jobs, are tested in service-tenants.test.ts.
  *
  * Tests bind only to loopback; `requireToken: true` gives the policy of a bind to any
  * other address (service-rest.test.ts checks that such a bind requires one).
@@ -123,7 +124,7 @@ describe('Socket.IO with a token required', () => {
     }
   });
 
-  it("with the engine's token a client may join any job's room (tokens are engine-wide), and gets telemetry only of the jobs it subscribed to", async () => {
+  it("with the admin token a client may join any job's room, and gets telemetry only of the jobs it subscribed to", async () => {
     const socket = (await open({ auth: { token: TOKEN } })) as Socket;
     try {
       const seen = new Set<string>();
@@ -133,7 +134,7 @@ describe('Socket.IO with a token required', () => {
       // Frames come every 200 ms: a few of them pass here without one of job B's.
       await new Promise((r) => setTimeout(r, 700));
       expect([...seen]).toEqual([jobA.id]);
-      // The same token reaches job B's room too: there is no per-job authorization.
+      // The admin token reaches job B's room too (a tenant token would not: service-tenants.test.ts).
       expect(await socket.timeout(2000).emitWithAck('subscribe', { jobId: jobB.id })).toMatchObject({ ok: true, job: { id: jobB.id } });
       for (let i = 0; i < 100 && !seen.has(jobB.id); i++) await new Promise((r) => setTimeout(r, 20));
       expect(seen.has(jobB.id)).toBe(true);

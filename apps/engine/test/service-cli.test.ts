@@ -213,7 +213,7 @@ describe('sluice serve', () => {
     let out = '';
     const running = serveEngine({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'serve-token'), slots: 1, requireToken: true }, { stdout: (t) => (out += t), stderr: () => undefined, signal: abort.signal });
     for (let i = 0; i < 200 && !out.includes('token'); i++) await new Promise((r) => setTimeout(r, 25));
-    expect(out).toMatch(new RegExp(`token        \\S{40,}  \\(generated; kept in ${join(dir, 'serve-token', 'token').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`));
+    expect(out).toMatch(new RegExp(`admin token  \\S{40,}  \\(generated; kept in ${join(dir, 'serve-token', 'token').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`));
     abort.abort();
     expect(await running).toBe(0);
 

@@ -141,7 +141,7 @@ describe('the OpenAPI document', () => {
       [
         'cancelJob', 'getCheckpoint', 'getCheckpoints', 'getGraphSchema', 'getHealth', 'getJob', 'getJobExceptions', 'getJobResults', 'getMetrics', 'getOpenApi', 'getOverview',
         'getPipeline', 'getPipelineVersion', 'getSavepoint', 'listJobs', 'listKafkaTopics', 'listPipelines', 'queryState', 'redeployJob', 'savePipeline', 'stopWithSavepoint',
-        'submitJob', 'triggerSavepoint',
+        'submitJob', 'triggerSavepoint', 'listTokens', 'createToken', 'revokeToken', 'revokeTenant',
       ].sort(),
     );
     for (const [name] of Object.entries((doc as unknown as { components: { schemas: object } }).components.schemas)) {

@@ -62,6 +62,37 @@ export interface Overview {
   readonly jobs: Readonly<Record<JobStatus, number>>;
   /** Whether REST and Socket.IO calls need `Authorization: Bearer <token>`. */
   readonly authRequired: boolean;
+  /** The tenant the caller acts for (its token's, or X-Sluice-Tenant); null for the admin. Job counts are of the jobs it can see. */
+  readonly tenant: string | null;
+}
+
+// ─── Tenant tokens (admin only) ──────────────────────────────────────────────
+
+/** A tenant token as listed: never the token itself, which only its creation shows. */
+export interface TenantTokenInfo {
+  /** 12 hex digits; names the token for revocation. */
+  readonly id: string;
+  readonly tenant: string;
+  /** Epoch ms. */
+  readonly createdAt: number;
+}
+
+export interface CreateTokenRequest {
+  readonly tenant: string;
+}
+
+/** POST /api/tokens: the new token, shown this once (the engine keeps only its SHA-256). */
+export interface TenantTokenCreated extends TenantTokenInfo {
+  readonly token: string;
+}
+
+export interface TenantTokenList {
+  /** By tenant, then oldest first. */
+  readonly tokens: readonly TenantTokenInfo[];
+}
+
+export interface TenantTokensRevoked {
+  readonly revoked: readonly TenantTokenInfo[];
 }
 
 // ─── Jobs ────────────────────────────────────────────────────────────────────
@@ -87,6 +118,8 @@ export interface JobSummary {
   readonly durationMs: number;
   /** The stored pipeline version the job was submitted from, if any. */
   readonly pipeline: PipelineRef | null;
+  /** The tenant that owns the job (hosted engines); null: the admin's. */
+  readonly tenant: string | null;
 }
 
 export interface JobSubmitted extends JobSummary {

@@ -96,6 +96,8 @@ export interface SubmitOptions {
   readonly allowNonRestoredState?: boolean | undefined;
   /** Reuse a job id (resuming a job after an engine restart). */
   readonly jobId?: string | undefined;
+  /** The tenant that owns the job (a hosted engine's tenant token submitted it); undefined: the admin's. */
+  readonly tenant?: string | undefined;
 }
 
 export interface JobManagerOptions {
@@ -124,6 +126,8 @@ export class Job {
   readonly done: Promise<JobStatus>;
   /** The restore plan the job started with, if it started from a checkpoint or savepoint. */
   restorePlan: RestorePlan | undefined;
+  /** The owning tenant (service/tenants.ts); undefined: the admin's. Kept in the job record, so a resumed job keeps it. */
+  tenant: string | undefined;
   /** Most keyed-state entries over all subtasks (JobLimits.maxStateEntries). */
   maxStateEntries: number | undefined;
   onPrint: ((line: string) => void) | undefined;
@@ -524,6 +528,8 @@ export interface JobRecord {
   readonly restoreFrom?: string | undefined;
   readonly allowNonRestoredState?: boolean | undefined;
   readonly status: JobStatus;
+  /** The owning tenant; absent: the admin's (and every record written before tenants existed). */
+  readonly tenant?: string | undefined;
 }
 
 export class JobManager {
@@ -572,9 +578,10 @@ export class JobManager {
     }
     const job = new Job(plan.jobId, plan, validated, this.taskManager, this.storage, this.now, this.log, this.committed);
     job.restorePlan = restorePlan;
+    job.tenant = options.tenant;
     job.maxStateEntries = this.limits.maxStateEntries;
     this.jobs.set(job.id, job);
-    const record = { id: job.id, graph, submittedAt: job.startedAt, restoreFrom: options.restoreFrom, allowNonRestoredState: options.allowNonRestoredState };
+    const record = { id: job.id, graph, submittedAt: job.startedAt, restoreFrom: options.restoreFrom, allowNonRestoredState: options.allowNonRestoredState, tenant: options.tenant };
     this.remember({ ...record, status: 'running' });
     void job.done.then((status) => this.remember({ ...record, status }));
     job.start(restore);
@@ -606,7 +613,7 @@ export class JobManager {
       const restoreFrom = latest?.directory ?? record.restoreFrom;
       this.log('info', `resuming job ${record.id}${restoreFrom ? ` from ${restoreFrom}` : ' from the beginning (no checkpoint)'}`);
       try {
-        resumed.push(await this.submit(record.graph, { jobId: record.id, restoreFrom, allowNonRestoredState: record.allowNonRestoredState }));
+        resumed.push(await this.submit(record.graph, { jobId: record.id, restoreFrom, allowNonRestoredState: record.allowNonRestoredState, tenant: record.tenant }));
       } catch (error) {
         this.log('error', `cannot resume job ${record.id}: ${error instanceof Error ? error.message : String(error)}`);
         this.remember({ ...record, status: 'failed' });
@@ -631,6 +638,16 @@ export class JobManager {
 
   private remember(record: JobRecord): void {
     writeAtomicallySync(join(this.jobsDir, `${record.id}.json`), `${JSON.stringify(record)}\n`);
+  }
+
+  /** The record of a job this data directory knows of (running or not, resumed or not); undefined when there is none. */
+  record(id: string): JobRecord | undefined {
+    if (!/^[A-Za-z0-9_-]{1,128}$/.test(id)) return undefined;
+    try {
+      return JSON.parse(readFileSync(join(this.jobsDir, `${id}.json`), 'utf8')) as JobRecord;
+    } catch {
+      return undefined;
+    }
   }
 
   get(id: string): Job | undefined {

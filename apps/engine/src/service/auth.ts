@@ -8,12 +8,15 @@
  *   the API description needs `Authorization: Bearer <token>` (Socket.IO: the
  *   handshake's `auth.token`). The token is the configured one, or one generated at
  *   first start and kept in `<dataDir>/token` (mode 0600) for the next starts.
+ *   That token is the admin's; tenant tokens (tenants.ts) reach only their tenant's
+ *   jobs and pipelines. The admin may act as a tenant with `X-Sluice-Tenant: <name>`.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { createFileAtomically } from './fs-atomic.js';
+import { ADMIN, tenantNameProblem, type Principal, type TenantTokens } from './tenants.js';
 
 /** The web app's origins in development and with `next start`. */
 export const DEFAULT_CORS_ORIGINS: readonly string[] = ['http://127.0.0.1:3000', 'http://localhost:3000'];
@@ -88,33 +91,61 @@ export function bearerToken(header: string | undefined): string | undefined {
   return match?.[1];
 }
 
-export type AccessDecision = { readonly ok: true } | { readonly ok: false; readonly status: 401 | 403; readonly error: string };
+/**
+ * `principal` is who the call acts as: the admin without auth (loopback, no token) or
+ * with the admin token; a tenant with its token. Undefined for calls that need no
+ * token (health, the API description) on an engine that requires one.
+ */
+export type AccessDecision =
+  | { readonly ok: true; readonly principal: Principal | undefined }
+  | { readonly ok: false; readonly status: 400 | 401 | 403; readonly error: string };
 
 export interface AccessPolicy {
-  /** Bearer token every protected call must carry; undefined: none needed. */
+  /** The admin's bearer token; undefined: no token needed (and tenant tokens are not used). */
   readonly token: string | undefined;
+  /** Tenant tokens (`<dataDir>/tokens.json`); consulted only when a token is needed. */
+  readonly tenants: TenantTokens | undefined;
   /** Exact origins browsers may call from. */
   readonly corsOrigins: readonly string[];
   /** Without a token the service is loopback-only: Host must name a loopback address. */
   readonly loopbackOnly: boolean;
 }
 
-/** Checks Origin and Host (every request) and the bearer token (protected requests). */
-export function checkAccess(
-  policy: AccessPolicy,
-  request: { readonly origin: string | undefined; readonly host: string | undefined; readonly token: string | undefined },
-  needsToken: boolean,
-): AccessDecision {
+export interface AccessRequest {
+  readonly origin: string | undefined;
+  readonly host: string | undefined;
+  readonly token: string | undefined;
+  /** `X-Sluice-Tenant`: the admin acting as one tenant. */
+  readonly actAs?: string | undefined;
+}
+
+/** Checks Origin and Host (every request) and the bearer token (protected requests), and says who the caller is. */
+export async function checkAccess(policy: AccessPolicy, request: AccessRequest, needsToken: boolean): Promise<AccessDecision> {
   if (request.origin !== undefined && !policy.corsOrigins.includes(request.origin)) {
     return { ok: false, status: 403, error: `origin '${request.origin}' is not allowed; allowed origins: ${policy.corsOrigins.join(', ') || 'none'}` };
   }
   if (policy.loopbackOnly && request.host !== undefined && !isLoopbackHost(hostOfHeader(request.host))) {
     return { ok: false, status: 403, error: `host '${request.host}' is not allowed: this engine only answers on loopback addresses (127.0.0.1, localhost, ::1)` };
   }
-  if (!needsToken || policy.token === undefined) return { ok: true };
-  if (request.token === undefined) {
-    return { ok: false, status: 401, error: 'a bearer token is required: send Authorization: Bearer <token> (the token was printed when the engine started; it is kept in <dataDir>/token)' };
+  if (!needsToken) return { ok: true, principal: policy.token === undefined ? ADMIN : undefined };
+  let principal: Principal;
+  if (policy.token === undefined) {
+    principal = ADMIN;
+  } else if (request.token === undefined) {
+    return { ok: false, status: 401, error: 'a bearer token is required: send Authorization: Bearer <token> (the admin token was printed when the engine started and is kept in <dataDir>/token; tenant tokens come from `sluice token create <tenant>`)' };
+  } else if (tokenMatches(policy.token, request.token)) {
+    principal = ADMIN;
+  } else {
+    const tenant = await policy.tenants?.lookup(request.token);
+    if (tenant === undefined) return { ok: false, status: 401, error: 'the bearer token is not valid' };
+    principal = { kind: 'tenant', tenant: tenant.tenant, tokenId: tenant.id };
   }
-  if (!tokenMatches(policy.token, request.token)) return { ok: false, status: 401, error: 'the bearer token is not valid' };
-  return { ok: true };
+  if (request.actAs === undefined) return { ok: true, principal };
+  const problem = tenantNameProblem(request.actAs);
+  if (problem !== undefined) return { ok: false, status: 400, error: `X-Sluice-Tenant: ${problem}` };
+  if (principal.kind === 'tenant') {
+    if (principal.tenant === request.actAs) return { ok: true, principal };
+    return { ok: false, status: 403, error: `X-Sluice-Tenant: a tenant token acts only for its own tenant ('${principal.tenant}'), not '${request.actAs}'` };
+  }
+  return { ok: true, principal: { kind: 'tenant', tenant: request.actAs, tokenId: 'admin' } };
 }

@@ -6,8 +6,9 @@
  *   every 1000 ms (frameMs):  one metrics frame per running job with subscribers,
  *                             built once and broadcast once per room
  *
- * Rooms: `job:<id>` (full frames), `job:<id>:operators` (per-operator figures only)
- * and `jobs` (job-status of every job).
+ * Rooms: `job:<id>` (full frames), `job:<id>:operators` (per-operator figures only),
+ * `jobs` (job-status of every job, for the admin) and `jobs:tenant:<tenant>` (of one
+ * tenant's jobs). Only the service decides who joins a room (tenants.ts).
  *
  * It reads the job manager's public state (Job.status, Job.metrics, Job.failure):
  * nothing in the engine calls it back, so it polls. Polling a job costs one identity
@@ -35,6 +36,7 @@ export const roomOf = {
   full: (jobId: string) => `job:${jobId}`,
   operators: (jobId: string) => `job:${jobId}:operators`,
   jobs: 'jobs',
+  tenantJobs: (tenant: string) => `jobs:tenant:${tenant}`,
 } as const;
 
 export interface HubOptions {
@@ -76,7 +78,9 @@ export class TelemetryHub {
         const previous = isNew ? null : tracked.status;
         tracked.status = job.status;
         const event = { jobId: job.id, name: job.name, status: job.status, previous, at: now };
-        this.io.to([roomOf.full(job.id), roomOf.operators(job.id), roomOf.jobs]).emit('job-status', event);
+        const rooms = [roomOf.full(job.id), roomOf.operators(job.id), roomOf.jobs];
+        if (job.tenant !== undefined) rooms.push(roomOf.tenantJobs(job.tenant));
+        this.io.to(rooms).emit('job-status', event);
         if (job.status !== 'running' && job.status !== 'restarting') this.emitFrame(tracked, now);
       }
       const newest = job.exceptions.at(-1);

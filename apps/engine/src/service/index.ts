@@ -8,3 +8,5 @@ export { DEFAULT_CORS_ORIGINS, isLoopbackHost } from './auth.js';
 export { buildOpenApiDocument, DEFAULT_PORT, SERVICE_VERSION } from './openapi.js';
 export { JobTelemetry, type JobView } from './telemetry.js';
 export { PipelineStore } from './pipeline-store.js';
+export { TenantTokens, tenantNameProblem, type CreatedToken, type Principal, type TokenInfo } from './tenants.js';
+export { parseKafkaAllow, type KafkaAllowList } from './kafka-allow.js';

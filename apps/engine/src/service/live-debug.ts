@@ -36,14 +36,18 @@ export class LiveDebugSockets {
     private readonly options: LiveDebugOptions,
   ) {}
 
-  connect(socket: SluiceSocket, reply: Reply): void {
+  /**
+   * `jobFor` is the socket's view of the jobs: the job, or the refusal for an id it may
+   * not see (another tenant's job reads exactly like an unknown one).
+   */
+  connect(socket: SluiceSocket, reply: Reply, jobFor: (jobId: string) => Job | string = (jobId) => this.jobManager.get(jobId) ?? `no job with id '${jobId}'`): void {
     const taps = new Map<string, Job>();
     const hotKeys = new Map<string, HotKeysSubscription>();
     const runningJob = (request: unknown, what: string): Job => {
       const jobId = (request as { jobId?: unknown } | null)?.jobId;
       if (typeof jobId !== 'string') throw new LiveDebugError('bad-request', `${what} needs { jobId: string, … }`);
-      const job = this.jobManager.get(jobId);
-      if (!job) throw new LiveDebugError('not-found', `no job with id '${jobId}'`);
+      const job = jobFor(jobId);
+      if (typeof job === 'string') throw new LiveDebugError('not-found', job);
       if (job.status !== 'running') throw new LiveDebugError('not-running', `job '${jobId}' is ${job.status}; ${what} works on running jobs`);
       return job;
     };

@@ -30,6 +30,10 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         '',
         '**Security.** Bound to a loopback address (the default) no token is needed, but the Host header must name a loopback address. Bound to any other address, every operation except health, this document and the graph schema needs `Authorization: Bearer <token>`. Browsers may call from the configured origins only (default http://127.0.0.1:3000 and http://localhost:3000).',
         '',
+        "**Tenants.** The engine's own token is the admin's: every job, and token management (`access`). A tenant token (`POST /api/tokens`, `sluice token create <tenant>`) reaches only its tenant's jobs and pipelines; another tenant's job answers 404 exactly like a job that does not exist. The admin acts as one tenant with the header `X-Sluice-Tenant: <tenant>`.",
+        '',
+        '**Kafka allow-list.** A hosted engine connects only to the Kafka bootstrap servers of its allow-list (`--kafka-allow`): the topic list and graphs naming another address answer 400, naming the address, the setting and the config field.',
+        '',
         "**Watermarks and times** in payloads are epoch milliseconds; JSON has no Infinity, so a watermark is a number, '-Infinity' (none yet) or '+Infinity' (end of input).",
         '',
         '**Live telemetry** is Socket.IO on the same port; see `x-socket-io`.',
@@ -42,13 +46,18 @@ export function buildOpenApiDocument(): Record<string, unknown> {
       { name: 'jobs', description: 'Submit, follow and cancel jobs; results and exceptions.' },
       { name: 'pipelines', description: 'Named pipelines with versions.' },
       { name: 'checkpointing', description: 'Savepoints, stop-with-savepoint, redeploy with a restore plan, checkpoint history.' },
+      { name: 'access', description: 'Tenant tokens (admin only).' },
     ],
     security: [{ bearer: [] }, {}],
     paths,
     components: {
       schemas: Object.fromEntries(Object.entries(components).map(([name, schema]) => [name, withGraphRefs(schema)])),
       securitySchemes: {
-        bearer: { type: 'http', scheme: 'bearer', description: 'Required when the service is bound to a non-loopback address. Printed at start; kept in <dataDir>/token.' },
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: "Required when the service is bound to a non-loopback address. The admin token is printed at start and kept in <dataDir>/token; tenant tokens come from POST /api/tokens or `sluice token create`.",
+        },
       },
     },
     'x-socket-io': socketIoDescription(),
@@ -65,8 +74,15 @@ function operation(route: RouteDoc): Record<string, unknown> {
   }
   if (route.public !== true) {
     responses[401] = { description: 'A bearer token is required and was missing or wrong.', schema: 'ApiError' };
+    if (!(400 in responses)) responses[400] = { description: 'The X-Sluice-Tenant header is not a valid tenant name.', schema: 'ApiError' };
   }
-  responses[403] = { description: 'The Origin is not on the allow-list, or (loopback-only) the Host is not a loopback address.', schema: 'ApiError' };
+  responses[403] = {
+    description:
+      route.adminOnly === true
+        ? 'A tenant token called an admin-only operation, or the Origin is not on the allow-list, or (loopback-only) the Host is not a loopback address.'
+        : 'The Origin is not on the allow-list, (loopback-only) the Host is not a loopback address, or X-Sluice-Tenant names another tenant than the token\'s.',
+    schema: 'ApiError',
+  };
   return {
     operationId: route.operationId,
     tags: [route.tag],
@@ -128,14 +144,14 @@ function socketIoDescription(): Record<string, unknown> {
   return {
     path: '/socket.io',
     description:
-      'Socket.IO 4 on the same port. With a token required, pass it as the handshake auth: io(url, { auth: { token } }). A frame carries a whole job and is sent at least once a second to subscribers of a running job, and once more when it ends.',
+      "Socket.IO 4 on the same port. With a token required, pass it as the handshake auth: io(url, { auth: { token } }). A tenant token joins only its own tenant's jobs (subscribe, taps and hot keys of another tenant's job are refused as 'no job with id …'), and subscribe-jobs brings job-status of its own jobs only. A frame carries a whole job and is sent at least once a second to subscribers of a running job, and once more when it ends.",
     clientToServer: {
       subscribe: {
         payload: { type: 'object', properties: { jobId: { type: 'string' }, detail: { type: 'string', enum: ['full', 'operators'] } }, required: ['jobId'] },
         ack: 'ok: true with job (JobSummary), or ok: false with error (unknown job)',
       },
       unsubscribe: { payload: { type: 'object', properties: { jobId: { type: 'string' } }, required: ['jobId'] } },
-      'subscribe-jobs': { description: 'Receive job-status of every job.' },
+      'subscribe-jobs': { description: "Receive job-status of every job the token may see (a tenant's: its own)." },
       'unsubscribe-jobs': {},
       'tap-start': {
         payload: schema('TapRequest'),

@@ -6,7 +6,7 @@
  */
 import { params, queries, requests, type Schema } from './schemas.js';
 
-export type Tag = 'service' | 'jobs' | 'pipelines' | 'checkpointing';
+export type Tag = 'service' | 'jobs' | 'pipelines' | 'checkpointing' | 'access';
 
 export interface ResponseDoc {
   readonly description: string;
@@ -26,6 +26,8 @@ export interface RouteDoc {
   readonly description?: string;
   /** Needs no token even when the service requires one. */
   readonly public?: boolean;
+  /** Only the admin token may call it (a tenant token gets 403). */
+  readonly adminOnly?: boolean;
   readonly params?: Schema;
   readonly query?: Schema;
   readonly body?: { readonly schema: Schema; readonly component: string; readonly required: boolean };
@@ -33,7 +35,7 @@ export interface RouteDoc {
 }
 
 const invalid: ResponseDoc = { description: 'The request is invalid; `problems` names each field.', schema: 'ApiError' };
-const noJob: ResponseDoc = { description: 'No job with this id (the message names it).', schema: 'ApiError' };
+const noJob: ResponseDoc = { description: "No job with this id, or another tenant's (the message names the id).", schema: 'ApiError' };
 
 export const ROUTES: readonly RouteDoc[] = [
   {
@@ -260,6 +262,48 @@ export const ROUTES: readonly RouteDoc[] = [
       400: invalid,
       404: { description: 'No job with this id, or no such checkpoint in its history (the message says which).', schema: 'ApiError' },
     },
+  },
+  {
+    operationId: 'listTokens',
+    method: 'GET',
+    url: '/api/tokens',
+    tag: 'access',
+    summary: 'Tenant tokens: id, tenant and creation time (never the tokens: only their SHA-256 is kept). Admin only.',
+    adminOnly: true,
+    responses: { 200: { description: 'Tokens, by tenant.', schema: 'TenantTokenList' } },
+  },
+  {
+    operationId: 'createToken',
+    method: 'POST',
+    url: '/api/tokens',
+    tag: 'access',
+    summary: "Create a token for a tenant; the answer is the only place the token appears. Admin only.",
+    description:
+      "A tenant token reaches only its tenant's jobs and pipelines: another tenant's job answers 404 as if it did not exist, and its Socket.IO room cannot be joined. A tenant exists once it has a token; a tenant may have several (to rotate them).",
+    adminOnly: true,
+    body: { schema: requests.createToken, component: 'CreateTokenRequest', required: true },
+    responses: { 201: { description: 'The new token.', schema: 'TenantTokenCreated' }, 400: invalid },
+  },
+  {
+    operationId: 'revokeToken',
+    method: 'POST',
+    url: '/api/tokens/:tokenId/revoke',
+    tag: 'access',
+    summary: 'Revoke a tenant token: its next request answers 401. Admin only.',
+    description: 'Open Socket.IO connections made with it stay until they disconnect; no new one can be made.',
+    adminOnly: true,
+    params: params.tokenId,
+    responses: { 200: { description: 'Revoked.', schema: 'TenantTokensRevoked' }, 400: invalid, 404: { description: 'No token with this id.', schema: 'ApiError' } },
+  },
+  {
+    operationId: 'revokeTenant',
+    method: 'POST',
+    url: '/api/tenants/:tenant/revoke',
+    tag: 'access',
+    summary: "Revoke every token of a tenant (its jobs keep running; cancel them first to retire the tenant). Admin only.",
+    adminOnly: true,
+    params: params.tenant,
+    responses: { 200: { description: 'Revoked (possibly none).', schema: 'TenantTokensRevoked' }, 400: invalid },
   },
   {
     operationId: 'savePipeline',

@@ -9,6 +9,7 @@
  */
 import { JSON_SCHEMA_ID } from '@sluice/graph-model';
 import { PIPELINE_NAME_PATTERN } from './pipeline-store.js';
+import { TENANT_NAME_PATTERN, TOKEN_ID_PATTERN } from './tenants.js';
 
 export type Schema = Readonly<Record<string, unknown>>;
 
@@ -40,6 +41,12 @@ export const PIPELINE_NAME: Schema = { type: 'string', pattern: PIPELINE_NAME_PA
 // ─── Request schemas (inline: Fastify compiles them as they are) ─────────────
 
 export const requests = {
+  createToken: {
+    type: 'object',
+    properties: { tenant: { type: 'string', pattern: TENANT_NAME_PATTERN, description: "The tenant the token acts for: 1 to 63 of a-z, 0-9 and '-' (a DNS label)." } },
+    required: ['tenant'],
+    additionalProperties: false,
+  },
   submitJob: {
     type: 'object',
     description: "Either 'graph' or 'pipeline' (with an optional 'version'; the latest when left out).",
@@ -99,6 +106,8 @@ export const params = {
     required: ['id', 'checkpointId'],
     additionalProperties: false,
   },
+  tokenId: { type: 'object', properties: { tokenId: { type: 'string', pattern: TOKEN_ID_PATTERN, description: 'Token id (12 hex digits), from the token list.' } }, required: ['tokenId'], additionalProperties: false },
+  tenant: { type: 'object', properties: { tenant: { type: 'string', pattern: TENANT_NAME_PATTERN, description: 'Tenant name.' } }, required: ['tenant'], additionalProperties: false },
   pipelineName: { type: 'object', properties: { name: { type: 'string', description: 'Pipeline name.' } }, required: ['name'], additionalProperties: false },
   pipelineVersion: {
     type: 'object',
@@ -158,6 +167,7 @@ const summaryProperties = {
   endTime: nullable(num),
   durationMs: num,
   pipeline: nullable(ref('PipelineRef')),
+  tenant: nullable(str),
 };
 
 const pipelineVersionInfo = {
@@ -204,7 +214,13 @@ export const components: Record<string, Schema> = {
     slots: nullable(int),
     jobs: object({ running: int, restarting: int, finished: int, failed: int, cancelled: int }),
     authRequired: bool,
+    tenant: nullable(str),
   }),
+  TenantTokenInfo: object({ id: str, tenant: str, createdAt: num }, { description: 'A tenant token, without the token (only its SHA-256 is kept).' }),
+  CreateTokenRequest: requests.createToken,
+  TenantTokenCreated: object({ id: str, tenant: str, createdAt: num, token: str }, { description: 'The new token, shown this once.' }),
+  TenantTokenList: object({ tokens: array(ref('TenantTokenInfo')) }),
+  TenantTokensRevoked: object({ revoked: array(ref('TenantTokenInfo')) }),
   SubmitJobRequest: requests.submitJob,
   PipelineRef: object({ name: str, version: int }),
   JobSummary: object(summaryProperties),

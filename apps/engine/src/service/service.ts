@@ -8,6 +8,10 @@
  *                ─▶ JSON answer; every error as ApiError { error, problems? }
  *   Socket.IO   ─▶ same Origin/Host check at the handshake, token in auth.token
  *                ─▶ subscribe to a job's room ─▶ metrics / job-status / job-exception
+ *
+ * Who the caller is (the admin, or one tenant: tenants.ts) is settled with the token;
+ * every handler that touches a job or pipeline looks it up through the caller's view,
+ * so another tenant's job is "no job with id …" everywhere, REST and Socket.IO alike.
  *   /metrics    ─▶ prom-client text from the same telemetry
  *
  * Why Fastify: it validates requests with JSON Schema out of the box (the same
@@ -18,7 +22,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { resolve as resolvePath, sep as pathSeparator } from 'node:path';
+import { join, relative as relativePath, resolve as resolvePath, sep as pathSeparator } from 'node:path';
 import cors from '@fastify/cors';
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Server } from 'socket.io';
@@ -40,6 +44,9 @@ import type {
   JobSubmitted,
   KafkaTopics,
   Overview,
+  TenantTokenCreated,
+  TenantTokenList,
+  TenantTokensRevoked,
   PipelineDetail,
   PipelineList,
   PipelineRef,
@@ -54,6 +61,8 @@ import type { JobLimits } from '../cluster/limits.js';
 import { TaskManager } from '../cluster/task-manager.js';
 import { authRequiredFor, bearerToken, checkAccess, DEFAULT_CORS_ORIGINS, loadOrCreateToken, type AccessPolicy } from './auth.js';
 import { badRequest, conflict, HttpError, notFound, quotedList } from './errors.js';
+import { ANY_KAFKA, kafkaGraphProblems, parseKafkaAllow, refusalMessage, refusedAddresses, type KafkaAllowList } from './kafka-allow.js';
+import { ADMIN, mayAccess, tenantOf, TenantTokens, type Principal } from './tenants.js';
 import { roomOf, TelemetryHub, type SluiceServer } from './hub.js';
 import { MAX_JSON_DEPTH, tooDeepAt } from './json-depth.js';
 import { LiveDebugSockets } from './live-debug.js';
@@ -77,7 +86,7 @@ export interface EngineServiceOptions {
   readonly jobManager?: JobManager;
   /** Default: a task manager with one slot per core, shut down by close(). */
   readonly taskManager?: TaskManager;
-  /** Bearer token; when set it is always required. */
+  /** The admin's bearer token; when set a token is always required. Tenant tokens come from `<dataDir>/tokens.json` (tenants.ts). */
   readonly token?: string;
   /**
    * Require a token although bound to a loopback address (for a service behind a
@@ -99,6 +108,12 @@ export interface EngineServiceOptions {
    * maxTapRecordsPerSecond. Default: the job manager's own limits.
    */
   readonly limits?: JobLimits;
+  /**
+   * Kafka bootstrap servers the topic list and jobs may name (kafka-allow.ts): host:port
+   * entries, or `*` for any. Default: any when no token is required (a single-user
+   * engine on loopback), none when one is (a hosted engine allows only what it lists).
+   */
+  readonly kafkaAllow?: readonly string[];
 }
 
 export interface EngineService {
@@ -116,6 +131,10 @@ export interface EngineService {
   readonly jobManager: JobManager;
   /** The limits in force (for record taps: maxTapRecordsPerSecond). */
   readonly limits: JobLimits;
+  /** The Kafka clusters jobs and the topic list may reach. */
+  readonly kafkaAllow: KafkaAllowList;
+  /** Tenant tokens (`<dataDir>/tokens.json`); used when a token is required. */
+  readonly tenants: TenantTokens;
   /**
    * Sends one request through the whole HTTP pipeline (access checks, body parsing,
    * validation, handler, error answers) without a socket: Fastify's inject, for tests
@@ -155,14 +174,28 @@ export async function createEngineService(options: EngineServiceOptions): Promis
       ? { token: options.token, file: undefined, generated: false }
       : await loadOrCreateToken(options.dataDir)
     : undefined;
-  const policy: AccessPolicy = { token: tokenSource?.token, corsOrigins, loopbackOnly: tokenSource === undefined };
+  const tenants = TenantTokens.inDataDir(options.dataDir);
+  const policy: AccessPolicy = { token: tokenSource?.token, tenants: tokenSource === undefined ? undefined : tenants, corsOrigins, loopbackOnly: tokenSource === undefined };
+  const kafkaAllow: KafkaAllowList = options.kafkaAllow !== undefined ? parseKafkaAllow(options.kafkaAllow) : authRequired ? { any: false, addresses: [] } : ANY_KAFKA;
 
   const ownedTaskManager = options.jobManager || options.taskManager ? undefined : new TaskManager();
   const taskManager = options.taskManager ?? ownedTaskManager;
   const jobManager = options.jobManager ?? new JobManager(taskManager as TaskManager, { dataDir: options.dataDir, ...(options.limits ? { limits: options.limits } : {}) });
   const limits: JobLimits = options.limits ?? jobManager.limits;
   const savepoints = new Map<string, SavepointStatus>();
-  const store = new PipelineStore(options.dataDir);
+  /** Pipelines are per tenant (each tenant names its own); the admin's are the engine's own `<dataDir>/pipelines`. */
+  const stores = new Map<string | undefined, PipelineStore>();
+  const storeOf = (principal: Principal): PipelineStore => {
+    const tenant = tenantOf(principal);
+    let store = stores.get(tenant);
+    if (!store) {
+      store = new PipelineStore(tenant === undefined ? options.dataDir : join(options.dataDir, 'tenants', tenant));
+      stores.set(tenant, store);
+    }
+    return store;
+  };
+  /** Who each request acts as, settled by the access hook. */
+  const principals = new WeakMap<FastifyRequest, Principal>();
   const pipelineOf = new Map<string, PipelineRef>();
   const exporter = new PrometheusExporter();
   const openApi = buildOpenApiDocument();
@@ -179,8 +212,10 @@ export async function createEngineService(options: EngineServiceOptions): Promis
     maxHttpBufferSize: 1_000_000,
     cors: { origin: corsOrigins, methods: ['GET', 'POST'], allowedHeaders: ['authorization'] },
     allowRequest: (request, callback) => {
-      const decision = checkAccess(policy, { origin: request.headers.origin, host: request.headers.host, token: undefined }, false);
-      callback(decision.ok ? null : decision.error, decision.ok);
+      void checkAccess(policy, { origin: request.headers.origin, host: request.headers.host, token: undefined }, false).then(
+        (decision) => callback(decision.ok ? null : decision.error, decision.ok),
+        (error: unknown) => callback(error instanceof Error ? error.message : String(error), false),
+      );
     },
   });
   const hub = new TelemetryHub(jobManager, io, { clock, sampleMs: options.telemetry?.sampleMs ?? 100, frameMs: options.telemetry?.frameMs ?? 1000 });
@@ -190,19 +225,24 @@ export async function createEngineService(options: EngineServiceOptions): Promis
 
   // strictPreflight off: an OPTIONS request that is no CORS preflight (no Origin or no
   // Access-Control-Request-Method) gets the plain 204, not a text/plain 400.
-  await app.register(cors, { origin: corsOrigins, methods: ['GET', 'POST'], allowedHeaders: ['Content-Type', 'Authorization'], maxAge: 600, strictPreflight: false });
+  await app.register(cors, { origin: corsOrigins, methods: ['GET', 'POST'], allowedHeaders: ['Content-Type', 'Authorization', 'X-Sluice-Tenant'], maxAge: 600, strictPreflight: false });
 
   app.addHook('onRequest', async (request, reply) => {
     if (request.method === 'OPTIONS') return;
-    const config = request.routeOptions.config as { public?: boolean } | undefined;
-    const decision = checkAccess(
+    const config = request.routeOptions.config as { public?: boolean; adminOnly?: boolean } | undefined;
+    const actAs = request.headers['x-sluice-tenant'];
+    const decision = await checkAccess(
       policy,
-      { origin: request.headers.origin, host: request.headers.host, token: bearerToken(request.headers.authorization) },
+      { origin: request.headers.origin, host: request.headers.host, token: bearerToken(request.headers.authorization), actAs: Array.isArray(actAs) ? actAs.join(',') : actAs },
       config?.public !== true,
     );
     if (!decision.ok) {
       if (decision.status === 401) void reply.header('www-authenticate', 'Bearer realm="sluice"');
       return reply.code(decision.status).send({ error: decision.error });
+    }
+    if (decision.principal !== undefined) principals.set(request, decision.principal);
+    if (config?.adminOnly === true && decision.principal?.kind !== 'admin') {
+      return reply.code(403).send({ error: `only the admin token may ${request.method} ${request.url.split('?')[0] ?? ''}; this token acts for tenant '${decision.principal ? tenantOf(decision.principal) ?? '' : ''}'` });
     }
   });
 
@@ -258,13 +298,24 @@ export async function createEngineService(options: EngineServiceOptions): Promis
 
   // ─── Helpers ───────────────────────────────────────────────────────────────
 
-  const jobOr404 = (id: string): Job => {
+  const principalOf = (request: FastifyRequest): Principal => principals.get(request) ?? ADMIN;
+
+  /** A job the caller may see, or why not: another tenant's job reads exactly like one that does not exist. */
+  const visibleJob = (principal: Principal, id: string): Job | string => {
     const job = jobManager.get(id);
-    if (!job) throw notFound(`no job with id '${id}'`);
+    if (job && mayAccess(principal, job.tenant)) return job;
+    return principal.kind === 'tenant' ? `no job with id '${id}' in tenant '${principal.tenant}'` : `no job with id '${id}'`;
+  };
+
+  const jobOr404 = (request: FastifyRequest, id: string): Job => {
+    const job = visibleJob(principalOf(request), id);
+    if (typeof job === 'string') throw notFound(job);
     return job;
   };
 
-  const graphOfPipeline = async (name: string, version: number | undefined): Promise<{ graph: JobGraphDocument; ref: PipelineRef }> => {
+  const visibleJobs = (principal: Principal): Job[] => jobManager.list().filter((job) => mayAccess(principal, job.tenant));
+
+  const graphOfPipeline = async (store: PipelineStore, name: string, version: number | undefined): Promise<{ graph: JobGraphDocument; ref: PipelineRef }> => {
     const latest = await store.latestVersion(name);
     if (latest === undefined) throw notFound(`no pipeline named '${name}'`);
     const wanted = version ?? latest;
@@ -273,12 +324,17 @@ export async function createEngineService(options: EngineServiceOptions): Promis
     return { graph: stored.graph, ref: { name, version: wanted } };
   };
 
-  /** Validates a graph; throws 400 with every error, returns the warnings. */
-  const validated = (graph: unknown): ApiProblem[] => {
+  /**
+   * Validates a graph; throws 400 with every error, returns the warnings. A graph about to
+   * run (`toRun`) is also checked against the Kafka allow-list; a stored pipeline is not,
+   * since storing one connects nowhere.
+   */
+  const validated = (graph: unknown, toRun: boolean): ApiProblem[] => {
     const result = validateGraph(graph);
-    const errors = result.problems.filter((p) => p.severity === 'error');
+    const errors = result.problems.filter((p) => p.severity === 'error').map(graphProblem);
+    if (result.ok && toRun) errors.push(...kafkaGraphProblems(kafkaAllow, result.graph));
     if (!result.ok || errors.length > 0) {
-      throw badRequest(`the job graph has ${errors.length} error${errors.length === 1 ? '' : 's'}: ${errors[0]?.path ?? '$'}: ${errors[0]?.message ?? 'invalid'}`, errors.map(graphProblem));
+      throw badRequest(`the job graph has ${errors.length} error${errors.length === 1 ? '' : 's'}: ${errors[0]?.path ?? '$'}: ${errors[0]?.message ?? 'invalid'}`, errors);
     }
     return result.problems.filter((p) => p.severity === 'warning').map(graphProblem);
   };
@@ -301,6 +357,11 @@ export async function createEngineService(options: EngineServiceOptions): Promis
       } catch (error) {
         throw badRequest(error instanceof Error ? error.message : String(error), [{ in: 'query', path: 'bootstrapServers', message: 'expected host:port[,host:port…]' }]);
       }
+      const refused = refusedAddresses(kafkaAllow, bootstrapServers);
+      if (refused.length > 0) {
+        const message = refusalMessage(kafkaAllow, refused);
+        throw badRequest(message, [{ in: 'query', path: 'bootstrapServers', message }]);
+      }
       try {
         return { bootstrapServers, topics: await listKafkaTopics(bootstrapServers) };
       } catch (error) {
@@ -308,34 +369,37 @@ export async function createEngineService(options: EngineServiceOptions): Promis
       }
     },
 
-    getOverview: (): Overview => {
+    getOverview: (request): Overview => {
+      const principal = principalOf(request);
       const jobs = { running: 0, restarting: 0, finished: 0, failed: 0, cancelled: 0 };
-      for (const job of jobManager.list()) jobs[job.status]++;
-      return { version: SERVICE_VERSION, slots: taskManager?.slots ?? null, jobs, authRequired };
+      for (const job of visibleJobs(principal)) jobs[job.status]++;
+      return { version: SERVICE_VERSION, slots: taskManager?.slots ?? null, jobs, authRequired, tenant: tenantOf(principal) ?? null };
     },
 
-    getMetrics: async (_request, reply) => {
-      const text = await exporter.render(hub.exported());
+    getMetrics: async (request, reply) => {
+      const principal = principalOf(request);
+      const text = await exporter.render(hub.exported().filter((job) => mayAccess(principal, jobManager.get(job.id)?.tenant)));
       return reply.type(exporter.contentType).send(text);
     },
 
     submitJob: async (request, reply): Promise<JobSubmitted> => {
-      const source = await graphOf(request.body as { graph?: JobGraphDocument; pipeline?: string; version?: number });
-      const warnings = validated(source.graph);
-      const job = await submitOrReject(source.graph, {});
+      const principal = principalOf(request);
+      const source = await graphOf(storeOf(principal), request.body as { graph?: JobGraphDocument; pipeline?: string; version?: number });
+      const warnings = validated(source.graph, true);
+      const job = await submitOrReject(source.graph, { tenant: tenantOf(principal) });
       if (source.ref) pipelineOf.set(job.id, source.ref);
       hub.poll();
       void reply.code(201).header('location', `/api/jobs/${job.id}`);
       return { ...jobSummary(job, source.ref, clock()), warnings };
     },
 
-    listJobs: (): JobList => {
+    listJobs: (request): JobList => {
       const now = clock();
-      return { jobs: jobManager.list().map((job) => jobSummary(job, pipelineOf.get(job.id), now)).reverse() };
+      return { jobs: visibleJobs(principalOf(request)).map((job) => jobSummary(job, pipelineOf.get(job.id), now)).reverse() };
     },
 
     getJob: (request): JobDetail => {
-      const job = jobOr404((request.params as { id: string }).id);
+      const job = jobOr404(request, (request.params as { id: string }).id);
       return {
         ...jobSummary(job, pipelineOf.get(job.id), clock()),
         graph: graphDocument(job.graph),
@@ -348,7 +412,7 @@ export async function createEngineService(options: EngineServiceOptions): Promis
     },
 
     cancelJob: (request, reply): CancelAccepted => {
-      const job = jobOr404((request.params as { id: string }).id);
+      const job = jobOr404(request, (request.params as { id: string }).id);
       if (job.status !== 'running' && job.status !== 'restarting') throw conflict(`job '${job.id}' is not running: it ${job.status === 'finished' ? 'already finished' : `was already ${job.status}`}`);
       job.cancel();
       hub.poll();
@@ -359,7 +423,7 @@ export async function createEngineService(options: EngineServiceOptions): Promis
     getJobResults: (request): SinkResults => {
       const { id, sink } = request.params as { id: string; sink: string };
       const { limit, offset } = request.query as { limit: number; offset: number };
-      const job = jobOr404(id);
+      const job = jobOr404(request, id);
       const sinks = collectSinks(job);
       if (!sinks.has(sink)) {
         throw notFound(sinks.size === 0 ? `job '${id}' has no collect sink` : `job '${id}' has no collect sink named '${sink}'; its collect sinks: ${quotedList([...sinks.keys()])}`);
@@ -376,12 +440,12 @@ export async function createEngineService(options: EngineServiceOptions): Promis
     },
 
     getJobExceptions: (request): ExceptionHistory => {
-      const job = jobOr404((request.params as { id: string }).id);
+      const job = jobOr404(request, (request.params as { id: string }).id);
       return { entries: exceptionHistory(job) };
     },
 
     queryState: async (request): Promise<StateQueryResult> => {
-      const job = jobOr404((request.params as { id: string }).id);
+      const job = jobOr404(request, (request.params as { id: string }).id);
       const { node, key, keyType = 'auto' } = request.query as { node: string; key: string; keyType?: 'auto' | 'string' | 'number' };
       if (!job.graph.nodes.some((n) => n.id === node)) {
         throw notFound(`job '${job.id}' has no node '${node}'; its nodes: ${quotedList(job.graph.nodes.map((n) => n.id))}`);
@@ -415,7 +479,7 @@ export async function createEngineService(options: EngineServiceOptions): Promis
 
     getSavepoint: (request): SavepointStatus => {
       const { id, requestId } = request.params as { id: string; requestId: string };
-      jobOr404(id);
+      jobOr404(request, id);
       const status = savepoints.get(requestId);
       if (status?.jobId !== id) throw notFound(`job '${id}' has no savepoint request '${requestId}'`);
       return status;
@@ -429,12 +493,13 @@ export async function createEngineService(options: EngineServiceOptions): Promis
     },
 
     redeployJob: async (request, reply): Promise<RedeployResult> => {
-      const job = jobOr404((request.params as { id: string }).id);
+      const job = jobOr404(request, (request.params as { id: string }).id);
       const body = request.body as { graph?: JobGraphDocument; pipeline?: string; version?: number; savepoint?: string; allowNonRestoredState?: boolean; dryRun?: boolean };
-      const source = await graphOf(body);
-      const warnings = validated(source.graph);
+      const principal = principalOf(request);
+      const source = await graphOf(storeOf(principal), body);
+      const warnings = validated(source.graph, true);
       const allow = body.allowNonRestoredState === true;
-      const given = body.savepoint === undefined ? undefined : savepointDirectory(body.savepoint);
+      const given = body.savepoint === undefined ? undefined : savepointDirectory(body.savepoint, principal);
       if (body.dryRun === true) {
         const from = given ?? latestCheckpoint(job);
         const plan = await engineCall(() => jobManager.dryRunRestore(source.graph, from, allow));
@@ -458,7 +523,8 @@ export async function createEngineService(options: EngineServiceOptions): Promis
         }
         job.cancel();
       }
-      const next = await submitOrReject(source.graph, { restoreFrom: from, allowNonRestoredState: allow }, `the job was stopped; its state is at ${from}`);
+      // The new job stays the tenant's whose job it replaces (also when the admin redeploys it).
+      const next = await submitOrReject(source.graph, { restoreFrom: from, allowNonRestoredState: allow, tenant: job.tenant }, `the job was stopped; its state is at ${from}`);
       if (source.ref) pipelineOf.set(next.id, source.ref);
       hub.poll();
       void reply.code(201).header('location', `/api/jobs/${next.id}`);
@@ -469,11 +535,11 @@ export async function createEngineService(options: EngineServiceOptions): Promis
       };
     },
 
-    getCheckpoints: (request): CheckpointHistory => checkpointHistory(jobOr404((request.params as { id: string }).id).checkpoints()),
+    getCheckpoints: (request): CheckpointHistory => checkpointHistory(jobOr404(request, (request.params as { id: string }).id).checkpoints()),
 
     getCheckpoint: (request): CheckpointDetail => {
       const { id, checkpointId } = request.params as { id: string; checkpointId: number };
-      const job = jobOr404(id);
+      const job = jobOr404(request, id);
       const stats = job.checkpoints().find((c) => c.id === checkpointId);
       if (!stats) {
         const ids = job.checkpoints().map((c) => c.id);
@@ -484,30 +550,49 @@ export async function createEngineService(options: EngineServiceOptions): Promis
 
     savePipeline: async (request, reply): Promise<PipelineSaved> => {
       const body = request.body as { name: string; graph: JobGraphDocument; description?: string };
-      const warnings = validated(body.graph);
-      const saved = await store.save(body.name, body.graph, body.description, clock());
+      const warnings = validated(body.graph, false);
+      const saved = await storeOf(principalOf(request)).save(body.name, body.graph, body.description, clock());
       void reply.code(saved.created ? 201 : 200);
       if (saved.created) void reply.header('location', `/api/pipelines/${saved.name}/versions/${saved.version}`);
       return { ...saved, warnings };
     },
 
-    listPipelines: async (): Promise<PipelineList> => ({ pipelines: await store.list() }),
+    listPipelines: async (request): Promise<PipelineList> => ({ pipelines: await storeOf(principalOf(request)).list() }),
 
     getPipeline: async (request): Promise<PipelineDetail> => {
       const { name } = request.params as { name: string };
-      const versions = await store.versions(name);
+      const versions = await storeOf(principalOf(request)).versions(name);
       if (!versions) throw notFound(`no pipeline named '${name}'`);
       return { name, versions };
     },
 
     getPipelineVersion: async (request): Promise<PipelineVersion> => {
       const { name, version } = request.params as { name: string; version: number };
+      const store = storeOf(principalOf(request));
       const latest = await store.latestVersion(name);
       if (latest === undefined) throw notFound(`no pipeline named '${name}'`);
       const stored = await store.get(name, version);
       if (!stored) throw notFound(`pipeline '${name}' has no version ${version} (latest: ${latest})`);
       return stored;
     },
+
+    listTokens: async (): Promise<TenantTokenList> => ({ tokens: await tenants.list() }),
+
+    createToken: async (request, reply): Promise<TenantTokenCreated> => {
+      const { tenant } = request.body as { tenant: string };
+      const created = await tenants.create(tenant, clock());
+      void reply.code(201).header('cache-control', 'no-store');
+      return created;
+    },
+
+    revokeToken: async (request): Promise<TenantTokensRevoked> => {
+      const { tokenId } = request.params as { tokenId: string };
+      const revoked = await tenants.revoke(tokenId);
+      if (!revoked) throw notFound(`no tenant token with id '${tokenId}'`);
+      return { revoked: [revoked] };
+    },
+
+    revokeTenant: async (request): Promise<TenantTokensRevoked> => ({ revoked: await tenants.revokeTenant((request.params as { tenant: string }).tenant) }),
   };
 
   /**
@@ -515,20 +600,29 @@ export async function createEngineService(options: EngineServiceOptions): Promis
    * request cannot make the engine read checkpoint files from anywhere else on its disk.
    * Relative paths are taken from the storage root.
    */
-  function savepointDirectory(given: string): string {
+  function savepointDirectory(given: string, principal: Principal): string {
     const root = resolvePath(jobManager.storage.root);
     const directory = resolvePath(root, given);
+    const shown = given.length > 200 ? `${given.slice(0, 200)}…` : given;
     if (given.includes('\0') || !directory.startsWith(root + pathSeparator)) {
-      throw badRequest(`'savepoint' must be a checkpoint or savepoint directory of this engine (under ${root}); got '${given.length > 200 ? `${given.slice(0, 200)}…` : given}'`, [
-        { in: 'body', path: 'savepoint', message: `is not under ${root}` },
-      ]);
+      throw badRequest(`'savepoint' must be a checkpoint or savepoint directory of this engine (under ${root}); got '${shown}'`, [{ in: 'body', path: 'savepoint', message: `is not under ${root}` }]);
+    }
+    if (principal.kind === 'tenant') {
+      // A tenant restores only state its own jobs wrote: <root>/checkpoints|savepoints/<job id>/….
+      const [kind, jobId] = relativePath(root, directory).split(pathSeparator);
+      const owner = jobId === undefined ? undefined : (jobManager.get(jobId) ?? jobManager.record(jobId));
+      if ((kind !== 'checkpoints' && kind !== 'savepoints') || owner?.tenant !== principal.tenant) {
+        throw badRequest(`'savepoint' must be a checkpoint or savepoint of one of tenant '${principal.tenant}''s jobs (checkpoints/<job id>/… or savepoints/<job id>/…); got '${shown}'`, [
+          { in: 'body', path: 'savepoint', message: `is not a checkpoint or savepoint of tenant '${principal.tenant}'` },
+        ]);
+      }
     }
     return directory;
   }
 
   /** The job of a savepoint request, if it can take one now (409 otherwise, naming why). */
   function savepointable(request: FastifyRequest, what: string): Job {
-    const job = jobOr404((request.params as { id: string }).id);
+    const job = jobOr404(request, (request.params as { id: string }).id);
     if (job.status !== 'running') throw conflict(`job '${job.id}' is ${job.status}; ${what} of running jobs`);
     if (!job.graph.job.checkpointing.enabled) throw conflict(`job '${job.id}' does not enable checkpointing (job.checkpointing.enabled in its graph), which savepoints need`);
     return job;
@@ -562,7 +656,7 @@ export async function createEngineService(options: EngineServiceOptions): Promis
     }
   }
 
-  async function submitOrReject(graph: unknown, submitOptions: { restoreFrom?: string; allowNonRestoredState?: boolean }, context?: string): Promise<Job> {
+  async function submitOrReject(graph: unknown, submitOptions: { restoreFrom?: string; allowNonRestoredState?: boolean; tenant: string | undefined }, context?: string): Promise<Job> {
     try {
       return await jobManager.submit(graph, submitOptions);
     } catch (error) {
@@ -572,7 +666,7 @@ export async function createEngineService(options: EngineServiceOptions): Promis
   }
 
   /** The graph of a submit or redeploy body: given, or a stored pipeline version. */
-  async function graphOf(body: { graph?: JobGraphDocument; pipeline?: string; version?: number }): Promise<{ graph: JobGraphDocument | undefined; ref: PipelineRef | undefined }> {
+  async function graphOf(store: PipelineStore, body: { graph?: JobGraphDocument; pipeline?: string; version?: number }): Promise<{ graph: JobGraphDocument | undefined; ref: PipelineRef | undefined }> {
     if ((body.graph === undefined) === (body.pipeline === undefined)) {
       throw badRequest("give either 'graph' (a job graph) or 'pipeline' (a stored pipeline's name), not both or neither", [
         { in: 'body', path: body.graph === undefined ? 'graph' : 'pipeline', message: body.graph === undefined ? "is required (or 'pipeline')" : "cannot be given together with 'graph'" },
@@ -581,7 +675,7 @@ export async function createEngineService(options: EngineServiceOptions): Promis
     if (body.graph !== undefined && body.version !== undefined) {
       throw badRequest("'version' only goes with 'pipeline'", [{ in: 'body', path: 'version', message: "only goes with 'pipeline'" }]);
     }
-    return body.pipeline !== undefined ? graphOfPipeline(body.pipeline, body.version) : { graph: body.graph, ref: undefined };
+    return body.pipeline !== undefined ? graphOfPipeline(store, body.pipeline, body.version) : { graph: body.graph, ref: undefined };
   }
 
   for (const route of ROUTES) {
@@ -590,7 +684,7 @@ export async function createEngineService(options: EngineServiceOptions): Promis
     app.route({
       method: route.method,
       url: route.url,
-      config: { public: route.public === true },
+      config: { public: route.public === true, adminOnly: route.adminOnly === true },
       schema: {
         ...(route.params ? { params: route.params } : {}),
         ...(route.query ? { querystring: route.query } : {}),
@@ -616,15 +710,22 @@ export async function createEngineService(options: EngineServiceOptions): Promis
 
   // ─── Socket.IO ─────────────────────────────────────────────────────────────
 
+  /** Who each connection acts as, settled at the handshake (a socket lives as long as its token was valid when it connected). */
+  const socketPrincipals = new WeakMap<object, Principal>();
   io.use((socket, next) => {
     const auth = socket.handshake.auth as { token?: unknown };
     const token = typeof auth.token === 'string' ? auth.token : bearerToken(socket.handshake.headers.authorization);
-    const decision = checkAccess(policy, { origin: socket.handshake.headers.origin, host: socket.handshake.headers.host, token }, true);
-    if (decision.ok) {
-      next();
-      return;
-    }
-    next(Object.assign(new Error(decision.error), { data: { status: decision.status } }));
+    checkAccess(policy, { origin: socket.handshake.headers.origin, host: socket.handshake.headers.host, token }, true).then(
+      (decision) => {
+        if (decision.ok) {
+          socketPrincipals.set(socket, decision.principal ?? ADMIN);
+          next();
+        } else {
+          next(Object.assign(new Error(decision.error), { data: { status: decision.status } }));
+        }
+      },
+      (error: unknown) => next(Object.assign(new Error(error instanceof Error ? error.message : String(error)), { data: { status: 500 } })),
+    );
   });
 
   io.on('connection', (socket) => {
@@ -647,6 +748,8 @@ export async function createEngineService(options: EngineServiceOptions): Promis
     const reply = (ack: unknown, value: unknown) => {
       if (typeof ack === 'function') (ack as (v: unknown) => void)(value);
     };
+    const principal = socketPrincipals.get(socket) ?? ADMIN;
+    const jobFor = (jobId: string): Job | string => visibleJob(principal, jobId);
     const jobIdOf = (request: unknown): string | undefined => {
       const id = (request as { jobId?: unknown } | null)?.jobId;
       return typeof id === 'string' ? id : undefined;
@@ -657,9 +760,9 @@ export async function createEngineService(options: EngineServiceOptions): Promis
         reply(ack, { ok: false, error: "subscribe needs { jobId: string }" });
         return;
       }
-      const job = jobManager.get(jobId);
-      if (!job) {
-        reply(ack, { ok: false, error: `no job with id '${jobId}'` });
+      const job = jobFor(jobId);
+      if (typeof job === 'string') {
+        reply(ack, { ok: false, error: job });
         return;
       }
       const detail = (request as { detail?: unknown }).detail === 'operators' ? 'operators' : 'full';
@@ -677,15 +780,16 @@ export async function createEngineService(options: EngineServiceOptions): Promis
       }
       reply(ack, jobId === undefined ? { ok: false, error: 'unsubscribe needs { jobId: string }' } : { ok: true });
     });
+    const jobsRoom = principal.kind === 'tenant' ? roomOf.tenantJobs(principal.tenant) : roomOf.jobs;
     socket.on('subscribe-jobs', (ack) => {
-      void socket.join(roomOf.jobs);
+      void socket.join(jobsRoom);
       reply(ack, { ok: true });
     });
     socket.on('unsubscribe-jobs', (ack) => {
-      void socket.leave(roomOf.jobs);
+      void socket.leave(jobsRoom);
       reply(ack, { ok: true });
     });
-    live.connect(socket, reply);
+    live.connect(socket, reply, jobFor);
   });
 
   // ─── Start ─────────────────────────────────────────────────────────────────
@@ -711,6 +815,8 @@ export async function createEngineService(options: EngineServiceOptions): Promis
     tokenGenerated: tokenSource?.generated ?? false,
     jobManager,
     limits,
+    kafkaAllow,
+    tenants,
     inject: async (request) => {
       const response = await app.inject({ method: request.method, url: request.url, headers: { ...request.headers }, ...(request.payload !== undefined ? { payload: request.payload } : {}) });
       return { statusCode: response.statusCode, headers: response.headers, body: response.body };

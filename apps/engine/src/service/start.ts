@@ -8,6 +8,10 @@
  * a port forward). Trusted mode is the explicit choice for single-user local use. Where
  * the sandbox cannot load (isolated-vm missing for this Node), the engine refuses to
  * start rather than quietly running untrusted code in-process.
+ *
+ * Kafka: a trusted engine may reach any cluster (its user code could open sockets
+ * anyway); otherwise the service's default applies (any without a token, only
+ * `--kafka-allow` with one).
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -68,7 +72,8 @@ export async function startEngineService(options: StartOptions = {}): Promise<En
   const taskManager = new TaskManager({ slots: options.slots, localStateDirectory: join(dataDir, 'local-state'), userCode, maxRecordBytes: limits.maxRecordBytes });
   try {
     const jobManager = new JobManager(taskManager, { dataDir, limits });
-    const service = await createEngineService({ ...options, dataDir, taskManager, jobManager, limits });
+    const kafkaAllow = options.kafkaAllow ?? (userCode.mode === 'trusted' ? ['*'] : undefined);
+    const service = await createEngineService({ ...options, dataDir, taskManager, jobManager, limits, ...(kafkaAllow !== undefined ? { kafkaAllow } : {}) });
     return {
       ...service,
       close: async () => {
@@ -110,6 +115,11 @@ export async function serveEngine(options: StartOptions, io: ServeIo): Promise<n
     const resumed = await service.jobManager.resume();
     for (const job of resumed) io.stdout(`resumed job ${job.id} (${job.name})${job.restorePlan ? ` from checkpoint ${job.restorePlan.checkpointId}` : ' from the beginning'}\n`);
   }
+  // Read before the banner, which is printed in one go (tests and scripts wait for its first line).
+  const tenantTokens = await service.tenants.list().catch((error: unknown) => {
+    io.stderr(`sluice serve: warning: ${error instanceof Error ? error.message : String(error)}\n`);
+    return [];
+  });
   io.stdout(`Sluice engine listening on ${service.url}\n`);
   io.stdout(`  REST API     ${service.url}/api  (OpenAPI: ${service.url}/api/openapi.json)\n`);
   io.stdout(`  telemetry    Socket.IO on ${service.url}\n`);
@@ -121,11 +131,18 @@ export async function serveEngine(options: StartOptions, io: ServeIo): Promise<n
     io.stdout('  user code    trusted: runs in the engine\'s own threads (--trusted); only for code you trust\n');
     if (!isLoopbackHost(options.host ?? '127.0.0.1')) io.stderr('sluice serve: warning: --trusted on a network address runs whatever code a token holder submits inside the engine\n');
   }
+  const kafka = service.kafkaAllow;
+  io.stdout(
+    `  kafka        ${kafka.any ? 'any cluster' : kafka.addresses.length === 0 ? 'no cluster allowed (--kafka-allow host:port,… names those jobs may use)' : `only ${kafka.addresses.join(', ')} (--kafka-allow)`}\n`,
+  );
   if (service.authRequired) {
-    if (service.tokenGenerated) io.stdout(`  token        ${service.token ?? ''}  (generated; kept in ${service.tokenFile ?? ''})\n`);
-    else io.stdout(`  token        required${service.tokenFile !== undefined ? ` (kept in ${service.tokenFile})` : ''}\n`);
+    if (service.tokenGenerated) io.stdout(`  admin token  ${service.token ?? ''}  (generated; kept in ${service.tokenFile ?? ''})\n`);
+    else io.stdout(`  admin token  required${service.tokenFile !== undefined ? ` (kept in ${service.tokenFile})` : ''}\n`);
+    const tenantNames = new Set(tenantTokens.map((t) => t.tenant));
+    io.stdout(`  tenants      ${tenantNames.size} with ${tenantTokens.length} token${tenantTokens.length === 1 ? '' : 's'} in ${service.tenants.file} (sluice token create <tenant>)\n`);
   } else {
     io.stdout('  access       this machine only (no token needed)\n');
+    if (tenantTokens.length > 0) io.stderr(`sluice serve: warning: ${service.tenants.file} holds tenant tokens, but this engine needs no token, so every caller acts as the admin; give --token (or bind a network address) to enforce tenants\n`);
   }
   await new Promise<void>((resolve) => {
     if (!io.signal) return; // runs until the process ends

@@ -19,6 +19,7 @@ export function jobSummary(job: Job, pipeline: PipelineRef | undefined, now: num
     endTime: job.endedAt ?? null,
     durationMs: Math.max(0, (job.endedAt ?? now) - job.startedAt),
     pipeline: pipeline ?? null,
+    tenant: job.tenant ?? null,
   };
 }
 

@@ -70,6 +70,7 @@ export const fileSink = defineOperator({
 
 export const kafkaSink = defineOperator({
   type: 'kafka-sink',
+  endpoints: [{ field: 'bootstrapServers', kind: 'kafka-bootstrap-servers' }],
   category: 'sink',
   title: 'Kafka sink',
   doc: 'Writes JSON records to a Kafka topic (the record timestamp becomes the Kafka timestamp). Exactly-once uses one Kafka transaction per checkpoint and subtask, committed when the checkpoint completes; readers must use read_committed. The checkpoint keeps the records of transactions not yet committed, so a restore can write them again (KafkaJS cannot resume a crashed producer\'s transaction). At-least-once keeps records not yet acknowledged in the checkpoint. Without checkpointing, exactly-once behaves as at-least-once. A changelog input needs upsert mode: the record key identifies the row and a delete is written as a tombstone.',

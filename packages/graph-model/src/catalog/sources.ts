@@ -126,6 +126,7 @@ export const kafkaStartFrom = z.discriminatedUnion('mode', [
 
 export const kafkaSource = defineOperator({
   type: 'kafka-source',
+  endpoints: [{ field: 'bootstrapServers', kind: 'kafka-bootstrap-servers' }],
   category: 'source',
   title: 'Kafka source',
   doc: 'Reads a Kafka topic. The engine assigns partitions to subtasks itself (no consumer-group rebalancing), keeps offsets in checkpoints and restores them exactly, and generates watermarks per partition, so one idle partition does not stall event time once its idleness timeout passes. Event time is the Kafka record timestamp unless the watermark strategy names a field or an assigner. Format json: each value is parsed as JSON; string: each record is { value: <text> }. Records that fail to deserialize go to the dead-letter output as { topic, partition, offset, timestamp, key, error, text }.',
