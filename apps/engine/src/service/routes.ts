@@ -71,11 +71,12 @@ export const ROUTES: readonly RouteDoc[] = [
     url: '/api/kafka/topics',
     tag: 'service',
     summary: "The topics of a Kafka cluster, with their partition counts (the editor's topic picker).",
-    description: 'The engine connects to the cluster itself, so the list is what its jobs will see. Internal topics (`__…`) are left out.',
+    description:
+      'The engine connects to the cluster itself, so the list is what its jobs will see. Internal topics (`__…`) are left out. A hosted engine connects only to the bootstrap servers of its allow-list (`--kafka-allow`).',
     query: queries.kafkaTopics,
     responses: {
       200: { description: 'Topics, sorted by name.', schema: 'KafkaTopics' },
-      400: invalid,
+      400: { description: "The list is malformed, or names a server not on the engine's Kafka allow-list (the message names it and the setting); nothing was connected to.", schema: 'ApiError' },
       502: { description: 'The cluster could not be reached or answered with an error (the message says which and why).', schema: 'ApiError' },
     },
   },
@@ -104,7 +105,7 @@ export const ROUTES: readonly RouteDoc[] = [
     tag: 'jobs',
     summary: 'Validate and start a job graph, or a stored pipeline version.',
     description:
-      'The graph is validated first; a rejected graph answers 400 with every error in `problems` (`in: graph`, paths as the validator writes them: `nodes[3].config.sizeMs`). Warnings come back with the accepted job.',
+      "The graph is validated first; a rejected graph answers 400 with every error in `problems` (`in: graph`, paths as the validator writes them: `nodes[3].config.sizeMs`), including a Kafka source or sink naming a broker outside the engine's allow-list (`nodes[i].config.bootstrapServers`). Warnings come back with the accepted job. The job belongs to the caller's tenant.",
     body: { schema: requests.submitJob, component: 'SubmitJobRequest', required: true },
     responses: {
       201: { description: 'Started. `Location` names the job.', schema: 'JobSubmitted' },
