@@ -432,6 +432,55 @@ describe('keyed-process: state', () => {
     expect(after.values()).toEqual(['y', null]);
   });
 
+  it('TTL: map entries and list elements of a user function expire one by one (Flink TtlMapState / TtlListState)', () => {
+    const h = new OneInputHarness<{ k: string; put?: string }>(
+      keyedProcess({
+        fn: `({
+          processElement(e, ctx) {
+            if (e.put !== undefined) {
+              ctx.state('seen').put(e.put, true);
+              ctx.state('log').add(e.put);
+            } else ctx.collect({ seen: ctx.state('seen').keys().sort(), log: ctx.state('log').get() });
+          },
+        })`,
+        states: [
+          { kind: 'map', name: 'seen', ttl: { ttlMs: 1_000 } },
+          { kind: 'list', name: 'log', ttl: { ttlMs: 1_000 } },
+        ],
+      }),
+      { keySelector: (e: { k: string }) => e.k },
+    ).open();
+    h.processElement({ k: 'a', put: 'x' });
+    h.setProcessingTime(400);
+    h.processElement({ k: 'a', put: 'y' });
+    h.setProcessingTime(999);
+    h.processElement({ k: 'a' });
+    h.setProcessingTime(1_000); // x expired, y lives until 1 400
+    h.processElement({ k: 'a' });
+    const snapshot = h.snapshot();
+    h.setProcessingTime(1_400);
+    h.processElement({ k: 'a' });
+    expect(h.values()).toEqual([
+      { seen: ['x', 'y'], log: ['x', 'y'] },
+      { seen: ['y'], log: ['y'] },
+      { seen: [], log: [] },
+    ]);
+    const restored = new OneInputHarness<{ k: string; put?: string }>(
+      keyedProcess({
+        fn: `({ processElement(e, ctx) { ctx.collect({ seen: ctx.state('seen').keys(), log: ctx.state('log').get() }); } })`,
+        states: [
+          { kind: 'map', name: 'seen', ttl: { ttlMs: 1_000 } },
+          { kind: 'list', name: 'log', ttl: { ttlMs: 1_000 } },
+        ],
+      }),
+      { keySelector: (e: { k: string }) => e.k, processingTime: 1_399 },
+    ).open(snapshot);
+    restored.processElement({ k: 'a' });
+    restored.setProcessingTime(1_400);
+    restored.processElement({ k: 'a' });
+    expect(restored.values()).toEqual([{ seen: ['y'], log: ['y'] }, { seen: [], log: [] }]);
+  });
+
   it('ctx.output writes to a declared side output with the record timestamp', () => {
     const h = new OneInputHarness<Tx>(
       keyedProcess({

@@ -371,3 +371,97 @@ describe('copy-on-write heap snapshots (checkpoints that do not stop the world)'
     expect(run2.result()).toEqual(second);
   });
 });
+
+describe('per-entry TTL of list and map state (Flink TtlListState / TtlMapState)', () => {
+  const cw = { ttlMs: 100, update: 'on-create-and-write' } as const;
+
+  it('map state TTL expires each entry on its own, and a put renews only its entry', () => {
+    const time = new ManualProcessingTime(0);
+    const b = backend(0, 1, time);
+    const m = b.getState({ kind: 'map', name: 'm', ttl: cw }) as MapState<string, number>;
+    b.setCurrentKey('k');
+    m.put('a', 1);
+    m.put('b', 2);
+    time.advanceTo(60);
+    m.put('a', 10);
+    time.advanceTo(100);
+    expect(m.entries()).toEqual([['a', 10]]);
+    expect(m.contains('b')).toBe(false);
+    expect(m.isEmpty()).toBe(false);
+    time.advanceTo(160);
+    expect(m.isEmpty()).toBe(true);
+    expect(b.size().entries).toBe(0);
+  });
+
+  it('list state TTL expires each element on its own, and get() hands out a copy', () => {
+    const time = new ManualProcessingTime(0);
+    const b = backend(0, 1, time);
+    const l = b.getState({ kind: 'list', name: 'l', ttl: cw }) as ListState<string>;
+    b.setCurrentKey('k');
+    l.add('x');
+    time.advanceTo(50);
+    l.add('y');
+    time.advanceTo(100);
+    const got = l.get();
+    expect(got).toEqual(['y']);
+    (got as string[]).push('not stored');
+    expect(l.get()).toEqual(['y']);
+    expect(b.describeKey('k')).toEqual({ l: [{ namespace: '', value: ['y'] }] });
+  });
+
+  it('a snapshot begun before elements and entries expire holds them, whatever reads drop afterwards', () => {
+    const time = new ManualProcessingTime(0);
+    const b = backend(0, 1, time);
+    const l = b.getState({ kind: 'list', name: 'l', ttl: cw }) as ListState<string>;
+    const m = b.getState({ kind: 'map', name: 'm', ttl: { ttlMs: 100, update: 'on-read-and-write' } }) as MapState<string, string>;
+    for (const key of ['k1', 'k2']) {
+      b.setCurrentKey(key);
+      l.add('old');
+      m.put('old', 'o');
+      time.advanceTo(time.now() + 50);
+      l.add('new');
+      m.put('new', 'n');
+    }
+    const expected = b.snapshot();
+    const run = b.beginSnapshot();
+    time.advanceTo(time.now() + 60);
+    // Reads drop expired elements / entries in place and renew the live ones.
+    for (const key of ['k1', 'k2']) {
+      b.setCurrentKey(key);
+      l.get();
+      m.entries();
+    }
+    while (!run.step(Number.POSITIVE_INFINITY));
+    expect(run.result()).toEqual(expected);
+    b.setCurrentKey('k2');
+    expect(l.get()).toEqual(['new']);
+  });
+
+  it('restores a format-1 snapshot (one expiry for the whole list or map) with that expiry on every element and entry', () => {
+    const time = new ManualProcessingTime(0);
+    const b = backend(0, 1, time);
+    const snapshot: KeyedStateSnapshot = {
+      maxParallelism: 128,
+      descriptors: { l: { kind: 'list', ttlMs: 100 }, m: { kind: 'map', ttlMs: 100 } },
+      keyGroups: [
+        {
+          keyGroup: keyGroupOf('k', 128),
+          states: { l: [['', [['k', { v: ['a', 'b'], x: 80 }]]]], m: [['', [['k', { v: { __sluice_map__: [['x', 1]] }, x: 80 }]]]] },
+          timers: [],
+        },
+      ],
+    };
+    b.restore([snapshot]);
+    const l = b.getState({ kind: 'list', name: 'l', ttl: cw }) as ListState<string>;
+    const m = b.getState({ kind: 'map', name: 'm', ttl: cw }) as MapState<string, number>;
+    b.setCurrentKey('k');
+    time.advanceTo(50);
+    l.add('c');
+    expect(l.get()).toEqual(['a', 'b', 'c']);
+    expect(m.get('x')).toBe(1);
+    time.advanceTo(80);
+    expect(l.get()).toEqual(['c']);
+    expect(m.isEmpty()).toBe(true);
+    expect(b.snapshot().keyGroups[0]?.states).toEqual({ l: [['', [['k', [{ v: 'c', x: 150 }]]]]] });
+  });
+});

@@ -11,7 +11,13 @@ import type { KeyedStateSnapshot, OperatorStateSnapshot } from '@sluice/operator
 import type { Hash } from 'node:crypto';
 
 const MAGIC = Buffer.from('SLST');
-export const STATE_FORMAT_VERSION = 1;
+/**
+ * 2: keyed list and map state with a TTL carry an expiry per element / entry (`[{v, x}]`,
+ * `{ __sluice_map__: [[k, {v, x}]] }`). Files of format 1 (one `{v, x}` around a whole
+ * TTL list or map) are still read: the keyed backends convert such values on restore.
+ */
+export const STATE_FORMAT_VERSION = 2;
+const READABLE_STATE_FORMATS: readonly number[] = [1, 2];
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
 export interface OperatorSnapshotData {
@@ -128,7 +134,7 @@ export function decodeSnapshot(bytes: Buffer, where: string): SubtaskSnapshotDat
     throw new Error(`${where} is not a Sluice state file`);
   }
   const version = bytes.readUInt8(MAGIC.length);
-  if (version !== STATE_FORMAT_VERSION) throw new Error(`${where} has state format ${version}; this Sluice reads format ${STATE_FORMAT_VERSION}`);
+  if (!READABLE_STATE_FORMATS.includes(version)) throw new Error(`${where} has state format ${version}; this Sluice reads formats ${READABLE_STATE_FORMATS.join(' and ')}`);
   try {
     return packr.unpack(bytes.subarray(MAGIC.length + 1)) as SubtaskSnapshotData;
   } catch (error) {

@@ -5,7 +5,10 @@
  *
  * TTL (Flink's StateTtlConfig, processing time): a value with a TTL is stored with
  * its expiry time; an expired value is never returned, and it is removed when read
- * and when a snapshot is taken.
+ * and when a snapshot is taken. List and map state carry the expiry per element and
+ * per entry (Flink's TtlListState / TtlMapState): `[{v, x}, …]` and `Map<k, {v, x}>`,
+ * which is also their canonical snapshot form (format 2; a snapshot of format 1, one
+ * `{v, x}` around the whole list or map, is converted when restored or registered).
  *
  * Snapshots copy the tables grouped by key group (see key-groups.ts), so a restore
  * at another parallelism takes exactly the groups it owns.
@@ -112,6 +115,11 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
     if (cached) return cached as StateFor<D>;
     this.descriptors.set(descriptor.name, descriptor);
     const table = this.table(descriptor.name);
+    if (hasEntryTtl(descriptor) && table.size > 0) {
+      // Restored before it was registered: values may still be in format 1 (one expiry per list / map).
+      const now = this.now();
+      for (const byKey of table.values()) for (const [key, stored] of byKey) byKey.set(key, toEntryTtl(stored, descriptor.ttl, now));
+    }
     const handle = this.createHandle(descriptor, table);
     this.handles.set(descriptor.name, handle);
     return handle as StateFor<D>;
@@ -129,9 +137,11 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
   keys(stateName: string, namespace: Namespace): Key[] {
     const byKey = this.tables.get(stateName)?.get(namespace);
     if (!byKey) return [];
-    const ttl = this.descriptors.get(stateName)?.ttl;
-    const now = ttl ? this.now() : 0;
-    return [...byKey.entries()].filter(([, v]) => !ttl || (v as Expiring).x > now).map(([k]) => k);
+    const descriptor = this.descriptors.get(stateName);
+    if (!descriptor?.ttl) return [...byKey.keys()];
+    const now = this.now();
+    const perEntry = hasEntryTtl(descriptor);
+    return [...byKey.entries()].filter(([, v]) => (perEntry ? hasLiveEntry(v, now) : (v as Expiring).x > now)).map(([k]) => k);
   }
 
   namespacesOfCurrentKey(stateName: string): Namespace[] {
@@ -149,6 +159,8 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
     const table = this.tables.get(stateName);
     if (!descriptor || !table) return;
     const key = this.getCurrentKey();
+    const perEntry = hasEntryTtl(descriptor);
+    const now = descriptor.ttl ? this.now() : 0;
     const acc: { merged: unknown; has: boolean } = { merged: undefined, has: false };
     const take = (ns: Namespace) => {
       const byKey = table.get(ns);
@@ -158,7 +170,9 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
       if (this.frozen && typeof stored === 'object' && stored !== null) this.preserve(table, ns, key, stored);
       byKey.delete(key);
       if (byKey.size === 0) table.delete(ns);
-      const value = descriptor.ttl ? (stored as Expiring).v : stored;
+      // Elements and entries keep their own expiry; expired ones are dropped on the way.
+      const value = perEntry ? liveEntries(stored, now) : descriptor.ttl ? (stored as Expiring).v : stored;
+      if (value === undefined) return;
       acc.merged = acc.has ? mergeValues(descriptor, acc.merged, value) : value;
       acc.has = true;
     };
@@ -167,7 +181,7 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
     if (!acc.has) return;
     let byKey = table.get(target);
     if (!byKey) table.set(target, (byKey = new Map<Key, unknown>()));
-    byKey.set(key, descriptor.ttl ? { v: acc.merged, x: this.now() + descriptor.ttl.ttlMs } : acc.merged);
+    byKey.set(key, descriptor.ttl && !perEntry ? { v: acc.merged, x: now + descriptor.ttl.ttlMs } : acc.merged);
   }
 
   /** Entries (state × namespace × key) without visiting the keys: cheap enough for the per-second state limit check. */
@@ -194,11 +208,18 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
     const out: Record<string, Array<{ namespace: Namespace; value: unknown }>> = {};
     const now = this.now();
     for (const [name, table] of this.tables) {
-      const ttl = this.descriptors.get(name)?.ttl;
+      const descriptor = this.descriptors.get(name);
+      const ttl = descriptor?.ttl;
+      const perEntry = descriptor !== undefined && hasEntryTtl(descriptor);
       const values: Array<{ namespace: Namespace; value: unknown }> = [];
       for (const [namespace, byKey] of table) {
         if (!byKey.has(key)) continue;
         const stored = byKey.get(key);
+        if (perEntry) {
+          const live = liveEntries(stored, now);
+          if (live !== undefined) values.push({ namespace, value: toPlain(entryValues(live)) });
+          continue;
+        }
         if (ttl && (stored as Expiring).x <= now) continue;
         values.push({ namespace, value: toPlain(ttl ? (stored as Expiring).v : stored) });
       }
@@ -256,10 +277,22 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
     const now = this.now();
     const groups = new Map<number, Record<string, Map<Namespace, Array<readonly [Key, unknown]>>>>();
     for (const [name, table] of this.tables) {
-      const ttl = this.descriptors.get(name)?.ttl;
+      const descriptor = this.descriptors.get(name);
+      const ttl = descriptor?.ttl;
+      const perEntry = descriptor !== undefined && hasEntryTtl(descriptor);
       for (const [namespace, byKey] of table) {
-        for (const [key, stored] of byKey) {
-          if (ttl && (stored as Expiring).x <= now) {
+        for (const [key, value] of byKey) {
+          let stored = value;
+          if (perEntry) {
+            // Cleanup on snapshot, per element / entry. A new container: a running
+            // checkpoint may still share the old one.
+            const live = liveEntries(stored, now);
+            if (live === undefined) {
+              byKey.delete(key);
+              continue;
+            }
+            if (live !== stored) byKey.set(key, (stored = live));
+          } else if (ttl && (stored as Expiring).x <= now) {
             // Cleanup on snapshot: expired values are not carried into the checkpoint.
             byKey.delete(key);
             continue;
@@ -308,10 +341,14 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
         else this.pendingTimers.push(...group.timers);
         for (const [name, byNamespace] of Object.entries(group.states)) {
           const table = this.table(name);
+          // A state registered already gets its per-entry TTL form now; others when registered.
+          const registered = this.descriptors.get(name);
+          const ttl = registered && hasEntryTtl(registered) ? registered.ttl : undefined;
+          const now = ttl ? this.now() : 0;
           for (const [namespace, entries] of byNamespace) {
             let byKey = table.get(namespace);
             if (!byKey) table.set(namespace, (byKey = new Map<Key, unknown>()));
-            for (const [key, value] of entries) byKey.set(key, restoreStored(value));
+            for (const [key, value] of entries) byKey.set(key, ttl ? toEntryTtl(restoreStored(value), ttl, now) : restoreStored(value));
           }
         }
       }
@@ -325,14 +362,15 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
   }
 
   private createHandle(descriptor: StateDescriptor, table: Table): unknown {
-    const cell = new Cell(this, table, descriptor.ttl, this.now);
+    // Lists and maps with a TTL keep it per element / entry; their cell holds the collection as it is.
+    const cell = new Cell(this, table, hasEntryTtl(descriptor) ? undefined : descriptor.ttl, this.now);
     switch (descriptor.kind) {
       case 'value':
         return new HeapValueState(cell);
       case 'list':
-        return new HeapListState(cell);
+        return descriptor.ttl ? new HeapTtlListState(cell, descriptor.ttl, this.now) : new HeapListState(cell);
       case 'map':
-        return new HeapMapState(cell);
+        return descriptor.ttl ? new HeapTtlMapState(cell, descriptor.ttl, this.now) : new HeapMapState(cell);
       case 'reducing':
         return new HeapReducingState(cell, descriptor.reduce);
       case 'aggregating':
@@ -507,6 +545,158 @@ class HeapMapState<K extends string | number, V> implements MapState<K, V> {
   }
 }
 
+/**
+ * A list whose elements expire one by one (Flink's TtlListState): stored as `[{v, x}, …]`.
+ * add() stamps only the new element; get() drops expired elements and, with
+ * on-read-and-write, renews the ones it returns. get() returns a new array.
+ */
+class HeapTtlListState<T> implements ListState<T> {
+  constructor(
+    private readonly cell: Cell,
+    private readonly ttl: StateTtl,
+    private readonly now: () => number,
+  ) {}
+  get(): readonly T[] {
+    const stored = this.cell.get() as Expiring[] | undefined;
+    if (stored === undefined) return [];
+    const now = this.now();
+    const out: T[] = [];
+    let live = 0;
+    // Cell.get() gave the snapshot its own copy, so the stored list may change in place.
+    for (const e of stored) {
+      if (e.x <= now) continue;
+      stored[live++] = e;
+      out.push(e.v as T);
+    }
+    if (live === 0) {
+      this.cell.clear();
+      return out;
+    }
+    stored.length = live;
+    if (this.ttl.update === 'on-read-and-write') {
+      const x = now + this.ttl.ttlMs;
+      for (const e of stored) e.x = x;
+    }
+    return out;
+  }
+  add(value: T): void {
+    const stored = this.cell.get() as Expiring[] | undefined;
+    const e: Expiring = { v: value, x: this.now() + this.ttl.ttlMs };
+    if (stored) stored.push(e);
+    else this.cell.set([e]);
+  }
+  addAll(values: readonly T[]): void {
+    if (values.length === 0) return;
+    const stored = this.cell.get() as Expiring[] | undefined;
+    const x = this.now() + this.ttl.ttlMs;
+    const added = values.map((v): Expiring => ({ v, x }));
+    if (stored) stored.push(...added);
+    else this.cell.set(added);
+  }
+  update(values: readonly T[]): void {
+    if (values.length === 0) {
+      this.cell.clear();
+      return;
+    }
+    const x = this.now() + this.ttl.ttlMs;
+    this.cell.set(values.map((v): Expiring => ({ v, x })));
+  }
+  clear(): void {
+    this.cell.clear();
+  }
+}
+
+/**
+ * A map whose entries expire one by one (Flink's TtlMapState): stored as `Map<k, {v, x}>`.
+ * put() stamps only its entry; reads drop the expired entries they meet and, with
+ * on-read-and-write, renew the entries they return. isEmpty() renews nothing: it stops
+ * at the first live entry, or clears a map whose entries all expired.
+ */
+class HeapTtlMapState<K extends string | number, V> implements MapState<K, V> {
+  constructor(
+    private readonly cell: Cell,
+    private readonly ttl: StateTtl,
+    private readonly now: () => number,
+  ) {}
+  private map(): Map<K, Expiring> | undefined {
+    return this.cell.get() as Map<K, Expiring> | undefined;
+  }
+  private entry(key: K): Expiring | undefined {
+    const map = this.map();
+    const e = map?.get(key);
+    if (map === undefined || e === undefined) return undefined;
+    const now = this.now();
+    if (e.x <= now) {
+      map.delete(key);
+      if (map.size === 0) this.cell.clear();
+      return undefined;
+    }
+    if (this.ttl.update === 'on-read-and-write') e.x = now + this.ttl.ttlMs;
+    return e;
+  }
+  /** Visits every live entry (renewing it on read-and-write), removing expired ones. */
+  private each(visit: (key: K, value: V) => void): void {
+    const map = this.map();
+    if (map === undefined) return;
+    const now = this.now();
+    const renew = this.ttl.update === 'on-read-and-write';
+    const x = now + this.ttl.ttlMs;
+    for (const [k, e] of map) {
+      if (e.x <= now) {
+        map.delete(k);
+        continue;
+      }
+      if (renew) e.x = x;
+      visit(k, e.v as V);
+    }
+    if (map.size === 0) this.cell.clear();
+  }
+  get(key: K): V | undefined {
+    return this.entry(key)?.v as V | undefined;
+  }
+  put(key: K, value: V): void {
+    const map = this.map();
+    const e: Expiring = { v: value, x: this.now() + this.ttl.ttlMs };
+    if (map) map.set(key, e);
+    else this.cell.set(new Map([[key, e]]));
+  }
+  remove(key: K): void {
+    const map = this.map();
+    if (!map) return;
+    map.delete(key);
+    if (map.size === 0) this.cell.clear();
+  }
+  contains(key: K): boolean {
+    return this.entry(key) !== undefined;
+  }
+  entries(): Array<[K, V]> {
+    const out: Array<[K, V]> = [];
+    this.each((k, v) => out.push([k, v]));
+    return out;
+  }
+  keys(): K[] {
+    const out: K[] = [];
+    this.each((k) => out.push(k));
+    return out;
+  }
+  values(): V[] {
+    const out: V[] = [];
+    this.each((_, v) => out.push(v));
+    return out;
+  }
+  isEmpty(): boolean {
+    const map = this.map();
+    if (map === undefined) return true;
+    const now = this.now();
+    for (const e of map.values()) if (e.x > now) return false;
+    this.cell.clear();
+    return true;
+  }
+  clear(): void {
+    this.cell.clear();
+  }
+}
+
 class HeapReducingState<T> implements ReducingState<T> {
   constructor(
     private readonly cell: Cell,
@@ -559,6 +749,70 @@ function mergeValues(descriptor: StateDescriptor, a: unknown, b: unknown): unkno
   }
 }
 
+/** Lists and maps with a TTL expire per element / entry; other states as a whole. */
+function hasEntryTtl(descriptor: StateDescriptor): descriptor is StateDescriptor & { ttl: StateTtl } {
+  return descriptor.ttl !== undefined && (descriptor.kind === 'list' || descriptor.kind === 'map');
+}
+
+/** Whether a stored per-entry TTL list (`[{v, x}]`) or map (`Map<k, {v, x}>`) has an element or entry alive at `now`. */
+function hasLiveEntry(stored: unknown, now: number): boolean {
+  const entries = Array.isArray(stored) ? (stored as Expiring[]) : (stored as Map<unknown, Expiring>).values();
+  for (const e of entries) if (e.x > now) return true;
+  return false;
+}
+
+/**
+ * The live elements / entries of a stored per-entry TTL list or map: the stored value
+ * itself when none expired, else a new container; undefined when none is alive.
+ */
+function liveEntries(stored: unknown, now: number): unknown {
+  if (Array.isArray(stored)) {
+    const list = stored as Expiring[];
+    let expired = 0;
+    for (const e of list) if (e.x <= now) expired++;
+    if (expired === 0) return list.length > 0 ? list : undefined;
+    return expired === list.length ? undefined : list.filter((e) => e.x > now);
+  }
+  const map = stored as Map<unknown, Expiring>;
+  let expired = 0;
+  for (const e of map.values()) if (e.x <= now) expired++;
+  if (expired === 0) return map.size > 0 ? map : undefined;
+  if (expired === map.size) return undefined;
+  const live = new Map<unknown, Expiring>();
+  for (const [k, e] of map) if (e.x > now) live.set(k, e);
+  return live;
+}
+
+/** The user's view of a per-entry TTL list or map: the values without their expiry. */
+function entryValues(stored: unknown): unknown {
+  if (Array.isArray(stored)) return (stored as Expiring[]).map((e) => e.v);
+  return new Map([...(stored as Map<unknown, Expiring>)].map(([k, e]) => [k, e.v]));
+}
+
+function isExpiring(value: unknown): value is Expiring {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Map) && typeof (value as { x?: unknown }).x === 'number' && 'v' in value;
+}
+
+/**
+ * A restored list or map value in the per-entry TTL form. Format 1 stored one `{v, x}`
+ * around the whole collection: every element / entry inherits that expiry. An element
+ * or entry without an expiry (the state had no TTL before) starts its TTL now.
+ */
+function toEntryTtl(stored: unknown, ttl: StateTtl, now: number): unknown {
+  if (isExpiring(stored)) {
+    const { v, x } = stored;
+    if (Array.isArray(v)) return v.map((e: unknown): Expiring => ({ v: e, x }));
+    if (v instanceof Map) return new Map([...(v as Map<unknown, unknown>)].map(([k, e]) => [k, { v: e, x }]));
+    return stored;
+  }
+  const x = now + ttl.ttlMs;
+  if (Array.isArray(stored)) return stored.every(isExpiring) ? stored : stored.map((v: unknown) => (isExpiring(v) ? v : { v, x }));
+  if (stored instanceof Map) {
+    for (const [k, v] of stored as Map<unknown, unknown>) if (!isExpiring(v)) (stored as Map<unknown, unknown>).set(k, { v, x });
+  }
+  return stored;
+}
+
 function groupTimers(timers: readonly TimerSnapshot[], maxParallelism: number): Map<number, TimerSnapshot[]> {
   const groups = new Map<number, TimerSnapshot[]>();
   for (const t of timers) {
@@ -600,12 +854,17 @@ class HeapSnapshotRun implements KeyedSnapshotRun {
   private *walk(): Generator<undefined, void, undefined> {
     let sinceCheck = 0;
     for (const [name, table] of this.tables) {
-      const ttl = this.liveDescriptors.get(name)?.ttl;
+      const descriptor = this.liveDescriptors.get(name);
+      const ttl = descriptor?.ttl;
+      const perEntry = descriptor !== undefined && hasEntryTtl(descriptor);
       for (const [namespace, byKey] of table) {
         for (const [key, stored] of byKey) {
-          const plain = stored instanceof Preserved ? stored.value : copyStored(stored);
+          let plain = stored instanceof Preserved ? stored.value : copyStored(stored);
           // Expired values stay out of the snapshot (Flink's cleanup in full snapshots).
-          if (ttl && (plain as Expiring).x <= this.now) continue;
+          if (perEntry) {
+            plain = livePlainEntries(plain, this.now);
+            if (plain === undefined) continue;
+          } else if (ttl && (plain as Expiring).x <= this.now) continue;
           const keyGroup = keyGroupOf(key, this.maxParallelism);
           let states = this.groups.get(keyGroup);
           if (!states) this.groups.set(keyGroup, (states = {}));
@@ -652,6 +911,17 @@ class HeapSnapshotRun implements KeyedSnapshotRun {
 }
 
 const MAP_TAG = '__sluice_map__';
+
+/** livePlainEntries on the plain (snapshot) form: `[{v, x}]` or `{ __sluice_map__: [[k, {v, x}]] }`. */
+function livePlainEntries(plain: unknown, now: number): unknown {
+  if (Array.isArray(plain)) {
+    const live = (plain as Expiring[]).filter((e) => e.x > now);
+    return live.length > 0 ? live : undefined;
+  }
+  const entries = (plain as Record<string, Array<[unknown, Expiring]>>)[MAP_TAG] ?? [];
+  const live = entries.filter(([, e]) => e.x > now);
+  return live.length > 0 ? { [MAP_TAG]: live } : undefined;
+}
 
 /** Snapshot values are plain data: Maps become tagged entry lists. */
 function toPlain(value: unknown): unknown {

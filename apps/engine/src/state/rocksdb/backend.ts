@@ -18,8 +18,9 @@
  *
  * Layout (format.ts): one RocksDB key per (key group, state, key, namespace) cell;
  * map state keeps one RocksDB key per map entry (point access without reading the whole
- * map); list state appends with RocksDB's merge operator (no read, no rewrite) unless
- * it has a TTL. Differences from the heap backend, all in iteration order only: keys(),
+ * map); list state appends with RocksDB's merge operator (no read, no rewrite). TTL of
+ * lists and maps is per element and per entry (Flink's TtlListState / TtlMapState), so
+ * neither needs a read to add or put. Differences from the heap backend, all in iteration order only: keys(),
  * namespacesOfCurrentKey(), map entries and snapshot contents come in key-byte order,
  * not insertion order.
  *
@@ -59,11 +60,12 @@ import { RocksDb, type RocksDbTuning } from './binding.js';
 import {
   EXPIRING,
   MAP_ENTRY_SUFFIX,
-  MAP_HEADER_SUFFIX,
+  MAP_HEADER_SUFFIX_FORMAT1,
   MAP_TAG,
   META_FORMAT,
   META_PREFIX,
   META_STATE,
+  READABLE_FORMAT_VERSIONS,
   ROCKSDB_FORMAT_VERSION,
   appendList,
   cellExpiry,
@@ -72,16 +74,15 @@ import {
   decodeList,
   encodeAtom,
   encodeCell,
+  encodeExpiringFrame,
   encodeList,
   encodeListFrame,
-  encodeMapHeader,
   encodePlainCell,
   encodePlainList,
-  expiryFrame,
+  encodeTtlList,
   groupStatePrefix,
   joinFrames,
   keyGroupPrefix,
-  listWithExpiry,
   packr,
   parseKey,
   prefixEnd,
@@ -89,7 +90,9 @@ import {
   toPlain,
   unpackPlain,
   unpackValue,
+  upgradeListFormat1,
   withExpiry,
+  withoutExpiry,
   type BinaryKey,
 } from './format.js';
 import {
@@ -182,6 +185,11 @@ class StateInfo {
   get ttl(): StateTtl | undefined {
     return this.descriptor?.ttl;
   }
+
+  /** Whether the TTL applies per list element / map entry rather than to the whole value. */
+  get perEntry(): boolean {
+    return this.layout !== 'cell';
+  }
 }
 
 /** Pending list append: `base` undefined means unknown (written as a merge). */
@@ -270,7 +278,7 @@ function weight(key: BinaryKey, value: Buffer | null): number {
   return key.length + ENTRY_OVERHEAD + (value?.length ?? 0);
 }
 
-/** A cell found by a scan: a value/list row, or a map's header and entry rows. */
+/** A cell found by a scan: a value/list row, or a map's entry rows. */
 interface ScannedCell {
   readonly state: StateInfo;
   readonly keyGroup: number;
@@ -280,8 +288,6 @@ interface ScannedCell {
   readonly cellEnd: number;
   /** Value or list bytes (cell and list layouts). */
   readonly value: Buffer | undefined;
-  /** Map layout: header bytes (TTL maps). */
-  readonly header: Buffer | undefined;
   /** Map layout: [row key, value] per entry, in key order. */
   readonly entries: Array<[Buffer, Buffer]>;
   /** Every RocksDB key of the cell (for deletion). */
@@ -296,9 +302,44 @@ function pause(attempt: number): Promise<void> {
 }
 const MB = 1024 * 1024;
 
-function cellExpiryOf(cell: ScannedCell): number | undefined {
-  if (cell.state.layout === 'map') return cell.header ? cellExpiry(cell.header) : undefined;
-  return cell.value ? cellExpiry(cell.value) : undefined;
+const HEADER_BYTE_FORMAT1 = MAP_HEADER_SUFFIX_FORMAT1.charCodeAt(0);
+
+/** An expiry of undefined (stored without one) never passes. */
+function alive(expiry: number | undefined, now: number): boolean {
+  return expiry === undefined || expiry > now;
+}
+
+/**
+ * A stored TTL list without its elements expired at `now`: the same bytes when none
+ * expired, undefined when all did.
+ */
+function liveListBytes(bytes: Buffer, now: number): Buffer | undefined {
+  const { elements, expiries } = decodeList(bytes, true);
+  if (expiries === undefined) return bytes;
+  const keep: number[] = [];
+  expiries.forEach((x, i) => {
+    if (x > now) keep.push(i);
+  });
+  if (keep.length === expiries.length) return bytes;
+  if (keep.length === 0) return undefined;
+  return encodePlainList(
+    keep.map((i) => elements[i]),
+    keep.map((i) => expiries[i] as number),
+  );
+}
+
+/** Whether a scanned cell holds anything alive at `now`: its value, or one list element or map entry. */
+function cellAlive(cell: ScannedCell, now: number): boolean {
+  switch (cell.state.layout) {
+    case 'cell':
+      return alive(cellExpiry(cell.value as Buffer), now);
+    case 'list': {
+      const { expiries } = decodeList(cell.value as Buffer, true);
+      return expiries === undefined || expiries.some((x) => x > now);
+    }
+    case 'map':
+      return cell.entries.some(([, value]) => alive(cellExpiry(value), now));
+  }
 }
 
 /** Merges two values of a state the way the heap backend does (mergeNamespaces). */
@@ -517,8 +558,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       this.convertOpaque(state, descriptor);
     } else if (state.stored.kind !== descriptor.kind) {
       throw new Error(`state '${descriptor.name}' holds ${state.stored.kind} state (restored), not ${descriptor.kind}`);
-    } else if (state.stored.kind === 'map' && (state.stored.ttlMs !== undefined) !== (descriptor.ttl !== undefined)) {
-      this.changeMapTtl(state, descriptor.ttl);
+    } else if ((state.stored.kind === 'map' || state.stored.kind === 'list') && (state.stored.ttlMs !== undefined) !== (descriptor.ttl !== undefined)) {
+      this.changeEntryTtl(state, descriptor.ttl);
     }
     if (state.stored.ttlMs !== descriptor.ttl?.ttlMs) {
       state.stored.ttlMs = descriptor.ttl?.ttlMs;
@@ -549,7 +590,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   }
 
   /** Reads the format and the state registry of an opened database. */
-  private loadMeta(db: RocksDb, where: string): Map<string, StoredState> {
+  private loadMeta(db: RocksDb, where: string): { states: Map<string, StoredState>; formatVersion: number } {
     const found = new Map<string, StoredState>();
     let format: { formatVersion?: unknown; maxParallelism?: unknown } | undefined;
     db.scan(toBytes(META_PREFIX), toBytes(prefixEnd(META_PREFIX)), (key, value) => {
@@ -558,15 +599,50 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       else if (name.startsWith(META_STATE)) found.set(key.subarray(META_STATE.length).toString('utf8'), JSON.parse(value.toString('utf8')) as StoredState);
     });
     if (!format) throw new Error(`${where} is not a Sluice RocksDB state database (no format record)`);
-    if (format.formatVersion !== ROCKSDB_FORMAT_VERSION) {
-      throw new Error(`${where} holds RocksDB state format ${String(format.formatVersion)}; this Sluice reads format ${ROCKSDB_FORMAT_VERSION}`);
+    const formatVersion = format.formatVersion;
+    if (typeof formatVersion !== 'number' || !READABLE_FORMAT_VERSIONS.includes(formatVersion)) {
+      throw new Error(`${where} holds RocksDB state format ${String(formatVersion)}; this Sluice reads formats ${READABLE_FORMAT_VERSIONS.join(' and ')}`);
     }
     if (format.maxParallelism !== this.maxParallelism) {
       throw new Error(
         `cannot restore state taken with maxParallelism ${String(format.maxParallelism)} into a job with maxParallelism ${this.maxParallelism}: the number of key groups must stay the same`,
       );
     }
-    return found;
+    return { states: found, formatVersion };
+  }
+
+  /**
+   * Rewrites format-1 TTL lists and maps of this database in format 2: the expiry a whole
+   * list or map had (a list's expiry frame, a map's header row) goes to each element and
+   * entry. Found by content, so rows already in format 2 (after a partial run, or copied
+   * from a format-2 checkpoint) are left alone.
+   */
+  private upgradeFormat1(): void {
+    for (const state of this.states.values()) {
+      if (state.stored.opaque === true) continue;
+      if (state.layout === 'list') {
+        this.scanState(state, (key, value) => {
+          const upgraded = upgradeListFormat1(value);
+          if (upgraded) this.write(key.toString('latin1'), upgraded);
+        });
+      } else if (state.layout === 'map') {
+        let headerCell = '';
+        let expiry = 0;
+        this.scanState(state, (key, value) => {
+          const parsed = parseKey(key);
+          const cell = key.toString('latin1', 0, parsed.cellEnd);
+          if (key[parsed.cellEnd] === HEADER_BYTE_FORMAT1) {
+            headerCell = cell;
+            expiry = cellExpiry(value) ?? Number.POSITIVE_INFINITY;
+            this.write(key.toString('latin1'), null);
+          } else if (cell === headerCell && Number.isFinite(expiry) && value[0] !== EXPIRING) {
+            this.write(key.toString('latin1'), withExpiry(value, expiry));
+          }
+        });
+      }
+    }
+    this.writeFormat();
+    this.flush();
   }
 
   private createHandle(state: StateInfo, descriptor: StateDescriptor): unknown {
@@ -601,18 +677,24 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     this.flush();
   }
 
-  /** A map registered with a TTL where it had none (or the reverse): add or drop the headers. */
-  private changeMapTtl(state: StateInfo, ttl: StateTtl | undefined): void {
-    const cells: ScannedCell[] = [];
-    this.scanCellsOf(state, (cell) => {
-      cells.push(cell);
-    });
+  /**
+   * A list or map registered with a TTL where it had none (or the reverse): each element
+   * and entry gets an expiry of now + TTL (or loses its expiry).
+   */
+  private changeEntryTtl(state: StateInfo, ttl: StateTtl | undefined): void {
     const expiry = ttl ? this.now() + ttl.ttlMs : 0;
-    for (const cell of cells) {
-      const header = cell.key.toString('latin1', 0, cell.cellEnd) + MAP_HEADER_SUFFIX;
-      if (ttl) this.write(header, encodeMapHeader(expiry));
-      else this.remove(header);
-    }
+    const rewrites: Array<[BinaryKey, Buffer]> = [];
+    this.scanState(state, (key, value) => {
+      if (state.layout === 'map') {
+        if (ttl && value[0] !== EXPIRING) rewrites.push([key.toString('latin1'), withExpiry(value, expiry)]);
+        else if (!ttl && value[0] === EXPIRING) rewrites.push([key.toString('latin1'), withoutExpiry(value)]);
+        return;
+      }
+      const { elements, expiries } = decodeList(value, true);
+      if (ttl) rewrites.push([key.toString('latin1'), encodePlainList(elements, expiries?.map((x) => (Number.isFinite(x) ? x : expiry)) ?? elements.map(() => expiry))]);
+      else if (expiries) rewrites.push([key.toString('latin1'), encodePlainList(elements)]);
+    });
+    for (const [key, value] of rewrites) this.write(key, value);
     this.flush();
   }
 
@@ -757,19 +839,18 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         if (!state) throw new Error(`RocksDB state has rows of unknown state id ${parsed.stateId} (damaged database?)`);
         if (state.layout !== 'map') {
           emit();
-          onCell({ state, keyGroup: parsed.keyGroup, key, namespaceStart: parsed.namespaceStart, cellEnd: parsed.cellEnd, value, header: undefined, entries: [], rows: [key] });
+          onCell({ state, keyGroup: parsed.keyGroup, key, namespaceStart: parsed.namespaceStart, cellEnd: parsed.cellEnd, value, entries: [], rows: [key] });
           return;
         }
         const cell = key.toString('latin1', 0, parsed.cellEnd);
         if (cell !== pendingCell) {
           emit();
           pendingCell = cell;
-          pending = { state, keyGroup: parsed.keyGroup, key, namespaceStart: parsed.namespaceStart, cellEnd: parsed.cellEnd, value: undefined, header: undefined, entries: [], rows: [] };
+          pending = { state, keyGroup: parsed.keyGroup, key, namespaceStart: parsed.namespaceStart, cellEnd: parsed.cellEnd, value: undefined, entries: [], rows: [] };
         }
         const p = pending as ScannedCell;
         p.rows.push(key);
-        if (key[parsed.cellEnd] === 0x00) (p as { header: Buffer | undefined }).header = value;
-        else p.entries.push([key, value]);
+        p.entries.push([key, value]);
       },
       { fillCache },
     );
@@ -793,67 +874,118 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
 
   // --- values of scanned cells ---------------------------------------------------------
 
-  /** The value as a handle returns it (live form: Maps are Maps). */
-  private liveValue(cell: ScannedCell): unknown {
+  /**
+   * The value as a handle returns it (live form: Maps are Maps). With `now`, expired list
+   * elements and map entries are left out, and undefined means none is alive.
+   */
+  private liveValue(cell: ScannedCell, now?: number): unknown {
     switch (cell.state.layout) {
       case 'cell': {
         const v = cell.value as Buffer;
         return unpackValue(v, cellValueOffset(v));
       }
-      case 'list':
-        return decodeList(cell.value as Buffer, false).elements;
-      case 'map':
-        return new Map(cell.entries.map(([key, value]) => [decodeAtom(key, cell.cellEnd + 1).value, unpackValue(value, cellValueOffset(value))]));
+      case 'list': {
+        const { elements, expiries } = decodeList(cell.value as Buffer, false);
+        if (now === undefined || expiries === undefined) return elements;
+        const live = elements.filter((_, i) => (expiries[i] as number) > now);
+        return live.length > 0 ? live : undefined;
+      }
+      case 'map': {
+        const out = new Map<string | number, unknown>();
+        for (const [key, value] of cell.entries) {
+          if (now === undefined || alive(cellExpiry(value), now)) out.set(decodeAtom(key, cell.cellEnd + 1).value, unpackValue(value, cellValueOffset(value)));
+        }
+        return now !== undefined && out.size === 0 ? undefined : out;
+      }
     }
   }
 
-  /** The value in the canonical snapshot form (plain data; `{ v, x }` when stored with an expiry). */
-  private canonicalValue(cell: ScannedCell): unknown {
-    let inner: unknown;
+  /**
+   * The value in the canonical snapshot form (plain data): `{ v, x }` around a value, a
+   * list element or a map entry stored with an expiry. With `now`, expired list elements
+   * and map entries are left out, and undefined means none is alive.
+   */
+  private canonicalValue(cell: ScannedCell, now?: number): unknown {
     switch (cell.state.layout) {
       case 'cell': {
         const v = cell.value as Buffer;
-        inner = toPlain(unpackPlain(v, cellValueOffset(v)));
-        break;
+        const inner = toPlain(unpackPlain(v, cellValueOffset(v)));
+        const expiry = cellExpiry(v);
+        return expiry === undefined ? inner : { v: inner, x: expiry };
       }
-      case 'list':
-        inner = decodeList(cell.value as Buffer, true).elements.map(toPlain);
-        break;
-      case 'map':
-        inner = { [MAP_TAG]: cell.entries.map(([key, value]) => [decodeAtom(key, cell.cellEnd + 1).value, toPlain(unpackPlain(value, cellValueOffset(value)))]) };
-        break;
+      case 'list': {
+        const { elements, expiries } = decodeList(cell.value as Buffer, true);
+        const out: unknown[] = [];
+        elements.forEach((element, i) => {
+          const x = expiries?.[i] ?? Number.POSITIVE_INFINITY;
+          if (now !== undefined && x <= now) return;
+          out.push(Number.isFinite(x) ? { v: toPlain(element), x } : toPlain(element));
+        });
+        return now !== undefined && out.length === 0 ? undefined : out;
+      }
+      case 'map': {
+        const out: Array<[string | number, unknown]> = [];
+        for (const [key, value] of cell.entries) {
+          const x = cellExpiry(value);
+          if (now !== undefined && !alive(x, now)) continue;
+          const v = toPlain(unpackPlain(value, cellValueOffset(value)));
+          out.push([decodeAtom(key, cell.cellEnd + 1).value, x === undefined ? v : { v, x }]);
+        }
+        return now !== undefined && out.length === 0 ? undefined : { [MAP_TAG]: out };
+      }
     }
-    const expiry = cellExpiryOf(cell);
-    return expiry === undefined ? inner : { v: inner, x: expiry };
   }
 
-  /** Writes one cell from its canonical value; `ttl` says whether values carry `{ v, x }` (undefined: unknown, detect). */
+  /**
+   * Writes one cell from its canonical value; `ttl` says whether values carry `{ v, x }`
+   * (undefined: unknown, as the state says). TTL lists and maps come in format 2 (a
+   * `{ v, x }` per element / entry) or format 1 (one around the whole list / map, whose
+   * expiry every element / entry then gets).
+   */
   private writeCanonical(state: StateInfo, cell: BinaryKey, value: unknown, ttl: boolean | undefined): void {
-    let inner = value;
-    let expiry: number | undefined;
     const wrapped = ttl === true || (ttl === undefined && state.stored.ttlMs !== undefined);
-    if (wrapped && isWrapper(value)) {
-      inner = value.v;
-      expiry = value.x;
-    }
+    // An element or entry without an expiry in a TTL state (it had no TTL when written) starts its TTL now.
+    const fresh = (): number => this.now() + (state.stored.ttlMs ?? 0);
     switch (state.layout) {
       case 'cell':
-        this.write(cell, encodePlainCell(inner, expiry));
+        if (wrapped && isWrapper(value)) this.write(cell, encodePlainCell(value.v, value.x));
+        else this.write(cell, encodePlainCell(value, undefined));
         return;
-      case 'list':
-        if (!Array.isArray(inner)) throw new Error(`cannot restore list state '${state.name}': a value is not a list`);
-        if (inner.length === 0) return;
-        this.write(cell, encodePlainList(inner, expiry));
-        return;
-      case 'map': {
-        if (!isTaggedMap(inner)) throw new Error(`cannot restore map state '${state.name}': a value is not a map`);
-        const entries = inner[MAP_TAG];
-        for (const [userKey, v] of entries) {
-          if (typeof userKey !== 'string' && typeof userKey !== 'number') throw new Error(`cannot restore map state '${state.name}': map keys must be strings or numbers`);
-          this.write(cell + MAP_ENTRY_SUFFIX + encodeAtom(userKey), encodePlainCell(v, undefined));
+      case 'list': {
+        const format1 = wrapped && isWrapper(value) && Array.isArray(value.v) ? value : undefined;
+        const elements: unknown = format1 ? format1.v : value;
+        if (!Array.isArray(elements)) throw new Error(`cannot restore list state '${state.name}': a value is not a list`);
+        if (elements.length === 0) return;
+        if (!wrapped) {
+          this.write(cell, encodePlainList(elements));
+          return;
         }
-        if (entries.length > 0 && (expiry !== undefined || state.stored.ttlMs !== undefined)) {
-          this.write(cell + MAP_HEADER_SUFFIX, encodeMapHeader(expiry ?? this.now() + (state.stored.ttlMs ?? 0)));
+        if (format1) {
+          this.write(cell, encodePlainList(elements, elements.map(() => format1.x)));
+          return;
+        }
+        const start = fresh();
+        this.write(
+          cell,
+          encodePlainList(
+            elements.map((e: unknown) => (isWrapper(e) ? e.v : e)),
+            elements.map((e: unknown) => (isWrapper(e) ? e.x : start)),
+          ),
+        );
+        return;
+      }
+      case 'map': {
+        const format1 = wrapped && isWrapper(value) && isTaggedMap(value.v) ? value : undefined;
+        const inner: unknown = format1 ? format1.v : value;
+        if (!isTaggedMap(inner)) throw new Error(`cannot restore map state '${state.name}': a value is not a map`);
+        const start = wrapped ? fresh() : 0;
+        for (const [userKey, v] of inner[MAP_TAG]) {
+          if (typeof userKey !== 'string' && typeof userKey !== 'number') throw new Error(`cannot restore map state '${state.name}': map keys must be strings or numbers`);
+          let bytes: Buffer;
+          if (!wrapped) bytes = encodePlainCell(v, undefined);
+          else if (format1) bytes = encodePlainCell(v, format1.x);
+          else bytes = isWrapper(v) ? encodePlainCell(v.v, v.x) : encodePlainCell(v, start);
+          this.write(cell + MAP_ENTRY_SUFFIX + encodeAtom(userKey), bytes);
         }
         return;
       }
@@ -871,10 +1003,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     const out: Key[] = [];
     this.scanCellsOf(state, (cell) => {
       if (cell.key.toString('latin1', cell.namespaceStart, cell.cellEnd) !== nsEnc) return;
-      if (ttl) {
-        const expiry = cellExpiryOf(cell);
-        if (expiry !== undefined && expiry <= now) return;
-      }
+      if (ttl && !cellAlive(cell, now)) return;
       out.push(decodeAtom(cell.key, 4).value);
     });
     return out;
@@ -905,47 +1034,51 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     const descriptor = state?.descriptor;
     if (!state || !descriptor) return;
     this.getCurrentKey();
+    const ttl = descriptor.ttl;
+    const now = ttl ? this.now() : 0;
+    // Lists and maps move as stored bytes (elements and entries keep their own expiry,
+    // expired ones are dropped); other values are merged by the state's function.
+    let mergedList: Buffer | undefined;
+    const mergedMap = new Map<BinaryKey, Buffer>();
     const acc: { merged: unknown; has: boolean } = { merged: undefined, has: false };
     const take = (ns: Namespace) => {
       const cell = this.cellKeyIn(state, ns);
-      let value: unknown;
       if (state.layout === 'map') {
-        const entries = new Map<unknown, unknown>();
         const rows: BinaryKey[] = [];
         this.scanPrefix(cell, (key, v) => {
           rows.push(key.toString('latin1'));
-          if (key[cell.length] === 0x01) entries.set(decodeAtom(key, cell.length + 1).value, unpackValue(v, cellValueOffset(v)));
+          if (key[cell.length] !== 0x01) return;
+          if (ttl && !alive(cellExpiry(v), now)) return;
+          mergedMap.set(key.toString('latin1', cell.length + 1), v);
         });
         for (const row of rows) this.remove(row);
-        if (entries.size === 0) return;
-        value = entries;
-      } else {
-        const bytes = this.read(cell);
-        if (bytes === null) return;
-        this.remove(cell);
-        value = state.layout === 'list' ? decodeList(bytes, false).elements : unpackValue(bytes, cellValueOffset(bytes));
+        return;
       }
+      const bytes = this.read(cell);
+      if (bytes === null) return;
+      this.remove(cell);
+      if (state.layout === 'list') {
+        const live = ttl ? liveListBytes(bytes, now) : bytes;
+        if (live !== undefined) mergedList = mergedList === undefined ? live : appendList(mergedList, live);
+        return;
+      }
+      const value = unpackValue(bytes, cellValueOffset(bytes));
       acc.merged = acc.has ? mergeValues(descriptor, acc.merged, value) : value;
       acc.has = true;
     };
     take(target);
     for (const ns of sources) if (ns !== target) take(ns);
-    if (!acc.has) return;
     const cell = this.cellKeyIn(state, target);
-    const expiry = descriptor.ttl ? this.now() + descriptor.ttl.ttlMs : undefined;
     switch (state.layout) {
       case 'cell':
-        this.write(cell, encodeCell(acc.merged, expiry));
+        if (acc.has) this.write(cell, encodeCell(acc.merged, ttl ? now + ttl.ttlMs : undefined));
         break;
       case 'list':
-        this.write(cell, encodeList(acc.merged as unknown[], expiry));
+        if (mergedList !== undefined) this.write(cell, mergedList);
         break;
-      case 'map': {
-        const merged = acc.merged as Map<string | number, unknown>;
-        for (const [userKey, v] of merged) this.write(cell + MAP_ENTRY_SUFFIX + encodeAtom(userKey), encodeCell(v, undefined));
-        if (expiry !== undefined) this.write(cell + MAP_HEADER_SUFFIX, encodeMapHeader(expiry));
+      case 'map':
+        for (const [userKey, v] of mergedMap) this.write(cell + MAP_ENTRY_SUFFIX + userKey, v);
         break;
-      }
     }
   }
 
@@ -991,12 +1124,17 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         prefix,
         prefixEnd(prefix),
         (cell) => {
-          const ttl = state.ttl;
-          if (ttl) {
-            const expiry = cellExpiryOf(cell);
-            if (expiry !== undefined && expiry <= now) return;
+          let value: unknown;
+          if (!state.descriptor) value = this.canonicalValue(cell);
+          else if (!state.ttl) value = toPlain(this.liveValue(cell));
+          else if (state.perEntry) {
+            const live = this.liveValue(cell, now);
+            if (live === undefined) return;
+            value = toPlain(live);
+          } else {
+            if (!alive(cellExpiry(cell.value as Buffer), now)) return;
+            value = toPlain(this.liveValue(cell));
           }
-          const value = state.descriptor ? toPlain(this.liveValue(cell)) : this.canonicalValue(cell);
           values.push({ namespace: decodeAtom(cell.key, cell.namespaceStart).value, value });
         },
         true,
@@ -1051,15 +1189,28 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     const now = this.now();
     const groups = new Map<number, Map<string, Map<BinaryKey, [Namespace, Array<readonly [Key, unknown]>]>>>();
     const expired: Buffer[] = [];
+    const rewritten: Array<[Buffer, Buffer]> = [];
     this.scanCells(this.rangeStart(), this.rangeEnd(), (cell) => {
-      const ttl = cell.state.ttl;
-      if (ttl) {
-        const expiry = cellExpiryOf(cell);
-        if (expiry !== undefined && expiry <= now) {
-          // Cleanup on snapshot: expired values are not carried into the checkpoint.
+      let value: unknown;
+      // Cleanup on snapshot: expired values, list elements and map entries are not carried
+      // into the checkpoint, and are removed.
+      if (!cell.state.ttl) value = this.canonicalValue(cell);
+      else if (cell.state.layout === 'cell') {
+        if (!alive(cellExpiry(cell.value as Buffer), now)) {
           expired.push(...cell.rows);
           return;
         }
+        value = this.canonicalValue(cell);
+      } else {
+        value = this.canonicalValue(cell, now);
+        if (cell.state.layout === 'map') {
+          for (const [row, v] of cell.entries) if (!alive(cellExpiry(v), now)) expired.push(row);
+        } else {
+          const live = liveListBytes(cell.value as Buffer, now);
+          if (live === undefined) expired.push(cell.key);
+          else if (live !== cell.value) rewritten.push([cell.key, live]);
+        }
+        if (value === undefined) return;
       }
       let states = groups.get(cell.keyGroup);
       if (!states) groups.set(cell.keyGroup, (states = new Map<string, Map<BinaryKey, [Namespace, Array<readonly [Key, unknown]>]>>()));
@@ -1068,9 +1219,10 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       const nsKey = cell.key.toString('latin1', cell.namespaceStart, cell.cellEnd);
       let entries = byNamespace.get(nsKey);
       if (!entries) byNamespace.set(nsKey, (entries = [decodeAtom(cell.key, cell.namespaceStart).value, []]));
-      entries[1].push([decodeAtom(cell.key, 4).value, this.canonicalValue(cell)]);
+      entries[1].push([decodeAtom(cell.key, 4).value, value]);
     });
     for (const key of expired) this.remove(key.toString('latin1'));
+    for (const [key, bytes] of rewritten) this.write(key.toString('latin1'), bytes);
     this.flush();
     const timers = new Map<number, TimerSnapshot[]>();
     for (const t of this.allTimers()) {
@@ -1419,15 +1571,19 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       await materialize(only, this.dbDir);
       const db = await RocksDb.open(this.dbDir, this.tuning);
       this.db = db;
-      for (const [name, stored] of this.loadMeta(db, only.privateDirectory)) this.addRestoredState(name, stored);
+      const meta = this.loadMeta(db, only.privateDirectory);
+      for (const [name, stored] of meta.states) this.addRestoredState(name, stored);
       if (only.keyGroupRange.start < own.start) await db.deleteRange(toBytes(keyGroupPrefix(0)), toBytes(keyGroupPrefix(own.start)));
       if (only.keyGroupRange.end > own.end) await db.deleteRange(toBytes(keyGroupPrefix(own.end + 1)), toBytes(META_PREFIX));
       for (const file of only.shared) this.sharedFiles.set(file.localName, { name: file.name, bytes: file.bytes, sha256: file.sha256 });
+      if (meta.formatVersion < ROCKSDB_FORMAT_VERSION) this.upgradeFormat1();
     } else {
       this.db = await RocksDb.open(this.dbDir, this.tuning);
       this.writeFormat();
       let index = 0;
-      for (const handle of relevant) await this.copyFromHandle(handle, join(this.workingDirectory, `restore-${index++}`));
+      let oldest = ROCKSDB_FORMAT_VERSION;
+      for (const handle of relevant) oldest = Math.min(oldest, await this.copyFromHandle(handle, join(this.workingDirectory, `restore-${index++}`)));
+      if (oldest < ROCKSDB_FORMAT_VERSION) this.upgradeFormat1();
     }
     for (const handle of relevant) await this.restoreNativeTimers(handle);
     this.flush();
@@ -1445,12 +1601,12 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     this.nextStateId = Math.max(this.nextStateId, stored.id + 1);
   }
 
-  /** Rescaling: copies the key groups this backend owns out of one old database. */
-  private async copyFromHandle(handle: NativeCheckpointHandle, scratch: string): Promise<void> {
+  /** Rescaling: copies the key groups this backend owns out of one old database; returns its format version. */
+  private async copyFromHandle(handle: NativeCheckpointHandle, scratch: string): Promise<number> {
     await materialize(handle, scratch);
     const old = await RocksDb.open(scratch, { ...this.tuning, blockCacheBytes: 8 * MB });
     try {
-      const oldStates = this.loadMeta(old, handle.privateDirectory);
+      const { states: oldStates, formatVersion } = this.loadMeta(old, handle.privateDirectory);
       const mapping: Array<StateInfo | undefined> = [];
       for (const [name, stored] of oldStates) {
         let state = this.states.get(name);
@@ -1481,6 +1637,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
         }
       });
       batch.commit();
+      return formatVersion;
     } finally {
       await old.close();
       await rm(scratch, { recursive: true, force: true });
@@ -1606,39 +1763,33 @@ class RocksListState implements ListState<unknown> {
     const bytes = this.b.read(key);
     if (bytes === null) return [];
     const ttl = this.state.ttl;
-    if (ttl && bytes[0] === EXPIRING) {
-      const now = this.b.nowMs();
-      if (bytes.readDoubleBE(2) <= now) {
-        this.b.write(key, null);
-        return [];
-      }
-      if (ttl.update === 'on-read-and-write') this.b.write(key, listWithExpiry(bytes, now + ttl.ttlMs));
+    const { elements, expiries } = decodeList(bytes, false);
+    if (!ttl || expiries === undefined) return elements;
+    // Each element has its own expiry (Flink's TtlListState): drop the expired ones and,
+    // on read-and-write, renew the ones returned; rewrite the list only when that changed it.
+    const now = this.b.nowMs();
+    const live = elements.filter((_, i) => (expiries[i] as number) > now);
+    if (live.length === 0) {
+      this.b.write(key, null);
+      return live;
     }
-    return decodeList(bytes, false).elements;
+    if (ttl.update === 'on-read-and-write') {
+      const x = now + ttl.ttlMs;
+      this.b.write(key, encodeTtlList(live, live.map(() => x)));
+    } else if (live.length < elements.length) {
+      this.b.write(key, liveListBytes(bytes, now) as Buffer);
+    }
+    return live;
   }
   add(value: unknown): void {
-    this.appendFrames([encodeListFrame(value)]);
+    const ttl = this.state.ttl;
+    this.b.append(this.b.cellKey(this.state), ttl ? encodeExpiringFrame(value, this.b.nowMs() + ttl.ttlMs) : encodeListFrame(value));
   }
   addAll(values: readonly unknown[]): void {
     if (values.length === 0) return;
-    this.appendFrames(values.map(encodeListFrame));
-  }
-  private appendFrames(frames: Buffer[]): void {
-    const key = this.b.cellKey(this.state);
     const ttl = this.state.ttl;
-    if (!ttl) {
-      this.b.append(key, joinFrames(frames));
-      return;
-    }
-    // A TTL list's expiry frame comes first, so renewing it is a copy with 8 bytes changed.
-    const now = this.b.nowMs();
-    const expiry = now + ttl.ttlMs;
-    const bytes = this.b.read(key);
-    if (bytes === null || (bytes[0] === EXPIRING && bytes.readDoubleBE(2) <= now)) {
-      this.b.write(key, joinFrames([expiryFrame(expiry), ...frames]));
-      return;
-    }
-    this.b.write(key, appendList(listWithExpiry(bytes, expiry), joinFrames(frames)));
+    const x = ttl ? this.b.nowMs() + ttl.ttlMs : 0;
+    this.b.append(this.b.cellKey(this.state), joinFrames(values.map((v) => (ttl ? encodeExpiringFrame(v, x) : encodeListFrame(v)))));
   }
   update(values: readonly unknown[]): void {
     const key = this.b.cellKey(this.state);
@@ -1647,7 +1798,12 @@ class RocksListState implements ListState<unknown> {
       return;
     }
     const ttl = this.state.ttl;
-    this.b.write(key, encodeList(values, ttl ? this.b.nowMs() + ttl.ttlMs : undefined));
+    if (!ttl) {
+      this.b.write(key, encodeList(values));
+      return;
+    }
+    const x = this.b.nowMs() + ttl.ttlMs;
+    this.b.write(key, encodeTtlList(values, values.map(() => x)));
   }
   clear(): void {
     this.b.remove(this.b.cellKey(this.state));
@@ -1655,9 +1811,10 @@ class RocksListState implements ListState<unknown> {
 }
 
 /**
- * Map state: one RocksDB key per entry. Maps with a TTL also keep a header holding the
- * expiry, because TTL applies to the whole map, as on the heap; the header exists exactly
- * while the map has entries.
+ * Map state: one RocksDB key per entry. With a TTL each entry carries its own expiry
+ * (Flink's TtlMapState): a put stamps only its entry, reads drop the expired entries
+ * they meet and, on read-and-write, renew the entries they return. isEmpty() renews
+ * nothing: it stops at the first live entry, or clears a map whose entries all expired.
  */
 class RocksMapState implements MapState<string | number, unknown> {
   constructor(
@@ -1665,96 +1822,59 @@ class RocksMapState implements MapState<string | number, unknown> {
     private readonly state: StateInfo,
   ) {}
 
-  /** TTL maps: whether the map exists and has not expired (an expired one is purged). */
-  private header(cell: BinaryKey, renew: boolean): boolean {
-    const headerKey = cell + MAP_HEADER_SUFFIX;
-    const bytes = this.b.read(headerKey);
-    if (bytes === null) return false;
-    const expiry = cellExpiry(bytes);
-    const ttl = this.state.ttl as StateTtl;
-    if (expiry !== undefined) {
-      const now = this.b.nowMs();
-      if (expiry <= now) {
-        this.purge(cell);
-        return false;
-      }
-      if (renew && ttl.update === 'on-read-and-write') this.b.write(headerKey, encodeMapHeader(now + ttl.ttlMs));
-    }
-    return true;
-  }
-
-  private purge(cell: BinaryKey): void {
-    const rows: BinaryKey[] = [];
-    this.b.scanPrefix(cell + MAP_ENTRY_SUFFIX, (key) => {
-      rows.push(key.toString('latin1'));
-    });
-    for (const row of rows) this.b.remove(row);
-    this.b.remove(cell + MAP_HEADER_SUFFIX);
-  }
-
-  private hasEntries(cell: BinaryKey): boolean {
-    let found = false;
-    this.b.scanPrefix(cell + MAP_ENTRY_SUFFIX, () => {
-      found = true;
-      return false;
-    });
-    return found;
-  }
-
-  private live(cell: BinaryKey): boolean {
-    return !this.state.ttl || this.header(cell, true);
+  private entryKey(userKey: string | number): BinaryKey {
+    return this.b.cellKey(this.state) + MAP_ENTRY_SUFFIX + encodeAtom(userKey);
   }
 
   get(userKey: string | number): unknown {
-    const cell = this.b.cellKey(this.state);
-    if (!this.live(cell)) return undefined;
-    const bytes = this.b.read(cell + MAP_ENTRY_SUFFIX + encodeAtom(userKey));
-    return bytes === null ? undefined : unpackValue(bytes, cellValueOffset(bytes));
+    return readCell(this.b, this.state, this.entryKey(userKey));
   }
 
   put(userKey: string | number, value: unknown): void {
-    const cell = this.b.cellKey(this.state);
-    const ttl = this.state.ttl;
-    if (ttl) {
-      this.header(cell, false);
-      this.b.write(cell + MAP_HEADER_SUFFIX, encodeMapHeader(this.b.nowMs() + ttl.ttlMs));
-    }
-    this.b.write(cell + MAP_ENTRY_SUFFIX + encodeAtom(userKey), encodeCell(value, undefined));
+    writeCell(this.b, this.state, this.entryKey(userKey), value);
   }
 
   remove(userKey: string | number): void {
-    const cell = this.b.cellKey(this.state);
-    const entryKey = cell + MAP_ENTRY_SUFFIX + encodeAtom(userKey);
-    const ttl = this.state.ttl;
-    if (!ttl) {
-      this.b.remove(entryKey);
-      return;
-    }
-    if (!this.header(cell, false)) return;
-    // As on the heap: removing the last entry clears the map, anything else renews it.
-    if (this.b.read(entryKey) !== null) {
-      this.b.remove(entryKey);
-      if (!this.hasEntries(cell)) {
-        this.b.remove(cell + MAP_HEADER_SUFFIX);
-        return;
-      }
-    }
-    this.b.write(cell + MAP_HEADER_SUFFIX, encodeMapHeader(this.b.nowMs() + ttl.ttlMs));
+    this.b.remove(this.entryKey(userKey));
   }
 
   contains(userKey: string | number): boolean {
-    const cell = this.b.cellKey(this.state);
-    if (!this.live(cell)) return false;
-    return this.b.read(cell + MAP_ENTRY_SUFFIX + encodeAtom(userKey)) !== null;
+    const key = this.entryKey(userKey);
+    const bytes = this.b.read(key);
+    if (bytes === null) return false;
+    const ttl = this.state.ttl;
+    if (!ttl || bytes[0] !== EXPIRING) return true;
+    const now = this.b.nowMs();
+    if (bytes.readDoubleBE(2) <= now) {
+      this.b.write(key, null);
+      return false;
+    }
+    if (ttl.update === 'on-read-and-write') this.b.write(key, withExpiry(bytes, now + ttl.ttlMs));
+    return true;
   }
 
+  /** Every live entry, in key order; expired ones are removed and, on read-and-write, live ones renewed (after the scan). */
   private scan(onEntry: (userKey: string | number, value: Buffer) => void): void {
-    const cell = this.b.cellKey(this.state);
-    if (!this.live(cell)) return;
-    const prefix = cell + MAP_ENTRY_SUFFIX;
+    const prefix = this.b.cellKey(this.state) + MAP_ENTRY_SUFFIX;
+    const ttl = this.state.ttl;
+    if (!ttl) {
+      this.b.scanPrefix(prefix, (key, value) => {
+        onEntry(decodeAtom(key, prefix.length).value, value);
+      });
+      return;
+    }
+    const now = this.b.nowMs();
+    const renew = ttl.update === 'on-read-and-write' ? now + ttl.ttlMs : undefined;
+    const changes: Array<[BinaryKey, Buffer | null]> = [];
     this.b.scanPrefix(prefix, (key, value) => {
+      if (!alive(cellExpiry(value), now)) {
+        changes.push([key.toString('latin1'), null]);
+        return;
+      }
+      if (renew !== undefined) changes.push([key.toString('latin1'), withExpiry(value, renew)]);
       onEntry(decodeAtom(key, prefix.length).value, value);
     });
+    for (const [key, value] of changes) this.b.write(key, value);
   }
 
   entries(): Array<[string | number, unknown]> {
@@ -1776,13 +1896,30 @@ class RocksMapState implements MapState<string | number, unknown> {
   }
 
   isEmpty(): boolean {
-    const cell = this.b.cellKey(this.state);
-    if (this.state.ttl) return !this.header(cell, true);
-    return !this.hasEntries(cell);
+    const prefix = this.b.cellKey(this.state) + MAP_ENTRY_SUFFIX;
+    const ttl = this.state.ttl;
+    const now = ttl ? this.b.nowMs() : 0;
+    const expired: BinaryKey[] = [];
+    const found = { live: false };
+    this.b.scanPrefix(prefix, (key, value) => {
+      if (ttl && !alive(cellExpiry(value), now)) {
+        expired.push(key.toString('latin1'));
+        return;
+      }
+      found.live = true;
+      return false;
+    });
+    if (found.live) return false;
+    for (const key of expired) this.b.remove(key);
+    return true;
   }
 
   clear(): void {
-    this.purge(this.b.cellKey(this.state));
+    const rows: BinaryKey[] = [];
+    this.b.scanPrefix(this.b.cellKey(this.state) + MAP_ENTRY_SUFFIX, (key) => {
+      rows.push(key.toString('latin1'));
+    });
+    for (const row of rows) this.b.remove(row);
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * The byte format of keyed state in RocksDB (format version 1). Everything a RocksDB
+ * The byte format of keyed state in RocksDB (format version 2). Everything a RocksDB
  * key or value holds is defined here; the backend never builds bytes itself.
  *
  * Keys sort by key group first, so one key group (or a range of them) is one
@@ -7,7 +7,6 @@
  *
  *   value, reducing, aggregating, list cell   [kg u16 BE][state id u16 BE][key][namespace]
  *   map entry                                 [kg][state id][key][namespace] 0x01 [user key]
- *   map header (maps with TTL only)           [kg][state id][key][namespace] 0x00
  *   backend metadata                          0xFF 0xFF <ascii name>            (JSON value)
  *
  * `key`, `namespace` and a map's `user key` (each a string or a number) are encoded the
@@ -25,9 +24,15 @@
  *   cell with TTL                   0x01 0xCB <expiry f64 BE> <value>
  *   list                            frame (',' frame)*     (',' = 0x2C, the separator
  *     frame: 0x00 <element>                                 RocksDB's stringappend merge
- *            0x01 0xCB <expiry f64 BE>  (TTL lists: first)  operator inserts on append)
- *   map entry                       0x00 <value>
- *   map header                      0x01 0xCB <expiry f64 BE>   (present iff the map has entries)
+ *            0x02 0xCB <expiry f64 BE> <element>  (TTL)     operator inserts on append)
+ *   map entry                       as a cell: 0x00 <value>, or with TTL 0x01 0xCB <expiry> <value>
+ *
+ * TTL is per list element and per map entry, as Flink's TtlListState / TtlMapState, so
+ * adding to a TTL list is an append (no read) and a map entry is read and renewed alone.
+ *
+ * Format 1 (still restored, see upgradeListFormat1 and the backend's upgrade) kept one
+ * expiry per list, in a frame `0x01 0xCB <expiry>` first in the list, and per TTL map, in
+ * a header row `[kg][state id][key][namespace] 0x00` holding `0x01 0xCB <expiry>`.
  *
  * A JavaScript Map anywhere inside a value is stored as `{ "__sluice_map__": [[k, v], …] }`,
  * the tag the canonical snapshot format uses, and turned back into a Map when read.
@@ -37,7 +42,9 @@
 import { Packr } from 'msgpackr';
 import type { Key, Namespace } from '@sluice/operators';
 
-export const ROCKSDB_FORMAT_VERSION = 1;
+export const ROCKSDB_FORMAT_VERSION = 2;
+/** The formats this code opens (older ones are upgraded in place when restored). */
+export const READABLE_FORMAT_VERSIONS: readonly number[] = [1, 2];
 
 export const MAP_TAG = '__sluice_map__';
 const MAP_TAG_BYTES = Buffer.from(MAP_TAG, 'latin1');
@@ -47,12 +54,14 @@ export const packr = new Packr({ useRecords: false, moreTypes: false });
 /** Header byte of a stored cell, list frame or map entry. */
 export const PLAIN = 0x00;
 export const EXPIRING = 0x01;
+/** A list element with its own expiry (format 2). In format 1, EXPIRING opened the list's expiry frame. */
+export const EXPIRING_ELEMENT = 0x02;
 /** The byte RocksDB's stringappend merge operator puts between appended list parts. */
 export const LIST_SEPARATOR = 0x2c;
 const MSGPACK_FLOAT64 = 0xcb;
 
-/** Suffix bytes after [kg][id][key][namespace] for map state. */
-export const MAP_HEADER_SUFFIX = '\x00';
+/** Suffix bytes after [kg][id][key][namespace] for map state (headers exist in format 1 only). */
+export const MAP_HEADER_SUFFIX_FORMAT1 = '\x00';
 export const MAP_ENTRY_SUFFIX = '\x01';
 
 export const META_PREFIX = '\xff\xff';
@@ -316,17 +325,32 @@ export function withExpiry(bytes: Buffer, expiry: number): Buffer {
   return out;
 }
 
+/** A copy of a stored cell (or map entry) without its expiry. */
+export function withoutExpiry(bytes: Buffer): Buffer {
+  if (bytes[0] !== EXPIRING) return bytes;
+  const out = Buffer.allocUnsafe(bytes.length - 9);
+  out[0] = PLAIN;
+  bytes.copy(out, 1, 10);
+  return out;
+}
+
 /** One list element as a frame: `0x00 <element>`. */
 export function encodeListFrame(element: unknown): Buffer {
   return Buffer.concat([PLAIN_HEADER, packValue(element)]);
 }
 
-export function expiryFrame(expiry: number): Buffer {
-  const out = Buffer.allocUnsafe(10);
-  out[0] = EXPIRING;
+function expiringFrame(packed: Buffer, expiry: number): Buffer {
+  const out = Buffer.allocUnsafe(10 + packed.length);
+  out[0] = EXPIRING_ELEMENT;
   out[1] = MSGPACK_FLOAT64;
   out.writeDoubleBE(expiry, 2);
+  packed.copy(out, 10);
   return out;
+}
+
+/** One list element with its own expiry: `0x02 0xCB <expiry> <element>`. */
+export function encodeExpiringFrame(element: unknown, expiry: number): Buffer {
+  return expiringFrame(packValue(element), expiry);
 }
 
 const SEPARATOR = Buffer.from([LIST_SEPARATOR]);
@@ -347,49 +371,51 @@ export function appendList(base: Buffer | undefined, operand: Buffer): Buffer {
   return base === undefined ? operand : Buffer.concat([base, SEPARATOR, operand]);
 }
 
-/** A stored list: its elements and its expiry (the last expiry frame). */
-export function decodeList(bytes: Buffer, plain: boolean): { elements: unknown[]; expiry: number | undefined } {
+/**
+ * A stored list: its elements and, when any element has one, each element's expiry
+ * (Infinity for an element without). `plain` keeps Maps tagged (the snapshot form).
+ */
+export function decodeList(bytes: Buffer, plain: boolean): { elements: unknown[]; expiries: number[] | undefined } {
   const tokens = packr.unpackMultiple(bytes) as unknown[];
   const elements: unknown[] = [];
-  let expiry: number | undefined;
+  let expiries: number[] | undefined;
   let i = 0;
   while (i < tokens.length) {
     const tag = tokens[i];
-    if (tag === PLAIN) elements.push(tokens[i + 1]);
-    else if (tag === EXPIRING) expiry = tokens[i + 1] as number;
-    else throw new Error(`damaged list state: unexpected frame ${String(tag)}`);
-    i += 2;
+    if (tag === PLAIN) {
+      if (expiries) expiries.push(Number.POSITIVE_INFINITY);
+      elements.push(tokens[i + 1]);
+      i += 2;
+    } else if (tag === EXPIRING_ELEMENT) {
+      expiries ??= elements.map(() => Number.POSITIVE_INFINITY);
+      expiries.push(tokens[i + 1] as number);
+      elements.push(tokens[i + 2]);
+      i += 3;
+    } else {
+      throw new Error(`damaged list state: unexpected frame ${String(tag)} (format ${ROCKSDB_FORMAT_VERSION})`);
+    }
     if (i < tokens.length) {
       if (tokens[i] !== LIST_SEPARATOR) throw new Error('damaged list state: missing separator');
       i++;
     }
   }
-  if (!plain && bytes.indexOf(MAP_TAG_BYTES) >= 0) return { elements: elements.map(untagMaps), expiry };
-  return { elements, expiry };
+  if (!plain && bytes.indexOf(MAP_TAG_BYTES) >= 0) return { elements: elements.map(untagMaps), expiries };
+  return { elements, expiries };
 }
 
-/** A copy of a stored list whose expiry frame (first, when present) says `expiry`. */
-export function listWithExpiry(bytes: Buffer, expiry: number): Buffer {
-  if (bytes[0] === EXPIRING) {
-    const out = Buffer.from(bytes);
-    out.writeDoubleBE(expiry, 2);
-    return out;
-  }
-  return Buffer.concat([expiryFrame(expiry), SEPARATOR, bytes]);
+/** A whole list value from elements (without TTL). */
+export function encodeList(elements: readonly unknown[]): Buffer {
+  return joinFrames(elements.map(encodeListFrame));
 }
 
-/** A whole list value from elements (with an expiry frame first when it has a TTL). */
-export function encodeList(elements: readonly unknown[], expiry: number | undefined): Buffer {
-  const frames = elements.map(encodeListFrame);
-  if (expiry !== undefined) frames.unshift(expiryFrame(expiry));
-  return joinFrames(frames);
+/** A whole TTL list from elements and their expiries. */
+export function encodeTtlList(elements: readonly unknown[], expiries: readonly number[]): Buffer {
+  return joinFrames(elements.map((e, i) => encodeExpiringFrame(e, expiries[i] as number)));
 }
 
-/** A whole list from elements already in plain (snapshot) form: no Map tagging needed. */
-export function encodePlainList(elements: readonly unknown[], expiry: number | undefined): Buffer {
-  const frames: Buffer[] = elements.map((e) => Buffer.concat([PLAIN_HEADER, packr.pack(e)]));
-  if (expiry !== undefined) frames.unshift(expiryFrame(expiry));
-  return joinFrames(frames);
+/** A whole list from elements already in plain (snapshot) form: no Map tagging needed. `expiries` for TTL lists. */
+export function encodePlainList(elements: readonly unknown[], expiries?: readonly number[]): Buffer {
+  return joinFrames(elements.map((e, i) => (expiries ? expiringFrame(packr.pack(e), expiries[i] as number) : Buffer.concat([PLAIN_HEADER, packr.pack(e)]))));
 }
 
 /** A cell from a plain (snapshot) value: Maps are already tagged. */
@@ -397,9 +423,30 @@ export function encodePlainCell(plain: unknown, expiry: number | undefined): Buf
   return encodePackedCell(packr.pack(plain), expiry);
 }
 
-/** The header of a map with TTL: its expiry. */
-export function encodeMapHeader(expiry: number): Buffer {
-  return expiryFrame(expiry);
+/**
+ * A list stored in format 1 with an expiry frame (`0x01 0xCB <expiry>`, the list's expiry)
+ * rewritten in format 2: every element carries that expiry. Undefined when the list has
+ * no expiry frame (it reads the same in both formats).
+ */
+export function upgradeListFormat1(bytes: Buffer): Buffer | undefined {
+  const tokens = packr.unpackMultiple(bytes) as unknown[];
+  const packed: Buffer[] = [];
+  let expiry: number | undefined;
+  let i = 0;
+  while (i < tokens.length) {
+    const tag = tokens[i];
+    if (tag === EXPIRING) expiry = tokens[i + 1] as number;
+    else if (tag === PLAIN) packed.push(Buffer.from(packr.pack(tokens[i + 1])));
+    else throw new Error(`damaged format-1 list state: unexpected frame ${String(tag)}`);
+    i += 2;
+    if (i < tokens.length) {
+      if (tokens[i] !== LIST_SEPARATOR) throw new Error('damaged format-1 list state: missing separator');
+      i++;
+    }
+  }
+  if (expiry === undefined) return undefined;
+  const at = expiry;
+  return joinFrames(packed.map((p) => expiringFrame(p, at)));
 }
 
 /** The heap backend's plain form of a live value (Maps → tagged entry lists, class instances → plain objects). */

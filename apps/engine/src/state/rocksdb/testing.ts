@@ -82,6 +82,7 @@ export const DESCRIPTORS: readonly StateDescriptor[] = [
   { kind: 'value', name: 'value-ttl', ttl: { ttlMs: 100, update: 'on-create-and-write' } },
   { kind: 'list', name: 'list' },
   { kind: 'list', name: 'list-ttl', ttl: { ttlMs: 120, update: 'on-read-and-write' } },
+  { kind: 'list', name: 'list-ttl-cw', ttl: { ttlMs: 80, update: 'on-create-and-write' } },
   { kind: 'map', name: 'map' },
   { kind: 'map', name: 'map-ttl', ttl: { ttlMs: 90, update: 'on-read-and-write' } },
   { kind: 'map', name: 'map-ttl-cw', ttl: { ttlMs: 90, update: 'on-create-and-write' } },
