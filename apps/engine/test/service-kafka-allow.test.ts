@@ -8,13 +8,13 @@
  * the connections the engine opens, so a refusal is shown to connect nowhere, and an
  * allowed address to be really connected to.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobGraphDocument } from '@sluice/graph-model';
-import { createEngineService, JobManager, parseKafkaAllow, startEngineService, TaskManager, type EngineService } from '@sluice/engine';
+import { createEngineService, JobManager, parseKafkaAllow, serveEngine, startEngineService, TaskManager, type EngineService } from '@sluice/engine';
 
 const TOKEN = 'an-admin-token-for-the-kafka-allow-list-tests';
 
@@ -177,5 +177,26 @@ describe('sluice serve defaults', () => {
     } finally {
       for (const service of started) await service.close();
     }
+  });
+
+  it('does not resume (--resume) a job whose Kafka cluster is no longer allowed, and says why', async () => {
+    // The job record a running engine leaves behind (cluster/job-manager.ts JobRecord) for a job on a cluster allowed back then.
+    const dataDir = join(dir, 'serve-resume');
+    mkdirSync(join(dataDir, 'jobs'), { recursive: true });
+    const id = '6f1c2f7e-0000-4000-8000-00000000beef';
+    writeFileSync(join(dataDir, 'jobs', `${id}.json`), JSON.stringify({ id, graph: kafkaGraph('10.0.0.7:9092', '10.0.0.7:9092'), submittedAt: 1, status: 'running', tenant: 'acme' }));
+    const abort = new AbortController();
+    let out = '';
+    let err = '';
+    const running = serveEngine(
+      { host: '127.0.0.1', port: 0, dataDir, slots: 1, trusted: true, kafkaAllow: ['broker.internal:9092'], resume: true },
+      { stdout: (t) => (out += t), stderr: (t) => (err += t), signal: abort.signal },
+    );
+    for (let i = 0; i < 400 && !out.includes('listening on'); i++) await new Promise((r) => setTimeout(r, 25));
+    abort.abort();
+    expect(await running).toBe(0);
+    expect(out).not.toContain(`resumed job ${id}`);
+    expect(err).toContain(`sluice serve: error: cannot resume job ${id}: nodes[0].config.bootstrapServers: Kafka bootstrap server '10.0.0.7:9092' is not allowed on this engine`);
+    expect(JSON.parse(readFileSync(join(dataDir, 'jobs', `${id}.json`), 'utf8'))).toMatchObject({ status: 'failed', tenant: 'acme' });
   });
 });

@@ -7,7 +7,7 @@
  *
  * Tests bind only to loopback; a configured token gives the policy of a network bind.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
@@ -285,6 +285,8 @@ describe('tenant tokens', () => {
     const token = created.body['token'] as string;
     expect((await call('GET', '/api/overview', token)).body).toMatchObject({ tenant: 'initech', jobs: { running: 0 } });
     expect(await handshake({ auth: { token } })).toBe('connected');
+    const connected = await open(token);
+    const disconnected = new Promise<string>((resolve) => connected.on('disconnect', resolve));
 
     const revoked = await call('POST', `/api/tokens/${created.body['id'] as string}/revoke`, ADMIN_TOKEN, {});
     expect(revoked.body).toEqual({ revoked: [{ id: created.body['id'], tenant: 'initech', createdAt: created.body['createdAt'] }] });
@@ -292,12 +294,34 @@ describe('tenant tokens', () => {
     expect(after.status).toBe(401);
     expect(after.body.error).toBe('the bearer token is not valid');
     expect(await handshake({ auth: { token } })).toBe('the bearer token is not valid');
+    // The connection it had open is closed by the engine (within a second).
+    expect(await disconnected).toBe('io server disconnect');
 
     // Revoking a whole tenant: every one of its tokens.
     const one = await service.tenants.create('hooli', Date.now());
     const two = await service.tenants.create('hooli', Date.now());
     expect(((await call('POST', '/api/tenants/hooli/revoke', ADMIN_TOKEN, {})).body['revoked'] as unknown[]).length).toBe(2);
     for (const t of [one, two]) expect((await call('GET', '/api/jobs', t.token)).status).toBe(401);
+  });
+});
+
+describe('an unreadable tokens.json', () => {
+  it('refuses tenant tokens with a message that reveals nothing, keeps the admin token working, and names the file to the operator', async () => {
+    const dataDir = join(dir, 'corrupt');
+    const other = await createEngineService({ host: '127.0.0.1', port: 0, dataDir, jobManager: new JobManager(taskManager, { dataDir }), token: ADMIN_TOKEN });
+    try {
+      const token = (await other.tenants.create('acme', Date.now())).token;
+      const overview = (bearer: string) => other.inject({ method: 'GET', url: '/api/overview', headers: { authorization: `Bearer ${bearer}` } });
+      expect((await overview(token)).statusCode).toBe(200);
+      writeFileSync(join(dataDir, 'tokens.json'), '{ "format": 1, "tokens": [');
+      const refused = await overview(token);
+      expect(refused.statusCode).toBe(401);
+      expect(JSON.parse(refused.body)).toEqual({ error: "the bearer token cannot be checked: this engine's tenant token file is unreadable" });
+      expect((await overview(ADMIN_TOKEN)).statusCode).toBe(200);
+      await expect(other.tenants.list()).rejects.toThrow(`${join(dataDir, 'tokens.json')} is not valid JSON`);
+    } finally {
+      await other.close();
+    }
   });
 });
 

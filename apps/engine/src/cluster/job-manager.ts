@@ -27,6 +27,7 @@ import type { FailureReport, FromWorker } from '../runtime/protocol.js';
 import type { TaskMetrics } from '../runtime/task.js';
 import { writeAtomicallySync } from '../runtime/state-files.js';
 import { sandboxAvailability } from '../runtime/sandbox.js';
+import { sandboxUnsupported } from '../compile/sandbox-support.js';
 import { LimitExceededError, parallelismProblems, type JobLimits } from './limits.js';
 import type { TaskManager } from './task-manager.js';
 import { JobHotKeys, JobTaps } from './live-debug.js';
@@ -107,6 +108,11 @@ export interface JobManagerOptions {
   readonly log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
   /** What one job may take (limits.ts); absent: unlimited. */
   readonly limits?: JobLimits;
+  /**
+   * The engine's own admission rules for a valid graph (a hosted engine's Kafka allow-list):
+   * any problem refuses the job at submit, check, dry run and resume, with the problems' paths.
+   */
+  readonly admit?: (graph: ValidatedGraph) => readonly Pick<GraphProblem, 'path' | 'message' | 'nodeId'>[];
 }
 
 export class Job {
@@ -540,12 +546,14 @@ export class JobManager {
   private readonly now: () => number;
   private readonly log: NonNullable<JobManagerOptions['log']>;
   readonly limits: JobLimits;
+  private readonly admit: JobManagerOptions['admit'];
 
   constructor(
     private readonly taskManager: TaskManager,
     options: JobManagerOptions = {},
   ) {
     this.limits = options.limits ?? {};
+    this.admit = options.admit;
     const dataDir = options.dataDir ?? join(tmpdir(), `sluice-${process.pid}`);
     mkdirSync(dataDir, { recursive: true });
     this.storage = new CheckpointStorage(dataDir);
@@ -672,11 +680,15 @@ export class JobManager {
         missing.map((n) => ({ path: `nodes[${n.index}].type`, message: `operator type '${n.definition.type}' is not implemented by this engine yet`, nodeId: n.id })),
       );
     }
+    const refused = this.admit?.(result.graph) ?? [];
+    if (refused.length > 0) throw new SubmissionError(`${refused[0]?.path ?? '$'}: ${refused[0]?.message ?? 'refused'}`, refused);
     const tooWide = parallelismProblems(result.graph, this.limits.maxParallelism);
     if (tooWide.length > 0) throw new SubmissionError(tooWide[0]?.message ?? 'parallelism above the limit', tooWide);
     if (this.taskManager.userCode.mode === 'sandboxed') {
       const sandbox = sandboxAvailability();
       if (!sandbox.available) throw new SubmissionError(`cannot run job '${result.graph.name}': ${sandbox.reason}`, []);
+      const unsupported = sandboxUnsupported(result.graph);
+      if (unsupported.length > 0) throw new SubmissionError(unsupported[0]?.message ?? 'user code needs what the sandbox does not offer', unsupported);
     }
     const code = await compileUserCode(result.graph);
     if (!code.ok) throw new SubmissionError('user code does not compile', code.problems);

@@ -136,7 +136,9 @@ export async function checkAccess(policy: AccessPolicy, request: AccessRequest, 
   } else if (tokenMatches(policy.token, request.token)) {
     principal = ADMIN;
   } else {
-    const tenant = await policy.tenants?.lookup(request.token);
+    // An unreadable tokens.json is the operator's to fix (sluice serve warns at start); callers learn only that their token cannot be checked.
+    const tenant = await policy.tenants?.lookup(request.token).catch(() => null);
+    if (tenant === null) return { ok: false, status: 401, error: "the bearer token cannot be checked: this engine's tenant token file is unreadable" };
     if (tenant === undefined) return { ok: false, status: 401, error: 'the bearer token is not valid' };
     principal = { kind: 'tenant', tenant: tenant.tenant, tokenId: tenant.id };
   }

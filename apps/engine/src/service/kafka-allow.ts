@@ -43,6 +43,20 @@ export function parseKafkaAllow(entries: readonly string[]): KafkaAllowList {
   return { any: false, addresses: [...new Set(addresses)] };
 }
 
+/**
+ * The allow-list an engine uses: the entries given, else any cluster for a single-user
+ * engine (no token required) and none for a hosted one.
+ */
+export function kafkaAllowFor(entries: readonly string[] | undefined, authRequired: boolean): KafkaAllowList {
+  if (entries !== undefined) return parseKafkaAllow(entries);
+  return authRequired ? { any: false, addresses: [] } : ANY_KAFKA;
+}
+
+/** The entries that give `allow` back through parseKafkaAllow. */
+export function kafkaAllowEntries(allow: KafkaAllowList): string[] {
+  return allow.any ? ['*'] : [...allow.addresses];
+}
+
 /** Addresses of a well-formed bootstrap list that the allow-list refuses, as written. */
 export function refusedAddresses(allow: KafkaAllowList, bootstrapServers: string): string[] {
   if (allow.any) return [];

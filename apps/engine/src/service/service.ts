@@ -61,7 +61,7 @@ import type { JobLimits } from '../cluster/limits.js';
 import { TaskManager } from '../cluster/task-manager.js';
 import { authRequiredFor, bearerToken, checkAccess, DEFAULT_CORS_ORIGINS, loadOrCreateToken, type AccessPolicy } from './auth.js';
 import { badRequest, conflict, HttpError, notFound, quotedList } from './errors.js';
-import { ANY_KAFKA, kafkaGraphProblems, parseKafkaAllow, refusalMessage, refusedAddresses, type KafkaAllowList } from './kafka-allow.js';
+import { kafkaAllowFor, kafkaGraphProblems, refusalMessage, refusedAddresses, type KafkaAllowList } from './kafka-allow.js';
 import { ADMIN, mayAccess, tenantOf, TenantTokens, type Principal } from './tenants.js';
 import { roomOf, TelemetryHub, type SluiceServer } from './hub.js';
 import { MAX_JSON_DEPTH, tooDeepAt } from './json-depth.js';
@@ -176,7 +176,7 @@ export async function createEngineService(options: EngineServiceOptions): Promis
     : undefined;
   const tenants = TenantTokens.inDataDir(options.dataDir);
   const policy: AccessPolicy = { token: tokenSource?.token, tenants: tokenSource === undefined ? undefined : tenants, corsOrigins, loopbackOnly: tokenSource === undefined };
-  const kafkaAllow: KafkaAllowList = options.kafkaAllow !== undefined ? parseKafkaAllow(options.kafkaAllow) : authRequired ? { any: false, addresses: [] } : ANY_KAFKA;
+  const kafkaAllow: KafkaAllowList = kafkaAllowFor(options.kafkaAllow, authRequired);
 
   const ownedTaskManager = options.jobManager || options.taskManager ? undefined : new TaskManager();
   const taskManager = options.taskManager ?? ownedTaskManager;
@@ -728,6 +728,22 @@ export async function createEngineService(options: EngineServiceOptions): Promis
     );
   });
 
+  // A revoked tenant token also ends the connections it opened: they would otherwise keep
+  // receiving telemetry. Checked once a second; the file is re-read only when it changed.
+  const revocations = setInterval(() => {
+    const open = [...io.sockets.sockets.values()].filter((socket) => socketPrincipals.get(socket)?.kind === 'tenant');
+    if (open.length === 0) return;
+    tenants.activeIds().then(
+      (active) => {
+        for (const socket of open) {
+          const principal = socketPrincipals.get(socket);
+          if (principal?.kind === 'tenant' && !active.has(principal.tokenId)) socket.disconnect(true);
+        }
+      },
+      () => undefined, // an unreadable tokens.json refuses new calls (checkAccess); open sockets wait for a readable one
+    );
+  }, 1000).unref();
+
   io.on('connection', (socket) => {
     // Socket.IO hands a handler the client's arguments as they came, with the ack function
     // last: a client that sends one argument too many or too few would otherwise put the
@@ -825,6 +841,7 @@ export async function createEngineService(options: EngineServiceOptions): Promis
       (closed ??= (async () => {
         hub.close();
         live.close();
+        clearInterval(revocations);
         io.disconnectSockets(true);
         io.engine.close();
         await app.close();

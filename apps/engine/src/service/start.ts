@@ -15,11 +15,12 @@
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { JobManager } from '../cluster/job-manager.js';
+import { JobManager, type JobManagerOptions } from '../cluster/job-manager.js';
 import { SERVICE_DEFAULT_LIMITS, type JobLimits } from '../cluster/limits.js';
 import { TaskManager } from '../cluster/task-manager.js';
 import { DEFAULT_CPU_MS_PER_CALL, DEFAULT_MEMORY_MB_PER_JOB, sandboxAvailability, type UserCodeSettings } from '../runtime/sandbox.js';
-import { isLoopbackHost } from './auth.js';
+import { authRequiredFor, isLoopbackHost } from './auth.js';
+import { kafkaAllowEntries, kafkaAllowFor, kafkaGraphProblems } from './kafka-allow.js';
 import { createEngineService, type EngineService, type EngineServiceOptions } from './service.js';
 
 export interface StartOptions extends Omit<EngineServiceOptions, 'dataDir' | 'jobManager' | 'taskManager' | 'limits'> {
@@ -38,6 +39,8 @@ export interface StartOptions extends Omit<EngineServiceOptions, 'dataDir' | 'jo
   readonly slots?: number;
   /** Pick up the jobs that were running when the engine last stopped, from their newest checkpoints. */
   readonly resume?: boolean;
+  /** The job manager's log (a job that cannot be resumed says why here); default: none. */
+  readonly log?: JobManagerOptions['log'];
 }
 
 export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -71,9 +74,11 @@ export async function startEngineService(options: StartOptions = {}): Promise<En
   // Working RocksDB instances beside the checkpoints, so checkpoints hard-link their files instead of copying.
   const taskManager = new TaskManager({ slots: options.slots, localStateDirectory: join(dataDir, 'local-state'), userCode, maxRecordBytes: limits.maxRecordBytes });
   try {
-    const jobManager = new JobManager(taskManager, { dataDir, limits });
-    const kafkaAllow = options.kafkaAllow ?? (userCode.mode === 'trusted' ? ['*'] : undefined);
-    const service = await createEngineService({ ...options, dataDir, taskManager, jobManager, limits, ...(kafkaAllow !== undefined ? { kafkaAllow } : {}) });
+    // The job manager applies the allow-list too, so `--resume` does not restart a job whose cluster is no longer allowed.
+    const authRequired = options.requireToken ?? authRequiredFor(options.host ?? '127.0.0.1', options.token);
+    const kafkaAllow = kafkaAllowFor(options.kafkaAllow ?? (userCode.mode === 'trusted' ? ['*'] : undefined), authRequired);
+    const jobManager = new JobManager(taskManager, { dataDir, limits, admit: (graph) => kafkaGraphProblems(kafkaAllow, graph), ...(options.log ? { log: options.log } : {}) });
+    const service = await createEngineService({ ...options, dataDir, taskManager, jobManager, limits, kafkaAllow: kafkaAllowEntries(kafkaAllow) });
     return {
       ...service,
       close: async () => {
@@ -98,7 +103,12 @@ export interface ServeIo {
 export async function serveEngine(options: StartOptions, io: ServeIo): Promise<number> {
   let service: EngineService;
   try {
-    service = await startEngineService(options);
+    service = await startEngineService({
+      ...options,
+      log: options.log ?? ((level, message) => {
+        if (level !== 'info') io.stderr(`sluice serve: ${level === 'warn' ? 'warning' : 'error'}: ${message}\n`);
+      }),
+    });
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     const where = `${options.host ?? '127.0.0.1'}:${options.port ?? 8081}`;

@@ -17,7 +17,8 @@
  * without a running engine) or the admin-only REST routes under /api/tokens. The
  * engine re-reads the file when it changed (checked at every authenticated request
  * and Socket.IO handshake), so a revoked token stops working at its next request.
- * Revoking does not close an open Socket.IO connection; it cannot open a new one.
+ * A Socket.IO connection made with a revoked token is closed within a second
+ * (service.ts), and cannot be opened again.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
@@ -100,6 +101,12 @@ export class TenantTokens {
     await this.refresh();
     const entry = this.byHash.get(digest(token));
     return entry && { id: entry.id, tenant: entry.tenant, createdAt: entry.createdAt };
+  }
+
+  /** Ids of the tokens in force now (re-reading the file if it changed). */
+  async activeIds(): Promise<Set<string>> {
+    await this.refresh();
+    return new Set([...this.byHash.values()].map((t) => t.id));
   }
 
   async list(): Promise<TokenInfo[]> {
