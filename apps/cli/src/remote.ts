@@ -191,7 +191,12 @@ export function listCommand(options: RemoteOptions, io: RemoteIo): Promise<numbe
       return EXIT.ok;
     }
     const rows = jobs.map((j) => [j.id, j.status, new Date(j.startTime).toISOString().replace('T', ' ').slice(0, 19), formatDuration(j.durationMs), j.name]);
-    io.stdout(table(['ID', 'STATUS', 'STARTED (UTC)', 'DURATION', 'NAME'], rows));
+    // A hosted engine's admin sees every tenant's jobs: say whose each is (a tenant sees only its own).
+    if (jobs.some((j) => j.tenant !== null)) {
+      io.stdout(table(['ID', 'TENANT', 'STATUS', 'STARTED (UTC)', 'DURATION', 'NAME'], rows.map(([id = '', ...rest], i) => [id, jobs[i]?.tenant ?? '-', ...rest])));
+    } else {
+      io.stdout(table(['ID', 'STATUS', 'STARTED (UTC)', 'DURATION', 'NAME'], rows));
+    }
     return EXIT.ok;
   });
 }

@@ -68,6 +68,17 @@ describe('sluice token', () => {
         return { status: response.status, body: (await response.json()) as { tenant?: string; error?: string } };
       };
       expect(await overview()).toMatchObject({ status: 200, body: { tenant: 'acme' } });
+      // sluice list: the tenant sees its own job; the admin sees every job with its tenant.
+      const graph = { schemaVersion: 1, name: 'acme clicks', nodes: [{ id: 'gen', type: 'generator', config: { profile: 'sequence', ratePerSecond: 10 } }, { id: 'out', type: 'blackhole-sink', config: {} }], edges: [{ id: 'e', source: 'gen', target: 'out' }] };
+      const submitted = await fetch(`${service.url}/api/jobs`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ graph }) });
+      const jobId = ((await submitted.json()) as { id: string }).id;
+      const asTenant = await cli(['list', '--url', service.url, '--token', token, '--json']);
+      expect((JSON.parse(asTenant.out) as Array<{ id: string; tenant: string }>).map((j) => [j.id, j.tenant])).toEqual([[jobId, 'acme']]);
+      const asAdmin = await cli(['list', '--url', service.url, '--token', 'the-admin-token-0123456789abcdef']);
+      expect(asAdmin.out.split('\n')[0]).toMatch(/^ID +TENANT +STATUS/);
+      expect(asAdmin.out).toMatch(new RegExp(`${jobId} +acme +running +.*acme clicks`));
+      expect((await cli(['cancel', jobId, '--url', service.url, '--token', token])).code).toBe(0);
+
       expect((await cli(['token', 'revoke', '--tenant', 'acme', '--data-dir', dataDir])).code).toBe(0);
       expect(await overview()).toEqual({ status: 401, body: { error: 'the bearer token is not valid' } });
     } finally {
