@@ -125,6 +125,16 @@ describe('code typings', () => {
     expect(typeCheck('trigger', "({ onElement(v, t, w, ctx) { return 'FIRED'; } })").join()).toMatch(/FIRED/);
   });
 
+  it('know operator list state on the contexts of map, filter, flat-map and process functions', () => {
+    expect(typeCheck('map', "(v, ctx) => { ctx.getOperatorListState<number>('seen').add(1); return ctx.getOperatorListState('seen').get().length; }")).toEqual([]);
+    expect(typeCheck('filter', "(v, ctx) => ctx.getOperatorListState('all', { redistribution: 'union' }).get().length > 0")).toEqual([]);
+    expect(typeCheck('flat-map', "(v, ctx) => { const b = ctx.getOperatorListState('batch'); b.add(v); return b.get(); }")).toEqual([]);
+    expect(typeCheck('keyed-process', "({ open(ctx) { ctx.getOperatorListState('keys').get(); }, processElement(v, ctx) { ctx.getOperatorListState('keys').add(ctx.key); } })")).toEqual([]);
+    expect(typeCheck('co-process', "({ processElement1(v, ctx) { ctx.getOperatorListState('l').clear(); }, processElement2(v, ctx) { ctx.getOperatorListState('l').update([v]); } })")).toEqual([]);
+    expect(typeCheck('map', "(v, ctx) => ctx.getOperatorListState('s', { redistribution: 'round-robin' })").join()).toMatch(/round-robin/);
+    expect(typeCheck('map', "(v, ctx) => ctx.getOperatorListState('s').push(v)").join()).toMatch(/push/);
+  });
+
   it('know the record type that a generator sends down through filters and key-bys', () => {
     const types = recordTypesFor(pipeline(), 'window');
     expect(types.In).toMatch(/^\{ userId: string, page: string, action: 'view' \| 'click' \| 'purchase'/);

@@ -11,6 +11,16 @@ export * from './api/context.js';
 export * from './state/key-groups.js';
 export { HeapKeyedStateBackend, type HeapBackendOptions } from './state/heap-backend.js';
 export { HeapTimerService } from './state/timers.js';
+export {
+  OperatorListStateStore,
+  evenSplitShare,
+  isOperatorListEntry,
+  type OperatorListState,
+  type OperatorListStateOptions,
+  type OperatorListStateAccess,
+  type OperatorListRedistribution,
+  type OperatorListEntry,
+} from './state/operator-list-state.js';
 export * from './harness/harness.js';
 export { ManualProcessingTime } from './harness/processing-time.js';
 export * from './api/functions.js';

@@ -23,8 +23,32 @@ type SluiceKey = string | number;
 /** Any record. */
 type SluiceRecord = { [field: string]: any };
 
-/** What every function receives besides the record. */
-interface FunctionContext {
+/**
+ * A list that belongs to this parallel instance, not to a key, checkpointed with it
+ * (Flink's operator ListState). On a restore at another parallelism an 'even-split'
+ * list is cut into even, contiguous parts of all instances' lists; a 'union' list goes
+ * whole to every instance. Not available to sandboxed user code (a hosted engine
+ * refuses the job).
+ */
+interface OperatorListState<T = any> {
+  /** The current contents; change them with add, addAll or update. */
+  get(): readonly T[];
+  add(value: T): void;
+  addAll(values: readonly T[]): void;
+  update(values: readonly T[]): void;
+  clear(): void;
+}
+interface OperatorListStateOptions {
+  /** 'even-split' (default, Flink's getListState) or 'union' (getUnionListState). */
+  redistribution?: 'even-split' | 'union';
+}
+/** Reaches this parallel instance's operator list states by name. */
+interface OperatorListStateAccess {
+  getOperatorListState<T = any>(name: string, options?: OperatorListStateOptions): OperatorListState<T>;
+}
+
+/** What every map, filter and flat-map function receives besides the record. */
+interface FunctionContext extends OperatorListStateAccess {
   /** Event time of the current record in epoch ms (-Infinity when it has none). */
   timestamp: number;
   /** The node's id (its operator uid). */
@@ -85,7 +109,7 @@ interface TimerService {
   currentProcessingTime(): number;
 }
 
-interface EmittingContext<Out = any> {
+interface EmittingContext<Out = any> extends OperatorListStateAccess {
   readonly nodeId: string;
   readonly subtaskIndex: number;
   readonly parallelism: number;
@@ -111,8 +135,8 @@ interface OnTimerContext<Out = any> extends KeyedProcessContext<Out> {
   readonly timeDomain: 'event-time' | 'processing-time';
 }
 
-/** The context of open(): state handles may be fetched; nothing has a key yet. */
-interface OpenContext {
+/** The context of open(): state handles may be fetched, restored operator list state read; nothing has a key yet. */
+interface OpenContext extends OperatorListStateAccess {
   readonly nodeId: string;
   readonly subtaskIndex: number;
   readonly parallelism: number;

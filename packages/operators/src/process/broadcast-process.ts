@@ -13,12 +13,15 @@
  * broadcast state is the same everywhere (as long as the function is deterministic and
  * does not write from the keyed side, which is why that side is read-only). It is
  * operator state: each subtask snapshots its copy in `union` mode, and a restore at
- * any parallelism takes the first copy.
+ * any parallelism takes the first copy. The function's operator list states
+ * (ctx.getOperatorListState) travel beside it in the same union (see
+ * state/operator-list-state.ts), each cut for its own redistribution.
  */
 import type { Key, RowKind } from '../api/elements.js';
 import { AbstractTwoInputOperator, type OperatorRestore, type OperatorStateSnapshot } from '../api/operator.js';
 import type { InternalTimer } from '../api/time.js';
 import type { OperatorEnv } from '../registry.js';
+import { OperatorListStateStore } from '../state/operator-list-state.js';
 import {
   compileStates,
   loadHooks,
@@ -51,6 +54,7 @@ export class BroadcastProcessOperator extends AbstractTwoInputOperator<unknown, 
   private readonly fn: BroadcastProcessFunction;
   private readonly context: ProcessFunctionContext;
   private readonly broadcastStates = new Map<string, BroadcastMapState>();
+  private listStates: OperatorListStateStore | undefined;
   private readonly lookup = (name: string): BroadcastState => {
     const state = this.broadcastStates.get(name);
     if (state) return state;
@@ -70,8 +74,12 @@ export class BroadcastProcessOperator extends AbstractTwoInputOperator<unknown, 
   }
 
   override initializeState(restore: OperatorRestore): void {
+    const listStates = new OperatorListStateStore(`operator '${this.ctx.nodeId}' (${this.ctx.nodeType})`, this.ctx.subtaskIndex, this.ctx.parallelism);
+    const copies = listStates.restore(restore.operatorState);
+    this.listStates = listStates;
+    this.context.bindListStates(listStates);
     // Union redistribution hands every subtask every copy; they are equal, so take the first.
-    const first = restore.operatorState?.[0];
+    const first = copies[0];
     if (first === undefined) return;
     const states: unknown = typeof first === 'object' && first !== null ? (first as Partial<BroadcastStateSnapshotEntry>).broadcastStates : undefined;
     if (typeof states !== 'object' || states === null) throw new Error('cannot restore broadcast state: the snapshot entry has no broadcastStates');
@@ -95,7 +103,7 @@ export class BroadcastProcessOperator extends AbstractTwoInputOperator<unknown, 
     const broadcastStates: Record<string, Array<readonly [Key, unknown]>> = {};
     for (const [name, state] of this.broadcastStates) broadcastStates[name] = state.snapshot();
     const entry: BroadcastStateSnapshotEntry = { broadcastStates };
-    return { mode: 'union', entries: [entry] };
+    return { mode: 'union', entries: [entry, ...(this.listStates?.snapshotEntries() ?? [])] };
   }
 
   /** A record of the keyed input. */

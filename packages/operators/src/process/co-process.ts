@@ -16,7 +16,8 @@
  * event-time timers fire before that combined watermark is forwarded.
  */
 import type { RowKind } from '../api/elements.js';
-import { AbstractTwoInputOperator } from '../api/operator.js';
+import { AbstractTwoInputOperator, type OperatorRestore, type OperatorStateSnapshot } from '../api/operator.js';
+import { OperatorListStateStore } from '../state/operator-list-state.js';
 import type { InternalTimer } from '../api/time.js';
 import type { OperatorEnv } from '../registry.js';
 import { compileStates, loadHooks, ProcessFunctionContext, type CoProcessContext, type OnTimerContext, type OpenContext, type ProcessFunctionConfig } from './context.js';
@@ -34,11 +35,21 @@ export type CoProcessConfig = ProcessFunctionConfig;
 export class CoProcessOperator extends AbstractTwoInputOperator<unknown, unknown> {
   private readonly fn: CoProcessFunction;
   private readonly context: ProcessFunctionContext;
+  private listStates: OperatorListStateStore | undefined;
 
   constructor(config: CoProcessConfig, env: OperatorEnv) {
     super();
     this.fn = loadHooks('co-process', config.fn, env.fn, ['processElement1', 'processElement2'], ['onTimer', 'open']) as CoProcessFunction;
     this.context = new ProcessFunctionContext('co-process', compileStates('co-process', config.states ?? [], env.fn), config.sideOutputs ?? [], () => this.currentWatermark);
+  }
+
+  override initializeState(restore: OperatorRestore): void {
+    this.listStates = OperatorListStateStore.restoredFor(this.ctx, restore.operatorState);
+    this.context.bindListStates(this.listStates);
+  }
+
+  override snapshotState(_checkpointId: number): OperatorStateSnapshot | undefined {
+    return this.listStates?.snapshot();
   }
 
   override open(): void {

@@ -18,6 +18,10 @@
  *   ctx.state(name)      a declared keyed state (value, list, map, reducing, aggregating)
  *   ctx.timerService     timers of the current key, the watermark, processing time
  *   ctx.timeDomain       in onTimer: 'event-time' or 'processing-time'
+ *   ctx.getOperatorListState(name, { redistribution })
+ *                        a list of this parallel instance, not of a key (Flink's
+ *                        operator ListState: 'even-split' or 'union' on restore);
+ *                        also in open(), to read what was restored
  *
  * States and side outputs are declared in the node's config, so a typo fails loudly
  * with the declared names instead of creating state nobody inspects.
@@ -39,6 +43,7 @@ import type {
   ValueState,
 } from '../api/state.js';
 import { VOID_NAMESPACE } from '../api/state.js';
+import type { OperatorListState, OperatorListStateAccess, OperatorListStateOptions, OperatorListStateStore } from '../state/operator-list-state.js';
 
 export type TimeDomain = 'event-time' | 'processing-time';
 
@@ -68,7 +73,7 @@ export interface ReadOnlyBroadcastState<V = unknown> {
 /** A broadcast map state as processBroadcastElement sees it: every subtask applies the same writes. */
 export interface BroadcastState<V = unknown> extends ReadOnlyBroadcastState<V>, MapState<string | number, V> {}
 
-interface FunctionInfo {
+interface FunctionInfo extends OperatorListStateAccess {
   readonly nodeId: string;
   readonly subtaskIndex: number;
   readonly parallelism: number;
@@ -214,6 +219,7 @@ export class ProcessFunctionContext {
   private backend: KeyedStateBackend | undefined;
   private timers: InternalTimerService | undefined;
   private broadcastLookup: ((name: string) => BroadcastState) | undefined;
+  private listStates: OperatorListStateStore | undefined;
 
   constructor(
     private readonly type: string,
@@ -278,6 +284,16 @@ export class ProcessFunctionContext {
     if (!this.broadcastLookup) throw new Error(`ctx.broadcastState is only available in a broadcast-process, not in a ${this.type}`);
     return this.broadcastLookup(name);
   };
+
+  readonly getOperatorListState = <T>(name: string, options?: OperatorListStateOptions): OperatorListState<T> => {
+    if (!this.listStates) throw new Error(`ctx.getOperatorListState('${name}') is used before the ${this.type} was initialized`);
+    return this.listStates.getOperatorListState<T>(name, options);
+  };
+
+  /** The operator's list states, from its initializeState (before open, so open() can read what was restored). */
+  bindListStates(store: OperatorListStateStore): void {
+    this.listStates = store;
+  }
 
   /** Flink's applyToKeyedState: only on the broadcast side, where no key is current. */
   readonly applyToKeyedState = (stateName: string, fn: (key: Key, state: StateHandle) => void): void => {

@@ -9,10 +9,12 @@
  * Event-time timers fire when a watermark passes them, before the watermark is
  * forwarded (AbstractOperator.processWatermark), so results a timer emits precede the
  * watermark that caused them. Keyed state and pending timers are snapshotted with the
- * keyed backend; the operator itself holds no other state.
+ * keyed backend; the function's operator list states (ctx.getOperatorListState) are the
+ * operator's own state.
  */
 import type { RowKind } from '../api/elements.js';
-import { AbstractOperator } from '../api/operator.js';
+import { AbstractOperator, type OperatorRestore, type OperatorStateSnapshot } from '../api/operator.js';
+import { OperatorListStateStore } from '../state/operator-list-state.js';
 import type { InternalTimer } from '../api/time.js';
 import type { OperatorEnv } from '../registry.js';
 import { ENTRY_EVENT_TIMER, ENTRY_PROCESSING_TIMER } from '../api/functions.js';
@@ -34,6 +36,7 @@ export class KeyedProcessOperator extends AbstractOperator<unknown> {
   /** Where user code runs in batches (sandboxed): see process-batcher.ts. */
   private readonly batcher: ProcessBatcher | undefined;
   flushBuffered: (() => void) | undefined;
+  private listStates: OperatorListStateStore | undefined;
 
   constructor(config: KeyedProcessConfig, env: OperatorEnv) {
     super();
@@ -49,6 +52,15 @@ export class KeyedProcessOperator extends AbstractOperator<unknown> {
     } else {
       this.fn = loadHooks('keyed-process', config.fn, env.fn, ['processElement'], ['onTimer', 'open']) as KeyedProcessFunction;
     }
+  }
+
+  override initializeState(restore: OperatorRestore): void {
+    this.listStates = OperatorListStateStore.restoredFor(this.ctx, restore.operatorState);
+    this.context.bindListStates(this.listStates);
+  }
+
+  override snapshotState(_checkpointId: number): OperatorStateSnapshot | undefined {
+    return this.listStates?.snapshot();
   }
 
   override open(): void {

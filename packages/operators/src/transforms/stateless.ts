@@ -1,17 +1,42 @@
 import type { RowKind } from '../api/elements.js';
 import type { BatchFunction, BatchKind, BatchResult, FunctionContext } from '../api/functions.js';
-import { AbstractOperator, type OperatorContext } from '../api/operator.js';
+import { AbstractOperator, type OperatorContext, type OperatorRestore, type OperatorStateSnapshot } from '../api/operator.js';
 import type { Output } from '../api/output.js';
 import { compileConditions, type ConditionSpec } from '../functions/conditions.js';
 import { compileProjection } from '../functions/projection.js';
+import { OperatorListStateStore, type OperatorListStateAccess } from '../state/operator-list-state.js';
 import type { OperatorEnv } from '../registry.js';
 
+/**
+ * Map, filter and flat-map: the function's context also reaches the subtask's operator
+ * list states (ctx.getOperatorListState), checkpointed with the operator.
+ */
 abstract class FunctionOperator extends AbstractOperator<unknown> {
   protected fctx!: FunctionContext;
+  private listStates: OperatorListStateStore | undefined;
 
   override setup(ctx: OperatorContext, output: Output<unknown>): void {
     super.setup(ctx, output);
-    this.fctx = { timestamp: 0, nodeId: ctx.nodeId, subtaskIndex: ctx.subtaskIndex, parallelism: ctx.parallelism, attemptNumber: ctx.attemptNumber };
+    const fctx: FunctionContext & OperatorListStateAccess = {
+      timestamp: 0,
+      nodeId: ctx.nodeId,
+      subtaskIndex: ctx.subtaskIndex,
+      parallelism: ctx.parallelism,
+      attemptNumber: ctx.attemptNumber,
+      getOperatorListState: (name, options) => {
+        if (!this.listStates) throw new Error(`ctx.getOperatorListState('${name}') is used before operator '${ctx.nodeId}' was initialized`);
+        return this.listStates.getOperatorListState(name, options);
+      },
+    };
+    this.fctx = fctx;
+  }
+
+  override initializeState(restore: OperatorRestore): void {
+    this.listStates = OperatorListStateStore.restoredFor(this.ctx, restore.operatorState);
+  }
+
+  override snapshotState(_checkpointId: number): OperatorStateSnapshot | undefined {
+    return this.listStates?.snapshot();
   }
 }
 
