@@ -30,9 +30,11 @@ import { dirname, join } from 'node:path';
 import {
   BatchRecordError,
   ProcessBatchError,
+  type BatchFunction,
   type BatchKind,
   type BatchResult,
   type FunctionContext,
+  type FusedBatchResult,
   type ProcessBatch,
   type ProcessBatchResult,
   type ProcessProgram,
@@ -196,6 +198,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ms
   const freeze = Object.freeze;
   const isFinite = Number.isFinite;
   const programs = [];
+  const fusedRuns = [];
   const values = [];
   const callbacks = [];
   const standIns = new Map();
@@ -494,6 +497,84 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ms
       }
     },
     forgetHandles() { standIns.clear(); },
+    /** A fused run of defined batch functions (see fused); its id. */
+    defineFused(ids, kinds, info) {
+      const fs = [];
+      for (let s = 0; s < ids.length; s++) fs[s] = values[ids[s]];
+      const ctx = { timestamp: 0, nodeId: info.nodeId, subtaskIndex: info.subtaskIndex, parallelism: info.parallelism, attemptNumber: info.attemptNumber };
+      fusedRuns.push({ fs, kinds, ctx });
+      return fusedRuns.length - 1;
+    },
+    /**
+     * Functions of consecutive map, filter and flat-map operators of a chain, applied record
+     * by record, depth first (as chained calls would): only what the last one emits is
+     * packed. Where all are filters, keep flags say which inputs passed them all. In: one
+     * buffer, the records' msgpack (length bytes) then their timestamps (float64, 8-aligned);
+     * out: one buffer of msgpack { k: keep flags | o: outputs, c: outputs per input; s: per function }.
+     */
+    fused(runId, bytes, length) {
+      lastOut = undefined;
+      const { fs, kinds, ctx } = fusedRuns[runId];
+      const ns = fs.length;
+      const stageOut = [];
+      let filtersOnly = true;
+      for (let s = 0; s < ns; s++) { stageOut[s] = 0; if (kinds[s] !== 'filter') filtersOnly = false; }
+      let records;
+      let i = 0;
+      let stage = 0;
+      let input;
+      const out = [];
+      let m = 0;
+      function push(s, v) {
+        if (s === ns) { out[m++] = v; return; }
+        stage = s; input = v;
+        const kind = kinds[s];
+        const r = fs[s](v, ctx);
+        if (kind === 'map') { stageOut[s]++; push(s + 1, checkRecord(r)); return; }
+        if (kind === 'filter') { if (r === true) { stageOut[s]++; push(s + 1, v); } return; }
+        if (r === undefined || r === null) return;
+        if (typeof r !== 'object' || typeof r[Symbol.iterator] !== 'function') throw new TypeError('flat-map must return an array or another iterable, got ' + typeof r);
+        for (const item of r) { stageOut[s]++; push(s + 1, checkRecord(item)); }
+      }
+      try {
+        records = inPackr.unpack(new Uint8Array(bytes, 0, length));
+        const n = records.length;
+        const timestamps = new Float64Array(bytes, (length + 7) & ~7, n);
+        let result;
+        if (filtersOnly) {
+          const keep = new Uint8Array(n);
+          for (; i < n; i++) {
+            ctx.timestamp = timestamps[i];
+            const v = records[i];
+            input = v;
+            let passed = 1;
+            for (let s = 0; s < ns; s++) {
+              stage = s;
+              if (fs[s](v, ctx) !== true) { passed = 0; break; }
+              stageOut[s]++;
+            }
+            keep[i] = passed;
+          }
+          result = { k: keep, s: stageOut };
+        } else {
+          const counts = [];
+          for (; i < n; i++) {
+            ctx.timestamp = timestamps[i];
+            const before = m;
+            push(0, records[i]);
+            counts[i] = m - before;
+          }
+          result = { o: out, c: counts, s: stageOut };
+        }
+        const packed = outPackr.pack(result);
+        return packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength);
+      } catch (e) {
+        let record;
+        // The record the failing function got; a later function's input exists only here.
+        if (stage > 0) { try { record = JSON.stringify(input); } catch (_) { record = undefined; } }
+        return { error: describeError(e), index: records === undefined ? -1 : i, stage, record };
+      }
+    },
     batch(id, kind, bytes, timestamps, info) {
       const f = values[id];
       const ctx = { timestamp: 0, nodeId: info.nodeId, subtaskIndex: info.subtaskIndex, parallelism: info.parallelism, attemptNumber: info.attemptNumber };
@@ -557,6 +638,8 @@ export class TaskSandbox {
     call: IvmReference;
     callback: IvmReference;
     batch: IvmReference;
+    fused: IvmReference;
+    defineFused: IvmReference;
     forgetHandles: IvmReference;
     defineProcess: IvmReference;
     processOpen: IvmReference;
@@ -584,6 +667,8 @@ export class TaskSandbox {
    * other call forgets them.
    */
   private lastOutputs: unknown[] | undefined;
+  /** Batch functions made by loadBatch: their definitions in the isolate, for fuse(). */
+  private readonly batchFunctions = new WeakMap<BatchFunction, { id: number; kind: BatchKind }>();
   /** The process program running now (its open or a batch), which answers its state calls. */
   private processHost: ProcessProgramHost | undefined;
 
@@ -623,6 +708,8 @@ export class TaskSandbox {
       call: api.getSync('call', { reference: true }),
       callback: api.getSync('callback', { reference: true }),
       batch: api.getSync('batch', { reference: true }),
+      fused: api.getSync('fused', { reference: true }),
+      defineFused: api.getSync('defineFused', { reference: true }),
       forgetHandles: api.getSync('forgetHandles', { reference: true }),
       defineProcess: api.getSync('defineProcess', { reference: true }),
       processOpen: api.getSync('processOpen', { reference: true }),
@@ -648,7 +735,7 @@ export class TaskSandbox {
     const defined = this.define(compiled, binding);
     if (defined.shape !== 'function') throw new SandboxError(`the ${kind} function must be a function, got ${defined.shape === 'hooks' ? 'an object' : typeof defined.value}`);
     const id = defined.id;
-    return (values, timestamps, ctx) => {
+    const batchFunction = (values: unknown[], timestamps: number[], ctx: FunctionContext): BatchResult => {
       // A chain (map → filter → …) hands each stage exactly what the stage before it emitted:
       // the isolate still holds those records, so they need not be packed and unpacked again.
       const reuse = this.lastOutputs !== undefined && sameRecords(values, this.lastOutputs);
@@ -681,6 +768,69 @@ export class TaskSandbox {
       if (!(r.counts instanceof Int32Array) || r.counts.length !== values.length) throw new SandboxError('the sandbox returned no counts (was its runtime tampered with?)');
       this.lastOutputs = outputs;
       return { outputs, counts: r.counts };
+    };
+    this.batchFunctions.set(batchFunction, { id, kind });
+    return batchFunction;
+  }
+
+  /**
+   * One batch call for consecutive functions of a chain (see FusedBatch in @sluice/operators):
+   * `functions` are batch functions this sandbox made (loadBatch), in chain order, with the
+   * node ids of their operators. Undefined when one of them is not from this sandbox.
+   */
+  fuse(functions: ReadonlyArray<{ readonly fn: BatchFunction; readonly nodeId: string }>): ((values: unknown[], timestamps: number[], ctx: FunctionContext) => FusedBatchResult) | undefined {
+    const stages = functions.map((f) => this.batchFunctions.get(f.fn));
+    if (stages.length < 2 || stages.some((s) => s === undefined)) return undefined;
+    const ids = stages.map((s) => (s as { id: number }).id);
+    const kinds = stages.map((s) => (s as { kind: BatchKind }).kind);
+    const nodeIds = functions.map((f) => f.nodeId);
+    const n = ids.length;
+    let runId: number | undefined;
+    return (values, timestamps, ctx) => {
+      this.lastOutputs = undefined;
+      runId ??= this.enterAt(() =>
+        this.api.defineFused.applySync(undefined, [ids, kinds, { nodeId: ctx.nodeId, subtaskIndex: ctx.subtaskIndex, parallelism: ctx.parallelism, attemptNumber: ctx.attemptNumber }], {
+          timeout: this.wallMs,
+          arguments: { copy: true },
+          result: { copy: true },
+        }),
+      ) as number;
+      const id = runId;
+      // One buffer crosses: records as msgpack, then their timestamps.
+      const packed = this.packr.pack(values);
+      const length = packed.byteLength;
+      const offset = (length + 7) & ~7;
+      const buffer = new ArrayBuffer(offset + 8 * values.length);
+      new Uint8Array(buffer, 0, length).set(packed);
+      const times = new Float64Array(buffer, offset, values.length);
+      for (let i = 0; i < values.length; i++) times[i] = timestamps[i] as number;
+      const bytes = new this.ivm.ExternalCopy(buffer, { transferOut: true }).copyInto({ release: true });
+      const r = this.enter(() => this.api.fused.applySync(undefined, [id, bytes, length], { timeout: this.wallMs, arguments: { copy: true }, result: { copy: true } })) as
+        | ArrayBuffer
+        | { error?: CallReply['error']; index?: number; stage?: number; record?: string };
+      if (!(r instanceof ArrayBuffer)) {
+        const message = r.error?.message ?? 'the sandbox returned no records (was its runtime tampered with?)';
+        const stage = typeof r.stage === 'number' && r.stage >= 0 && r.stage < n ? r.stage : 0;
+        const nodeId = nodeIds[stage];
+        if (typeof r.index === 'number' && r.index >= 0 && r.index < values.length) {
+          let record: unknown = values[r.index];
+          if (stage > 0) record = typeof r.record === 'string' ? parseRecord(r.record) : undefined;
+          throw new BatchRecordError(message, record, nodeId);
+        }
+        throw new BatchRecordError(message, undefined, nodeId);
+      }
+      const out = this.unpackr.unpack(new Uint8Array(r)) as { k?: unknown; o?: unknown; c?: unknown; s?: unknown } | null;
+      const stageOutputs = out?.s;
+      if (!out || !Array.isArray(stageOutputs) || stageOutputs.length !== n) throw new SandboxError('the sandbox returned no counts per function (was its runtime tampered with?)');
+      if (out.k !== undefined) {
+        if (!(out.k instanceof Uint8Array) || out.k.length !== values.length) throw new SandboxError('the sandbox returned no keep flags (was its runtime tampered with?)');
+        return { keep: out.k, stageOutputs: stageOutputs as number[] };
+      }
+      const outputs = out.o;
+      const counts = out.c;
+      if (!Array.isArray(outputs) || !Array.isArray(counts) || counts.length !== values.length) throw new SandboxError('the sandbox returned no records (was its runtime tampered with?)');
+      if (r.byteLength > this.maxRecordBytes) this.checkRecordSizes(outputs, kinds[n - 1] as BatchKind);
+      return { outputs, counts: Int32Array.from(counts as number[]), stageOutputs: stageOutputs as number[] };
     };
   }
 
@@ -978,6 +1128,14 @@ function sameRecords(a: readonly unknown[], b: readonly unknown[]): boolean {
   if (a.length !== b.length || a.length === 0) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+function parseRecord(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Read again after a call: the isolate may have been disposed during it (memory limit). */

@@ -59,6 +59,7 @@ import type { ChainedOperatorPlan, ExecutionPlan, OutputTarget, TaskPlan } from 
 import { BINDING, instantiateCode } from '../compile/user-code.js';
 import { Packr } from 'msgpackr';
 import { TaskSandbox, type UserCodeSettings } from './sandbox.js';
+import { ChainFusion } from './fusion.js';
 import type { FailureReport } from './protocol.js';
 import { ChannelWriter, type ChannelMemory } from './channel.js';
 import { InputGate, type ChannelStatus, type GateListener, type InputWatermark } from './input-gate.js';
@@ -282,6 +283,8 @@ export class StreamTask implements GateListener {
   private held: Promise<void> | undefined;
   /** Where user code runs in sandboxed mode. */
   private sandbox: TaskSandbox | undefined;
+  /** Sandboxed map/filter/flat-map runs of the chain that cross into the isolate once per batch (fusion.ts). */
+  private fusion: ChainFusion | undefined;
   /** Operators that process input in batches (sandboxed map, filter, flat-map), head first. */
   private buffering: Array<{ nodeId: string; flush: () => void }> = [];
 
@@ -390,6 +393,7 @@ export class StreamTask implements GateListener {
         wrapper = new TapTarget(inner);
         output.replaceTarget(spec.output, spec.target, wrapper);
         this.tapTargets.set(at, wrapper);
+        this.fusion?.tapped(spec.operator, spec.output, true);
       }
       const sampler = new TapSampler(spec, this.metrics.operators[spec.operator] as OperatorCounters, (this.contexts[spec.operator] as OperatorContext).firing);
       wrapper.samplers.push(sampler);
@@ -411,6 +415,7 @@ export class StreamTask implements GateListener {
       const { operator, output, target } = tap.sampler.spec;
       (this.outputs[operator] as RoutingOutput).replaceTarget(output, target, wrapper.inner);
       this.tapTargets.delete(tap.at);
+      this.fusion?.tapped(operator, output, false);
     });
   }
 
@@ -558,6 +563,7 @@ export class StreamTask implements GateListener {
       const flush = op.flushBuffered;
       return flush ? [{ nodeId: (plan.operators[index] as ChainedOperatorPlan).nodeId, flush }] : [];
     });
+    if (sandbox) this.fusion = new ChainFusion(sandbox, plan.operators, this.operators, outputs, this.metrics.operators);
   }
 
   private taskProcessingTime(): ProcessingTimeService {
@@ -1213,8 +1219,8 @@ export class StreamTask implements GateListener {
   describe(error: unknown): TaskFailure {
     if (error instanceof TaskFailure) return error;
     const attributed = error instanceof AttributedError ? error : undefined;
-    const nodeId = attributed?.nodeId ?? this.plan.operators[0]?.nodeId ?? '?';
     const cause = attributed ? attributed.cause : error;
+    const nodeId = (cause instanceof BatchRecordError ? cause.nodeId : undefined) ?? attributed?.nodeId ?? this.plan.operators[0]?.nodeId ?? '?';
     // An error from a batch of user code names the record it failed on, not the one the task was handling.
     const record = cause instanceof BatchRecordError ? cause.record : attributed ? attributed.record : this.currentRecord;
     let key: Key | undefined;

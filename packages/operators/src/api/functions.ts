@@ -1,3 +1,5 @@
+import type { Output } from './output.js';
+
 /**
  * What user functions receive besides the record. One context object per operator,
  * updated in place before each call, so calling a user function allocates nothing.
@@ -145,9 +147,40 @@ export class BatchRecordError extends Error {
   constructor(
     message: string,
     readonly record: unknown,
+    /** The operator whose function failed, where it is not the one that ran the batch (a fused chain). */
+    readonly nodeId?: string,
   ) {
     super(message);
   }
+}
+
+/**
+ * Consecutive map, filter and flat-map operators of one chain whose functions run in the
+ * same sandbox, run as one: the first operator hands its batch to `run`, which applies
+ * every function of the chain record by record (depth first, as chained calls would) and
+ * returns what the last one emitted; those records go to `output`, the last operator's
+ * output. The operators between see no records while fused (they still get watermarks).
+ */
+export interface FusedBatch {
+  run(values: unknown[], timestamps: number[], ctx: FunctionContext): FusedBatchResult;
+  readonly output: Output<unknown>;
+  /** How many records each function but the last emitted in this batch (their metrics). */
+  counted(stageOutputs: readonly number[]): void;
+}
+
+/** keep (only filters in the chain) or outputs with counts per input, and records out per function. */
+export interface FusedBatchResult extends BatchResult {
+  readonly stageOutputs: readonly number[];
+}
+
+/** An operator that calls a batch function and can hand its batches to a fused chain instead. */
+export interface FusableBatchOperator {
+  readonly batchFunction: BatchFunction | undefined;
+  fuse(fused: FusedBatch | undefined): void;
+}
+
+export function isFusableBatchOperator(operator: object): operator is FusableBatchOperator & object {
+  return typeof (operator as Partial<FusableBatchOperator>).fuse === 'function' && typeof (operator as Partial<FusableBatchOperator>).batchFunction === 'function';
 }
 
 export type ProcessProgramLoader = (source: string, spec: ProcessProgramSpec, context: object) => ProcessProgram;

@@ -41,7 +41,7 @@ import { VOID_NAMESPACE, type KeyedStateBackend, type StateDescriptor, type Valu
 import type { ProcessFunctionContext, StateHandle } from './context.js';
 
 /** Entries a batch collects before it runs. */
-const BATCH_SIZE = 512;
+const BATCH_SIZE = 1024;
 
 /** State methods the program may call on the host (the public methods of the state handles). */
 const STATE_METHODS = new Set(['value', 'update', 'clear', 'get', 'add', 'addAll', 'put', 'remove', 'contains', 'entries', 'keys', 'values', 'isEmpty']);

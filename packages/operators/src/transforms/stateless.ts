@@ -1,5 +1,5 @@
 import type { RowKind } from '../api/elements.js';
-import type { BatchFunction, BatchKind, BatchResult, FunctionContext } from '../api/functions.js';
+import type { BatchFunction, BatchKind, BatchResult, FunctionContext, FusableBatchOperator, FusedBatch, FusedBatchResult } from '../api/functions.js';
 import { AbstractOperator, type OperatorContext, type OperatorRestore, type OperatorStateSnapshot } from '../api/operator.js';
 import type { Output } from '../api/output.js';
 import { compileConditions, type ConditionSpec } from '../functions/conditions.js';
@@ -41,7 +41,7 @@ abstract class FunctionOperator extends AbstractOperator<unknown> {
 }
 
 /** Records a batch function has not seen yet. */
-const BATCH_SIZE = 512;
+const BATCH_SIZE = 1024;
 
 /**
  * Map, filter and flat-map call their function per record; where the engine offers a
@@ -49,8 +49,10 @@ const BATCH_SIZE = 512;
  * call it once per batch. Results keep the input order, and the buffer empties before
  * anything that must not overtake records: a watermark, idleness, a barrier, the end.
  */
-abstract class BatchingFunctionOperator extends FunctionOperator {
+abstract class BatchingFunctionOperator extends FunctionOperator implements FusableBatchOperator {
   private readonly batchFn: BatchFunction | undefined;
+  /** Set while this operator heads a fused chain (see FusedBatch). */
+  private fused: FusedBatch | undefined;
   private values: unknown[] = [];
   private timestamps: number[] = [];
   private kinds: RowKind[] = [];
@@ -64,6 +66,14 @@ abstract class BatchingFunctionOperator extends FunctionOperator {
 
   protected get batching(): boolean {
     return this.batchFn !== undefined;
+  }
+
+  get batchFunction(): BatchFunction | undefined {
+    return this.batchFn;
+  }
+
+  fuse(fused: FusedBatch | undefined): void {
+    this.fused = fused;
   }
 
   protected buffer(value: unknown, timestamp: number, kind: RowKind): void {
@@ -81,6 +91,13 @@ abstract class BatchingFunctionOperator extends FunctionOperator {
     this.values = [];
     this.timestamps = [];
     this.kinds = [];
+    const fused = this.fused;
+    if (fused) {
+      const result = fused.run(values, timestamps, this.fctx);
+      emitFused(fused.output, values, timestamps, kinds, result);
+      fused.counted(result.stageOutputs);
+      return;
+    }
     this.emitBatch(values, timestamps, kinds, (this.batchFn as BatchFunction)(values, timestamps, this.fctx));
   }
 
@@ -171,6 +188,22 @@ export class FlatMapOperator extends BatchingFunctionOperator {
       const end = next + (counts[i] as number);
       for (; next < end; next++) this.output.collect(outputs[next], timestamps[i] as number, kinds[i]);
     }
+  }
+}
+
+/** A fused chain's results: its inputs where only filters ran, otherwise each input's outputs in order. */
+function emitFused(output: Output<unknown>, values: unknown[], timestamps: number[], kinds: RowKind[], result: FusedBatchResult): void {
+  const keep = result.keep;
+  if (keep) {
+    for (let i = 0; i < values.length; i++) if (keep[i] === 1) output.collect(values[i], timestamps[i] as number, kinds[i]);
+    return;
+  }
+  const outputs = result.outputs ?? [];
+  const counts = result.counts as Int32Array;
+  let next = 0;
+  for (let i = 0; i < counts.length; i++) {
+    const end = next + (counts[i] as number);
+    for (; next < end; next++) output.collect(outputs[next], timestamps[i] as number, kinds[i]);
   }
 }
 

@@ -196,3 +196,67 @@ describe('a sandboxed map over batches', () => {
     expect(withoutJobId(s.failure?.message, s)).toEqual(withoutJobId(t.failure?.message, t));
   });
 });
+
+describe('consecutive sandboxed map, filter and flat-map functions of a chain run as one batch call', () => {
+  const chain = (count: number, ratePerSecond: number): JobGraphDocument => ({
+    schemaVersion: 1,
+    name: 'fused chain',
+    nodes: [
+      { id: 'gen', type: 'generator', config: { profile: 'sequence', count, ratePerSecond, keys: 7 } },
+      { id: 'double', type: 'map', config: { fn: '(v) => ({ id: v.id, value: v.value * 2 })' } },
+      { id: 'odd-thirds', type: 'filter', config: { fn: '(v) => v.id % 3 !== 0' } },
+      { id: 'split', type: 'flat-map', config: { fn: '(v) => v.id % 2 === 0 ? [v, { ...v, copy: true }] : [v]' } },
+      { id: 'out', type: 'collect-sink', config: { name: 'out', maxRecords: 1_000_000 } },
+    ],
+    edges: [
+      { id: 'e1', source: 'gen', target: 'double' },
+      { id: 'e2', source: 'double', target: 'odd-thirds' },
+      { id: 'e3', source: 'odd-thirds', target: 'split' },
+      { id: 'e4', source: 'split', target: 'out' },
+    ],
+  });
+  const counts = (job: Job) => {
+    const byNode = new Map<string, [number, number]>();
+    for (const m of job.metrics.values()) for (const o of m.metrics.operators) byNode.set(o.nodeId, [o.recordsIn, o.recordsOut]);
+    return Object.fromEntries(byNode);
+  };
+
+  it('gives what the trusted chain gives, and counts records in and out of every operator between', async () => {
+    const n = 6000;
+    const [s, t] = await bothWays(chain(n, 0));
+    expect(s.failure).toBeUndefined();
+    expect(rows(s)).toEqual(rows(t));
+    // Metrics are reported once a second; the final report comes with the end.
+    await new Promise((r) => setTimeout(r, 1200));
+    const kept = n - n / 3;
+    const split = kept + kept / 2;
+    expect(counts(s)).toMatchObject({ double: [n, n], 'odd-thirds': [n, kept], split: [kept, split], out: [split, 0] });
+    expect(counts(s)).toEqual(counts(t));
+  });
+
+  it('a tap on an edge inside the run sees its records (the run splits while tapped), and results stay the same', async () => {
+    const graph = chain(6000, 3000);
+    const job = await sandboxed.submit(graph);
+    const tapped: unknown[] = [];
+    for (let i = 0; i < 100 && job.status !== 'running'; i++) await new Promise((r) => setTimeout(r, 20));
+    const tapId = job.taps.start('e2', { maxRecordsPerSecond: 10_000, limit: 1000 }, (batch) => tapped.push(...batch.records.map((r) => r.value)));
+    await new Promise((r) => setTimeout(r, 700));
+    job.taps.stop(tapId);
+    await job.done;
+    const reference = await trusted.submit(graph);
+    await reference.done;
+    await new Promise((r) => setTimeout(r, 150));
+    expect(job.failure).toBeUndefined();
+    expect(tapped.length).toBeGreaterThan(100);
+    for (const value of tapped) expect(value).toEqual({ id: expect.any(Number), value: expect.any(Number) });
+    expect(rows(job)).toEqual(rows(reference));
+  });
+
+  it('an error in a later function of the run names that function and the record it got', async () => {
+    const graph = chain(3000, 0);
+    (graph.nodes[3] as { config: { fn: string } }).config.fn = '(v) => { if (v.id === 2000) throw new Error("split failed"); return [v]; }';
+    const [s, t] = await bothWays(graph);
+    expect(s.failure?.message).toMatch(/split failed \(job .*, operator 'split', subtask 1\/1, record \{"id":2000,"value":4000\}\)/);
+    expect(withoutJobId(s.failure?.message, s)).toEqual(withoutJobId(t.failure?.message, t));
+  });
+});

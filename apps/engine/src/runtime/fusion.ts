@@ -1,0 +1,104 @@
+/**
+ * Fused chains of sandboxed functions. Where consecutive map, filter and flat-map operators
+ * of a task's chain all run in its sandbox, and each hands its main output to the next one
+ * only, the first of them runs the whole run of functions in one batch call
+ * (FusedBatch, TaskSandbox.fuse): records cross into the isolate once and only what the
+ * last function emits crosses back. Record for record, the functions are applied depth
+ * first, as chained calls in the task would apply them.
+ *
+ * What the operators between would have counted (records in and out) is added from the
+ * counts the isolate returns. A record tap on an output inside a fused run needs those
+ * records on the host: while one is attached there, the run is split back into one batch
+ * call per operator (`tapped`), and fused again when the last such tap goes.
+ */
+import { isFusableBatchOperator, type AnyOperator, type FusableBatchOperator, type Output } from '@sluice/operators';
+import type { ChainedOperatorPlan, OutputTarget } from '../compile/plan.js';
+import type { TaskSandbox } from './sandbox.js';
+
+interface Counters {
+  recordsIn: number;
+  recordsOut: number;
+}
+
+interface FusedRun {
+  readonly first: number;
+  readonly last: number;
+  readonly head: FusableBatchOperator;
+  readonly fused: Parameters<FusableBatchOperator['fuse']>[0];
+  /** Operators of the run whose main output has a tap attached. */
+  readonly tapped: Set<number>;
+}
+
+export class ChainFusion {
+  private readonly runs: FusedRun[] = [];
+
+  constructor(
+    sandbox: TaskSandbox,
+    plans: readonly ChainedOperatorPlan[],
+    operators: readonly AnyOperator[],
+    outputs: readonly Output<unknown>[],
+    counters: readonly Counters[],
+  ) {
+    let first = 0;
+    while (first < operators.length) {
+      let last = first;
+      while (last + 1 < operators.length && fusableAt(plans, operators, last) && handsOnlyTo(plans[last] as ChainedOperatorPlan, last + 1)) last++;
+      if (last > first) this.fuseRun(sandbox, plans, operators, outputs, counters, first, last);
+      first = last + 1;
+    }
+  }
+
+  private fuseRun(
+    sandbox: TaskSandbox,
+    plans: readonly ChainedOperatorPlan[],
+    operators: readonly AnyOperator[],
+    outputs: readonly Output<unknown>[],
+    counters: readonly Counters[],
+    first: number,
+    last: number,
+  ): void {
+    const members = operators.slice(first, last + 1) as unknown as FusableBatchOperator[];
+    const run = sandbox.fuse(members.map((op, i) => ({ fn: op.batchFunction as NonNullable<FusableBatchOperator['batchFunction']>, nodeId: (plans[first + i] as ChainedOperatorPlan).nodeId })));
+    if (!run) return;
+    const fused = {
+      run,
+      output: outputs[last] as Output<unknown>,
+      counted: (stageOutputs: readonly number[]) => {
+        // The last operator's records out are counted by its output.
+        for (let s = 0; s < stageOutputs.length - 1; s++) {
+          const n = stageOutputs[s] as number;
+          (counters[first + s] as Counters).recordsOut += n;
+          (counters[first + s + 1] as Counters).recordsIn += n;
+        }
+      },
+    };
+    const head = members[0] as FusableBatchOperator;
+    head.fuse(fused);
+    this.runs.push({ first, last, head, fused, tapped: new Set() });
+  }
+
+  /** A tap on an operator's main output was attached (true) or removed (false). */
+  tapped(operator: number, output: string, attached: boolean): void {
+    if (output !== 'main') return;
+    const run = this.runs.find((r) => operator >= r.first && operator < r.last);
+    if (!run) return;
+    if (attached) run.tapped.add(operator);
+    else run.tapped.delete(operator);
+    run.head.fuse(run.tapped.size === 0 ? run.fused : undefined);
+  }
+}
+
+function fusableAt(plans: readonly ChainedOperatorPlan[], operators: readonly AnyOperator[], index: number): boolean {
+  const a = operators[index];
+  const b = operators[index + 1];
+  return a !== undefined && b !== undefined && plans[index + 1] !== undefined && isFusableBatchOperator(a) && isFusableBatchOperator(b);
+}
+
+/** The operator's only connected output is its main one, chained to `next` alone. */
+function handsOnlyTo(plan: ChainedOperatorPlan, next: number): boolean {
+  const routes = Object.entries(plan.outputs);
+  if (routes.length !== 1) return false;
+  const [name, targets] = routes[0] as [string, readonly OutputTarget[]];
+  const target = targets[0];
+  return name === 'main' && targets.length === 1 && target?.kind === 'chained' && target.operator === next;
+}
