@@ -301,6 +301,25 @@ describe('window re-fires within the allowed lateness retract their previous res
     expect(out['totals']).toHaveLength(40);
     expect(out['totals']).toEqual(out['scratch']);
   });
+
+  it('late elements that merge session windows retract every merged session’s result, in RocksDB state too', async () => {
+    const graph = withParallelism(lateRefires, 2);
+    graph.job = { ...graph.job, stateBackend: { type: 'rocksdb' } };
+    const window = graph.nodes.find((n) => n.id === 'per-window');
+    if (!window) throw new Error('no per-window node');
+    window.type = 'session-window';
+    window.config = { gapMs: 500, allowedLatenessMs: 10_000, function: { kind: 'aggregations', aggregations: [{ op: 'count', as: 'readings' }] } };
+    const job = await jobs.submit(graph);
+    const status = await job.done;
+    await new Promise((r) => setTimeout(r, 150));
+    expect(status, job.failure?.message).toBe('finished');
+    // A bridging late element merges two sessions that both fired: more retractions than updates.
+    const windows = job.collected.get('windows') ?? [];
+    expect(windows.filter((r) => r.kind === RowKind.UPDATE_BEFORE).length).toBeGreaterThan(windows.filter((r) => r.kind === RowKind.UPDATE_AFTER).length);
+    const out = materialize(job);
+    expect(out['totals']).toHaveLength(40);
+    expect(out['totals']).toEqual(out['scratch']);
+  });
 });
 
 const straight = new Map<string, Record<string, string[]>>();
