@@ -266,6 +266,71 @@ describe('per-entry TTL across backends', () => {
   }
 });
 
+describe('TTL turned on or off for restored state', () => {
+  const kinds = (ttl: StateTtl | undefined): StateDescriptor[] => [
+    { kind: 'value', name: 'v', ttl },
+    { kind: 'list', name: 'l', ttl },
+    { kind: 'map', name: 'm', ttl },
+  ];
+  function write(b: Backend, ttl: StateTtl | undefined): void {
+    const [v, l, m] = kinds(ttl);
+    b.setCurrentKey('k');
+    b.getState(v as StateDescriptor & { kind: 'value' }).update('value');
+    b.getState(l as StateDescriptor & { kind: 'list' }).addAll(['a', 'b']);
+    b.getState(m as StateDescriptor & { kind: 'map' }).put('x', 1);
+  }
+  function read(b: Backend, ttl: StateTtl | undefined): unknown {
+    const [v, l, m] = kinds(ttl);
+    b.setCurrentKey('k');
+    return {
+      v: b.getState(v as StateDescriptor & { kind: 'value' }).value(),
+      l: [...b.getState(l as StateDescriptor & { kind: 'list' }).get()],
+      m: b.getState(m as StateDescriptor & { kind: 'map' }).entries(),
+    };
+  }
+  const all = { v: 'value', l: ['a', 'b'], m: [['x', 1]] };
+  const none = { v: undefined, l: [], m: [] };
+
+  for (const [name, make] of BACKENDS) {
+    for (const registerFirst of [false, true]) {
+      it(`${name}: a TTL turned on starts at registration; one turned off is dropped (${registerFirst ? 'registered before' : 'restored before'} the restore)`, async () => {
+        const clock = new Clock(0);
+        const plainSource = heapBackend(clock);
+        write(plainSource, undefined);
+        const ttlSource = heapBackend(clock);
+        write(ttlSource, cw);
+        clock.t = 50;
+        const withoutTtl = plainSource.snapshot();
+        const withTtl = ttlSource.snapshot();
+
+        const on = await make(clock);
+        const off = await make(clock);
+        try {
+          if (registerFirst) {
+            for (const d of kinds(cw)) on.getState(d);
+            for (const d of kinds(undefined)) off.getState(d);
+          }
+          clock.t = 1000;
+          on.restore([withoutTtl]);
+          off.restore([withTtl]);
+          for (const d of kinds(cw)) on.getState(d);
+          for (const d of kinds(undefined)) off.getState(d);
+          clock.t = 1099;
+          expect(read(on, cw)).toEqual(all);
+          expect(read(off, undefined)).toEqual(all);
+          clock.t = 1100;
+          expect(read(on, cw)).toEqual(none);
+          expect(read(off, undefined)).toEqual(all);
+          expect(normalizeSnapshot(off.snapshot())).toEqual(normalizeSnapshot({ ...withoutTtl }));
+        } finally {
+          await close(on);
+          await close(off);
+        }
+      });
+    }
+  }
+});
+
 describe('state written in format 1 (one expiry per list or map) still restores', () => {
   const fixtures = fileURLToPath(new URL('./fixtures/state-format-v1/', import.meta.url));
   const DESCRIPTORS: StateDescriptor[] = [

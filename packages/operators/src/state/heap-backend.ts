@@ -67,6 +67,8 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
   private readonly now: () => number;
   private readonly tables = new Map<string, Table>();
   private readonly descriptors = new Map<string, StateDescriptor>();
+  /** Whether the restored values of a state not registered yet carry expiries (as their snapshot said). */
+  private readonly restoredTtl = new Map<string, boolean>();
   private readonly handles = new Map<string, unknown>();
   private currentKey: Key | undefined;
   private currentNamespace: Namespace = VOID_NAMESPACE;
@@ -115,10 +117,12 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
     if (cached) return cached as StateFor<D>;
     this.descriptors.set(descriptor.name, descriptor);
     const table = this.table(descriptor.name);
-    if (hasEntryTtl(descriptor) && table.size > 0) {
-      // Restored before it was registered: values may still be in format 1 (one expiry per list / map).
+    const restoredTtl = this.restoredTtl.get(descriptor.name);
+    this.restoredTtl.delete(descriptor.name);
+    if (table.size > 0 && needsAdapting(descriptor, restoredTtl)) {
+      // Restored before it was registered: values take the registered TTL's form.
       const now = this.now();
-      for (const byKey of table.values()) for (const [key, stored] of byKey) byKey.set(key, toEntryTtl(stored, descriptor.ttl, now));
+      for (const byKey of table.values()) for (const [key, stored] of byKey) byKey.set(key, adaptRestored(descriptor, stored, restoredTtl, now));
     }
     const handle = this.createHandle(descriptor, table);
     this.handles.set(descriptor.name, handle);
@@ -341,14 +345,17 @@ export class HeapKeyedStateBackend implements KeyedStateBackend {
         else this.pendingTimers.push(...group.timers);
         for (const [name, byNamespace] of Object.entries(group.states)) {
           const table = this.table(name);
-          // A state registered already gets its per-entry TTL form now; others when registered.
+          const described = snapshot.descriptors[name];
+          const hadTtl = described ? described.ttlMs !== undefined : undefined;
+          // A state registered already takes its TTL's form now; others when registered.
           const registered = this.descriptors.get(name);
-          const ttl = registered && hasEntryTtl(registered) ? registered.ttl : undefined;
-          const now = ttl ? this.now() : 0;
+          if (!registered && hadTtl !== undefined) this.restoredTtl.set(name, hadTtl);
+          const adapt = registered !== undefined && needsAdapting(registered, hadTtl);
+          const now = adapt ? this.now() : 0;
           for (const [namespace, entries] of byNamespace) {
             let byKey = table.get(namespace);
             if (!byKey) table.set(namespace, (byKey = new Map<Key, unknown>()));
-            for (const [key, value] of entries) byKey.set(key, ttl ? toEntryTtl(restoreStored(value), ttl, now) : restoreStored(value));
+            for (const [key, value] of entries) byKey.set(key, adapt ? adaptRestored(registered, restoreStored(value), hadTtl, now) : restoreStored(value));
           }
         }
       }
@@ -811,6 +818,39 @@ function toEntryTtl(stored: unknown, ttl: StateTtl, now: number): unknown {
     for (const [k, v] of stored as Map<unknown, unknown>) if (!isExpiring(v)) (stored as Map<unknown, unknown>).set(k, { v, x });
   }
   return stored;
+}
+
+/** Whether restored values (`hadTtl`: whether they carry expiries; undefined: unknown) need adaptRestored for a descriptor. */
+function needsAdapting(descriptor: StateDescriptor, hadTtl: boolean | undefined): boolean {
+  if (descriptor.ttl === undefined) return hadTtl === true;
+  return hasEntryTtl(descriptor) || hadTtl === false;
+}
+
+/**
+ * A restored value in the form the registered descriptor needs: per-entry expiries for
+ * TTL lists and maps (from format 1, or starting now for values written without a TTL),
+ * one `{v, x}` for other TTL states (starting now when written without), none without TTL
+ * (a TTL dropped on restore).
+ */
+function adaptRestored(descriptor: StateDescriptor, stored: unknown, hadTtl: boolean | undefined, now: number): unknown {
+  const ttl = descriptor.ttl;
+  const perEntry = descriptor.kind === 'list' || descriptor.kind === 'map';
+  if (ttl === undefined) {
+    if (hadTtl !== true) return stored;
+    const unwrapped = isExpiring(stored) ? stored.v : stored;
+    if (!perEntry) return unwrapped;
+    if (Array.isArray(unwrapped)) return unwrapped.map((e: unknown) => (isExpiring(e) ? e.v : e));
+    if (unwrapped instanceof Map) return new Map([...(unwrapped as Map<unknown, unknown>)].map(([k, e]) => [k, isExpiring(e) ? e.v : e]));
+    return unwrapped;
+  }
+  const x = now + ttl.ttlMs;
+  if (hadTtl === false) {
+    if (!perEntry) return { v: stored, x };
+    if (Array.isArray(stored)) return stored.map((v: unknown): Expiring => ({ v, x }));
+    if (stored instanceof Map) return new Map([...(stored as Map<unknown, unknown>)].map(([k, v]) => [k, { v, x }]));
+    return stored;
+  }
+  return perEntry ? toEntryTtl(stored, ttl, now) : stored;
 }
 
 function groupTimers(timers: readonly TimerSnapshot[], maxParallelism: number): Map<number, TimerSnapshot[]> {

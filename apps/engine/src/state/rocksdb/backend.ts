@@ -558,8 +558,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       this.convertOpaque(state, descriptor);
     } else if (state.stored.kind !== descriptor.kind) {
       throw new Error(`state '${descriptor.name}' holds ${state.stored.kind} state (restored), not ${descriptor.kind}`);
-    } else if ((state.stored.kind === 'map' || state.stored.kind === 'list') && (state.stored.ttlMs !== undefined) !== (descriptor.ttl !== undefined)) {
-      this.changeEntryTtl(state, descriptor.ttl);
+    } else if ((state.stored.ttlMs !== undefined) !== (descriptor.ttl !== undefined)) {
+      this.changeTtl(state, descriptor.ttl);
     }
     if (state.stored.ttlMs !== descriptor.ttl?.ttlMs) {
       state.stored.ttlMs = descriptor.ttl?.ttlMs;
@@ -678,14 +678,14 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   }
 
   /**
-   * A list or map registered with a TTL where it had none (or the reverse): each element
-   * and entry gets an expiry of now + TTL (or loses its expiry).
+   * A state registered with a TTL where it had none (or the reverse): each value, list
+   * element and map entry gets an expiry of now + TTL (or loses its expiry), as on the heap.
    */
-  private changeEntryTtl(state: StateInfo, ttl: StateTtl | undefined): void {
+  private changeTtl(state: StateInfo, ttl: StateTtl | undefined): void {
     const expiry = ttl ? this.now() + ttl.ttlMs : 0;
     const rewrites: Array<[BinaryKey, Buffer]> = [];
     this.scanState(state, (key, value) => {
-      if (state.layout === 'map') {
+      if (state.layout !== 'list') {
         if (ttl && value[0] !== EXPIRING) rewrites.push([key.toString('latin1'), withExpiry(value, expiry)]);
         else if (!ttl && value[0] === EXPIRING) rewrites.push([key.toString('latin1'), withoutExpiry(value)]);
         return;
@@ -944,48 +944,38 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
    */
   private writeCanonical(state: StateInfo, cell: BinaryKey, value: unknown, ttl: boolean | undefined): void {
     const wrapped = ttl === true || (ttl === undefined && state.stored.ttlMs !== undefined);
-    // An element or entry without an expiry in a TTL state (it had no TTL when written) starts its TTL now.
-    const fresh = (): number => this.now() + (state.stored.ttlMs ?? 0);
+    // A registered state keeps its own TTL whatever the snapshot had (as on the heap): an
+    // expiry missing in the snapshot starts now, one the state no longer has is dropped.
+    const keep = state.descriptor ? state.descriptor.ttl !== undefined : wrapped;
+    const start = keep ? this.now() + (state.stored.ttlMs ?? 0) : 0;
+    const expiryOf = (x: number | undefined): number | undefined => (keep ? (x ?? start) : undefined);
     switch (state.layout) {
       case 'cell':
-        if (wrapped && isWrapper(value)) this.write(cell, encodePlainCell(value.v, value.x));
-        else this.write(cell, encodePlainCell(value, undefined));
+        if (wrapped && isWrapper(value)) this.write(cell, encodePlainCell(value.v, expiryOf(value.x)));
+        else this.write(cell, encodePlainCell(value, expiryOf(undefined)));
         return;
       case 'list': {
         const format1 = wrapped && isWrapper(value) && Array.isArray(value.v) ? value : undefined;
         const elements: unknown = format1 ? format1.v : value;
         if (!Array.isArray(elements)) throw new Error(`cannot restore list state '${state.name}': a value is not a list`);
         if (elements.length === 0) return;
-        if (!wrapped) {
-          this.write(cell, encodePlainList(elements));
+        const plain = wrapped && !format1 ? elements.map((e: unknown) => (isWrapper(e) ? e.v : e)) : elements;
+        if (!keep) {
+          this.write(cell, encodePlainList(plain));
           return;
         }
-        if (format1) {
-          this.write(cell, encodePlainList(elements, elements.map(() => format1.x)));
-          return;
-        }
-        const start = fresh();
-        this.write(
-          cell,
-          encodePlainList(
-            elements.map((e: unknown) => (isWrapper(e) ? e.v : e)),
-            elements.map((e: unknown) => (isWrapper(e) ? e.x : start)),
-          ),
-        );
+        const expiries = elements.map((e: unknown) => expiryOf(format1 ? format1.x : wrapped && isWrapper(e) ? e.x : undefined) as number);
+        this.write(cell, encodePlainList(plain, expiries));
         return;
       }
       case 'map': {
         const format1 = wrapped && isWrapper(value) && isTaggedMap(value.v) ? value : undefined;
         const inner: unknown = format1 ? format1.v : value;
         if (!isTaggedMap(inner)) throw new Error(`cannot restore map state '${state.name}': a value is not a map`);
-        const start = wrapped ? fresh() : 0;
         for (const [userKey, v] of inner[MAP_TAG]) {
           if (typeof userKey !== 'string' && typeof userKey !== 'number') throw new Error(`cannot restore map state '${state.name}': map keys must be strings or numbers`);
-          let bytes: Buffer;
-          if (!wrapped) bytes = encodePlainCell(v, undefined);
-          else if (format1) bytes = encodePlainCell(v, format1.x);
-          else bytes = isWrapper(v) ? encodePlainCell(v.v, v.x) : encodePlainCell(v, start);
-          this.write(cell + MAP_ENTRY_SUFFIX + encodeAtom(userKey), bytes);
+          const entry = wrapped && !format1 && isWrapper(v) ? v : undefined;
+          this.write(cell + MAP_ENTRY_SUFFIX + encodeAtom(userKey), encodePlainCell(entry ? entry.v : v, expiryOf(format1 ? format1.x : entry?.x)));
         }
         return;
       }
