@@ -189,6 +189,8 @@ const HOSTILE: Hostile[] = [
   ],
   ['loops forever: while (true) {}', mapJob('(v) => { while (true) {} }'), { fails: /ran longer than 1000 ms in one call .*endless loop.*job .*task/ }],
   ['loops forever in a filter', mapJob('(v) => { for (;;) {} }', 2000, 'filter'), { fails: /ran longer than 1000 ms/ }],
+  // Lines past the rate are counted, not sent: the loop ends at the CPU limit, not in the log.
+  ['logs to the console without end', mapJob('(v) => { for (;;) console.log("spam", v.id); }'), { fails: /ran longer than 1000 ms/ }],
   ['loops forever while its hooks are read', processJob('({ get processElement() { while (true) {} } })'), { fails: /ran longer than 1000 ms/ }],
   ['loops forever in a process function', processJob('({ processElement(v, ctx) { while (true) { ctx.state("count").value(); } } })'), { fails: /ran longer than 1000 ms/ }],
   // Each microtask allocates: the chain hits the memory limit or the time limit first, depending on the machine.

@@ -35,6 +35,7 @@ import {
   type BatchResult,
   type FunctionContext,
   type FusedBatchResult,
+  type Logger,
   type ProcessBatch,
   type ProcessBatchResult,
   type ProcessProgram,
@@ -189,7 +190,7 @@ interface HostShape {
   described: boolean;
 }
 
-const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, msgpackr) {
+const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, hostLog, logLimit, msgpackr) {
   'use strict';
   const COPY = { arguments: { copy: true }, result: { copy: true } };
   const apply = Function.prototype.apply;
@@ -197,7 +198,50 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ms
   const setPrototypeOf = Object.setPrototypeOf;
   const freeze = Object.freeze;
   const isFinite = Number.isFinite;
+  const now = Date.now;
   const programs = [];
+  /** The definition (values index) whose code runs now: console lines name its operator. */
+  let owner = -1;
+
+  /**
+   * console.log/info/debug/warn/error: lines go to the engine's log, at most logLimit per
+   * second per subtask; what is dropped is counted and reported with the next line (and
+   * when the subtask ends), so a loop cannot flood the log nor cross per line.
+   */
+  let logWindow = 0;
+  let logLines = 0;
+  let logDropped = 0;
+  const MAX_LINE = 2000;
+  function show(a) {
+    if (typeof a === 'string') return a;
+    if (a instanceof Error) return String(a.stack || a.message);
+    let text;
+    try { text = JSON.stringify(a); } catch (_) { text = undefined; }
+    return text === undefined ? String(a) : text;
+  }
+  function log(level, args) {
+    const t = now();
+    if (t - logWindow >= 1000) { logWindow = t; logLines = 0; }
+    if (logLines >= logLimit) { logDropped++; return; }
+    logLines++;
+    let text = '';
+    try {
+      for (let i = 0; i < args.length && text.length <= MAX_LINE; i++) text += (i > 0 ? ' ' : '') + show(args[i]);
+    } catch (_) {
+      text += '[a value that cannot be shown]';
+    }
+    if (text.length > MAX_LINE) text = text.slice(0, MAX_LINE) + '…';
+    const dropped = logDropped;
+    logDropped = 0;
+    hostLog.applySync(undefined, [level, text, owner, dropped]);
+  }
+  globalThis.console = {
+    log(...args) { log('info', args); },
+    info(...args) { log('info', args); },
+    debug(...args) { log('info', args); },
+    warn(...args) { log('warn', args); },
+    error(...args) { log('error', args); },
+  };
   const fusedRuns = [];
   const values = [];
   const callbacks = [];
@@ -276,6 +320,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ms
 
   function define(code) {
       lastOut = undefined;
+      owner = values.length;
       try {
         const v = (0, eval)(code);
         const id = values.length;
@@ -457,6 +502,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ms
     },
     processOpen(id, b) {
       lastOut = undefined;
+      owner = id;
       try {
         const r = programs[id].open(standIn(b));
         if (r !== null && typeof r === 'object' && typeof r.then === 'function') {
@@ -469,11 +515,14 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ms
     },
     processRun(id, bytes, b) {
       lastOut = undefined;
+      owner = id;
       return programs[id].run(bytes, standIn(b));
     },
     call(id, hook, args, handles) {
       lastOut = undefined;
       depth++;
+      const caller = owner;
+      owner = id;
       try {
         const target = values[id];
         const f = hook === null ? target : target[hook];
@@ -485,6 +534,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ms
       } catch (e) {
         return { error: describeError(e) };
       } finally {
+        owner = caller;
         if (--depth === 0) callbacks.length = 0;
       }
     },
@@ -497,12 +547,14 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ms
       }
     },
     forgetHandles() { standIns.clear(); },
+    /** Lines dropped since the last one that went out (reported when the subtask ends). */
+    takeDropped() { const n = logDropped; logDropped = 0; return n; },
     /** A fused run of defined batch functions (see fused); its id. */
     defineFused(ids, kinds, info) {
       const fs = [];
       for (let s = 0; s < ids.length; s++) fs[s] = values[ids[s]];
       const ctx = { timestamp: 0, nodeId: info.nodeId, subtaskIndex: info.subtaskIndex, parallelism: info.parallelism, attemptNumber: info.attemptNumber };
-      fusedRuns.push({ fs, kinds, ctx });
+      fusedRuns.push({ ids, fs, kinds, ctx });
       return fusedRuns.length - 1;
     },
     /**
@@ -514,7 +566,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ms
      */
     fused(runId, bytes, length) {
       lastOut = undefined;
-      const { fs, kinds, ctx } = fusedRuns[runId];
+      const { ids, fs, kinds, ctx } = fusedRuns[runId];
       const ns = fs.length;
       const stageOut = [];
       let filtersOnly = true;
@@ -527,7 +579,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ms
       let m = 0;
       function push(s, v) {
         if (s === ns) { out[m++] = v; return; }
-        stage = s; input = v;
+        stage = s; input = v; owner = ids[s];
         const kind = kinds[s];
         const r = fs[s](v, ctx);
         if (kind === 'map') { stageOut[s]++; push(s + 1, checkRecord(r)); return; }
@@ -550,6 +602,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ms
             let passed = 1;
             for (let s = 0; s < ns; s++) {
               stage = s;
+              owner = ids[s];
               if (fs[s](v, ctx) !== true) { passed = 0; break; }
               stageOut[s]++;
             }
@@ -576,6 +629,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ms
       }
     },
     batch(id, kind, bytes, timestamps, info) {
+      owner = id;
       const f = values[id];
       const ctx = { timestamp: 0, nodeId: info.nodeId, subtaskIndex: info.subtaskIndex, parallelism: info.parallelism, attemptNumber: info.attemptNumber };
       let records;
@@ -641,6 +695,7 @@ export class TaskSandbox {
     fused: IvmReference;
     defineFused: IvmReference;
     forgetHandles: IvmReference;
+    takeDropped: IvmReference;
     defineProcess: IvmReference;
     processOpen: IvmReference;
     processRun: IvmReference;
@@ -667,6 +722,11 @@ export class TaskSandbox {
    * other call forgets them.
    */
   private lastOutputs: unknown[] | undefined;
+  /** The operator of each definition in the isolate, by its id (console lines name it). */
+  private readonly owners: Array<string | undefined> = [];
+  private logWindow = 0;
+  private logLines = 0;
+  private logDropped = 0;
   /** Batch functions made by loadBatch: their definitions in the isolate, for fuse(). */
   private readonly batchFunctions = new WeakMap<BatchFunction, { id: number; kind: BatchKind }>();
   /** The process program running now (its open or a batch), which answers its state calls. */
@@ -677,6 +737,8 @@ export class TaskSandbox {
     jobId: string,
     attempt: number,
     private readonly where: string,
+    /** Where console lines of user code go; without it they are dropped. */
+    private readonly console?: { readonly log: Logger; readonly subtaskIndex: number },
   ) {
     this.ivm = loadIvm();
     this.cpuMs = settings.cpuMsPerCall ?? DEFAULT_CPU_MS_PER_CALL;
@@ -701,7 +763,8 @@ export class TaskSandbox {
     const hostGet = new this.ivm.Reference((id: number, name: string) => this.hostGet(id, name));
     const hostState = new this.ivm.Reference((entry: number, name: string, method: string, args: unknown[]) => this.hostState(entry, name, method, args));
     const msgpackr = this.context.global.getSync('msgpackr', { reference: true });
-    const api = boot.applySync(undefined, [hostCall, hostGet, hostState, msgpackr.derefInto()], { result: { reference: true } }) as IvmReference;
+    const hostLog = new this.ivm.Reference((level: unknown, text: unknown, owner: unknown, dropped: unknown) => this.hostLog(level, text, owner, dropped));
+    const api = boot.applySync(undefined, [hostCall, hostGet, hostState, hostLog, CONSOLE_LINES_PER_SECOND, msgpackr.derefInto()], { result: { reference: true } }) as IvmReference;
     this.context.evalSync('delete globalThis.msgpackr;');
     this.api = {
       define: api.getSync('define', { reference: true }),
@@ -711,6 +774,7 @@ export class TaskSandbox {
       fused: api.getSync('fused', { reference: true }),
       defineFused: api.getSync('defineFused', { reference: true }),
       forgetHandles: api.getSync('forgetHandles', { reference: true }),
+      takeDropped: api.getSync('takeDropped', { reference: true }),
       defineProcess: api.getSync('defineProcess', { reference: true }),
       processOpen: api.getSync('processOpen', { reference: true }),
       processRun: api.getSync('processRun', { reference: true }),
@@ -718,8 +782,8 @@ export class TaskSandbox {
   }
 
   /** Evaluates compiled user code in the sandbox; returns a host function, or a hook object of host functions. */
-  load(compiled: string, binding: string): unknown {
-    const reply = this.define(compiled, binding);
+  load(compiled: string, binding: string, nodeId?: string): unknown {
+    const reply = this.define(compiled, binding, nodeId);
     const id = reply.id;
     if (reply.shape === 'function') return (...args: unknown[]) => this.call(id, null, args);
     if (reply.shape === 'hooks') {
@@ -731,8 +795,8 @@ export class TaskSandbox {
   }
 
   /** A batch version of a map, filter or flat-map function (see the batch path above). */
-  loadBatch(compiled: string, binding: string, kind: BatchKind): (values: unknown[], timestamps: number[], ctx: FunctionContext) => BatchResult {
-    const defined = this.define(compiled, binding);
+  loadBatch(compiled: string, binding: string, kind: BatchKind, nodeId?: string): (values: unknown[], timestamps: number[], ctx: FunctionContext) => BatchResult {
+    const defined = this.define(compiled, binding, nodeId);
     if (defined.shape !== 'function') throw new SandboxError(`the ${kind} function must be a function, got ${defined.shape === 'hooks' ? 'an object' : typeof defined.value}`);
     const id = defined.id;
     const batchFunction = (values: unknown[], timestamps: number[], ctx: FunctionContext): BatchResult => {
@@ -839,8 +903,9 @@ export class TaskSandbox {
    * context lives in the isolate, `context` (the operator's own) answers what that one
    * passes on. See process-batcher.ts in @sluice/operators for the host side.
    */
-  loadProcess(compiled: string, binding: string, spec: ProcessProgramSpec, context: object): ProcessProgram {
+  loadProcess(compiled: string, binding: string, spec: ProcessProgramSpec, context: object, nodeId?: string): ProcessProgram {
     this.lastOutputs = undefined;
+    this.owners.push(nodeId);
     const reply = this.enterAt(() =>
       this.api.defineProcess.applySync(undefined, [`(() => { ${compiled}\nreturn ${binding}; })()`, spec], {
         timeout: this.wallMs,
@@ -910,8 +975,10 @@ export class TaskSandbox {
     }
   }
 
-  private define(compiled: string, binding: string): { id: number; shape: 'function' | 'hooks' | 'value'; hooks?: string[]; data?: Record<string, unknown>; value?: unknown } {
+  private define(compiled: string, binding: string, nodeId: string | undefined): { id: number; shape: 'function' | 'hooks' | 'value'; hooks?: string[]; data?: Record<string, unknown>; value?: unknown } {
     this.lastOutputs = undefined;
+    // Definitions are numbered in order on both sides: owners[id] is the operator of definition id.
+    this.owners.push(nodeId);
     const reply = this.enterAt(() =>
       this.api.define.applySync(undefined, [`(() => { ${compiled}\nreturn ${binding}; })()`], { timeout: this.wallMs, result: { copy: true } }),
     ) as { id?: number; shape?: 'function' | 'hooks' | 'value'; hooks?: string[]; data?: Record<string, unknown>; value?: unknown; error?: CallReply['error'] };
@@ -1100,9 +1167,50 @@ export class TaskSandbox {
     return stats.used_heap_size + stats.externally_allocated_size;
   }
 
+  /**
+   * A console line of user code. The isolate already holds lines to the rate; this counts
+   * again, so that the limit holds whatever happens in there.
+   */
+  private hostLog(level: unknown, text: unknown, owner: unknown, dropped: unknown): void {
+    const sink = this.console;
+    if (!sink) return;
+    const t = performance.now();
+    if (t - this.logWindow >= 1000) {
+      this.logWindow = t;
+      this.logLines = 0;
+    }
+    if (this.logLines >= CONSOLE_LINES_PER_SECOND) {
+      this.logDropped++;
+      return;
+    }
+    this.logLines++;
+    const operator = typeof owner === 'number' ? this.owners[owner] : undefined;
+    const fields = { operator, subtask: sink.subtaskIndex, source: 'user-code' };
+    this.reportDropped((typeof dropped === 'number' && dropped > 0 ? Math.floor(dropped) : 0), fields);
+    const line = String(text).slice(0, 2001);
+    if (level === 'warn') sink.log.warn(line, fields);
+    else if (level === 'error') sink.log.error(line, fields);
+    else sink.log.info(line, fields);
+  }
+
+  private reportDropped(inIsolate: number, fields: Record<string, unknown>): void {
+    const dropped = inIsolate + this.logDropped;
+    this.logDropped = 0;
+    if (dropped > 0) this.console?.log.warn(`console: ${dropped} lines of user code dropped (at most ${CONSOLE_LINES_PER_SECOND} per second per subtask)`, fields);
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    if (this.console) {
+      let dropped = 0;
+      try {
+        if (!this.job.isolate.isDisposed) dropped = Number(this.api.takeDropped.applySync(undefined, [], { timeout: this.wallMs }));
+      } catch {
+        dropped = 0;
+      }
+      this.reportDropped(Number.isFinite(dropped) ? dropped : 0, { subtask: this.console.subtaskIndex, source: 'user-code' });
+    }
     this.hostObjects.length = 0;
     try {
       this.context.release();
@@ -1117,6 +1225,8 @@ export class TaskSandbox {
 }
 
 const MAX_HANDLES = 10_000;
+/** Console lines user code may log per second per subtask; the rest are counted and dropped. */
+export const CONSOLE_LINES_PER_SECOND = 20;
 
 /** Stands for a hook in the shape a process program reports; the operator only checks it is a function. */
 function unusable(): never {

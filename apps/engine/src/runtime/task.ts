@@ -482,11 +482,19 @@ export class StreamTask implements GateListener {
       return compiled;
     };
     const userCode = this.host.userCode;
-    const sandbox = userCode?.mode === 'sandboxed' ? new TaskSandbox(userCode, this.jobId, this.attempt, `job ${this.jobId}, task '${plan.name}', subtask ${this.subtaskIndex + 1}/${plan.parallelism}`) : undefined;
+    const where = `job ${this.jobId}, task '${plan.name}', subtask ${this.subtaskIndex + 1}/${plan.parallelism}`;
+    const sandbox = userCode?.mode === 'sandboxed' ? new TaskSandbox(userCode, this.jobId, this.attempt, where, { log: this.host.log, subtaskIndex: this.subtaskIndex }) : undefined;
     this.sandbox = sandbox;
-    const fn = sandbox ? (source: string): unknown => sandbox.load(compiledOf(source), BINDING) : (source: string): unknown => instantiateCode(compiledOf(source));
-    const batch = sandbox ? (source: string, kind: BatchKind) => sandbox.loadBatch(compiledOf(source), BINDING, kind) : undefined;
-    const processProgram = sandbox ? (source: string, spec: ProcessProgramSpec, context: object) => sandbox.loadProcess(compiledOf(source), BINDING, spec, context) : undefined;
+    // Sandboxed code knows its operator (console lines name it).
+    const userCodeOf = (nodeId: string | undefined) =>
+      sandbox
+        ? {
+            fn: (source: string): unknown => sandbox.load(compiledOf(source), BINDING, nodeId),
+            batch: (source: string, kind: BatchKind) => sandbox.loadBatch(compiledOf(source), BINDING, kind, nodeId),
+            processProgram: (source: string, spec: ProcessProgramSpec, context: object) => sandbox.loadProcess(compiledOf(source), BINDING, spec, context, nodeId),
+          }
+        : { fn: (source: string): unknown => instantiateCode(compiledOf(source)), batch: undefined, processProgram: undefined };
+    const { fn, batch, processProgram } = userCodeOf(undefined);
     this.keySelectors = plan.keys.map((k) => (k ? compileKeySelector(k, fn) : undefined));
 
     // Exchange writers of this subtask, one per outgoing exchange.
@@ -518,7 +526,7 @@ export class StreamTask implements GateListener {
       print: (line: string) => this.host.print(line),
     };
     plan.operators.forEach((opPlan, index) => {
-      const operator = createOperator(opPlan.type, opPlan.config, { ...env, collector: (name) => this.host.collector(opPlan.nodeId, name) });
+      const operator = createOperator(opPlan.type, opPlan.config, { ...env, ...userCodeOf(opPlan.nodeId), collector: (name) => this.host.collector(opPlan.nodeId, name) });
       const ctx = createOperatorContext(
         {
           jobId: this.jobId,
