@@ -71,6 +71,7 @@ interface ServeFlags {
   maxRecordBytes?: number;
   maxTapRate?: number;
   kafkaAllow?: string[];
+  fileAllow?: string[];
 }
 
 /** Exit codes: 0 fine, 1 the input has problems, 2 the command was used wrongly or cannot run. */
@@ -181,6 +182,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return [...(previous ?? []), v];
       },
     )
+    .option(
+      '--file-allow <dir>',
+      "a directory file sources and sinks may use (repeatable; a tenant gets <dir>/<tenant>; the data directory never); '*' for any (default: any without a token or with --trusted, none when a token is required)",
+      (v: string, previous: string[] | undefined) => [...(previous ?? []), v === '*' ? v : resolve(io.cwd, v)],
+    )
     .action(async (options: ServeFlags) => {
       const token = options.token ?? process.env['SLUICE_TOKEN'];
       exitCode = await serveEngine(
@@ -196,6 +202,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           sandbox: { cpuMsPerCall: options.cpuMsPerCall, memoryMbPerJob: options.memoryMbPerJob },
           limits: { maxParallelism: options.maxParallelism, maxStateEntries: options.maxStateEntries, maxRecordBytes: options.maxRecordBytes, maxTapRecordsPerSecond: options.maxTapRate },
           ...(options.kafkaAllow !== undefined ? { kafkaAllow: options.kafkaAllow } : {}),
+          ...(options.fileAllow !== undefined ? { fileAllow: options.fileAllow } : {}),
         },
         io,
       );

@@ -39,6 +39,8 @@ export {
   defaultDataDir,
   isLoopbackHost,
   parseKafkaAllow,
+  parseFileAllow,
+  type FileAllowList,
   serveEngine,
   TenantTokens,
   tenantNameProblem,

@@ -109,10 +109,11 @@ export interface JobManagerOptions {
   /** What one job may take (limits.ts); absent: unlimited. */
   readonly limits?: JobLimits;
   /**
-   * The engine's own admission rules for a valid graph (a hosted engine's Kafka allow-list):
-   * any problem refuses the job at submit, check, dry run and resume, with the problems' paths.
+   * The engine's own admission rules for a valid graph of a tenant (undefined: the admin's),
+   * such as a hosted engine's Kafka and file allow-lists: any problem refuses the job at
+   * submit and resume (check and dry run apply the admin's rules), with the problems' paths.
    */
-  readonly admit?: (graph: ValidatedGraph) => readonly Pick<GraphProblem, 'path' | 'message' | 'nodeId'>[];
+  readonly admit?: (graph: ValidatedGraph, tenant: string | undefined) => readonly Pick<GraphProblem, 'path' | 'message' | 'nodeId'>[];
 }
 
 export class Job {
@@ -565,7 +566,7 @@ export class JobManager {
 
   /** Validates, compiles and starts a job graph. Throws SubmissionError listing every problem. */
   async submit(graph: unknown, options: SubmitOptions = {}): Promise<Job> {
-    const { validated, plan } = await this.prepare(graph, options.jobId ?? randomUUID());
+    const { validated, plan } = await this.prepare(graph, options.jobId ?? randomUUID(), options.tenant);
     let restore: StoredCheckpoint | undefined;
     let restorePlan: RestorePlan | undefined;
     if (options.restoreFrom !== undefined) {
@@ -666,7 +667,7 @@ export class JobManager {
     return [...this.jobs.values()];
   }
 
-  private async prepare(graph: unknown, jobId: string): Promise<{ validated: ValidatedGraph; plan: ExecutionPlan }> {
+  private async prepare(graph: unknown, jobId: string, tenant?: string): Promise<{ validated: ValidatedGraph; plan: ExecutionPlan }> {
     const result = validateGraph(graph);
     if (!result.ok) {
       const errors = result.problems.filter((p) => p.severity === 'error');
@@ -680,7 +681,7 @@ export class JobManager {
         missing.map((n) => ({ path: `nodes[${n.index}].type`, message: `operator type '${n.definition.type}' is not implemented by this engine yet`, nodeId: n.id })),
       );
     }
-    const refused = this.admit?.(result.graph) ?? [];
+    const refused = this.admit?.(result.graph, tenant) ?? [];
     if (refused.length > 0) throw new SubmissionError(`${refused[0]?.path ?? '$'}: ${refused[0]?.message ?? 'refused'}`, refused);
     const tooWide = parallelismProblems(result.graph, this.limits.maxParallelism);
     if (tooWide.length > 0) throw new SubmissionError(tooWide[0]?.message ?? 'parallelism above the limit', tooWide);

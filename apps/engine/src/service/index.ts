@@ -10,3 +10,4 @@ export { JobTelemetry, type JobView } from './telemetry.js';
 export { PipelineStore } from './pipeline-store.js';
 export { TenantTokens, tenantNameProblem, type CreatedToken, type Principal, type TokenInfo } from './tenants.js';
 export { parseKafkaAllow, type KafkaAllowList } from './kafka-allow.js';
+export { parseFileAllow, type FileAllowList } from './file-allow.js';

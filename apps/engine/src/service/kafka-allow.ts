@@ -80,8 +80,8 @@ export function kafkaGraphProblems(allow: KafkaAllowList, graph: ValidatedGraph)
   if (allow.any) return [];
   const problems: ApiProblem[] = [];
   for (const node of graph.nodes) {
-    // Every endpoint kind is a Kafka bootstrap list for now; a new kind gets its own check here.
     for (const endpoint of node.definition.endpoints ?? ([] as readonly EndpointField[])) {
+      if (endpoint.kind !== 'kafka-bootstrap-servers') continue;
       const value = (node.config as Record<string, unknown> | null)?.[endpoint.field];
       if (typeof value !== 'string') continue;
       const path = `nodes[${node.index}].config.${endpoint.field}`;

@@ -34,6 +34,8 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         '',
         '**Kafka allow-list.** A hosted engine connects only to the Kafka bootstrap servers of its allow-list (`--kafka-allow`): the topic list and graphs naming another address answer 400, naming the address, the setting and the config field.',
         '',
+        "**File allow-list.** A hosted engine's file sources and sinks use only paths inside the directories of `--file-allow` (a tenant: `<dir>/<tenant>/`), never the engine's data directory: a graph naming another path answers 400 with the config field's path.",
+        '',
         "**Watermarks and times** in payloads are epoch milliseconds; JSON has no Infinity, so a watermark is a number, '-Infinity' (none yet) or '+Infinity' (end of input).",
         '',
         '**Live telemetry** is Socket.IO on the same port; see `x-socket-io`.',

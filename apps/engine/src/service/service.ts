@@ -61,6 +61,7 @@ import type { JobLimits } from '../cluster/limits.js';
 import { TaskManager } from '../cluster/task-manager.js';
 import { authRequiredFor, bearerToken, checkAccess, DEFAULT_CORS_ORIGINS, loadOrCreateToken, type AccessPolicy } from './auth.js';
 import { badRequest, conflict, HttpError, notFound, quotedList } from './errors.js';
+import { fileAllowFor, fileGraphProblems, type FileAllowList } from './file-allow.js';
 import { kafkaAllowFor, kafkaGraphProblems, refusalMessage, refusedAddresses, type KafkaAllowList } from './kafka-allow.js';
 import { ADMIN, mayAccess, tenantOf, TenantTokens, type Principal } from './tenants.js';
 import { roomOf, TelemetryHub, type SluiceServer } from './hub.js';
@@ -114,6 +115,12 @@ export interface EngineServiceOptions {
    * engine on loopback), none when one is (a hosted engine allows only what it lists).
    */
   readonly kafkaAllow?: readonly string[];
+  /**
+   * Directories file sources and sinks may use (file-allow.ts), or `*` for any; a tenant
+   * only `<dir>/<tenant>/`, and never the data directory. Default: any when no token is
+   * required, none when one is.
+   */
+  readonly fileAllow?: readonly string[];
 }
 
 export interface EngineService {
@@ -133,6 +140,8 @@ export interface EngineService {
   readonly limits: JobLimits;
   /** The Kafka clusters jobs and the topic list may reach. */
   readonly kafkaAllow: KafkaAllowList;
+  /** The directories file sources and sinks may use. */
+  readonly fileAllow: FileAllowList;
   /** Tenant tokens (`<dataDir>/tokens.json`); used when a token is required. */
   readonly tenants: TenantTokens;
   /**
@@ -177,6 +186,7 @@ export async function createEngineService(options: EngineServiceOptions): Promis
   const tenants = TenantTokens.inDataDir(options.dataDir);
   const policy: AccessPolicy = { token: tokenSource?.token, tenants: tokenSource === undefined ? undefined : tenants, corsOrigins, loopbackOnly: tokenSource === undefined };
   const kafkaAllow: KafkaAllowList = kafkaAllowFor(options.kafkaAllow, authRequired);
+  const fileAllow: FileAllowList = fileAllowFor(options.fileAllow, authRequired);
 
   const ownedTaskManager = options.jobManager || options.taskManager ? undefined : new TaskManager();
   const taskManager = options.taskManager ?? ownedTaskManager;
@@ -326,13 +336,15 @@ export async function createEngineService(options: EngineServiceOptions): Promis
 
   /**
    * Validates a graph; throws 400 with every error, returns the warnings. A graph about to
-   * run (`toRun`) is also checked against the Kafka allow-list; a stored pipeline is not,
-   * since storing one connects nowhere.
+   * run for a tenant (`toRun`; undefined tenant: the admin's) is also checked against the
+   * Kafka and file allow-lists; a stored pipeline is not, since storing one opens nothing.
    */
-  const validated = (graph: unknown, toRun: boolean): ApiProblem[] => {
+  const validated = (graph: unknown, toRun: { tenant: string | undefined } | false): ApiProblem[] => {
     const result = validateGraph(graph);
     const errors = result.problems.filter((p) => p.severity === 'error').map(graphProblem);
-    if (result.ok && toRun) errors.push(...kafkaGraphProblems(kafkaAllow, result.graph));
+    if (result.ok && toRun !== false) {
+      errors.push(...kafkaGraphProblems(kafkaAllow, result.graph), ...fileGraphProblems(fileAllow, [options.dataDir, jobManager.storage.root], result.graph, toRun.tenant));
+    }
     if (!result.ok || errors.length > 0) {
       throw badRequest(`the job graph has ${errors.length} error${errors.length === 1 ? '' : 's'}: ${errors[0]?.path ?? '$'}: ${errors[0]?.message ?? 'invalid'}`, errors);
     }
@@ -385,7 +397,7 @@ export async function createEngineService(options: EngineServiceOptions): Promis
     submitJob: async (request, reply): Promise<JobSubmitted> => {
       const principal = principalOf(request);
       const source = await graphOf(storeOf(principal), request.body as { graph?: JobGraphDocument; pipeline?: string; version?: number });
-      const warnings = validated(source.graph, true);
+      const warnings = validated(source.graph, { tenant: tenantOf(principal) });
       const job = await submitOrReject(source.graph, { tenant: tenantOf(principal) });
       if (source.ref) pipelineOf.set(job.id, source.ref);
       hub.poll();
@@ -497,7 +509,8 @@ export async function createEngineService(options: EngineServiceOptions): Promis
       const body = request.body as { graph?: JobGraphDocument; pipeline?: string; version?: number; savepoint?: string; allowNonRestoredState?: boolean; dryRun?: boolean };
       const principal = principalOf(request);
       const source = await graphOf(storeOf(principal), body);
-      const warnings = validated(source.graph, true);
+      // The new job is the old job's tenant's, so its files are checked as that tenant's.
+      const warnings = validated(source.graph, { tenant: job.tenant });
       const allow = body.allowNonRestoredState === true;
       const given = body.savepoint === undefined ? undefined : savepointDirectory(body.savepoint, principal);
       if (body.dryRun === true) {
@@ -832,6 +845,7 @@ export async function createEngineService(options: EngineServiceOptions): Promis
     jobManager,
     limits,
     kafkaAllow,
+    fileAllow,
     tenants,
     inject: async (request) => {
       const response = await app.inject({ method: request.method, url: request.url, headers: { ...request.headers }, ...(request.payload !== undefined ? { payload: request.payload } : {}) });

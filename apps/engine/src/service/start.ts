@@ -9,9 +9,9 @@
  * the sandbox cannot load (isolated-vm missing for this Node), the engine refuses to
  * start rather than quietly running untrusted code in-process.
  *
- * Kafka: a trusted engine may reach any cluster (its user code could open sockets
- * anyway); otherwise the service's default applies (any without a token, only
- * `--kafka-allow` with one).
+ * Kafka clusters and file directories: a trusted engine may use any (its user code could
+ * open sockets and files anyway); otherwise the service's default applies (any without a
+ * token, only `--kafka-allow` / `--file-allow` with one).
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import { SERVICE_DEFAULT_LIMITS, type JobLimits } from '../cluster/limits.js';
 import { TaskManager } from '../cluster/task-manager.js';
 import { DEFAULT_CPU_MS_PER_CALL, DEFAULT_MEMORY_MB_PER_JOB, sandboxAvailability, type UserCodeSettings } from '../runtime/sandbox.js';
 import { authRequiredFor, isLoopbackHost } from './auth.js';
+import { fileAllowEntries, fileAllowFor, fileGraphProblems } from './file-allow.js';
 import { kafkaAllowEntries, kafkaAllowFor, kafkaGraphProblems } from './kafka-allow.js';
 import { createEngineService, type EngineService, type EngineServiceOptions } from './service.js';
 
@@ -77,8 +78,14 @@ export async function startEngineService(options: StartOptions = {}): Promise<En
     // The job manager applies the allow-list too, so `--resume` does not restart a job whose cluster is no longer allowed.
     const authRequired = options.requireToken ?? authRequiredFor(options.host ?? '127.0.0.1', options.token);
     const kafkaAllow = kafkaAllowFor(options.kafkaAllow ?? (userCode.mode === 'trusted' ? ['*'] : undefined), authRequired);
-    const jobManager = new JobManager(taskManager, { dataDir, limits, admit: (graph) => kafkaGraphProblems(kafkaAllow, graph), ...(options.log ? { log: options.log } : {}) });
-    const service = await createEngineService({ ...options, dataDir, taskManager, jobManager, limits, kafkaAllow: kafkaAllowEntries(kafkaAllow) });
+    const fileAllow = fileAllowFor(options.fileAllow ?? (userCode.mode === 'trusted' ? ['*'] : undefined), authRequired);
+    const jobManager = new JobManager(taskManager, {
+      dataDir,
+      limits,
+      admit: (graph, tenant) => [...kafkaGraphProblems(kafkaAllow, graph), ...fileGraphProblems(fileAllow, [dataDir], graph, tenant)],
+      ...(options.log ? { log: options.log } : {}),
+    });
+    const service = await createEngineService({ ...options, dataDir, taskManager, jobManager, limits, kafkaAllow: kafkaAllowEntries(kafkaAllow), fileAllow: fileAllowEntries(fileAllow) });
     return {
       ...service,
       close: async () => {
@@ -144,6 +151,10 @@ export async function serveEngine(options: StartOptions, io: ServeIo): Promise<n
   const kafka = service.kafkaAllow;
   io.stdout(
     `  kafka        ${kafka.any ? 'any cluster' : kafka.addresses.length === 0 ? 'no cluster allowed (--kafka-allow host:port,… names those jobs may use)' : `only ${kafka.addresses.join(', ')} (--kafka-allow)`}\n`,
+  );
+  const files = service.fileAllow;
+  io.stdout(
+    `  files        ${files.any ? 'any path' : files.directories.length === 0 ? 'no directory allowed (--file-allow DIR names those file sources and sinks may use)' : `only under ${files.directories.join(', ')} (tenants: <dir>/<tenant>; --file-allow)`}\n`,
   );
   if (service.authRequired) {
     if (service.tokenGenerated) io.stdout(`  admin token  ${service.token ?? ''}  (generated; kept in ${service.tokenFile ?? ''})\n`);

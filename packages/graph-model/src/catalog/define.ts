@@ -66,10 +66,10 @@ export interface OperatorDefinition<Config extends z.ZodType = z.ZodType> {
   readonly endpoints?: readonly EndpointField[];
 }
 
-/** A config field that names where the engine connects (for now: a Kafka bootstrap list, `host:port,…`). */
+/** A config field that names where the engine connects or what it opens: a Kafka bootstrap list (`host:port,…`) or a file-system path. */
 export interface EndpointField {
   readonly field: string;
-  readonly kind: 'kafka-bootstrap-servers';
+  readonly kind: 'kafka-bootstrap-servers' | 'file-path';
 }
 
 /** Identity helper that keeps the config type of an entry. */
