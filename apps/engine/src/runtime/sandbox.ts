@@ -7,12 +7,16 @@
  * budget on that slot; a memory bomb disposes that isolate only, so only that job
  * fails). Each subtask gets its own context in it (its own globals and prototypes).
  *
- * Nothing is shared by reference across the boundary. Two ways in:
+ * Nothing is shared by reference across the boundary. Three ways in:
  *
  *   batch   map / filter / flat-map: the operator buffers records and hands over a
  *           batch; records travel as msgpack bytes (the channels' format), the isolate
  *           runs the function per record with ctx.timestamp set per record, and
- *           returns msgpack bytes (map, flat-map) or keep flags (filter).
+ *           returns msgpack bytes (map, flat-map) or keep flags (filter). Consecutive
+ *           ones of a chain are fused (fuse, fusion.ts): one call for all of them.
+ *   program keyed-process functions (loadProcess): a batch of records and timers with
+ *           the value states of its keys; state writes, timers and outputs come back
+ *           with it (process-batcher.ts in @sluice/operators has the host side).
  *   call    everything else (process functions, triggers, aggregates, joins, key
  *           selectors): one call per invocation; plain data is copied. Context
  *           objects (ctx, out, state handles, timerService) are passed as handles:
