@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Packr, unpack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { jobConfig, validateGraph, type JobGraphDocument, type ValidatedGraph } from '@sluice/graph-model';
 import {
@@ -343,6 +344,40 @@ describe('state files encoded in steps', () => {
       ...(withChannelState ? { channelState: [[0, { v: 1 }, 12, 0]] } : {}),
     };
   }
+
+  it('stores a key group\'s timers grouped by (domain, timestamp, namespace), and they decode to the same timers', () => {
+    const timers = ['a', 'b', 'c', 'd'].flatMap((key, i) => [
+      { domain: 'event' as const, timestamp: 59_999, key, namespace: 0 },
+      { domain: 'event' as const, timestamp: 119_999, key, namespace: 60_000 },
+      { domain: 'processing' as const, timestamp: 1000 + (i % 2), key, namespace: '' },
+    ]);
+    const snapshot: SubtaskSnapshotData = {
+      jobId: 'job',
+      checkpointId: 1,
+      taskId: 0,
+      subtaskIndex: 0,
+      operators: [{ nodeId: 'w', operatorState: undefined, keyedState: { maxParallelism: 128, descriptors: {}, keyGroups: [{ keyGroup: 5, states: {}, timers }] } }],
+    };
+    const bytes = encodeSnapshot(snapshot);
+    const raw = unpack(bytes.subarray(5)) as { operators: Array<{ keyedState: { keyGroups: Array<{ timerRows: unknown[] }> } }> };
+    expect(raw.operators[0]?.keyedState.keyGroups[0]?.timerRows).toEqual([
+      [0, 59_999, 0, ['a', 'b', 'c', 'd']],
+      [0, 119_999, 60_000, ['a', 'b', 'c', 'd']],
+      [1, 1000, '', ['a', 'c']],
+      [1, 1001, '', ['b', 'd']],
+    ]);
+    const decoded = decodeSnapshot(bytes, 'grouped').operators[0]?.keyedState?.keyGroups[0]?.timers ?? [];
+    const order = (t: { domain: string; timestamp: number; key: unknown }) => `${t.domain}/${t.timestamp}/${String(t.key)}`;
+    expect([...decoded].sort((x, y) => order(x).localeCompare(order(y)))).toEqual([...timers].sort((x, y) => order(x).localeCompare(order(y))));
+  });
+
+  it('reads state files of format 1, which stored one object per timer', () => {
+    const snapshot = data(3, true);
+    const v1 = Buffer.concat([Buffer.from('SLST'), Buffer.of(1), Buffer.from(new Packr({ useRecords: false, moreTypes: false }).pack(snapshot))]);
+    expect(decodeSnapshot(v1, 'format 1')).toEqual(snapshot);
+    const future = Buffer.concat([Buffer.from('SLST'), Buffer.of(9), Buffer.from(new Packr({ useRecords: false, moreTypes: false }).pack(snapshot))]);
+    expect(() => decodeSnapshot(future, 'future.state')).toThrow('future.state has state format 9; this Sluice reads formats 1, 2 and 3');
+  });
 
   for (const groups of [0, 3, 20, 128]) {
     it(`decodes to what encodeSnapshot writes, whole or in steps (${groups} key groups)`, () => {

@@ -21,6 +21,7 @@ export {
   type OperatorListRedistribution,
   type OperatorListEntry,
 } from './state/operator-list-state.js';
+export { decodeKeyGroup, keyGroupOfStored, storedKeyGroup, type StoredKeyGroup, type TimerRow } from './state/snapshot-bytes.js';
 export * from './harness/harness.js';
 export { ManualProcessingTime } from './harness/processing-time.js';
 export * from './api/functions.js';

@@ -329,6 +329,43 @@ describe('copy-on-write heap snapshots (checkpoints that do not stop the world)'
     expect(agg.get()).toBe(6);
   });
 
+  it("a checkpoint's key groups, written as bytes while the snapshot walks the state, decode to the canonical snapshot for every kind of key, namespace, value and timer", () => {
+    const time = new ManualProcessingTime(1000);
+    const b = backend(0, 1, time);
+    const timers = b.createTimerService({ onEventTime: () => undefined, onProcessingTime: () => undefined }, time);
+    const value = b.getState({ kind: 'value', name: 'v' });
+    const map = b.getState({ kind: 'map', name: 'm' });
+    const values: unknown[] = [0, 1, -1, -32, -33, 127, 128, 2 ** 31 - 1, -(2 ** 31), 2 ** 31, 2 ** 40, 1.5, Number.MAX_SAFE_INTEGER, 'é', 'x'.repeat(40), 'ü'.repeat(300), 'a'.repeat(70000), true, false, null, [1, 'two', { three: 3 }], { nested: { deep: [null, 1.25] } }];
+    const keys: Array<string | number> = ['k', 'ключ', 7, -7, 2 ** 33, 0.5, 'x'.repeat(33)];
+    const namespaces: Array<string | number> = ['', 'w', 1_700_000_000_000, 3];
+    let i = 0;
+    for (const key of keys) {
+      b.setCurrentKey(key);
+      for (const ns of namespaces) {
+        b.setCurrentNamespace(ns);
+        value.update(values[i++ % values.length]);
+        map.put(`e${i}`, values[(i * 7) % values.length]);
+        // Interleaved rows: two timestamps and two namespaces, in both domains.
+        timers.registerEventTimeTimer(ns, 100 + (i % 2));
+        timers.registerProcessingTimeTimer(ns, 5000 + (i % 3));
+      }
+    }
+    b.setCurrentKey('minus-zero');
+    b.setCurrentNamespace('');
+    value.update(-0);
+    const canonical = b.snapshot();
+    const run = b.beginSnapshot();
+    while (!run.step(Number.POSITIVE_INFINITY));
+    expect(run.encoded?.(), 'the heap writes bytes').toBeDefined();
+    const sorted = (s: KeyedStateSnapshot) => ({
+      ...s,
+      keyGroups: s.keyGroups.map((g) => ({ ...g, timers: [...g.timers].sort((x, y) => `${x.domain}${x.timestamp}${String(x.key)}${String(x.namespace)}`.localeCompare(`${y.domain}${y.timestamp}${String(y.key)}${String(y.namespace)}`)) })),
+    });
+    expect(sorted(run.result())).toEqual(sorted(canonical));
+    const minusZero = run.result().keyGroups.flatMap((g) => g.states['v'] ?? []).flatMap(([, entries]) => entries).find(([key]) => key === 'minus-zero');
+    expect(Object.is(minusZero?.[1], -0), '-0 stays -0').toBe(true);
+  });
+
   it('window merges during a snapshot leave the snapshot as it was (merge functions change their first argument in place)', () => {
     const b = backend(0, 1);
     const agg = b.getState({ kind: 'aggregating', name: 'a', aggregate: sum });

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { Packr } from 'msgpackr';
-import type { KeyedStateSnapshot, OperatorStateSnapshot } from '@sluice/operators';
+import { keyGroupOfStored, storedKeyGroup, type EncodedKeyedSnapshot, type KeyedStateSnapshot, type OperatorStateSnapshot, type StoredKeyGroup } from '@sluice/operators';
 import type { Hash } from 'node:crypto';
 
 const MAGIC = Buffer.from('SLST');
@@ -15,15 +15,26 @@ const MAGIC = Buffer.from('SLST');
  * 2: keyed list and map state with a TTL carry an expiry per element / entry (`[{v, x}]`,
  * `{ __sluice_map__: [[k, {v, x}]] }`). Files of format 1 (one `{v, x}` around a whole
  * TTL list or map) are still read: the keyed backends convert such values on restore.
+ * 3: a key group's timers are grouped by (domain, timestamp, namespace) with the list
+ * of their keys (`timerRows`, see @sluice/operators' snapshot-bytes.ts): a window
+ * registers the same timer for every key, so the timestamp and window are stored once
+ * instead of per key. Formats 1 and 2 stored one object per timer (`timers`).
  */
-export const STATE_FORMAT_VERSION = 2;
-const READABLE_STATE_FORMATS: readonly number[] = [1, 2];
+export const STATE_FORMAT_VERSION = 3;
+const READABLE_STATE_FORMATS: readonly number[] = [1, 2, 3];
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
 export interface OperatorSnapshotData {
   readonly nodeId: string;
   readonly operatorState: OperatorStateSnapshot | undefined;
   readonly keyedState: KeyedStateSnapshot | undefined;
+}
+
+/** What the checkpoint writer takes: keyed state as objects, or with its key groups already encoded (the heap's checkpoints). */
+export interface EncodableOperatorSnapshot {
+  readonly nodeId: string;
+  readonly operatorState: OperatorStateSnapshot | undefined;
+  readonly keyedState: KeyedStateSnapshot | EncodedKeyedSnapshot | undefined;
 }
 
 export interface SubtaskSnapshotData {
@@ -39,8 +50,18 @@ export interface SubtaskSnapshotData {
   readonly channelState?: ReadonlyArray<readonly [number, unknown, number, number]> | undefined;
 }
 
+type KeyGroupSnapshot = KeyedStateSnapshot['keyGroups'][number];
+
+/** The data as it is stored: key groups in their stored form. */
+function stored(data: SubtaskSnapshotData): unknown {
+  return {
+    ...data,
+    operators: data.operators.map((op) => (op.keyedState ? { ...op, keyedState: { ...op.keyedState, keyGroups: op.keyedState.keyGroups.map(storedKeyGroup) } } : op)),
+  };
+}
+
 export function encodeSnapshot(data: SubtaskSnapshotData): Buffer {
-  const body = packr.pack(data);
+  const body = packr.pack(stored(data));
   const header = Buffer.alloc(MAGIC.length + 1);
   MAGIC.copy(header);
   header.writeUInt8(STATE_FORMAT_VERSION, MAGIC.length);
@@ -76,24 +97,24 @@ function arrayHeader(length: number): Buffer {
  */
 export class SnapshotEncoder {
   /** What to write, in order: bytes as they are, or a value to pack when its turn comes. */
-  private readonly parts: Array<Buffer | { readonly value: unknown }> = [];
+  private readonly parts: Array<Uint8Array | { readonly value: unknown } | { readonly group: KeyGroupSnapshot }> = [];
   private next = 0;
-  private readonly chunks: Buffer[] = [];
+  private readonly chunks: Uint8Array[] = [];
   private readonly hash: Hash = createHash('sha256');
   private size = 0;
 
-  constructor(data: SubtaskSnapshotData) {
+  constructor(data: Omit<SubtaskSnapshotData, 'operators'> & { readonly operators: readonly EncodableOperatorSnapshot[] }) {
     this.parts.push(header());
-    const fields = Object.entries(data).filter(([, v]) => v !== undefined);
+    const fields = Object.entries(data as Record<string, unknown>).filter(([, v]) => v !== undefined);
     this.parts.push(mapHeader(fields.length));
     for (const [name, value] of fields) {
       this.parts.push({ value: name });
-      if (name === 'operators') this.operators(value as readonly OperatorSnapshotData[]);
+      if (name === 'operators') this.operators(value as readonly EncodableOperatorSnapshot[]);
       else this.parts.push({ value });
     }
   }
 
-  private operators(operators: readonly OperatorSnapshotData[]): void {
+  private operators(operators: readonly EncodableOperatorSnapshot[]): void {
     this.parts.push(arrayHeader(operators.length));
     for (const op of operators) {
       this.parts.push(mapHeader(3), { value: 'nodeId' }, { value: op.nodeId }, { value: 'operatorState' }, { value: op.operatorState }, { value: 'keyedState' });
@@ -104,16 +125,16 @@ export class SnapshotEncoder {
       }
       this.parts.push(mapHeader(3), { value: 'maxParallelism' }, { value: keyed.maxParallelism }, { value: 'descriptors' }, { value: keyed.descriptors });
       this.parts.push({ value: 'keyGroups' }, arrayHeader(keyed.keyGroups.length));
-      for (const group of keyed.keyGroups) this.parts.push({ value: group });
+      for (const group of keyed.keyGroups) this.parts.push(group instanceof Uint8Array ? group : { group });
     }
   }
 
   /** Encodes until performance.now() passes `deadline`; true when done. */
   step(deadline: number): boolean {
     while (this.next < this.parts.length) {
-      const part = this.parts[this.next++] as Buffer | { readonly value: unknown };
+      const part = this.parts[this.next++] as Uint8Array | { readonly value: unknown } | { readonly group: KeyGroupSnapshot };
       // Packr reuses its buffer between calls: keep a copy.
-      const bytes = Buffer.isBuffer(part) ? part : Buffer.from(packr.pack(part.value));
+      const bytes = part instanceof Uint8Array ? part : Buffer.from(packr.pack('group' in part ? storedKeyGroup(part.group) : part.value));
       this.chunks.push(bytes);
       this.hash.update(bytes);
       this.size += bytes.length;
@@ -134,9 +155,15 @@ export function decodeSnapshot(bytes: Buffer, where: string): SubtaskSnapshotDat
     throw new Error(`${where} is not a Sluice state file`);
   }
   const version = bytes.readUInt8(MAGIC.length);
-  if (!READABLE_STATE_FORMATS.includes(version)) throw new Error(`${where} has state format ${version}; this Sluice reads formats ${READABLE_STATE_FORMATS.join(' and ')}`);
+  if (!READABLE_STATE_FORMATS.includes(version)) throw new Error(`${where} has state format ${version}; this Sluice reads formats ${READABLE_STATE_FORMATS.slice(0, -1).join(', ')} and ${READABLE_STATE_FORMATS.at(-1) ?? ''}`);
   try {
-    return packr.unpack(bytes.subarray(MAGIC.length + 1)) as SubtaskSnapshotData;
+    const data = packr.unpack(bytes.subarray(MAGIC.length + 1)) as SubtaskSnapshotData;
+    return {
+      ...data,
+      operators: data.operators.map((op) =>
+        op.keyedState ? { ...op, keyedState: { ...op.keyedState, keyGroups: (op.keyedState.keyGroups as readonly StoredKeyGroup[]).map(keyGroupOfStored) } } : op,
+      ),
+    };
   } catch (error) {
     throw new Error(`${where} is damaged: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }

@@ -63,7 +63,7 @@ import { ChainFusion } from './fusion.js';
 import type { FailureReport } from './protocol.js';
 import { ChannelWriter, type ChannelMemory } from './channel.js';
 import { InputGate, type ChannelStatus, type GateListener, type InputWatermark } from './input-gate.js';
-import { readSnapshotFile, SnapshotEncoder, type OperatorSnapshotData, type SubtaskSnapshotData } from './state-files.js';
+import { readSnapshotFile, SnapshotEncoder, type EncodableOperatorSnapshot, type OperatorSnapshotData, type SubtaskSnapshotData } from './state-files.js';
 import { MessageEncoder, type Barrier } from './messages.js';
 import { channelSelector, type ChannelSelector } from './partitioner.js';
 import { KeyCountingSelector, TapSampler, TapTarget, type HotKeyReport, type TapDrain, type TapSpec } from './taps.js';
@@ -855,16 +855,16 @@ export class StreamTask implements GateListener {
   private completeSnapshot(
     data: Omit<SubtaskSnapshotData, 'operators'>,
     operators: readonly PendingOperatorSnapshot[],
-  ): Promise<{ bytes: Buffer; sha256: string; operators: OperatorSnapshotData[] }> {
+  ): Promise<{ bytes: Buffer; sha256: string; operators: EncodableOperatorSnapshot[] }> {
     return new Promise((resolve, reject) => {
       let encoder: SnapshotEncoder | undefined;
-      let done: OperatorSnapshotData[] | undefined;
+      let done: EncodableOperatorSnapshot[] | undefined;
       const slice = (sliceMs = SNAPSHOT_SLICE_MS) => {
         try {
           const deadline = performance.now() + sliceMs;
           if (!done) {
             if (!operators.every((o) => o.keyedState?.step(deadline) ?? true)) return later();
-            done = operators.map((o) => ({ nodeId: o.nodeId, operatorState: o.operatorState, keyedState: o.keyedState?.result() }));
+            done = operators.map((o) => ({ nodeId: o.nodeId, operatorState: o.operatorState, keyedState: o.keyedState?.encoded?.() ?? o.keyedState?.result() }));
             encoder = new SnapshotEncoder({ ...data, operators: done });
           }
           if (!(encoder as SnapshotEncoder).step(deadline)) return later();

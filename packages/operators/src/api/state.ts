@@ -158,6 +158,19 @@ export interface KeyedSnapshotRun {
   step(deadline: number): boolean;
   /** The snapshot, once step() returned true. */
   result(): KeyedStateSnapshot;
+  /**
+   * The same snapshot with its key groups already in their stored byte form, for a
+   * backend that writes them while it walks its state (the heap); a checkpoint then
+   * copies bytes instead of encoding objects.
+   */
+  encoded?(): EncodedKeyedSnapshot;
+}
+
+/** A keyed snapshot whose key groups are bytes: each the msgpack of a stored key group (state/snapshot-bytes.ts). */
+export interface EncodedKeyedSnapshot {
+  readonly maxParallelism: number;
+  readonly descriptors: KeyedStateSnapshot['descriptors'];
+  readonly keyGroups: readonly Uint8Array[];
 }
 
 /** A run for a snapshot that was taken at once. */

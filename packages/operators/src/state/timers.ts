@@ -11,6 +11,12 @@ import type { KeyedStateBackend, KeyGroupRange, Namespace, TimerSnapshot } from 
 import type { InternalTimer, ProcessingTimeService, Triggerable } from '../api/time.js';
 import { inRange, keyGroupOf } from './key-groups.js';
 
+/** The timers registered at a checkpoint's barrier (HeapTimerService.captureTimers). */
+export interface TimerCapture {
+  readonly event: readonly InternalTimer[];
+  readonly processing: readonly InternalTimer[];
+}
+
 /** A registered timer; the same object sits in the queue, so deleting it just marks it. */
 interface TimerEntry extends InternalTimer {
   deleted: boolean;
@@ -76,6 +82,16 @@ class TimerSet {
 
   get size(): number {
     return this.count;
+  }
+
+  /** Every registered timer, as an array of the entries themselves (their timestamp, key and namespace never change). */
+  capture(): InternalTimer[] {
+    const out: InternalTimer[] = [];
+    for (const entries of this.byKey.values()) {
+      if (Array.isArray(entries)) for (const e of entries) out.push(e);
+      else out.push(entries);
+    }
+    return out;
   }
 
   *all(): Generator<InternalTimer> {
@@ -208,6 +224,15 @@ export class HeapTimerService implements InternalTimerService {
 
   snapshot(): void {
     // Timers are captured with keyed state: see snapshotTimers.
+  }
+
+  /**
+   * The timers registered now, for a checkpoint: only the arrays of entries are copied
+   * here (the barrier's synchronous part); grouping them by key group is left to the
+   * snapshot's asynchronous part. Entries deleted or fired later stay in the capture.
+   */
+  captureTimers(): TimerCapture {
+    return { event: this.eventSet.capture(), processing: this.processingSet.capture() };
   }
 
   /** Pending timers grouped by key group, stored alongside keyed state in a snapshot. */
