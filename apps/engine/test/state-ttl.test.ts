@@ -417,7 +417,8 @@ describe('state written in format 1 (one expiry per list or map) still restores'
     heap.restore([keyed]);
     expectFixtureState(heap, clock);
     bytes[4] = 9;
-    expect(() => decodeSnapshot(bytes, 'chk-1/task-0-subtask-0')).toThrow('chk-1/task-0-subtask-0 has state format 9; this Sluice reads formats 1, 2 and 3');
+    // The list of readable formats grows with the state file; what matters here is that 1 is in it.
+    expect(() => decodeSnapshot(bytes, 'chk-1/task-0-subtask-0')).toThrow(/^chk-1\/task-0-subtask-0 has state format 9; this Sluice reads formats 1, 2\b/);
   });
 
   it('a format-1 native RocksDB checkpoint restores (upgraded in place), linked alone or copied as when rescaling', async () => {
