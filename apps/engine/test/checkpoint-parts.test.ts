@@ -11,9 +11,11 @@ import {
   CheckpointStorage,
   RestartStrategy,
   SnapshotEncoder,
+  compilePlan,
   decodeSnapshot,
   encodeSnapshot,
   planRestore,
+  subtaskRestores,
   type CheckpointMetadata,
   type CoordinatorContext,
   type StoredCheckpoint,
@@ -144,7 +146,8 @@ describe('checkpoint coordinator', () => {
         { taskId: 1, subtaskIndex: 0 },
       ],
       sources: () => [{ taskId: 0, subtaskIndex: 0 }],
-      nodes: () => [{ nodeId: 'n', type: 'map', parallelism: 1 }],
+      finished: () => [],
+      nodes: () => [{ nodeId: 'n', type: 'map', parallelism: 1, taskId: 0 }],
       trigger: (barrier) => triggered.push(barrier.id),
       notify: (id, outcome) => notified.push([id, outcome]),
       now: () => now,
@@ -232,6 +235,47 @@ describe('checkpoint coordinator', () => {
     c.stop('test over');
   });
 
+  it('a subtask that finishes while a checkpoint waits for it is finished in that checkpoint, and its late decline does not abort it', async () => {
+    const h = harness();
+    h.ctx.nodes = () => [
+      { nodeId: 'src', type: 'generator', parallelism: 1, taskId: 0 },
+      { nodeId: 'n', type: 'map', parallelism: 1, taskId: 1 },
+    ];
+    const c = new CheckpointCoordinator(h.ctx);
+    const done = c.trigger();
+    c.subtaskFinished({ taskId: 1, subtaskIndex: 0 });
+    // The trigger reached the worker after the subtask ended there.
+    c.decline({ taskId: 1, subtaskIndex: 0 }, 1, 'the source subtask is no longer running');
+    expect(c.history[0]?.status).toBe('in-progress');
+    await h.ack(c, 1, 0);
+    expect(await done).toMatchObject({ id: 1, status: 'completed' });
+    const metadata = JSON.parse(readFileSync(join(h.storage.directoryFor('job', 1, false), '_metadata'), 'utf8')) as CheckpointMetadata;
+    expect(metadata.nodes.map((n) => [n.nodeId, n.finishedSubtasks])).toEqual([
+      ['src', undefined],
+      ['n', [0]],
+    ]);
+    expect(metadata.subtasks.map((s) => s.taskId)).toEqual([0]);
+    c.stop('test over');
+  });
+
+  it('records subtasks finished before the trigger as finished, and fails a checkpoint when every subtask has finished', async () => {
+    const h = harness();
+    let finished = [{ taskId: 1, subtaskIndex: 0 }];
+    h.ctx.subtasks = () => [{ taskId: 0, subtaskIndex: 0 }, { taskId: 1, subtaskIndex: 0 }].filter((s) => !finished.some((f) => f.taskId === s.taskId));
+    h.ctx.finished = () => finished;
+    h.ctx.nodes = () => [{ nodeId: 'n', type: 'map', parallelism: 1, taskId: 1 }];
+    const c = new CheckpointCoordinator(h.ctx);
+    const first = c.trigger();
+    expect(c.history[0]?.expected).toBe(1);
+    await h.ack(c, 1, 0);
+    await first;
+    const metadata = JSON.parse(readFileSync(join(h.storage.directoryFor('job', 1, false), '_metadata'), 'utf8')) as CheckpointMetadata;
+    expect(metadata.nodes[0]?.finishedSubtasks).toEqual([0]);
+    finished = [{ taskId: 0, subtaskIndex: 0 }, { taskId: 1, subtaskIndex: 0 }];
+    await expect(c.trigger()).rejects.toThrow('checkpoint 2 failed: every subtask has finished');
+    c.stop('test over');
+  });
+
   it('refuses a second checkpoint while one is in progress', async () => {
     const h = harness();
     const c = new CheckpointCoordinator(h.ctx);
@@ -285,6 +329,23 @@ describe('restore plans', () => {
       subtasks: [],
     },
   };
+
+  it('deploys the subtasks of fully finished nodes as finished, and refuses a chain of finished and unfinished nodes, naming them', () => {
+    const finished = (nodes: Record<string, readonly number[]>): StoredCheckpoint => ({
+      ...stored,
+      metadata: { ...stored.metadata, nodes: stored.metadata.nodes.map((n) => (nodes[n.nodeId] ? { ...n, finishedSubtasks: nodes[n.nodeId] } : n)), subtasks: [] },
+    });
+    const plan = compilePlan(graph(), { jobId: 'j', code: {} });
+    const genTask = plan.tasks.findIndex((t) => t.operators[0]?.nodeId === 'gen');
+    const procTask = plan.tasks.findIndex((t) => t.operators[0]?.nodeId === 'proc');
+    expect(plan.tasks[procTask]?.operators.map((o) => o.nodeId)).toEqual(['proc', 'out']);
+    const restoreFor = subtaskRestores(finished({ gen: [0] }), plan);
+    expect(restoreFor(genTask, 0)).toEqual({ checkpointId: 7, operators: {}, finished: true });
+    expect(restoreFor(procTask, 0).finished).toBeUndefined();
+    expect(() => subtaskRestores(finished({ gen: [0], proc: [0] }), plan)(procTask, 0)).toThrow(
+      "cannot restore checkpoint 7: subtask 1 of task 'proc → out' chains 'proc', which had finished, with 'out', which had not; keep finished nodes in chains of their own",
+    );
+  });
 
   it('matches state by node id: restored, new, and dropped (an error unless allowed)', () => {
     const plan = planRestore(stored, graph(), false);

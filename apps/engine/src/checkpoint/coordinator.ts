@@ -2,9 +2,15 @@
  * The checkpoint coordinator (job manager side), after Flink's CheckpointCoordinator:
  * one checkpoint at a time; a new one starts `intervalMs` after the previous started,
  * but no sooner than `minPauseMs` after it ended. A checkpoint is triggered at the
- * source subtasks (barriers flow from there with the data) and completes when every
- * subtask acknowledged; then its metadata is written (the moment it exists), tasks are
- * notified, and older checkpoints pruned. A decline or the timeout aborts it.
+ * subtasks that start it (barriers flow from there with the data) and completes when every
+ * subtask that had not finished acknowledged; then its metadata is written (the moment it
+ * exists), tasks are notified, and older checkpoints pruned. A decline or the timeout aborts it.
+ *
+ * Checkpoints go on after parts of the graph finished (Flink's FLIP-147): the job manager
+ * says which subtasks have finished (they are recorded as finished, with no state) and
+ * where barriers start: the running sources and every running subtask whose producers
+ * have all finished. A subtask that finishes while a checkpoint waits for it counts as
+ * finished in that checkpoint: it sent everything it will ever send before its end.
  *
  * Time is injected (now, timers), so tests drive the coordinator by hand.
  */
@@ -31,11 +37,13 @@ export interface CoordinatorContext {
   readonly maxParallelism: number;
   readonly storage: CheckpointStorage;
   readonly settings: CheckpointSettings;
-  /** Every subtask that must acknowledge, and the sources where barriers start. */
+  /** Every subtask that must acknowledge (those not finished), and the subtasks where barriers start. */
   subtasks(): readonly SubtaskId[];
   sources(): readonly SubtaskId[];
-  /** Node descriptions for the metadata (type, parallelism). */
-  nodes(): ReadonlyArray<Omit<NodeStateInfo, 'states' | 'hasOperatorState'>>;
+  /** Subtasks that have finished: recorded as such, they acknowledge nothing. */
+  finished(): readonly SubtaskId[];
+  /** Node descriptions for the metadata (type, parallelism), with the task that runs each node. */
+  nodes(): ReadonlyArray<Omit<NodeStateInfo, 'states' | 'hasOperatorState' | 'finishedSubtasks'> & { readonly taskId: number }>;
   trigger(barrier: Barrier, sources: readonly SubtaskId[]): void;
   notify(checkpointId: number, outcome: 'complete' | 'aborted'): void;
   now(): number;
@@ -72,6 +80,8 @@ interface Pending {
   readonly barrier: Barrier;
   readonly acks: Map<string, CheckpointAck & SubtaskId>;
   readonly expected: Set<string>;
+  /** Subtasks finished before the trigger or while it was pending: `${taskId}/${subtaskIndex}`. */
+  readonly finished: Set<string>;
   readonly cancelTimeout: () => void;
   readonly resolve: (stats: CheckpointStats) => void;
   readonly reject: (error: Error) => void;
@@ -146,6 +156,7 @@ export class CheckpointCoordinator {
     const directory = this.ctx.storage.directoryFor(this.ctx.jobId, id, savepoint);
     const triggeredAt = this.ctx.now();
     const expected = new Set(this.ctx.subtasks().map(keyOf));
+    const finished = new Set(this.ctx.finished().map(keyOf));
     const stats: CheckpointStats = {
       id,
       savepoint,
@@ -169,6 +180,7 @@ export class CheckpointCoordinator {
         barrier,
         acks: new Map(),
         expected,
+        finished,
         resolve,
         reject,
         cancelTimeout: this.ctx.setTimer(() => {
@@ -176,8 +188,35 @@ export class CheckpointCoordinator {
         }, this.ctx.settings.timeoutMs),
       };
       this.pending = pending;
+      if (expected.size === 0) {
+        this.abort(pending, 'every subtask has finished');
+        return;
+      }
       this.ctx.trigger(barrier, this.ctx.sources());
     });
+  }
+
+  /** The checkpoint in progress and the subtasks it still waits for (to trigger those whose producers finished since). */
+  waiting(): { barrier: Barrier; subtasks: Set<string> } | undefined {
+    const pending = this.pending;
+    if (!pending) return undefined;
+    return { barrier: pending.barrier, subtasks: new Set([...pending.expected].filter((k) => !pending.acks.has(k))) };
+  }
+
+  /**
+   * A subtask finished. If the checkpoint in progress still waits for it, it is finished
+   * in that checkpoint: a subtask ends only after sending everything downstream, and the
+   * consumers' barrier alignment counts an ended channel as aligned after reading it all.
+   */
+  subtaskFinished(subtask: SubtaskId): void {
+    const pending = this.pending;
+    if (!pending) return;
+    const key = keyOf(subtask);
+    if (!pending.expected.has(key) || pending.acks.has(key)) return;
+    pending.expected.delete(key);
+    pending.finished.add(key);
+    if (pending.expected.size === 0) this.abort(pending, 'every subtask has finished');
+    else if (pending.acks.size === pending.expected.size) void this.finish(pending);
   }
 
   acknowledge(subtask: SubtaskId, ack: CheckpointAck): void {
@@ -202,6 +241,8 @@ export class CheckpointCoordinator {
   decline(subtask: SubtaskId, checkpointId: number, reason: string): void {
     const pending = this.pending;
     if (!pending || checkpointId !== pending.stats.id) return;
+    // A trigger that came after the subtask finished: its 'finished' report came first and counts.
+    if (pending.finished.has(keyOf(subtask))) return;
     this.abort(pending, `subtask ${subtask.subtaskIndex + 1} of task ${subtask.taskId} declined it: ${reason}`);
   }
 
@@ -238,7 +279,15 @@ export class CheckpointCoordinator {
         triggeredAt: stats.triggeredAt,
         completedAt,
         maxParallelism: this.ctx.maxParallelism,
-        nodes: this.ctx.nodes().map((n) => ({ ...n, states: states.get(n.nodeId)?.states ?? {}, hasOperatorState: states.get(n.nodeId)?.hasOperatorState ?? false })),
+        nodes: this.ctx.nodes().map(({ taskId, ...n }) => {
+          const finishedSubtasks = Array.from({ length: n.parallelism }, (_, i) => i).filter((i) => pending.finished.has(keyOf({ taskId, subtaskIndex: i })));
+          return {
+            ...n,
+            states: states.get(n.nodeId)?.states ?? {},
+            hasOperatorState: states.get(n.nodeId)?.hasOperatorState ?? false,
+            ...(finishedSubtasks.length > 0 ? { finishedSubtasks } : {}),
+          };
+        }),
         subtasks: handles.sort((a, b) => a.taskId - b.taskId || a.subtaskIndex - b.subtaskIndex),
       };
       await this.ctx.storage.complete(stats.directory, metadata);

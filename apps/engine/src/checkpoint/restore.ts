@@ -13,6 +13,11 @@
  * the node's state and keeps its own key groups); list state in 'split' mode is spread
  * evenly over the new subtasks (each subtask gets its own entries back when the
  * parallelism did not change), and in 'union' mode every subtask gets all of it.
+ *
+ * Finished subtasks (checkpoints after tasks finished) left no state. A node all of whose
+ * subtasks had finished is fully finished: its new subtasks only end their outputs. At the
+ * same parallelism a subtask that had finished stays finished; otherwise the running
+ * subtasks' state is redistributed as usual (a source's finished splits are not in it).
  */
 import { join } from 'node:path';
 import type { ValidatedGraph, ValidatedNode } from '@sluice/graph-model';
@@ -163,8 +168,26 @@ export function subtaskRestores(stored: StoredCheckpoint, plan: ExecutionPlan): 
       }
     }
   }
+  const finishedOf = new Map(metadata.nodes.map((n) => [n.nodeId, { parallelism: n.parallelism, finished: new Set(n.finishedSubtasks ?? []) }]));
+  /** Whether a node's new subtask had finished: all of the node's old subtasks did, or this one at an unchanged parallelism. */
+  const nodeFinished = (nodeId: string, parallelism: number, subtaskIndex: number): boolean => {
+    const old = finishedOf.get(nodeId);
+    if (!old || old.finished.size === 0) return false;
+    return old.finished.size === old.parallelism || (old.parallelism === parallelism && old.finished.has(subtaskIndex));
+  };
   return (taskId, subtaskIndex) => {
     const task = plan.tasks[taskId];
+    const chain = task?.operators ?? [];
+    const finished = chain.map((op) => nodeFinished(op.nodeId, task?.parallelism ?? 0, subtaskIndex));
+    if (finished.length > 0 && finished.every(Boolean)) return { checkpointId: metadata.checkpointId, operators: {}, finished: true };
+    const done = chain.filter((_, i) => finished[i]).map((op) => `'${op.nodeId}'`);
+    if (done.length > 0) {
+      // A finished source would emit again, a finished operator would see input twice (Flink refuses such a chain too).
+      throw new Error(
+        `cannot restore checkpoint ${metadata.checkpointId}: subtask ${subtaskIndex + 1} of task '${task?.name ?? taskId}' chains ${done.join(', ')}, which had finished, ` +
+          `with ${chain.filter((_, i) => !finished[i]).map((op) => `'${op.nodeId}'`).join(', ')}, which had not; keep finished nodes in chains of their own`,
+      );
+    }
     const operators: Record<string, SubtaskRestore['operators'][string]> = {};
     for (const op of task?.operators ?? []) {
       const share = shares.get(op.nodeId);

@@ -44,6 +44,12 @@ export interface NodeStateInfo {
   /** Keyed states by name, with kind and TTL, to detect incompatible changes on restore. */
   readonly states: Readonly<Record<string, { kind: string; ttlMs?: number }>>;
   readonly hasOperatorState: boolean;
+  /**
+   * Subtask indices of the node that had finished when the checkpoint was taken (Flink's
+   * checkpoints after tasks finished): they took no snapshot, and a restore at the same
+   * parallelism does not run them again. All of them: the node is fully finished.
+   */
+  readonly finishedSubtasks?: readonly number[] | undefined;
 }
 
 export interface CheckpointMetadata {

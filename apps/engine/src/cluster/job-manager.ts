@@ -23,6 +23,7 @@ import { CheckpointStorage, type StoredCheckpoint } from '../checkpoint/storage.
 import { compilePlan } from '../compile/compile.js';
 import type { ExecutionPlan } from '../compile/plan.js';
 import { compileUserCode } from '../compile/user-code.js';
+import { connectedConsumers } from '../runtime/partitioner.js';
 import type { FailureReport, FromWorker } from '../runtime/protocol.js';
 import type { TaskMetrics } from '../runtime/task.js';
 import { writeAtomicallySync } from '../runtime/state-files.js';
@@ -282,6 +283,7 @@ export class Job {
     if (this.graph.job.checkpointing.enabled) {
       const settings = this.graph.job.checkpointing;
       const subtasks = () => this.plan.tasks.flatMap((t) => t.subtasks.map((s) => ({ taskId: t.id, subtaskIndex: s.index })));
+      const running = () => subtasks().filter((s) => !this.finishedSubtasks.has(`${s.taskId}/${s.subtaskIndex}`));
       this.coordinator = new CheckpointCoordinator(
         {
           jobId: this.id,
@@ -289,13 +291,14 @@ export class Job {
           maxParallelism: this.graph.job.maxParallelism,
           storage: this.storage,
           settings,
-          // Only while every subtask runs: a finished bounded source would otherwise be replayed after a restore.
-          subtasks: () => (this.finishedSubtasks.size === 0 ? subtasks() : []),
-          sources: () => (this.finishedSubtasks.size === 0 ? subtasks().filter((s) => this.plan.tasks[s.taskId]?.inputs.length === 0) : []),
-          nodes: () => this.plan.tasks.flatMap((t) => t.operators.map((o) => ({ nodeId: o.nodeId, type: o.type, parallelism: t.parallelism }))),
+          // Finished subtasks are recorded as finished (a restore does not run them again).
+          subtasks: running,
+          sources: () => running().filter((s) => this.startsBarriers(s)),
+          finished: () => subtasks().filter((s) => this.finishedSubtasks.has(`${s.taskId}/${s.subtaskIndex}`)),
+          nodes: () => this.plan.tasks.flatMap((t) => t.operators.map((o) => ({ nodeId: o.nodeId, type: o.type, parallelism: t.parallelism, taskId: t.id }))),
           trigger: (barrier, sources) => {
             if (sources.length === 0) {
-              this.coordinator?.decline({ taskId: -1, subtaskIndex: -1 }, barrier.id, 'some subtasks have finished');
+              this.coordinator?.decline({ taskId: -1, subtaskIndex: -1 }, barrier.id, 'no running subtask can start it');
               return;
             }
             this.taskManager.triggerCheckpoint(this.id, this.attempt, sources, barrier);
@@ -313,6 +316,52 @@ export class Job {
       );
     }
     this.deploy(restore);
+  }
+
+  /** Producer subtasks of each subtask (`${taskId}/${subtaskIndex}`), from the channels the task manager connects. */
+  private producers: Map<string, string[]> | undefined;
+
+  private producersOf(subtask: SubtaskId): readonly string[] {
+    if (!this.producers) {
+      const producers = new Map<string, string[]>();
+      for (const exchange of this.plan.exchanges) {
+        const from = this.plan.tasks[exchange.fromTask];
+        const to = this.plan.tasks[exchange.toTask];
+        if (!from || !to) continue;
+        for (let i = 0; i < from.parallelism; i++) {
+          for (const j of connectedConsumers(exchange.partitioning, i, from.parallelism, to.parallelism)) {
+            const key = `${to.id}/${j}`;
+            producers.set(key, [...(producers.get(key) ?? []), `${from.id}/${i}`]);
+          }
+        }
+      }
+      this.producers = producers;
+    }
+    return this.producers.get(`${subtask.taskId}/${subtask.subtaskIndex}`) ?? [];
+  }
+
+  /**
+   * Where a checkpoint's barrier starts (Flink's "new sources" after tasks finished): a
+   * source, a subtask waiting for its final commit (its input ended: no barrier reaches it
+   * through a channel), or one whose producers all ended (finished or waiting to commit).
+   */
+  private startsBarriers(subtask: SubtaskId): boolean {
+    const key = `${subtask.taskId}/${subtask.subtaskIndex}`;
+    if (this.awaitingFinal.has(key)) return true;
+    return this.producersOf(subtask).every((p) => this.finishedSubtasks.has(p) || this.awaitingFinal.has(p));
+  }
+
+  /** A subtask finished or ended its input: the checkpoint in progress may now have to start at subtasks it waits for. */
+  private triggerWhereProducersEnded(): void {
+    const waiting = this.coordinator?.waiting();
+    if (!waiting) return;
+    const at = [...waiting.subtasks].map((key) => {
+      const [taskId, subtaskIndex] = key.split('/').map(Number) as [number, number];
+      return { taskId, subtaskIndex };
+    });
+    // A subtask that has the barrier already (or a newer one) ignores the trigger.
+    const start = at.filter((s) => this.plan.tasks[s.taskId]?.inputs.length !== 0 && this.startsBarriers(s));
+    if (start.length > 0) this.taskManager.triggerCheckpoint(this.id, this.attempt, start, waiting.barrier);
   }
 
   private deploy(restore: StoredCheckpoint | undefined): void {
@@ -386,13 +435,18 @@ export class Job {
           this.coordinator?.stop('the job finished');
           this.taskManager.forgetAttempt(this.id, this.attempt);
           this.end('finished');
-        } else this.commitFinalWhenAllEnded();
+        } else {
+          this.coordinator?.subtaskFinished(message);
+          this.triggerWhereProducersEnded();
+          this.commitFinalWhenAllEnded();
+        }
         break;
       case 'started':
         this.startedSubtasks.add(`${message.taskId}/${message.subtaskIndex}`);
         break;
       case 'awaiting-final-commit':
         this.awaitingFinal.add(`${message.taskId}/${message.subtaskIndex}`);
+        this.triggerWhereProducersEnded();
         this.commitFinalWhenAllEnded();
         break;
       case 'cancelled':

@@ -216,6 +216,24 @@ export class InputGate {
     this.checkAligned(task);
   }
 
+  /**
+   * The coordinator started a checkpoint at this subtask because every producer of it has
+   * ended (finished, or waiting for its final commit; Flink's checkpoints after tasks
+   * finished). The barrier counts as received on no channel yet: it completes once each
+   * channel delivered it or ended, so the snapshot follows everything the producers sent.
+   * A checkpoint this subtask aligns already (or a newer one) is left alone.
+   */
+  trigger(barrier: Barrier, task: GateListener): void {
+    const pending = this.pendingBarrier;
+    if (pending && barrier.id <= pending.barrier.id) return;
+    if (pending) {
+      task.abandonBarrier(pending.barrier.id);
+      this.unblockAll();
+    }
+    this.pendingBarrier = { barrier, received: new Set(), startedAt: performance.now(), unaligned: false };
+    this.checkAligned(task);
+  }
+
   private canGoUnaligned(barrier: Barrier): boolean {
     return this.alignment === 'exactly-once' && this.unaligned.enabled && !barrier.savepoint;
   }

@@ -104,6 +104,8 @@ export interface SubtaskRestore {
   >;
   /** State files with in-flight records for this task's head (unaligned checkpoints); each subtask keeps its share. */
   readonly channelStateFiles?: readonly string[] | undefined;
+  /** The subtask had finished in the checkpoint: it runs nothing again and only ends its outputs. */
+  readonly finished?: boolean | undefined;
 }
 
 /** What a subtask's state file holds per operator: enough for metadata and restore checks. */
@@ -264,6 +266,12 @@ export class StreamTask implements GateListener {
   private cancelled = false;
   /** Set by the notification that the whole job ended (FINAL_CHECKPOINT_ID). */
   private finalCommitted = false;
+  /** End-of-partition went to every consumer: later barriers have nowhere to go. */
+  private outputsEnded = false;
+  /** A checkpoint completed after the input ended: commits it started may be on their way. */
+  private completedAfterEnd = false;
+  /** The newest checkpoint this subtask snapshotted: a trigger for it (or an older one) comes too late. */
+  private lastCheckpointId = 0;
   private keySelectors: Array<KeySelector<unknown> | undefined> = [];
   private backend: KeyedStateBackend | undefined;
   /** Each chained operator's keyed backend (undefined for operators without keyed input). */
@@ -353,6 +361,8 @@ export class StreamTask implements GateListener {
 
   /** Channels and source splits for the watermark debugger. */
   private refreshInputStatus(): void {
+    // A subtask restored as finished never opened its operators: they have nothing to report.
+    if (this.restore?.finished === true) return;
     if (this.gate) this.metrics.channels = this.gate.channelStatus();
     const head = this.operators[0];
     if (head?.inputs === 0 && head.splitStatus) {
@@ -586,6 +596,14 @@ export class StreamTask implements GateListener {
   async run(): Promise<'finished' | 'cancelled'> {
     let opened = false;
     try {
+      if (this.restore?.finished === true) {
+        // Finished in the checkpoint it restores (Flink's fully finished operators): its
+        // operators do not run again, sources do not emit again; consumers see the end at once.
+        this.loopEnded = true;
+        await this.endOutputs();
+        await this.disposeStateBackends();
+        return this.cancelled ? 'cancelled' : 'finished';
+      }
       await this.openStateBackends();
       this.initializeState();
       for (let i = this.operators.length - 1; i >= 0; i--) (this.operators[i] as AnyOperator).open();
@@ -732,15 +750,24 @@ export class StreamTask implements GateListener {
     });
   }
 
-  /** A source task's checkpoint starts here (a mail from the coordinator). */
+  /**
+   * A checkpoint starts here (a mail from the coordinator): at a source, or at a subtask
+   * whose producers have all ended, where the input gate completes it once every channel
+   * delivered the barrier or ended.
+   */
   triggerCheckpoint(barrier: Barrier): void {
-    this.post(() => this.checkpoint(barrier, 0));
+    this.post(() => {
+      if (barrier.id <= this.lastCheckpointId) return;
+      if (this.gate) this.gate.trigger(barrier, this);
+      else this.checkpoint(barrier, 0);
+    });
   }
 
   notifyCheckpointComplete(checkpointId: number): void {
     const mail = () => {
       for (const op of this.operators) op.notifyCheckpointComplete(checkpointId);
       if (checkpointId === FINAL_CHECKPOINT_ID) this.finalCommitted = true;
+      if (this.outputsEnded) this.completedAfterEnd = true;
     };
     this.notifications.add(mail);
     this.post(mail);
@@ -797,12 +824,14 @@ export class StreamTask implements GateListener {
    * copied synchronously. Encoding and writing the file happen off the loop.
    */
   private checkpoint(barrier: Barrier, alignmentMs: number): void {
+    this.lastCheckpointId = Math.max(this.lastCheckpointId, barrier.id);
     // Drain: the final watermark travels ahead of the barrier, so downstream operators fire
     // every event-time window and timer before they snapshot.
     if (barrier.stop === true && barrier.drain === true && this.operators[0]?.inputs === 0) (this.outputs[0] as Output<unknown>).emitWatermark(MAX_WATERMARK);
     const started = performance.now();
     for (const op of this.operators) op.prepareSnapshotPreBarrier(barrier.id);
-    for (const writer of this.writers) writer.barrier(barrier);
+    // After end-of-partition the consumers read nothing more from this subtask; their own trigger starts it there.
+    if (!this.outputsEnded) for (const writer of this.writers) writer.barrier(barrier);
     if (barrier.stop === true && this.operators[0]?.inputs === 0) this.suspended = true;
     const captures = this.captureNative(barrier);
     const operators = this.snapshotOperators(barrier.id, captures !== undefined);
@@ -1000,8 +1029,10 @@ export class StreamTask implements GateListener {
         account('busyMs');
         await this.endOfInput();
         if (this.operators.some((op) => op.hasPendingCommits())) {
-          // Stay until the whole job has ended: a failure elsewhere before then must replay
-          // this subtask's last output, not find it committed.
+          // Stay until a checkpoint taken after the end completed (Flink's final checkpoint)
+          // and committed, or the whole job ended (FINAL_CHECKPOINT_ID): a failure before
+          // then must replay this subtask's last output, not find it committed. Meanwhile
+          // the coordinator starts checkpoints here, as the input has ended.
           this.host.awaitingFinalCommit();
           if (!(await this.waitForFinalCommit())) return 'cancelled';
         }
@@ -1026,14 +1057,15 @@ export class StreamTask implements GateListener {
     }
   }
 
-  /** True once the job's end was notified (FINAL_CHECKPOINT_ID); false if cancelled first. */
+  /** True once everything is committed (by a checkpoint after the end, or the job's end); false if cancelled first. */
   private async waitForFinalCommit(): Promise<boolean> {
     for (;;) {
       this.runMails();
-      // Commits started by the final notification may still be on their way (a Kafka transaction).
-      if (this.finalCommitted && !this.operators.some((op) => op.hasPendingCommits())) return true;
+      // Commits are only started by notifications: none pending means a completed checkpoint covered the last output.
+      if (!this.operators.some((op) => op.hasPendingCommits())) return true;
       if (this.cancelled) return false;
-      await this.waitFor('input', undefined, this.finalCommitted ? 20 : 1000);
+      // Commits started by a notification may still be on their way (a Kafka transaction).
+      await this.waitFor('input', undefined, this.finalCommitted || this.completedAfterEnd ? 20 : 1000);
     }
   }
 
@@ -1141,7 +1173,12 @@ export class StreamTask implements GateListener {
     }
     for (const op of this.operators) op.finish();
     this.runMails();
+    await this.endOutputs();
+  }
+
+  private async endOutputs(): Promise<void> {
     for (const writer of this.writers) writer.end();
+    this.outputsEnded = true;
     while (!this.writers.every((w) => w.drain())) {
       if (this.cancelled) return;
       await this.waitFor('credit');

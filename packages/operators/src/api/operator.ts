@@ -126,8 +126,9 @@ interface Lifecycle {
   openTransactions?(): readonly OpenTransactionStatus[];
   /**
    * After finish: whether output is pre-committed but not yet visible. The task then waits,
-   * before it ends, for notifyCheckpointComplete(FINAL_CHECKPOINT_ID), which comes once every
-   * subtask of the job has reached the end of its input (Flink's final checkpoint). Until
+   * before it ends, until a checkpoint taken after its end completed (Flink's final
+   * checkpoint; the notification commits it), or for notifyCheckpointComplete(FINAL_CHECKPOINT_ID),
+   * which comes once every subtask of the job has reached the end of its input. Until
    * then a failure anywhere in the job replays this output instead of duplicating it.
    */
   hasPendingCommits(): boolean;

@@ -13,8 +13,10 @@
  *   they are committed again. `commit` must therefore be idempotent: committing a
  *   transaction that was committed before the failure changes nothing.
  * - At the end of input the last transaction is pre-committed, and everything pending is
- *   committed only when the whole job has reached its end (FINAL_CHECKPOINT_ID): another
- *   subtask can still fail until then, and the replay must not find this output visible.
+ *   committed by the first checkpoint that completes after the end (the subtask's snapshot
+ *   in it holds the transaction, and later checkpoints record the subtask as finished), or
+ *   when the whole job has reached its end (FINAL_CHECKPOINT_ID): another subtask can
+ *   still fail until then, and the replay must not find this output visible.
  *
  * Without checkpointing there are no checkpoints to wait for: transactions commit when
  * `flushWithoutCheckpoints` says so (e.g. when a file rolls) and at the end of input.
