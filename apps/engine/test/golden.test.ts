@@ -248,9 +248,7 @@ const pipelines: Array<[string, JobGraphDocument]> = [
  * counts, and a changelog aggregation downstream sums the counts per sensor. Whatever
  * the interleaving (and so whichever records arrive late), the totals must equal the
  * counts taken from scratch without windows, in the same job, from a second generator
- * with the same seed (the same records). (A second generator rather than a second edge
- * out of `by-sensor`: a key-by feeding two operators with punctuated watermarks stalls
- * at parallelism 2 today, an engine issue of its own.)
+ * with the same seed (the same records).
  */
 const LATE_REFIRES = 'window counts with late re-fires feed a changelog aggregation';
 const LATE_READINGS = { profile: 'sensor', count: 20_000, ratePerSecond: 0, keys: 40, eventIntervalMs: 20, maxOutOfOrdernessMs: 400, lateFraction: 0.05, lateByMs: 3_000, seed: 8 };

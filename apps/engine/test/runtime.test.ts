@@ -286,6 +286,39 @@ describe('runtime', () => {
     };
   }
 
+  it('a task whose output feeds two operators drains every output while it is backpressured, and keeps its worker responsive', async () => {
+    // Two hash exchanges out of one key-by: while one is out of credit, the other must
+    // still be drained, or the task waits on nothing and starves the consumers on its own
+    // worker (this job hung at parallelism 2 until the slot missed its heartbeats).
+    const job = await run({
+      schemaVersion: 1,
+      name: 'fan-out under backpressure',
+      job: { defaultParallelism: 2, watermarks: { maxOutOfOrdernessMs: 500, emit: { mode: 'punctuated', everyRecords: 100 } } },
+      nodes: [
+        { id: 'readings', type: 'generator', config: { profile: 'sensor', count: 20_000, ratePerSecond: 0, keys: 40, eventIntervalMs: 20, seed: 8 } },
+        { id: 'by-sensor', type: 'key-by', config: { key: { kind: 'field', field: 'sensorId' } } },
+        { id: 'a', type: 'aggregate', config: { aggregations: [{ op: 'count' }] } },
+        { id: 'b', type: 'aggregate', config: { aggregations: [{ op: 'count' }] } },
+        { id: 'sa', type: 'collect-sink', config: { name: 'a', maxRecords: 1_000_000 } },
+        { id: 'sb', type: 'collect-sink', config: { name: 'b', maxRecords: 1_000_000 } },
+      ],
+      edges: [
+        { id: 'e1', source: 'readings', target: 'by-sensor' },
+        { id: 'e2', source: 'by-sensor', target: 'a' },
+        { id: 'e3', source: 'by-sensor', target: 'b' },
+        { id: 'e4', source: 'a', target: 'sa' },
+        { id: 'e5', source: 'b', target: 'sb' },
+      ],
+    });
+    expect(job.status, job.failure?.message).toBe('finished');
+    // Every reading counted once per aggregate: the last count per sensor sums to the total.
+    for (const name of ['a', 'b']) {
+      const last = new Map<unknown, number>();
+      for (const r of values<{ key: unknown; count: number }>(job, name)) last.set(r.key, r.count);
+      expect([...last.values()].reduce((n, c) => n + c, 0), name).toBe(20_000);
+    }
+  }, 60_000);
+
   it('a throwing user function fails the job with job, operator, subtask and record', async () => {
     const job = await run(failing("(v) => { if (v.value === 1234) throw new Error('bad value'); return v; }", false));
     expect(job.status).toBe('failed');

@@ -992,7 +992,7 @@ export class StreamTask implements GateListener {
       // A checkpoint mail may have started one.
       if (this.holdsInput()) continue;
       if (this.writers.some((w) => w.blocked)) {
-        if (!this.writers.every((w) => w.drain())) {
+        if (!this.drainWriters()) {
           account('busyMs');
           await this.waitFor('credit');
           account('backpressuredMs');
@@ -1179,10 +1179,23 @@ export class StreamTask implements GateListener {
   private async endOutputs(): Promise<void> {
     for (const writer of this.writers) writer.end();
     this.outputsEnded = true;
-    while (!this.writers.every((w) => w.drain())) {
+    while (!this.drainWriters()) {
       if (this.cancelled) return;
       await this.waitFor('credit');
     }
+  }
+
+  /**
+   * Sends what waits for credit on every output. Every writer is drained, not just the
+   * ones before the first that stays blocked: waitFor('credit') returns at once while
+   * any blocked channel has credit, so a writer left undrained behind another that has
+   * none kept the loop spinning in microtasks, and the consumers on the same worker,
+   * which would have given that credit, never ran (a key-by feeding two operators hung).
+   */
+  private drainWriters(): boolean {
+    let drained = true;
+    for (const writer of this.writers) if (!writer.drain()) drained = false;
+    return drained;
   }
 
   private flushAll(): void {
