@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JobGraphDocument } from '@sluice/graph-model';
-import { JobManager, TaskManager, type CheckpointMetadata, type Job } from '@sluice/engine';
+import { allocateBell, allocateChannel, ChannelWriter, InputGate, JobManager, MessageEncoder, TaskManager, type CheckpointMetadata, type GateListener, type Job } from '@sluice/engine';
 
 let taskManager: TaskManager;
 let jobs: JobManager;
@@ -240,4 +240,66 @@ describe('restoring with finished subtasks', () => {
     expect(big).toHaveLength(6000);
     expect(new Set(big).size).toBe(6000);
   }, 60_000);
+});
+
+describe('input gate: a checkpoint triggered where every producer ended', () => {
+  function setup() {
+    const encoder = new MessageEncoder();
+    const specs = [0, 1].map((i) => ({ exchange: 0, producerSubtask: i, input: 0, memory: allocateChannel(8, 1024), creditBell: allocateBell() }));
+    const writers = specs.map((spec) => new ChannelWriter(spec.memory, new Int32Array(allocateBell())));
+    const gate = new InputGate(specs, 1, 'exactly-once');
+    const seen: string[] = [];
+    const listener: GateListener = {
+      handleRecord: (_input, _value, timestamp) => seen.push(`record ${timestamp}`),
+      handleWatermark: () => {},
+      handleIdle: () => {},
+      reportInputWatermarks: () => {},
+      handleBarrier: (barrier) => seen.push(`checkpoint ${barrier.id}`),
+      abandonBarrier: (id) => seen.push(`abandoned ${id}`),
+      startUnalignedCheckpoint: (barrier) => seen.push(`unaligned ${barrier.id}`),
+      recordInFlight: () => {},
+      completeUnalignedCheckpoint: (barrier) => seen.push(`unaligned complete ${barrier.id}`),
+    };
+    const barrier = (id: number) => ({ id, timestamp: 0, directory: '/x', savepoint: false });
+    return {
+      records: (channel: number, timestamps: number[]) => writers[channel]!.write(encoder.records(timestamps, null, timestamps.map((t) => ({ t })))),
+      end: (channel: number) => writers[channel]!.write(encoder.endOfPartition()),
+      barrier: (channel: number, id: number) => writers[channel]!.write(encoder.barrier(barrier(id))),
+      trigger: (id: number) => gate.trigger(barrier(id), listener),
+      read: () => {
+        gate.read(10_000, listener);
+        return seen.splice(0);
+      },
+    };
+  }
+
+  it('completes once every channel ended, after every record the producers sent', () => {
+    const g = setup();
+    g.records(0, [1, 2]);
+    g.end(0);
+    g.records(1, [3]);
+    g.trigger(5);
+    expect(g.read()).toEqual(['record 1', 'record 2', 'record 3']);
+    g.end(1);
+    expect(g.read()).toEqual(['checkpoint 5']);
+  });
+
+  it('completes at once when every channel has ended already', () => {
+    const g = setup();
+    g.end(0);
+    g.end(1);
+    expect(g.read()).toEqual([]);
+    g.trigger(6);
+    expect(g.read()).toEqual(['checkpoint 6']);
+  });
+
+  it('aligns once with a barrier that a channel still delivers, and leaves a checkpoint it aligns already alone', () => {
+    const g = setup();
+    g.barrier(0, 7);
+    g.records(1, [4]);
+    expect(g.read()).toEqual(['record 4']);
+    g.trigger(7);
+    g.end(1);
+    expect(g.read()).toEqual(['checkpoint 7']);
+  });
 });

@@ -70,7 +70,8 @@ export interface CheckpointStats {
   durationMs: number | undefined;
   bytes: number;
   failure: string | undefined;
-  readonly expected: number;
+  /** Subtasks that acknowledge it; one that finishes while it is pending no longer counts. */
+  expected: number;
   readonly subtasks: SubtaskCheckpointStats[];
   directory: string;
 }
@@ -215,6 +216,7 @@ export class CheckpointCoordinator {
     if (!pending.expected.has(key) || pending.acks.has(key)) return;
     pending.expected.delete(key);
     pending.finished.add(key);
+    pending.stats.expected = pending.expected.size;
     if (pending.expected.size === 0) this.abort(pending, 'every subtask has finished');
     else if (pending.acks.size === pending.expected.size) void this.finish(pending);
   }
