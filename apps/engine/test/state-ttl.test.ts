@@ -371,7 +371,7 @@ describe('state written in format 1 (one expiry per list or map) still restores'
     // From now on each entry is on its own.
     b.setCurrentKey('a');
     clock.t = 1140;
-    (b.getState(DESCRIPTORS[1] as StateDescriptor) as MapState<string, unknown>).put('x', 'renewed');
+    (b.getState(DESCRIPTORS[1] as StateDescriptor) as unknown as MapState<string, unknown>).put('x', 'renewed');
     clock.t = 1150;
     expect(list('list-ttl')).toEqual([]);
     expect(map('map-ttl')).toEqual([['x', 'renewed']]);
