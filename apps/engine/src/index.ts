@@ -25,7 +25,7 @@ export { CheckpointCoordinator, type CheckpointSettings, type CheckpointStats, t
 export { RestartStrategy, type RestartDecision } from './checkpoint/restart.js';
 export { planRestore, subtaskRestores, type RestorePlan, type RestorePlanEntry, type RestoreStatus } from './checkpoint/restore.js';
 export { CheckpointStorage, METADATA_FILE, type CheckpointMetadata, type StoredCheckpoint } from './checkpoint/storage.js';
-export { encodeSnapshot, decodeSnapshot, SnapshotEncoder, readSnapshotFile, writeAtomically, type SubtaskSnapshotData } from './runtime/state-files.js';
+export { encodeSnapshot, decodeSnapshot, SnapshotEncoder, readSnapshotFile, writeAtomically, type OutputChannelRecord, type SubtaskSnapshotData } from './runtime/state-files.js';
 export { TaskFailure, type TaskMetrics, type OperatorCounters } from './runtime/task.js';
 export type { FailureReport } from './runtime/protocol.js';
 export { InputGate, type ChannelStatus, type GateChannelSpec, type GateListener, type InputWatermark } from './runtime/input-gate.js';

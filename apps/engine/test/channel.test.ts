@@ -58,4 +58,81 @@ describe('shared-memory channel', () => {
     }
     expect(got).toEqual([[...big]]);
   });
+
+  it('a priority event overtakes the queued buffers and uses no credit', () => {
+    const { writer, reader, doorbell } = pair(2, 4);
+    expect(writer.write(Uint8Array.of(1))).toBe(true);
+    expect(writer.write(Uint8Array.of(2))).toBe(true);
+    expect(writer.write(Uint8Array.of(3))).toBe(false);
+    const rung = Atomics.load(doorbell, 0);
+    expect(writer.writePriority(Uint8Array.of(9))).toBe(true);
+    expect(Atomics.load(doorbell, 0)).toBe(rung + 1);
+    expect(writer.credits()).toBe(0);
+    expect(reader.hasPriority()).toBe(true);
+    const order: Array<string | number[]> = [];
+    const priority = (m: Uint8Array, position: number) => order.push(`priority ${m[0]} after slot ${position}`);
+    for (let i = 0; i < 10; i++) {
+      reader.read((m) => order.push([...m]), priority);
+      writer.drain();
+    }
+    expect(order).toEqual(['priority 9 after slot 2', [1], [2], [3]]);
+    expect(writer.credits()).toBe(2);
+  });
+
+  it('takes one priority event at a time: the next waits until the consumer took the first', () => {
+    const { writer, reader } = pair(2, 4);
+    expect(writer.writePriority(Uint8Array.of(1))).toBe(true);
+    expect(writer.writePriority(Uint8Array.of(2))).toBe(false);
+    expect(reader.takePriority(() => {})).toBe(true);
+    expect(reader.takePriority(() => {})).toBe(false);
+    expect(writer.writePriority(Uint8Array.of(2))).toBe(true);
+  });
+
+  it('splits what a barrier overtook: complete messages in the ring for the consumer, unpublished ones whole for the producer', () => {
+    const { writer, reader } = pair(3, 4);
+    const a = Uint8Array.of(1, 1);
+    const b = Uint8Array.of(2, 2, 2, 2, 2, 2);
+    const c = Uint8Array.of(3);
+    const d = Uint8Array.from({ length: 9 }, () => 4);
+    writer.write(a);
+    writer.write(b);
+    // Read a, then the ring holds b (two slots) and d's first slot; d's tail and nothing else wait.
+    expect(reader.read(() => {})).toBe(true);
+    writer.write(d);
+    writer.write(c);
+    const unpublished = writer.unpublished().map((m) => [...m]);
+    expect(writer.writePriority(Uint8Array.of(9))).toBe(true);
+    let position = -1;
+    const seen: number[][] = [];
+    expect(reader.read(() => seen.push([0]), (_m, p) => (position = p))).toBe(true);
+    expect(seen).toEqual([]);
+    const overtaken: number[][] = [];
+    reader.peekBefore(position, (m) => overtaken.push([...m]));
+    // The consumer keeps b; d is partly published, so the producer keeps it whole, and c.
+    expect(overtaken).toEqual([[...b]]);
+    expect(unpublished).toEqual([[...d], [...c]]);
+    // Every message still arrives once, in order, after the barrier.
+    const rest: number[][] = [];
+    for (let i = 0; i < 20; i++) {
+      reader.read((m) => rest.push([...m]));
+      writer.drain();
+    }
+    expect(rest).toEqual([[...b], [...d], [...c]]);
+  });
+
+  it('a message the consumer has begun to reassemble counts whole on its side when it completes before the barrier', () => {
+    const { writer, reader } = pair(2, 4);
+    const big = Uint8Array.from({ length: 12 }, (_, i) => i + 1);
+    expect(writer.write(big)).toBe(false);
+    // The consumer takes the two published slots (the message is not complete yet).
+    expect(reader.read(() => {})).toBe(false);
+    writer.drain();
+    expect(writer.unpublished().map((m) => m.length)).toEqual([]);
+    expect(writer.writePriority(Uint8Array.of(9))).toBe(true);
+    let position = -1;
+    reader.takePriority((_m, p) => (position = p));
+    const overtaken: number[][] = [];
+    reader.peekBefore(position, (m) => overtaken.push([...m]));
+    expect(overtaken).toEqual([[...big]]);
+  });
 });

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JobGraphDocument } from '@sluice/graph-model';
-import { JobManager, TaskManager, type Job } from '@sluice/engine';
+import { decodeSnapshot, encodeSnapshot, JobManager, readSnapshotFile, TaskManager, type Job } from '@sluice/engine';
 
 const SEEDS = Number(process.env['SLUICE_FT_SEEDS'] ?? 50);
 let taskManager: TaskManager;
@@ -225,5 +225,167 @@ describe('savepoints', () => {
     );
     const plan = await jobs.dryRunRestore(changed, savepoint.directory);
     expect(plan.entries.find((e) => e.nodeId === 'window')?.status).toBe('incompatible');
+  });
+});
+
+/**
+ * A sink slower than its source (about a millisecond per record): the exchange's channels and the
+ * producers' output queues stay full, so a barrier that waited behind them would wait for
+ * the sink. Unaligned barriers overtake them (FLIP-76).
+ */
+function throttledJob(unaligned: boolean, failAt = -1, fileOutput?: string, parallelism = 2): JobGraphDocument {
+  return {
+    schemaVersion: 1,
+    name: 'throttled sink',
+    job: {
+      defaultParallelism: parallelism,
+      checkpointing: { enabled: true, intervalMs: 100, unaligned, alignmentTimeoutMs: 0, retained: 100 },
+      restartStrategy: { type: 'fixed-delay', attempts: 3, delayMs: 50 },
+    },
+    nodes: [
+      { id: 'gen', type: 'generator', config: { profile: 'sequence', count: THROTTLED_COUNT, ratePerSecond: 0, keys: 23, eventIntervalMs: 7 } },
+      // Large records: a channel's eight 32 KB buffers hold about a hundred of them, the rest queues at the producer.
+      { id: 'pad', type: 'map', config: { fn: `(v) => ({ ...v, pad: 'x'.repeat(2000) })` } },
+      { id: 'by-key', type: 'key-by', config: { key: { kind: 'field', field: 'key' } } },
+      {
+        id: 'slow',
+        type: 'map',
+        config: {
+          fn: `(v, ctx) => { if (ctx.attemptNumber === 0 && v.id === ${failAt}) throw new Error('injected failure'); const until = Date.now() + 1; while (Date.now() < until) {} return { id: v.id, key: v.key, value: v.value }; }`,
+        },
+      },
+      { id: 'out', type: 'collect-sink', config: { name: 'out', maxRecords: 1_000_000 } },
+      ...(fileOutput ? [{ id: 'files', type: 'file-sink', config: { path: fileOutput, format: 'jsonl' as const, semantics: 'exactly-once' as const } }] : []),
+    ],
+    edges: [
+      { id: 'e0', source: 'gen', target: 'pad' },
+      { id: 'e1', source: 'pad', target: 'by-key' },
+      { id: 'e2', source: 'by-key', target: 'slow' },
+      { id: 'e3', source: 'slow', target: 'out' },
+      ...(fileOutput ? [{ id: 'e4', source: 'slow', target: 'files' }] : []),
+    ],
+  };
+}
+
+const THROTTLED_COUNT = 3000;
+
+/** What a completed checkpoint holds of the records in flight between 'gen' and 'slow'. */
+function inFlight(directory: string): { emitted: Set<number>; overtakenOutput: number[]; channel: number[] } {
+  const emitted = new Set<number>();
+  const overtakenOutput: number[] = [];
+  const channel: number[] = [];
+  // Generator split i of 2 holds records i, i + 2, …; a split that is not in the checkpoint was read to its end (jobs started at parallelism 2).
+  const position = new Map<number, number>();
+  for (const file of readdirSync(directory).filter((f) => f.endsWith('.state'))) {
+    const data = readSnapshotFile(join(directory, file));
+    const gen = data.operators.find((o) => o.nodeId === 'gen');
+    for (const split of (gen?.operatorState?.entries ?? []) as Array<{ split: number; next: number; of: number }>) position.set(split.split, split.next);
+    for (const record of data.outputChannelState ?? []) {
+      expect(record[0]).toBe('slow');
+      overtakenOutput.push((record[3] as { id: number }).id);
+    }
+    for (const record of data.channelState ?? []) channel.push((record[1] as { id: number }).id);
+  }
+  for (const split of [0, 1]) {
+    const next = position.get(split) ?? Number.POSITIVE_INFINITY;
+    for (let k = 0; k < next && split + k * 2 < THROTTLED_COUNT; k++) emitted.add(split + k * 2);
+  }
+  return { emitted, overtakenOutput, channel };
+}
+
+describe('unaligned checkpoints under backpressure', () => {
+  it('state files keep overtaken output apart from in-flight input, and files of format 3 (without it) still read', () => {
+    const data = {
+      jobId: 'j',
+      checkpointId: 4,
+      taskId: 0,
+      subtaskIndex: 1,
+      operators: [],
+      channelState: [[0, { id: 1 }, 10, 0]] as const,
+      outputChannelState: [['slow', 0, 1, { id: 2 }, 20, 0]] as const,
+    };
+    const bytes = encodeSnapshot(data);
+    expect(bytes[4]).toBe(4);
+    const read = decodeSnapshot(bytes, 'new.state');
+    expect(read.channelState).toEqual([[0, { id: 1 }, 10, 0]]);
+    expect(read.outputChannelState).toEqual([['slow', 0, 1, { id: 2 }, 20, 0]]);
+    const older = encodeSnapshot({ ...data, outputChannelState: undefined });
+    older[4] = 3;
+    const old = decodeSnapshot(older, 'old.state');
+    expect(old.channelState).toEqual([[0, { id: 1 }, 10, 0]]);
+    expect(old.outputChannelState).toBeUndefined();
+  });
+
+  it('barriers overtake the output queued for a throttled sink: completed checkpoints hold those records instead of waiting for them', async () => {
+    const job = await jobs.submit(throttledJob(true));
+    await finish(job);
+    // The newest 100 are kept on disk.
+    const completed = job.checkpoints().filter((c) => c.status === 'completed' && existsSync(c.directory));
+    expect(completed.length).toBeGreaterThan(0);
+    let overtaking = 0;
+    for (const checkpoint of completed) {
+      const { emitted, overtakenOutput, channel } = inFlight(checkpoint.directory);
+      // Overtaken records were all emitted before the source's barrier, and each is stored once.
+      for (const id of [...overtakenOutput, ...channel]) expect(emitted.has(id), `checkpoint ${checkpoint.id}: record ${id}`).toBe(true);
+      expect(new Set([...overtakenOutput, ...channel]).size).toBe(overtakenOutput.length + channel.length);
+      if (overtakenOutput.length > 0) overtaking++;
+    }
+    // Had a barrier waited behind the queued output, that output would not be in its checkpoint.
+    expect(overtaking).toBeGreaterThan(0);
+  });
+
+  it('aligned barriers wait behind the queued output: their checkpoints hold no records in flight', async () => {
+    const job = await jobs.submit(throttledJob(false));
+    await finish(job);
+    const completed = job.checkpoints().filter((c) => c.status === 'completed' && existsSync(c.directory));
+    expect(completed.length).toBeGreaterThan(0);
+    for (const checkpoint of completed) {
+      const { overtakenOutput, channel } = inFlight(checkpoint.directory);
+      expect([overtakenOutput.length, channel.length]).toEqual([0, 0]);
+    }
+  });
+
+  it('after a failure, a restore from a checkpoint with overtaken output replays it: exactly the failure-free output', async () => {
+    const cleanOutput = freshOutput();
+    const clean = await finish(await jobs.submit(throttledJob(true, -1, cleanOutput)));
+    expect(clean.length).toBe(THROTTLED_COUNT);
+    const output = freshOutput();
+    const job = await jobs.submit(throttledJob(true, Math.floor(THROTTLED_COUNT * 0.7), output));
+    const rows = await finish(job);
+    expect(job.restarts).toBeGreaterThanOrEqual(1);
+    const failedAt = job.exceptions[0]?.at ?? Number.POSITIVE_INFINITY;
+    const restored = job
+      .checkpoints()
+      .filter((c) => c.status === 'completed' && (c.completedAt ?? Number.POSITIVE_INFINITY) < failedAt)
+      .sort((a, b) => b.id - a.id)[0];
+    expect(restored, 'a checkpoint completed before the failure').toBeDefined();
+    expect(inFlight(restored!.directory).overtakenOutput.length).toBeGreaterThan(0);
+    expect(rows).toEqual(clean);
+    expect(committedLines(output)).toEqual(committedLines(cleanOutput));
+  });
+
+  it('a checkpoint with overtaken output restores at parallelism 3: the consumers that now own the keys get those records, exactly once', async () => {
+    const cleanOutput = freshOutput();
+    await finish(await jobs.submit(throttledJob(true, -1, cleanOutput)));
+    const output = freshOutput();
+    const first = await jobs.submit(throttledJob(true, -1, output));
+    // Cancel right after a checkpoint that holds overtaken output completed (same tick: no later one completes first).
+    const chosen = await new Promise<string>((resolve, reject) => {
+      const poll = setInterval(() => {
+        const latest = first.checkpoints().filter((c) => c.status === 'completed').sort((a, b) => b.id - a.id)[0];
+        if (latest && inFlight(latest.directory).overtakenOutput.length > 0) {
+          clearInterval(poll);
+          first.cancel();
+          resolve(latest.directory);
+        } else if (first.status !== 'running') {
+          clearInterval(poll);
+          reject(new Error(`the job ended (${first.status}) before a checkpoint held overtaken output`));
+        }
+      }, 5);
+    });
+    await first.done;
+    const second = await jobs.submit(throttledJob(true, -1, output, 3), { restoreFrom: chosen });
+    await finish(second);
+    expect(committedLines(output)).toEqual(committedLines(cleanOutput));
   });
 });

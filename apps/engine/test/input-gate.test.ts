@@ -26,13 +26,15 @@ function setup(channels: Array<{ input: number }>, unaligned?: { enabled: boolea
     records: (channel: number, timestamps: number[]) => writers[channel]!.write(encoder.records(timestamps, null, timestamps.map((t) => ({ t })))),
     end: (channel: number) => writers[channel]!.write(encoder.endOfPartition()),
     barrier: (channel: number, id: number, savepoint = false) => writers[channel]!.write(encoder.barrier({ id, timestamp: 0, directory: '/x', savepoint })),
+    /** An unaligned barrier ahead of everything queued in the channel. */
+    priorityBarrier: (channel: number, id: number) => writers[channel]!.writePriority(encoder.barrier({ id, timestamp: 0, directory: '/x', savepoint: false })),
   };
-  const read = () => {
-    const status = gate.read(10_000, listener);
+  const read = (budget = 10_000) => {
+    const status = gate.read(budget, listener);
     const out = seen.splice(0);
     return { status, out, marks };
   };
-  return { send, read };
+  return { send, read, gate, listener, seen };
 }
 
 describe('input gate: watermark valve', () => {
@@ -186,5 +188,59 @@ describe('input gate: barriers', () => {
     expect(out.at(-1)).toEqual(['unaligned-complete', 0, 9]);
     expect(out.slice(1, -1).map((e) => e.join()).sort()).toEqual(['in-flight,0,2', 'record,0,1', 'record,0,2']);
     expect(out.findIndex((e) => e[0] === 'in-flight')).toBeLessThan(out.findIndex((e) => e[0] === 'record' && e[2] === 2));
+  });
+
+  it('unaligned: a barrier that overtook queued buffers stores them as in flight at once, before they are processed', () => {
+    const { send, read } = setup([{ input: 0 }, { input: 0 }], { enabled: true, alignmentTimeoutMs: 0 });
+    send.records(0, [1, 2]);
+    send.records(1, [3]);
+    send.watermark(1, 2);
+    send.records(1, [4]);
+    send.priorityBarrier(1, 6);
+    send.records(1, [5]);
+    send.priorityBarrier(0, 6);
+    expect(read().out).toEqual([
+      ['unaligned-start', 0, 6],
+      // The watermark between 3 and 4 is not stored: watermarks are regenerated after a restore.
+      ['in-flight', 0, 1],
+      ['in-flight', 0, 2],
+      ['in-flight', 0, 3],
+      ['in-flight', 0, 4],
+      ['unaligned-complete', 0, 6],
+      ['record', 0, 1],
+      ['record', 0, 2],
+      ['record', 0, 3],
+      ['record', 0, 4],
+      ['record', 0, 5],
+    ]);
+  });
+
+  it('unaligned: records of a channel read before its overtaking barrier arrived are in flight too, and nothing twice', () => {
+    const { send, read } = setup([{ input: 0 }, { input: 0 }], { enabled: true, alignmentTimeoutMs: 0 });
+    send.records(1, [7]);
+    send.priorityBarrier(0, 3);
+    const first = read().out;
+    expect(first).toEqual([['unaligned-start', 0, 3], ['in-flight', 0, 7], ['record', 0, 7]]);
+    send.records(1, [8]);
+    send.priorityBarrier(1, 3);
+    send.records(1, [9]);
+    expect(read().out).toEqual([['in-flight', 0, 8], ['unaligned-complete', 0, 3], ['record', 0, 8], ['record', 0, 9]]);
+  });
+
+  it('unaligned: the rest of a batch interrupted when the barrier arrives is in flight', () => {
+    const { send, gate, listener, seen } = setup([{ input: 0 }], { enabled: true, alignmentTimeoutMs: 0 });
+    send.records(0, Array.from({ length: 40 }, (_, i) => i));
+    // A deadline already passed: the gate hands over the first 32 records and keeps the rest.
+    gate.read(10_000, listener, 0);
+    expect(seen.splice(0).length).toBe(32);
+    send.priorityBarrier(0, 4);
+    gate.read(10_000, listener);
+    const out = seen.splice(0);
+    expect(out.slice(0, 10)).toEqual([
+      ['unaligned-start', 0, 4],
+      ...Array.from({ length: 8 }, (_, i): [string, number, number] => ['in-flight', 0, 32 + i]),
+      ['unaligned-complete', 0, 4],
+    ]);
+    expect(out.slice(10)).toEqual(Array.from({ length: 8 }, (_, i) => ['record', 0, 32 + i]));
   });
 });

@@ -117,7 +117,7 @@ export function subtaskRestores(stored: StoredCheckpoint, plan: ExecutionPlan): 
   const listState = new Map<string, Array<{ subtask: number; mode: 'split' | 'union'; entries: readonly unknown[] }>>();
   const keyedFiles = new Map<string, string[]>();
   const nativeKeyed = new Map<string, NativeCheckpointHandle[]>();
-  // Head node id → files with in-flight records of unaligned checkpoints.
+  // Head node id → files with records in flight to it in unaligned checkpoints.
   const channelFiles = new Map<string, string[]>();
   const oldParallelism = new Map(metadata.nodes.map((n) => [n.nodeId, n.parallelism]));
   for (const handle of metadata.subtasks) {
@@ -129,10 +129,14 @@ export function subtaskRestores(stored: StoredCheckpoint, plan: ExecutionPlan): 
     const path = join(directory, handle.file);
     const data = readSnapshotFile(path);
     const head = data.operators[0]?.nodeId;
-    if (head !== undefined && (data.channelState?.length ?? 0) > 0) {
-      const files = channelFiles.get(head) ?? [];
+    // In-flight records go to the head they were travelling to: this file's own head
+    // (input side) and the consumers of the output its barriers overtook.
+    const consumers = new Set((data.outputChannelState ?? []).map((record) => record[0]));
+    if (head !== undefined && (data.channelState?.length ?? 0) > 0) consumers.add(head);
+    for (const consumer of consumers) {
+      const files = channelFiles.get(consumer) ?? [];
       files.push(path);
-      channelFiles.set(head, files);
+      channelFiles.set(consumer, files);
     }
     for (const op of data.operators) {
       if (op.keyedState && op.keyedState.keyGroups.length > 0) {

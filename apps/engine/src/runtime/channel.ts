@@ -16,15 +16,31 @@
  * After publishing, the producer rings the consumer's doorbell; after releasing a slot,
  * the consumer rings the producer's credit bell: both are Int32 counters that a waiting
  * task watches with Atomics.waitAsync.
+ *
+ * Beside the ring, one priority event at a time (an unaligned checkpoint barrier, as
+ * Flink's priority events) travels in its own area. It carries the number of slots
+ * published before it: the consumer takes it before any later data and knows which of
+ * the buffers it still holds were sent before the barrier. Messages the producer could
+ * not publish yet (its spill) are overtaken as well; the producer hands them over with
+ * `unpublished()` for its checkpoint. The priority area uses no slot, so credits are
+ * not touched.
  */
 
 export const DEFAULT_SLOTS = 8;
 export const DEFAULT_SLOT_BYTES = 32 * 1024;
 
-const CONTROL_INTS = 4;
+const CONTROL_INTS = 8;
 const PUBLISHED = 0;
 const CONSUMED = 1;
-const HEADER_BYTES = CONTROL_INTS * 4;
+/** Priority events posted and taken; at most one is pending. */
+const PRIORITY_POSTED = 2;
+const PRIORITY_TAKEN = 3;
+/** Slots published before the pending priority event. */
+const PRIORITY_POSITION = 4;
+const PRIORITY_LENGTH = 5;
+/** Room for one barrier (its checkpoint directory is a path). */
+export const PRIORITY_BYTES = 4096;
+const HEADER_BYTES = CONTROL_INTS * 4 + PRIORITY_BYTES;
 const SLOT_HEADER_INTS = 2;
 const LAST = 1;
 
@@ -53,6 +69,7 @@ export function ring(bell: Bell): void {
 
 class Layout {
   readonly control: Int32Array;
+  readonly priority: Uint8Array;
   readonly slotHeaders: Int32Array;
   readonly data: Uint8Array;
   readonly slots: number;
@@ -62,6 +79,7 @@ class Layout {
     this.slots = memory.slots;
     this.slotBytes = memory.slotBytes;
     this.control = new Int32Array(memory.buffer, 0, CONTROL_INTS);
+    this.priority = new Uint8Array(memory.buffer, CONTROL_INTS * 4, PRIORITY_BYTES);
     this.slotHeaders = new Int32Array(memory.buffer, HEADER_BYTES, memory.slots * SLOT_HEADER_INTS);
     this.data = new Uint8Array(memory.buffer, HEADER_BYTES + memory.slots * SLOT_HEADER_INTS * 4, memory.slots * memory.slotBytes);
   }
@@ -69,8 +87,13 @@ class Layout {
 
 export class ChannelWriter {
   private readonly layout: Layout;
-  /** Messages (or their unwritten tails) waiting for credit, oldest first. */
+  /**
+   * Messages waiting for credit, oldest first, kept whole: the first may be partly
+   * published already (`spillHead` bytes), and an overtaking barrier hands it over whole.
+   */
   private readonly spill: Uint8Array[] = [];
+  private spillHead = 0;
+  /** Bytes not yet published. */
   private spilledBytes = 0;
   private published = 0;
 
@@ -106,9 +129,11 @@ export class ChannelWriter {
       this.drain();
       return this.spill.length === 0;
     }
-    const written = this.writeChunks(message);
+    const written = this.writeChunks(message, 0);
     if (written < message.length) {
-      this.keep(message.slice(written));
+      this.keep(message.slice());
+      this.spillHead = written;
+      this.spilledBytes -= written;
       return false;
     }
     return true;
@@ -118,15 +143,42 @@ export class ChannelWriter {
   drain(): boolean {
     while (this.spill.length > 0) {
       const head = this.spill[0] as Uint8Array;
-      const written = this.writeChunks(head);
+      const written = this.writeChunks(head, this.spillHead);
+      this.spilledBytes -= written - this.spillHead;
       if (written < head.length) {
-        this.spill[0] = head.subarray(written);
-        this.spilledBytes -= written;
+        this.spillHead = written;
         return false;
       }
       this.spill.shift();
-      this.spilledBytes -= head.length;
+      this.spillHead = 0;
     }
+    return true;
+  }
+
+  /**
+   * The messages not yet completely published, whole and oldest first (the first may
+   * have some of its slots in the ring already). A barrier that overtakes them leaves
+   * them to the producer's checkpoint; they are still sent afterwards.
+   */
+  unpublished(): readonly Uint8Array[] {
+    return this.spill.slice();
+  }
+
+  /**
+   * Posts a priority event ahead of everything queued. Returns false, posting nothing,
+   * while the consumer has not taken the previous one or when it does not fit.
+   */
+  writePriority(message: Uint8Array): boolean {
+    const { control, priority } = this.layout;
+    if (message.length > PRIORITY_BYTES) return false;
+    const posted = Atomics.load(control, PRIORITY_POSTED);
+    if (Atomics.load(control, PRIORITY_TAKEN) !== posted) return false;
+    priority.set(message);
+    Atomics.store(control, PRIORITY_LENGTH, message.length);
+    Atomics.store(control, PRIORITY_POSITION, this.published);
+    // Last: the consumer reads the event only once this is visible.
+    Atomics.store(control, PRIORITY_POSTED, posted + 1);
+    ring(this.doorbell);
     return true;
   }
 
@@ -135,10 +187,10 @@ export class ChannelWriter {
     this.spilledBytes += bytes.length;
   }
 
-  /** Writes whole chunks while credit lasts; returns bytes written. */
-  private writeChunks(message: Uint8Array): number {
+  /** Writes whole chunks from `offset` while credit lasts; returns the offset reached. */
+  private writeChunks(message: Uint8Array, from: number): number {
     const { slots, slotBytes, slotHeaders, data, control } = this.layout;
-    let offset = 0;
+    let offset = from;
     let any = false;
     while (offset < message.length || message.length === 0) {
       const consumed = Atomics.load(control, CONSUMED);
@@ -177,19 +229,77 @@ export class ChannelReader {
     return { published: Atomics.load(this.layout.control, PUBLISHED), consumed: this.consumed };
   }
 
-  /** Whether a slot is ready to read. */
+  /** Whether a slot or a priority event is ready to read. */
   hasData(): boolean {
-    return Atomics.load(this.layout.control, PUBLISHED) > this.consumed;
+    return this.hasPriority() || Atomics.load(this.layout.control, PUBLISHED) > this.consumed;
+  }
+
+  /** Whether a priority event waits. */
+  hasPriority(): boolean {
+    const { control } = this.layout;
+    return Atomics.load(control, PRIORITY_POSTED) !== Atomics.load(control, PRIORITY_TAKEN);
+  }
+
+  /**
+   * Hands the pending priority event to `handle` (a view valid during the call) with the
+   * number of slots published before it, then frees the area. Returns false if none waits.
+   */
+  takePriority(handle: (message: Uint8Array, position: number) => void): boolean {
+    const { control, priority } = this.layout;
+    const posted = Atomics.load(control, PRIORITY_POSTED);
+    if (posted === Atomics.load(control, PRIORITY_TAKEN)) return false;
+    try {
+      handle(priority.subarray(0, Atomics.load(control, PRIORITY_LENGTH)), Atomics.load(control, PRIORITY_POSITION));
+    } finally {
+      Atomics.store(control, PRIORITY_TAKEN, posted);
+      ring(this.creditBell);
+    }
+    return true;
+  }
+
+  /**
+   * Calls `handle` with every complete message published before slot `position` that
+   * was not read yet, without consuming anything: what a barrier posted at `position`
+   * overtook in this ring. A message still incomplete at `position` is left out: its
+   * tail was unpublished then, so the producer's checkpoint holds it whole.
+   */
+  peekBefore(position: number, handle: (message: Uint8Array) => void): void {
+    const { slots, slotBytes, slotHeaders, data } = this.layout;
+    let parts = this.partial.slice();
+    let bytes = this.partialBytes;
+    for (let seq = this.consumed; seq < position; seq++) {
+      const slot = seq % slots;
+      const length = slotHeaders[slot * SLOT_HEADER_INTS] ?? 0;
+      const last = ((slotHeaders[slot * SLOT_HEADER_INTS + 1] ?? 0) & LAST) !== 0;
+      parts.push(data.subarray(slot * slotBytes, slot * slotBytes + length));
+      bytes += length;
+      if (!last) continue;
+      const whole = new Uint8Array(bytes);
+      let at = 0;
+      for (const part of parts) {
+        whole.set(part, at);
+        at += part.length;
+      }
+      handle(whole);
+      parts = [];
+      bytes = 0;
+    }
   }
 
   /**
    * Calls `handle` with the next complete message, if one is there, and returns true.
    * A single-slot message is handed over as a view of shared memory, valid only
    * during the call; the slot is released right after.
+   *
+   * With `priority`, a pending priority event is handed there first. The published
+   * count is read before the event is looked for, so nothing published after the
+   * event can be read before it.
    */
-  read(handle: (message: Uint8Array) => void): boolean {
+  read(handle: (message: Uint8Array) => void, priority?: (message: Uint8Array, position: number) => void): boolean {
     const { slots, slotBytes, slotHeaders, data, control } = this.layout;
-    while (Atomics.load(control, PUBLISHED) > this.consumed) {
+    const published = Atomics.load(control, PUBLISHED);
+    if (priority && this.takePriority(priority)) return true;
+    while (published > this.consumed) {
       const slot = this.consumed % slots;
       const length = slotHeaders[slot * SLOT_HEADER_INTS] ?? 0;
       const last = ((slotHeaders[slot * SLOT_HEADER_INTS + 1] ?? 0) & LAST) !== 0;

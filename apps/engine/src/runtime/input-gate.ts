@@ -6,7 +6,7 @@
  */
 import { InputStatus, MAX_WATERMARK, MIN_WATERMARK, RowKind } from '@sluice/operators';
 import { ChannelReader, type ChannelMemory } from './channel.js';
-import { MessageDecoder, MessageType, type Barrier } from './messages.js';
+import { MessageDecoder, MessageType, type Barrier, type Message } from './messages.js';
 
 export interface GateChannelSpec {
   readonly exchange: number;
@@ -136,7 +136,22 @@ export class InputGate {
   }
 
   hasData(): boolean {
-    return this.pending !== undefined || this.channels.some((c) => !c.ended && !c.blocked && c.reader.hasData());
+    return this.pending !== undefined || this.channels.some((c) => !c.ended && (c.blocked ? c.reader.hasPriority() : c.reader.hasData()));
+  }
+
+  /** Whether a barrier waits in some channel's priority area. */
+  hasPriority(): boolean {
+    return this.channels.some((c) => !c.ended && c.reader.hasPriority());
+  }
+
+  /**
+   * Takes the barriers waiting in the channels' priority areas, also while the task
+   * cannot process records (its output has no credit): that is when they matter.
+   */
+  readPriority(task: GateListener): void {
+    for (const channel of this.channels) {
+      if (!channel.ended) channel.reader.takePriority((bytes, position) => this.onPriority(channel, bytes, position, task));
+    }
   }
 
   /**
@@ -146,6 +161,8 @@ export class InputGate {
    */
   read(budget: number, task: GateListener, deadline = Number.POSITIVE_INFINITY): InputStatus {
     this.checkAlignmentTimeout(task);
+    if (task.holdsInput?.() === true) return InputStatus.MORE_AVAILABLE;
+    this.readPriority(task);
     if (task.holdsInput?.() === true) return InputStatus.MORE_AVAILABLE;
     let handled = this.resume(task, deadline);
     if (this.pending) return InputStatus.MORE_AVAILABLE;
@@ -158,38 +175,41 @@ export class InputGate {
         idleRounds++;
         continue;
       }
-      const got = channel.reader.read((bytes) => {
-        const message = this.decoder.decode(bytes);
-        switch (message[0]) {
-          case MessageType.RECORDS: {
-            const [, timestamps, kinds, values] = message;
-            channel.lastRecordAt = performance.now();
-            this.pending = { channel, input: channel.input, timestamps, kinds, values, position: 0 };
-            handled += this.resume(task, deadline);
-            break;
+      const got = channel.reader.read(
+        (bytes) => {
+          const message = this.decoder.decode(bytes);
+          switch (message[0]) {
+            case MessageType.RECORDS: {
+              const [, timestamps, kinds, values] = message;
+              channel.lastRecordAt = performance.now();
+              this.pending = { channel, input: channel.input, timestamps, kinds, values, position: 0 };
+              handled += this.resume(task, deadline);
+              break;
+            }
+            case MessageType.WATERMARK:
+              channel.watermark = Math.max(channel.watermark, message[1]);
+              if (channel.idle) channel.idle = false;
+              this.update(channel.input, task);
+              break;
+            case MessageType.IDLE:
+              channel.idle = message[1];
+              this.update(channel.input, task);
+              break;
+            case MessageType.END_OF_PARTITION:
+              channel.ended = true;
+              channel.watermark = MAX_WATERMARK;
+              this.open--;
+              this.update(channel.input, task);
+              // An ended channel will send no barrier: it counts as aligned.
+              this.checkAligned(task);
+              break;
+            case MessageType.BARRIER:
+              this.onBarrier(channel, barrierOf(message), task);
+              break;
           }
-          case MessageType.WATERMARK:
-            channel.watermark = Math.max(channel.watermark, message[1]);
-            if (channel.idle) channel.idle = false;
-            this.update(channel.input, task);
-            break;
-          case MessageType.IDLE:
-            channel.idle = message[1];
-            this.update(channel.input, task);
-            break;
-          case MessageType.END_OF_PARTITION:
-            channel.ended = true;
-            channel.watermark = MAX_WATERMARK;
-            this.open--;
-            this.update(channel.input, task);
-            // An ended channel will send no barrier: it counts as aligned.
-            this.checkAligned(task);
-            break;
-          case MessageType.BARRIER:
-            this.onBarrier(channel, { id: message[1], timestamp: message[2], directory: message[3], savepoint: message[4], stop: message[5] }, task);
-            break;
-        }
-      });
+        },
+        (bytes, position) => this.onPriority(channel, bytes, position, task),
+      );
       idleRounds = got ? 0 : idleRounds + 1;
       if (this.interrupted() || task.holdsInput?.() === true) return InputStatus.MORE_AVAILABLE;
       if (this.open === 0) return InputStatus.END_OF_INPUT;
@@ -213,6 +233,41 @@ export class InputGate {
     }
     this.pendingBarrier.received.add(channel);
     if (this.alignment === 'exactly-once' && !this.pendingBarrier.unaligned) channel.blocked = true;
+    this.checkAligned(task);
+  }
+
+  /**
+   * A barrier that overtook the channel's buffers (FLIP-76): what it overtook, the rest
+   * of a batch being handed over and the complete messages published before it, is
+   * stored with the checkpoint as in flight; it is still processed as usual afterwards.
+   */
+  private onPriority(channel: ChannelState, bytes: Uint8Array, position: number, task: GateListener): void {
+    const message = this.decoder.decode(bytes);
+    if (message[0] !== MessageType.BARRIER) throw new Error(`a channel of input ${channel.input} carried message type ${message[0]} as a priority event; only barriers overtake data`);
+    const barrier = barrierOf(message);
+    const pending = this.pendingBarrier;
+    if (pending && (barrier.id < pending.barrier.id || pending.received.has(channel))) return;
+    if (pending && barrier.id > pending.barrier.id) {
+      task.abandonBarrier(pending.barrier.id);
+      this.unblockAll();
+      this.pendingBarrier = undefined;
+    }
+    if (!this.pendingBarrier) this.pendingBarrier = { barrier, received: new Set(), startedAt: performance.now(), unaligned: false };
+    // Only unaligned barriers are sent ahead of data, so this checkpoint is unaligned here too.
+    this.goUnaligned(task);
+    const batch = this.pending;
+    if (batch?.channel === channel) {
+      for (let i = batch.position; i < batch.values.length; i++) {
+        task.recordInFlight(channel.input, batch.values[i], batch.timestamps[i] as number, (batch.kinds ? batch.kinds[i] : RowKind.INSERT) as RowKind);
+      }
+    }
+    channel.reader.peekBefore(position, (overtaken) => {
+      const data = this.decoder.decode(overtaken);
+      if (data[0] !== MessageType.RECORDS) return;
+      const [, timestamps, kinds, values] = data;
+      for (let i = 0; i < values.length; i++) task.recordInFlight(channel.input, values[i], timestamps[i] as number, (kinds ? kinds[i] : RowKind.INSERT) as RowKind);
+    });
+    this.pendingBarrier.received.add(channel);
     this.checkAligned(task);
   }
 
@@ -347,4 +402,8 @@ export class InputGate {
     this.holding[input] = holdingBack && !allEnded ? { exchange: holdingBack.exchange, producerSubtask: holdingBack.producerSubtask } : undefined;
     task.reportInputWatermarks(this.emitted.map((watermark, i) => ({ watermark, idle: this.inputIdle[i] ?? false, holdingBack: this.holding[i] })));
   }
+}
+
+function barrierOf(message: Extract<Message, readonly [typeof MessageType.BARRIER, ...unknown[]]>): Barrier {
+  return { id: message[1], timestamp: message[2], directory: message[3], savepoint: message[4], stop: message[5] };
 }

@@ -19,9 +19,12 @@ const MAGIC = Buffer.from('SLST');
  * of their keys (`timerRows`, see @sluice/operators' snapshot-bytes.ts): a window
  * registers the same timer for every key, so the timestamp and window are stored once
  * instead of per key. Formats 1 and 2 stored one object per timer (`timers`).
+ * 4: `outputChannelState`, the records an unaligned barrier overtook in the subtask's
+ * output (`OutputChannelRecord`). A reader that ignored the field would lose them, so
+ * the version says it is there; files of formats 1 to 3 have none.
  */
-export const STATE_FORMAT_VERSION = 3;
-const READABLE_STATE_FORMATS: readonly number[] = [1, 2, 3];
+export const STATE_FORMAT_VERSION = 4;
+const READABLE_STATE_FORMATS: readonly number[] = [1, 2, 3, 4];
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
 export interface OperatorSnapshotData {
@@ -48,7 +51,19 @@ export interface SubtaskSnapshotData {
    * value, timestamp, kind), replayed into it after a restore.
    */
   readonly channelState?: ReadonlyArray<readonly [number, unknown, number, number]> | undefined;
+  /**
+   * Unaligned checkpoints: records this subtask had produced but not yet published into
+   * a channel when the barrier overtook them (Flink's result subpartition state). They
+   * are replayed into the consumer after a restore, as its own in-flight records.
+   */
+  readonly outputChannelState?: readonly OutputChannelRecord[] | undefined;
 }
+
+/**
+ * One overtaken output record: the consumer task's head node, its input (0, or 1 for a
+ * two-input head), the consumer subtask it was sent to, value, timestamp and row kind.
+ */
+export type OutputChannelRecord = readonly [consumer: string, input: number, consumerSubtask: number, value: unknown, timestamp: number, kind: number];
 
 type KeyGroupSnapshot = KeyedStateSnapshot['keyGroups'][number];
 

@@ -63,8 +63,8 @@ import { ChainFusion } from './fusion.js';
 import type { FailureReport } from './protocol.js';
 import { ChannelWriter, type ChannelMemory } from './channel.js';
 import { InputGate, type ChannelStatus, type GateListener, type InputWatermark } from './input-gate.js';
-import { readSnapshotFile, SnapshotEncoder, type EncodableOperatorSnapshot, type OperatorSnapshotData, type SubtaskSnapshotData } from './state-files.js';
-import { MessageEncoder, type Barrier } from './messages.js';
+import { readSnapshotFile, SnapshotEncoder, type EncodableOperatorSnapshot, type OperatorSnapshotData, type OutputChannelRecord, type SubtaskSnapshotData } from './state-files.js';
+import { MessageDecoder, MessageEncoder, MessageType, type Barrier } from './messages.js';
 import { channelSelector, type ChannelSelector } from './partitioner.js';
 import { KeyCountingSelector, TapSampler, TapTarget, type HotKeyReport, type TapDrain, type TapSpec } from './taps.js';
 import { RocksDBKeyedStateBackend, canonicalFromNative, type NativeCapture, type NativeCheckpointHandle } from '../state/rocksdb/index.js';
@@ -521,6 +521,14 @@ export class StreamTask implements GateListener {
         exchange.partitioning,
         DEFAULT_BATCH,
         this.host.maxRecordBytes === undefined ? undefined : { maxRecordBytes: this.host.maxRecordBytes, consumer: `'${consumerTask.name}'` },
+        {
+          overtakes: (barrier) => this.barrierOvertakes(barrier),
+          consumer: consumerTask.operators[0]?.nodeId ?? '',
+          input: exchange.toInput,
+          consumerSubtasks: channels.map((c) => c.consumerSubtask),
+          decoder: this.outputDecoder,
+          record: (record) => this.overtakenOutput.push(record),
+        },
       );
       writerByExchange.set(exchange.id, writer);
       this.writers.push(writer);
@@ -707,23 +715,31 @@ export class StreamTask implements GateListener {
   }
 
   /**
-   * In-flight records of an unaligned checkpoint go back into the head first. A record
-   * belongs here if its key is in this subtask's key groups (keyed input), or if it was
-   * in flight to the old subtask this one replaces (index modulo the parallelism).
+   * In-flight records of an unaligned checkpoint go back into the head first: those this
+   * head's old subtasks had received (channel state), then those its producers had not
+   * yet published (their output channel state), so each channel keeps its order. A record
+   * belongs here if its key is in this subtask's key groups (keyed input), or else if it
+   * was in flight to the old subtask this one replaces (index modulo the parallelism).
    */
   private replayChannelState(): void {
     const files = this.restore?.channelStateFiles ?? [];
     if (files.length === 0) return;
+    const head = this.plan.operators[0]?.nodeId;
     const range = this.plan.subtasks[this.subtaskIndex]?.keyGroupRange;
-    for (const file of files) {
-      const data = readSnapshotFile(file);
-      for (const [input, value, timestamp, kind] of data.channelState ?? []) {
-        const selector = this.keySelectors[input];
-        const mine =
-          selector && range
-            ? inRange(range, keyGroupOf(selector(value), this.job.maxParallelism))
-            : data.subtaskIndex % this.plan.parallelism === this.subtaskIndex;
-        if (mine) this.handleRecord(input, value, timestamp, kind as RowKind);
+    const mine = (input: number, value: unknown, oldSubtask: number): boolean => {
+      const selector = this.keySelectors[input];
+      return selector && range ? inRange(range, keyGroupOf(selector(value), this.job.maxParallelism)) : oldSubtask % this.plan.parallelism === this.subtaskIndex;
+    };
+    const data = files.map((file) => readSnapshotFile(file));
+    for (const file of data) {
+      if (file.operators[0]?.nodeId !== head) continue;
+      for (const [input, value, timestamp, kind] of file.channelState ?? []) {
+        if (mine(input, value, file.subtaskIndex)) this.handleRecord(input, value, timestamp, kind as RowKind);
+      }
+    }
+    for (const file of data) {
+      for (const [consumer, input, oldSubtask, value, timestamp, kind] of file.outputChannelState ?? []) {
+        if (consumer === head && mine(input, value, oldSubtask)) this.handleRecord(input, value, timestamp, kind as RowKind);
       }
     }
   }
@@ -779,12 +795,32 @@ export class StreamTask implements GateListener {
     });
   }
 
+  /** Records that barriers overtook in this subtask's output, collected by the exchange writers until the snapshot takes them. */
+  private overtakenOutput: OutputChannelRecord[] = [];
+  private readonly outputDecoder = new MessageDecoder();
+
+  /**
+   * Barriers overtake queued output only in checkpoints unaligned from their start; with
+   * an alignment timeout they travel with the data (the consumer turns unaligned later).
+   */
+  private barrierOvertakes(barrier: Barrier): boolean {
+    const c = this.job.checkpointing;
+    return c.mode === 'exactly-once' && c.unaligned && c.alignmentTimeoutMs === 0 && !barrier.savepoint;
+  }
+
+  private takeOvertakenOutput(): OutputChannelRecord[] {
+    const records = this.overtakenOutput;
+    this.overtakenOutput = [];
+    return records;
+  }
+
   /** An unaligned checkpoint between its first and last barrier: the snapshot is taken, in-flight records collect. */
   private unaligned:
     | {
         barrier: Barrier;
         operators: PendingOperatorSnapshot[];
         records: Array<readonly [number, unknown, number, number]>;
+        output: OutputChannelRecord[];
         syncMs: number;
         captures: Promise<Array<[number, NativeCapture]>> | undefined;
       }
@@ -795,7 +831,7 @@ export class StreamTask implements GateListener {
     for (const op of this.operators) op.prepareSnapshotPreBarrier(barrier.id);
     for (const writer of this.writers) writer.barrier(barrier);
     const captures = this.captureNative(barrier);
-    this.unaligned = { barrier, operators: this.snapshotOperators(barrier.id, captures !== undefined), records: [], syncMs: performance.now() - started, captures };
+    this.unaligned = { barrier, operators: this.snapshotOperators(barrier.id, captures !== undefined), records: [], output: this.takeOvertakenOutput(), syncMs: performance.now() - started, captures };
   }
 
   recordInFlight(input: number, value: unknown, timestamp: number, kind: RowKind): void {
@@ -806,7 +842,7 @@ export class StreamTask implements GateListener {
     const pending = this.unaligned;
     this.unaligned = undefined;
     if (pending?.barrier.id !== barrier.id) return;
-    this.persist(barrier, pending.operators, pending.records, alignmentMs, pending.syncMs, pending.captures);
+    this.persist(barrier, pending.operators, { input: pending.records, output: pending.output }, alignmentMs, pending.syncMs, pending.captures);
   }
 
   /** Called by the input gate when the barrier arrived on every channel. */
@@ -835,7 +871,7 @@ export class StreamTask implements GateListener {
     if (barrier.stop === true && this.operators[0]?.inputs === 0) this.suspended = true;
     const captures = this.captureNative(barrier);
     const operators = this.snapshotOperators(barrier.id, captures !== undefined);
-    this.persist(barrier, operators, undefined, alignmentMs, performance.now() - started, captures);
+    this.persist(barrier, operators, { input: undefined, output: this.takeOvertakenOutput() }, alignmentMs, performance.now() - started, captures);
   }
 
   /**
@@ -920,7 +956,7 @@ export class StreamTask implements GateListener {
   private persist(
     barrier: Barrier,
     pending: readonly PendingOperatorSnapshot[],
-    channelState: Array<readonly [number, unknown, number, number]> | undefined,
+    inFlight: { input: Array<readonly [number, unknown, number, number]> | undefined; output: OutputChannelRecord[] },
     alignmentMs: number,
     syncMs: number,
     captures?: Promise<Array<[number, NativeCapture]>>,
@@ -939,7 +975,7 @@ export class StreamTask implements GateListener {
       }
       return handles;
     };
-    const written = this.completeSnapshot({ jobId: this.jobId, checkpointId: barrier.id, taskId: this.plan.id, subtaskIndex: this.subtaskIndex, channelState }, pending).then(async (encoded) => {
+    const written = this.completeSnapshot({ jobId: this.jobId, checkpointId: barrier.id, taskId: this.plan.id, subtaskIndex: this.subtaskIndex, channelState: inFlight.input, outputChannelState: inFlight.output.length > 0 ? inFlight.output : undefined }, pending).then(async (encoded) => {
       await this.host.persist(file, encoded.bytes);
       return encoded;
     });
@@ -991,6 +1027,12 @@ export class StreamTask implements GateListener {
       this.runMails();
       // A checkpoint mail may have started one.
       if (this.holdsInput()) continue;
+      // Barriers that overtake data are taken also while the output has no credit: a
+      // backpressured subtask checkpoints without first getting rid of its output.
+      if (this.gate?.hasPriority() === true) {
+        this.gate.readPriority(this);
+        if (this.holdsInput()) continue;
+      }
       if (this.writers.some((w) => w.blocked)) {
         if (!this.drainWriters()) {
           account('busyMs');
@@ -1181,7 +1223,8 @@ export class StreamTask implements GateListener {
     this.outputsEnded = true;
     while (!this.drainWriters()) {
       if (this.cancelled) return;
-      await this.waitFor('credit');
+      // Mails are not run here: one waiting (a checkpoint trigger) must not end the wait at once, or this loop spins in microtasks and starves the consumers on this worker.
+      await this.waitFor('credit', undefined, undefined, true);
     }
   }
 
@@ -1225,7 +1268,7 @@ export class StreamTask implements GateListener {
     }
   }
 
-  private waitFor(what: 'credit' | 'input' | 'source', source?: SourceOperator, maxMs?: number): Promise<void> {
+  private waitFor(what: 'credit' | 'input' | 'source', source?: SourceOperator, maxMs?: number, mailsWait = false): Promise<void> {
     this.loopState = `waiting for ${what}`;
     return new Promise<void>((resolve) => {
       let done = false;
@@ -1236,7 +1279,7 @@ export class StreamTask implements GateListener {
         resolve();
       };
       if (maxMs !== undefined) setTimeout(finish, maxMs).unref();
-      if (this.mails.length > 0 || this.cancelled) {
+      if ((this.mails.length > 0 && !mailsWait) || this.cancelled) {
         finish();
         return;
       }
@@ -1255,6 +1298,18 @@ export class StreamTask implements GateListener {
       if (what === 'credit' && this.writers.some((w) => w.hasCredit())) {
         finish();
         return;
+      }
+      if (what === 'credit' && this.gate) {
+        // A barrier ahead of the data wakes a subtask that waits for credit, too (the bell
+        // is read before the check: a barrier posted in between still changes it).
+        const rung = Atomics.load(this.doorbell, 0);
+        if (this.gate.hasPriority()) {
+          finish();
+          return;
+        }
+        const door = Atomics.waitAsync(this.doorbell, 0, rung);
+        if (door.async) void door.value.then(finish);
+        else finish();
       }
       const waiting = Atomics.waitAsync(bell, 0, seen);
       if (waiting.async) void waiting.value.then(finish);
@@ -1449,6 +1504,7 @@ class ExchangeWriter implements Target {
     readonly partitioning: Partitioning,
     private readonly batchSize = DEFAULT_BATCH,
     private readonly limit?: { readonly maxRecordBytes: number; readonly consumer: string },
+    private readonly overtaking?: OvertakingOutput,
   ) {
     this.selector = baseSelector;
     this.pending = channels.map(() => ({ timestamps: [], kinds: null, values: [] }));
@@ -1551,6 +1607,38 @@ class ExchangeWriter implements Target {
   barrier(barrier: Barrier): void {
     this.flush();
     const bytes = this.encoder.barrier(barrier);
-    for (const c of this.channels) c.write(bytes);
+    const overtaking = this.overtaking?.overtakes(barrier) === true ? this.overtaking : undefined;
+    this.channels.forEach((c, i) => {
+      // An unaligned barrier goes ahead of the queued buffers (FLIP-76). What was not yet
+      // published is taken whole into this subtask's checkpoint (and still sent after the
+      // barrier); what the ring holds the consumer stores. While the consumer has not taken
+      // the previous barrier there is no room ahead: this one queues like data.
+      const held = overtaking ? c.unpublished() : [];
+      if (!overtaking || !c.writePriority(bytes)) {
+        c.write(bytes);
+        return;
+      }
+      const subtask = overtaking.consumerSubtasks[i] ?? i;
+      for (const message of held) {
+        const data = overtaking.decoder.decode(message);
+        if (data[0] !== MessageType.RECORDS) continue;
+        const [, timestamps, kinds, values] = data;
+        for (let r = 0; r < values.length; r++) {
+          overtaking.record([overtaking.consumer, overtaking.input, subtask, values[r], timestamps[r] as number, kinds ? (kinds[r] as number) : RowKind.INSERT]);
+        }
+      }
+    });
   }
+}
+
+/** Where an exchange's barriers may overtake its queued output, and where the overtaken records go. */
+interface OvertakingOutput {
+  /** Whether this barrier may overtake (an unaligned checkpoint from its start). */
+  readonly overtakes: (barrier: Barrier) => boolean;
+  /** The consumer task's head node and input, and the consumer subtask of each channel. */
+  readonly consumer: string;
+  readonly input: number;
+  readonly consumerSubtasks: readonly number[];
+  readonly decoder: MessageDecoder;
+  readonly record: (record: OutputChannelRecord) => void;
 }
