@@ -2,11 +2,12 @@
  * The runtime on real worker threads: each test deploys a job on a task manager with
  * two slots and checks what came out (and, where it matters, the live metrics).
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobGraphDocument, Partitioning } from '@sluice/graph-model';
-import { JobManager, SubmissionError, TaskManager, type Job } from '@sluice/engine';
+import { JobManager, readSnapshotFile, SubmissionError, TaskManager, type Job } from '@sluice/engine';
 import { keyGroupOf, keyGroupRangeOf, recordFactory, subtaskForKey } from '@sluice/operators';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -317,6 +318,37 @@ describe('runtime', () => {
       for (const r of values<{ key: unknown; count: number }>(job, name)) last.set(r.key, r.count);
       expect([...last.values()].reduce((n, c) => n + c, 0), name).toBe(20_000);
     }
+  }, 60_000);
+
+  it('a source with an expensive operator chained after it lets checkpoint barriers in between its records: a poll lasts about one slice, not a whole batch', async () => {
+    const count = 300;
+    const job = await run({
+      schemaVersion: 1,
+      name: 'slow chain after a source',
+      job: { defaultParallelism: 1, checkpointing: { enabled: true, intervalMs: 20, retained: 100 } },
+      nodes: [
+        { id: 'gen', type: 'generator', config: { profile: 'sequence', count, ratePerSecond: 0, keys: 5 } },
+        // About 3 ms per record, chained into the source's task.
+        { id: 'slow', type: 'map', config: { fn: '(v) => { const end = performance.now() + 3; while (performance.now() < end) {} return v; }' } },
+        { id: 'out', type: 'collect-sink', config: { name: 'out', maxRecords: 1_000 } },
+      ],
+      edges: [
+        { id: 'e1', source: 'gen', target: 'slow' },
+        { id: 'e2', source: 'slow', target: 'out' },
+      ],
+    });
+    expect(job.status, job.failure?.message).toBe('finished');
+    expect(values(job)).toHaveLength(count);
+    // Where the generator stood at each completed checkpoint. Emitting a batch of 1024
+    // records in one poll would put every checkpoint at 0 or at the end.
+    const positions = job
+      .checkpoints()
+      .filter((c) => c.status === 'completed')
+      .flatMap((c) => readdirSync(c.directory).filter((f) => f.endsWith('.state')).map((f) => readSnapshotFile(join(c.directory, f))))
+      .flatMap((file) => file.operators.filter((o) => o.nodeId === 'gen'))
+      .flatMap((o) => (o.operatorState?.entries ?? []) as Array<{ next: number }>)
+      .map((e) => e.next);
+    expect(new Set(positions.filter((p) => p > 0 && p < count)).size, `positions: ${positions.join(', ')}`).toBeGreaterThanOrEqual(3);
   }, 60_000);
 
   it('a throwing user function fails the job with job, operator, subtask and record', async () => {
