@@ -796,6 +796,8 @@ export class StreamTask implements GateListener {
     });
   }
 
+  /** The doorbell value a credit wait watches for a barrier ahead of the data (see waitFor). */
+  private doorbellWatch: number | undefined;
   /** Records that barriers overtook in this subtask's output, collected by the exchange writers until the snapshot takes them. */
   private overtakenOutput: OutputChannelRecord[] = [];
   private readonly outputDecoder = new MessageDecoder();
@@ -1320,9 +1322,18 @@ export class StreamTask implements GateListener {
           finish();
           return;
         }
-        const door = Atomics.waitAsync(this.doorbell, 0, rung);
-        if (door.async) void door.value.then(finish);
-        else finish();
+        // One watch per bell value wakes whichever wait is current: a subtask that waits for
+        // credit many times while its input is quiet must not pile up waiters.
+        if (this.doorbellWatch !== rung) {
+          this.doorbellWatch = rung;
+          const wake = () => {
+            if (this.doorbellWatch === rung) this.doorbellWatch = undefined;
+            this.wakeMailbox?.();
+          };
+          const door = Atomics.waitAsync(this.doorbell, 0, rung);
+          if (door.async) void door.value.then(wake);
+          else wake();
+        }
       }
       const waiting = Atomics.waitAsync(bell, 0, seen);
       if (waiting.async) void waiting.value.then(finish);
