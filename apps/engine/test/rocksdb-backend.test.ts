@@ -5,7 +5,7 @@
  * snapshots restore across the two backends and across parallelism changes.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { keyGroupRangeOf, subtaskForKey, type Key, type KeyedStateSnapshot } from '@sluice/operators';
+import { keyGroupRangeOf, subtaskForKey, VOID_NAMESPACE, type Key, type KeyedStateSnapshot } from '@sluice/operators';
 import type { RocksDBKeyedStateBackend } from '../src/state/rocksdb/index.js';
 import {
   Clock,
@@ -74,6 +74,65 @@ describe('RocksDB backend parity with the heap backend', () => {
     } finally {
       await rocks.dispose();
     }
+  });
+});
+
+describe('canonical RocksDB snapshots taken in steps', () => {
+  it('a snapshot begun at the barrier holds the state of that moment while records change the state between its steps', async () => {
+    const clock = new Clock();
+    const rocks = await rocksBackend(clock);
+    try {
+      registerAll(rocks);
+      const value = rocks.getState(DESCRIPTORS[0] as (typeof DESCRIPTORS)[0] & { kind: 'value' });
+      // Enough rows for many steps of the scan.
+      for (let k = 0; k < 3000; k++) {
+        rocks.setCurrentKey(`bulk-${k}`);
+        value.update({ k });
+      }
+      fuzz(11, clock, [{ name: 'rocksdb', backend: rocks }], 1500);
+      const expected = normalizeSnapshot(rocks.snapshot());
+      const run = rocks.beginSnapshot();
+      const rnd = random(12);
+      let steps = 0;
+      while (!run.step(0)) {
+        steps++;
+        // Writes, deletes, TTL expiry and timers meanwhile, on the same keys.
+        for (let i = 0; i < 20; i++) fuzzStep(rnd, clock, [{ name: 'rocksdb', backend: rocks }]);
+        rocks.setCurrentKey(`bulk-${steps}`);
+        rocks.setCurrentNamespace(VOID_NAMESPACE);
+        value.update({ changed: steps });
+        // Into the database now, where the scan would see them without its snapshot.
+        rocks.flush();
+      }
+      expect(steps, 'the scan took several steps').toBeGreaterThan(5);
+      expect(normalizeSnapshot(run.result())).toEqual(expected);
+      // Live state has the changes.
+      rocks.setCurrentKey('bulk-1');
+      rocks.setCurrentNamespace(VOID_NAMESPACE);
+      expect(value.value()).toEqual({ changed: 1 });
+    } finally {
+      await rocks.dispose();
+    }
+  });
+
+  it('closing the backend while a snapshot is being built drops it, and capturing a native checkpoint finishes it first', async () => {
+    const clock = new Clock();
+    const rocks = await rocksBackend(clock);
+    registerAll(rocks);
+    const value = rocks.getState(DESCRIPTORS[0] as (typeof DESCRIPTORS)[0] & { kind: 'value' });
+    for (let k = 0; k < 2000; k++) {
+      rocks.setCurrentKey(k);
+      value.update(k);
+    }
+    const finished = rocks.beginSnapshot();
+    expect(finished.step(0)).toBe(false);
+    await rocks.captureNative();
+    expect(finished.step(0), 'finished by the capture').toBe(true);
+    expect(finished.result().keyGroups.flatMap((g) => g.states['value'] ?? []).flatMap(([, e]) => e)).toHaveLength(2000);
+    const dropped = rocks.beginSnapshot();
+    expect(dropped.step(0)).toBe(false);
+    await rocks.dispose();
+    expect(() => dropped.step(Number.POSITIVE_INFINITY)).toThrow();
   });
 });
 

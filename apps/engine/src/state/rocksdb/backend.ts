@@ -31,7 +31,6 @@ import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   HeapTimerService,
-  completedSnapshotRun,
   inspectionOf,
   VOID_NAMESPACE,
   inRange,
@@ -294,6 +293,54 @@ interface ScannedCell {
   readonly rows: Buffer[];
 }
 
+/**
+ * Groups scanned rows into cells (a map's header and entries are one cell), in key order.
+ * Rows of unknown states are an error: the registry is loaded before any scan.
+ */
+class CellGrouper {
+  private pending: ScannedCell | undefined;
+  private pendingCell = '';
+
+  constructor(
+    private readonly byId: ReadonlyArray<StateInfo | undefined>,
+    private readonly onCell: (cell: ScannedCell) => void,
+  ) {}
+
+  row(key: Buffer, value: Buffer): void {
+    const parsed = parseKey(key);
+    const state = this.byId[parsed.stateId];
+    if (!state) throw new Error(`RocksDB state has rows of unknown state id ${parsed.stateId} (damaged database?)`);
+    if (state.layout !== 'map') {
+      this.end();
+      this.onCell({ state, keyGroup: parsed.keyGroup, key, namespaceStart: parsed.namespaceStart, cellEnd: parsed.cellEnd, value, entries: [], rows: [key] });
+      return;
+    }
+    const cell = key.toString('latin1', 0, parsed.cellEnd);
+    if (cell !== this.pendingCell) {
+      this.end();
+      this.pendingCell = cell;
+      this.pending = { state, keyGroup: parsed.keyGroup, key, namespaceStart: parsed.namespaceStart, cellEnd: parsed.cellEnd, value: undefined, entries: [], rows: [] };
+    }
+    const pending = this.pending as ScannedCell;
+    pending.rows.push(key);
+    pending.entries.push([key, value]);
+  }
+
+  /** Hands over the cell still being collected. */
+  end(): void {
+    const pending = this.pending;
+    this.pending = undefined;
+    this.pendingCell = '';
+    if (pending && (pending.state.layout !== 'map' || pending.entries.length > 0)) this.onCell(pending);
+  }
+}
+
+/** Canonical snapshot under construction: key group → state → namespace (as bytes) → [namespace, entries]. */
+type CanonicalGroups = Map<number, Map<string, Map<BinaryKey, [Namespace, Array<readonly [Key, unknown]>]>>>;
+
+/** Rows a snapshot's asynchronous part reads between two looks at the clock. */
+const SNAPSHOT_SCAN_CHUNK = 256;
+
 const ENTRY_OVERHEAD = 48;
 
 /** Polling RocksDB's background work: 1 ms at first, then 10 ms. */
@@ -403,6 +450,8 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   private db: RocksDb | undefined;
   private readonly states = new Map<string, StateInfo>();
   private byId: Array<StateInfo | undefined> = [];
+  /** The canonical snapshot being built in steps (beginSnapshot), if any. */
+  private snapshotRun: (KeyedSnapshotRun & { abandon(): void }) | undefined;
   private nextStateId = 1;
 
   private currentKey: Key | undefined;
@@ -458,6 +507,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   /** Writes buffered state and closes the database; the working directory stays. */
   async close(): Promise<void> {
     if (!this.db) return;
+    this.snapshotRun?.abandon();
     try {
       this.flush();
     } finally {
@@ -823,38 +873,9 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
    */
   private scanCells(gte: BinaryKey, lt: BinaryKey, onCell: (cell: ScannedCell) => void, fillCache = false): void {
     this.flush();
-    let pending: ScannedCell | undefined;
-    let pendingCell = '';
-    const emit = () => {
-      if (pending && (pending.state.layout !== 'map' || pending.entries.length > 0)) onCell(pending);
-      pending = undefined;
-      pendingCell = '';
-    };
-    this.rdb.scan(
-      toBytes(gte),
-      toBytes(lt),
-      (key, value) => {
-        const parsed = parseKey(key);
-        const state = this.byId[parsed.stateId];
-        if (!state) throw new Error(`RocksDB state has rows of unknown state id ${parsed.stateId} (damaged database?)`);
-        if (state.layout !== 'map') {
-          emit();
-          onCell({ state, keyGroup: parsed.keyGroup, key, namespaceStart: parsed.namespaceStart, cellEnd: parsed.cellEnd, value, entries: [], rows: [key] });
-          return;
-        }
-        const cell = key.toString('latin1', 0, parsed.cellEnd);
-        if (cell !== pendingCell) {
-          emit();
-          pendingCell = cell;
-          pending = { state, keyGroup: parsed.keyGroup, key, namespaceStart: parsed.namespaceStart, cellEnd: parsed.cellEnd, value: undefined, entries: [], rows: [] };
-        }
-        const p = pending as ScannedCell;
-        p.rows.push(key);
-        p.entries.push([key, value]);
-      },
-      { fillCache },
-    );
-    emit();
+    const cells = new CellGrouper(this.byId, onCell);
+    this.rdb.scan(toBytes(gte), toBytes(lt), (key, value) => cells.row(key, value), { fillCache });
+    cells.end();
   }
 
   private scanCellsOf(state: StateInfo, onCell: (cell: ScannedCell) => void): void {
@@ -1136,10 +1157,64 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
 
   // --- timers --------------------------------------------------------------------------
 
-  /** The operator's timer service; timers live on the heap and are checkpointed with this backend's state. */
-  /** Canonical snapshots of RocksDB state (savepoints, heap targets) are taken at once, at the barrier. */
+  /**
+   * A canonical snapshot (savepoints, full checkpoints) built in steps while records go
+   * on: at the barrier, pending writes are flushed, timers copied and an iterator opened
+   * over this backend's key groups; RocksDB's implicit snapshot keeps what the iterator
+   * reads as of that moment. Expired entries are left out but not removed (as Flink's
+   * cleanup in full snapshots). Only one runs at a time; closing the backend or
+   * capturing a native checkpoint finishes or drops it first (the iterator pins the
+   * database's files).
+   */
   beginSnapshot(): KeyedSnapshotRun {
-    return completedSnapshotRun(this.snapshot());
+    this.finishSnapshotRun();
+    this.flush();
+    const now = this.now();
+    const groups: CanonicalGroups = new Map();
+    const timers = this.allTimers();
+    const descriptors = this.stateDescriptors();
+    const scan = this.rdb.openScan(toBytes(this.rangeStart()), toBytes(this.rangeEnd()));
+    const cells = new CellGrouper(this.byId, (cell) => this.collectCell(groups, cell, now));
+    let result: KeyedStateSnapshot | undefined;
+    const close = () => {
+      if (this.snapshotRun === run) this.snapshotRun = undefined;
+      scan.close();
+    };
+    const run: KeyedSnapshotRun & { abandon(): void } = {
+      step: (deadline) => {
+        if (result) return true;
+        try {
+          for (;;) {
+            const { rows, finished } = scan.next(SNAPSHOT_SCAN_CHUNK);
+            for (let i = 0; i < rows.length; i += 2) cells.row(rows[i] as Buffer, rows[i + 1] as Buffer);
+            if (finished || rows.length === 0) break;
+            if (performance.now() >= deadline) return false;
+          }
+          cells.end();
+        } catch (error) {
+          close();
+          throw error;
+        }
+        close();
+        result = this.assemble(groups, timers, descriptors);
+        return true;
+      },
+      result: () => {
+        if (!result) throw new Error('the snapshot is not finished: call step() until it returns true');
+        return result;
+      },
+      abandon: () => {
+        if (!result) close();
+      },
+    };
+    this.snapshotRun = run;
+    return run;
+  }
+
+  /** A running canonical snapshot is finished at once (it must not outlive the state it reads). */
+  private finishSnapshotRun(): void {
+    const run = this.snapshotRun;
+    if (run) while (!run.step(Number.POSITIVE_INFINITY));
   }
 
   inspectKey(key: Key): KeyInspection {
@@ -1150,6 +1225,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     return inspectionOf(this.describeKey(key), kindOf, this.timerService?.timersOf(key));
   }
 
+  /** The operator's timer service; timers live on the heap and are checkpointed with this backend's state. */
   createTimerService(target: Triggerable, processingTime: ProcessingTimeService): HeapTimerService {
     if (this.timerService) throw new Error('this keyed backend already has a timer service');
     this.timerService = new HeapTimerService(this, target, processingTime);
@@ -1177,52 +1253,59 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
    */
   snapshot(): KeyedStateSnapshot {
     const now = this.now();
-    const groups = new Map<number, Map<string, Map<BinaryKey, [Namespace, Array<readonly [Key, unknown]>]>>>();
+    const groups: CanonicalGroups = new Map();
     const expired: Buffer[] = [];
     const rewritten: Array<[Buffer, Buffer]> = [];
-    this.scanCells(this.rangeStart(), this.rangeEnd(), (cell) => {
-      let value: unknown;
-      // Cleanup on snapshot: expired values, list elements and map entries are not carried
-      // into the checkpoint, and are removed.
-      if (!cell.state.ttl) value = this.canonicalValue(cell);
-      else if (cell.state.layout === 'cell') {
-        if (!alive(cellExpiry(cell.value as Buffer), now)) {
-          expired.push(...cell.rows);
-          return;
-        }
-        value = this.canonicalValue(cell);
-      } else {
-        value = this.canonicalValue(cell, now);
-        if (cell.state.layout === 'map') {
-          for (const [row, v] of cell.entries) if (!alive(cellExpiry(v), now)) expired.push(row);
-        } else {
-          const live = liveListBytes(cell.value as Buffer, now);
-          if (live === undefined) expired.push(cell.key);
-          else if (live !== cell.value) rewritten.push([cell.key, live]);
-        }
-        if (value === undefined) return;
-      }
-      let states = groups.get(cell.keyGroup);
-      if (!states) groups.set(cell.keyGroup, (states = new Map<string, Map<BinaryKey, [Namespace, Array<readonly [Key, unknown]>]>>()));
-      let byNamespace = states.get(cell.state.name);
-      if (!byNamespace) states.set(cell.state.name, (byNamespace = new Map<BinaryKey, [Namespace, Array<readonly [Key, unknown]>]>()));
-      const nsKey = cell.key.toString('latin1', cell.namespaceStart, cell.cellEnd);
-      let entries = byNamespace.get(nsKey);
-      if (!entries) byNamespace.set(nsKey, (entries = [decodeAtom(cell.key, cell.namespaceStart).value, []]));
-      entries[1].push([decodeAtom(cell.key, 4).value, value]);
-    });
+    this.scanCells(this.rangeStart(), this.rangeEnd(), (cell) => this.collectCell(groups, cell, now, { expired, rewritten }));
     for (const key of expired) this.remove(key.toString('latin1'));
     for (const [key, bytes] of rewritten) this.write(key.toString('latin1'), bytes);
     this.flush();
+    return this.assemble(groups, this.allTimers(), this.stateDescriptors());
+  }
+
+  /**
+   * Adds a scanned cell to a canonical snapshot. Expired values, list elements and map
+   * entries are not carried into it; with `cleanup` they are also noted for removal.
+   */
+  private collectCell(groups: CanonicalGroups, cell: ScannedCell, now: number, cleanup?: { expired: Buffer[]; rewritten: Array<[Buffer, Buffer]> }): void {
+    let value: unknown;
+    if (!cell.state.ttl) value = this.canonicalValue(cell);
+    else if (cell.state.layout === 'cell') {
+      if (!alive(cellExpiry(cell.value as Buffer), now)) {
+        cleanup?.expired.push(...cell.rows);
+        return;
+      }
+      value = this.canonicalValue(cell);
+    } else {
+      value = this.canonicalValue(cell, now);
+      if (cleanup && cell.state.layout === 'map') {
+        for (const [row, v] of cell.entries) if (!alive(cellExpiry(v), now)) cleanup.expired.push(row);
+      } else if (cleanup) {
+        const live = liveListBytes(cell.value as Buffer, now);
+        if (live === undefined) cleanup.expired.push(cell.key);
+        else if (live !== cell.value) cleanup.rewritten.push([cell.key, live]);
+      }
+      if (value === undefined) return;
+    }
+    let states = groups.get(cell.keyGroup);
+    if (!states) groups.set(cell.keyGroup, (states = new Map<string, Map<BinaryKey, [Namespace, Array<readonly [Key, unknown]>]>>()));
+    let byNamespace = states.get(cell.state.name);
+    if (!byNamespace) states.set(cell.state.name, (byNamespace = new Map<BinaryKey, [Namespace, Array<readonly [Key, unknown]>]>()));
+    const nsKey = cell.key.toString('latin1', cell.namespaceStart, cell.cellEnd);
+    let entries = byNamespace.get(nsKey);
+    if (!entries) byNamespace.set(nsKey, (entries = [decodeAtom(cell.key, cell.namespaceStart).value, []]));
+    entries[1].push([decodeAtom(cell.key, 4).value, value]);
+  }
+
+  private assemble(groups: CanonicalGroups, allTimers: readonly TimerSnapshot[], descriptors: KeyedStateSnapshot['descriptors']): KeyedStateSnapshot {
     const timers = new Map<number, TimerSnapshot[]>();
-    for (const t of this.allTimers()) {
+    for (const t of allTimers) {
       const group = keyGroupOf(t.key, this.maxParallelism);
       let list = timers.get(group);
       if (!list) timers.set(group, (list = []));
       list.push(t);
     }
     for (const keyGroup of timers.keys()) if (!groups.has(keyGroup)) groups.set(keyGroup, new Map());
-    const descriptors = this.stateDescriptors();
     return {
       maxParallelism: this.maxParallelism,
       descriptors,
@@ -1284,6 +1367,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
    */
   async captureNative(): Promise<NativeCapture> {
     const started = performance.now();
+    this.finishSnapshotRun();
     this.flush();
     const timers = this.allTimers();
     const deadline = performance.now() + this.idleWaitMs;

@@ -45,6 +45,11 @@ interface RawDb {
 const require = createRequire(import.meta.url);
 const { RocksLevel } = require('@nxtedition/rocksdb') as { RocksLevel: new (location: string, options?: object) => RawDb };
 
+export interface RowScan {
+  next(chunk: number): { rows: Array<Buffer | undefined>; finished: boolean };
+  close(): void;
+}
+
 export interface RocksDbTuning {
   /** RocksDB's memtable budget: write buffers are a quarter of it each (default 64 MiB). */
   readonly memtableBytes?: number;
@@ -99,19 +104,30 @@ export class RocksDb {
    * call; stops early when `onRow` returns false.
    */
   scan(gte: Buffer, lt: Buffer, onRow: (key: Buffer, value: Buffer) => unknown, options: { fillCache?: boolean; chunk?: number } = {}): void {
-    const iterator = this.raw._iterator({ gte, lt, ...BUFFERS, fillCache: options.fillCache ?? false });
+    const scan = this.openScan(gte, lt, options);
     try {
       const chunk = options.chunk ?? 1000;
       for (;;) {
-        const { rows, finished } = iterator._nextvSync(chunk);
+        const { rows, finished } = scan.next(chunk);
         for (let i = 0; i < rows.length; i += 2) {
           if (onRow(rows[i] as Buffer, rows[i + 1] as Buffer) === false) return;
         }
         if (finished || rows.length === 0) return;
       }
     } finally {
-      iterator._closeSync();
+      scan.close();
     }
+  }
+
+  /**
+   * An iterator over [gte, lt), read in chunks of rows (key, value, key, value, …). It
+   * sees the database as it was when it was opened (RocksDB's implicit snapshot: the
+   * binding creates the native iterator here), whatever is written meanwhile; it must be
+   * closed before the database is.
+   */
+  openScan(gte: Buffer, lt: Buffer, options: { fillCache?: boolean } = {}): RowScan {
+    const iterator = this.raw._iterator({ gte, lt, ...BUFFERS, fillCache: options.fillCache ?? false });
+    return { next: (chunk) => iterator._nextvSync(chunk), close: () => iterator._closeSync() };
   }
 
   /** RocksDB DeleteRange over [gte, lt), applied at once (not through a batch). */
