@@ -140,6 +140,9 @@ export class PaneWindowOperator extends AbstractOperator<unknown> {
     backend.setCurrentNamespace(paneStart);
     const acc = this.state.value();
     this.state.update(this.combiner.add(acc === undefined ? this.combiner.create() : acc, value, time));
+    // A pane the key already has was counted when it was created: the timer registered then,
+    // or the one each firing registers for the next end while panes remain, covers it.
+    if (acc !== undefined) return;
     // Windows holding the pane start on the slide grid in (paneStart - size, paneStart];
     // the earliest of them ends first. Window ends lie on the slide grid shifted by the size.
     let firstEnd = windowStart(paneStart - sizeMs, offsetMs, slideMs) + slideMs + sizeMs;
