@@ -27,17 +27,16 @@ export const STATE_FORMAT_VERSION = 4;
 const READABLE_STATE_FORMATS: readonly number[] = [1, 2, 3, 4];
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
-export interface OperatorSnapshotData {
-  readonly nodeId: string;
-  readonly operatorState: OperatorStateSnapshot | undefined;
-  readonly keyedState: KeyedStateSnapshot | undefined;
-}
-
 /** What the checkpoint writer takes: keyed state as objects, or with its key groups already encoded (the heap's checkpoints). */
 export interface EncodableOperatorSnapshot {
   readonly nodeId: string;
   readonly operatorState: OperatorStateSnapshot | undefined;
   readonly keyedState: KeyedStateSnapshot | EncodedKeyedSnapshot | undefined;
+}
+
+/** An operator's snapshot as a state file decodes to: keyed state as objects. */
+export interface OperatorSnapshotData extends EncodableOperatorSnapshot {
+  readonly keyedState: KeyedStateSnapshot | undefined;
 }
 
 export interface SubtaskSnapshotData {
