@@ -227,6 +227,48 @@ describe('input gate: barriers', () => {
     expect(read().out).toEqual([['in-flight', 0, 8], ['unaligned-complete', 0, 3], ['record', 0, 8], ['record', 0, 9]]);
   });
 
+  // The coordinator triggers a checkpoint at a subtask whose producers have all ended. Its
+  // barriers may have completed there already, the acknowledgement still on its way.
+  it('a trigger for a checkpoint whose barriers already completed here starts nothing (unaligned)', () => {
+    const { send, read, gate, listener, seen } = setup([{ input: 0 }, { input: 0 }], { enabled: true, alignmentTimeoutMs: 0 });
+    send.priorityBarrier(0, 2);
+    send.priorityBarrier(1, 2);
+    expect(read().out).toEqual([['unaligned-start', 0, 2], ['unaligned-complete', 0, 2]]);
+    send.records(0, [1]);
+    send.end(0);
+    send.end(1);
+    gate.trigger({ id: 2, timestamp: 0, directory: '/x', savepoint: false }, listener);
+    expect(seen.splice(0)).toEqual([]);
+    expect(read().out).toEqual([['record', 0, 1], ['watermark', 0, MAX_WATERMARK]]);
+    // A newer one still starts, and completes at once: every channel has ended.
+    gate.trigger({ id: 3, timestamp: 0, directory: '/x', savepoint: false }, listener);
+    expect(seen.splice(0)).toEqual([['aligned-checkpoint', 0, 3]]);
+  });
+
+  it('a trigger for a checkpoint whose barriers already completed here starts nothing (aligned)', () => {
+    const { send, read, gate, listener, seen } = setup([{ input: 0 }, { input: 0 }]);
+    send.barrier(0, 5);
+    send.barrier(1, 5);
+    expect(read().out).toEqual([['aligned-checkpoint', 0, 5]]);
+    gate.trigger({ id: 5, timestamp: 0, directory: '/x', savepoint: false }, listener);
+    gate.trigger({ id: 4, timestamp: 0, directory: '/x', savepoint: false }, listener);
+    send.end(0);
+    send.end(1);
+    expect([...seen.splice(0), ...read().out]).toEqual([['watermark', 0, MAX_WATERMARK]]);
+  });
+
+  it('a newer barrier on a channel that delivered the pending one abandons it, and the older barrier arriving later is dropped', () => {
+    const { send, read } = setup([{ input: 0 }, { input: 0 }], { enabled: true, alignmentTimeoutMs: 0 });
+    send.priorityBarrier(0, 2);
+    expect(read().out).toEqual([['unaligned-start', 0, 2]]);
+    send.priorityBarrier(0, 3);
+    send.barrier(1, 3);
+    expect(read().out).toEqual([['abandoned', 0, 2], ['unaligned-start', 0, 3], ['unaligned-complete', 0, 3]]);
+    send.priorityBarrier(1, 2);
+    send.records(1, [4]);
+    expect(read().out).toEqual([['record', 0, 4]]);
+  });
+
   it('unaligned: the rest of a batch interrupted when the barrier arrives is in flight', () => {
     const { send, gate, listener, seen } = setup([{ input: 0 }], { enabled: true, alignmentTimeoutMs: 0 });
     send.records(0, Array.from({ length: 40 }, (_, i) => i));

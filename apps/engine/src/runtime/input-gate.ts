@@ -107,6 +107,15 @@ export class InputGate {
   private next = 0;
   private open: number;
   private pendingBarrier: PendingBarrier | undefined;
+  /**
+   * The newest checkpoint this gate started aligning. A barrier or trigger for it or an
+   * older one, when none is pending, is obsolete (Flink's barrier handlers compare with
+   * their current checkpoint id the same way): that checkpoint completed or was abandoned
+   * here. A trigger that crossed the barriers' completion (the coordinator had not got
+   * this subtask's acknowledgement yet) would otherwise snapshot the checkpoint twice, the
+   * second time with records processed after its barrier.
+   */
+  private lastBarrierId = 0;
   /** A record batch interrupted by the deadline: the rest is handed over first next time. */
   private pending:
     | { channel: ChannelState; input: number; timestamps: readonly number[]; kinds: readonly number[] | null; values: readonly unknown[]; position: number }
@@ -220,7 +229,7 @@ export class InputGate {
 
   private onBarrier(channel: ChannelState, barrier: Barrier, task: GateListener): void {
     const pending = this.pendingBarrier;
-    if (pending && barrier.id < pending.barrier.id) return; // stale: that checkpoint was abandoned
+    if (this.obsolete(barrier)) return;
     if (pending && barrier.id > pending.barrier.id) {
       // The older checkpoint never completed here; give it up and align on the newer one.
       task.abandonBarrier(pending.barrier.id);
@@ -228,7 +237,7 @@ export class InputGate {
       this.pendingBarrier = undefined;
     }
     if (!this.pendingBarrier) {
-      this.pendingBarrier = { barrier, received: new Set(), startedAt: performance.now(), unaligned: false };
+      this.pendingBarrier = this.begin(barrier);
       if (this.canGoUnaligned(barrier) && this.unaligned.alignmentTimeoutMs === 0) this.goUnaligned(task);
     }
     this.pendingBarrier.received.add(channel);
@@ -246,13 +255,14 @@ export class InputGate {
     if (message[0] !== MessageType.BARRIER) throw new Error(`a channel of input ${channel.input} carried message type ${message[0]} as a priority event; only barriers overtake data`);
     const barrier = barrierOf(message);
     const pending = this.pendingBarrier;
-    if (pending && (barrier.id < pending.barrier.id || pending.received.has(channel))) return;
+    // A newer barrier on a channel that delivered the pending one is not a repeat: it abandons that checkpoint.
+    if (this.obsolete(barrier) || (pending?.barrier.id === barrier.id && pending.received.has(channel))) return;
     if (pending && barrier.id > pending.barrier.id) {
       task.abandonBarrier(pending.barrier.id);
       this.unblockAll();
       this.pendingBarrier = undefined;
     }
-    if (!this.pendingBarrier) this.pendingBarrier = { barrier, received: new Set(), startedAt: performance.now(), unaligned: false };
+    if (!this.pendingBarrier) this.pendingBarrier = this.begin(barrier);
     // Only unaligned barriers are sent ahead of data, so this checkpoint is unaligned here too.
     this.goUnaligned(task);
     const batch = this.pending;
@@ -280,13 +290,24 @@ export class InputGate {
    */
   trigger(barrier: Barrier, task: GateListener): void {
     const pending = this.pendingBarrier;
-    if (pending && barrier.id <= pending.barrier.id) return;
+    if (barrier.id <= this.lastBarrierId) return;
     if (pending) {
       task.abandonBarrier(pending.barrier.id);
       this.unblockAll();
     }
-    this.pendingBarrier = { barrier, received: new Set(), startedAt: performance.now(), unaligned: false };
+    this.pendingBarrier = this.begin(barrier);
     this.checkAligned(task);
+  }
+
+  /** Older than the checkpoint pending here, or not newer than the last one started when none is. */
+  private obsolete(barrier: Barrier): boolean {
+    const pending = this.pendingBarrier;
+    return pending ? barrier.id < pending.barrier.id : barrier.id <= this.lastBarrierId;
+  }
+
+  private begin(barrier: Barrier): PendingBarrier {
+    this.lastBarrierId = Math.max(this.lastBarrierId, barrier.id);
+    return { barrier, received: new Set(), startedAt: performance.now(), unaligned: false };
   }
 
   private canGoUnaligned(barrier: Barrier): boolean {

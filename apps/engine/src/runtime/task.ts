@@ -830,6 +830,7 @@ export class StreamTask implements GateListener {
     | undefined;
 
   startUnalignedCheckpoint(barrier: Barrier): void {
+    this.lastCheckpointId = Math.max(this.lastCheckpointId, barrier.id);
     const started = performance.now();
     for (const op of this.operators) op.prepareSnapshotPreBarrier(barrier.id);
     for (const writer of this.writers) writer.barrier(barrier);
