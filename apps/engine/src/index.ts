@@ -26,7 +26,7 @@ export { RestartStrategy, type RestartDecision } from './checkpoint/restart.js';
 export { planRestore, subtaskRestores, type RestorePlan, type RestorePlanEntry, type RestoreStatus } from './checkpoint/restore.js';
 export { CheckpointStorage, METADATA_FILE, type CheckpointMetadata, type StoredCheckpoint } from './checkpoint/storage.js';
 export { encodeSnapshot, decodeSnapshot, SnapshotEncoder, readSnapshotFile, writeAtomically, type OutputChannelRecord, type SubtaskSnapshotData } from './runtime/state-files.js';
-export { TaskFailure, type TaskMetrics, type OperatorCounters } from './runtime/task.js';
+export { StreamTask, TaskFailure, type TaskDeployment, type TaskHost, type TaskMetrics, type OperatorCounters } from './runtime/task.js';
 export type { FailureReport } from './runtime/protocol.js';
 export { InputGate, type ChannelStatus, type GateChannelSpec, type GateListener, type InputWatermark } from './runtime/input-gate.js';
 export { allocateBell, allocateChannel, ChannelReader, ChannelWriter, type ChannelMemory } from './runtime/channel.js';

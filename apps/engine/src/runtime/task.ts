@@ -624,6 +624,7 @@ export class StreamTask implements GateListener {
       // must still reach the sinks, or their last transactions would wait for a restore.
       // A checkpoint still being written when the input ended is finished too.
       this.runMails((mail) => (result === 'cancelled' && this.notifications.has(mail)) || this.snapshotSlices.has(mail));
+      if (result === 'finished') await Promise.allSettled([...this.persisting]);
       this.closeAll();
       await this.disposeStateBackends();
       return result;
@@ -983,7 +984,7 @@ export class StreamTask implements GateListener {
       await this.host.persist(file, encoded.bytes);
       return encoded;
     });
-    Promise.all([written, native()]).then(
+    const acknowledged = Promise.all([written, native()]).then(
       ([{ bytes, sha256, operators }, handles]) =>
         this.host.acknowledgeCheckpoint({
           checkpointId: barrier.id,
@@ -1003,7 +1004,18 @@ export class StreamTask implements GateListener {
         }),
       (error: unknown) => this.host.declineCheckpoint(barrier.id, `cannot write ${file} or its native keyed state: ${error instanceof Error ? error.message : String(error)}`),
     );
+    this.persisting.add(acknowledged);
+    void acknowledged.finally(() => this.persisting.delete(acknowledged));
   }
+
+  /**
+   * Snapshots still being written, whose acknowledgement is not sent yet. A subtask reports
+   * 'finished' only after them: finished before its acknowledgement arrived, the coordinator
+   * would record it as finished in that checkpoint and drop its state, although it sent the
+   * barrier and then more records, which a restore must read again (a bounded Kafka
+   * source's last records after its last checkpoint were lost that way).
+   */
+  private readonly persisting = new Set<Promise<void>>();
 
   private async loop(): Promise<'finished' | 'cancelled'> {
     const head = this.operators[0] as AnyOperator;
