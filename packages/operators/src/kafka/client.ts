@@ -33,6 +33,9 @@ function bridge(log: Logger): logCreator {
       if (level > logLevel.WARN) return;
       const message = entry.message;
       if (message.startsWith('[Connection]') || message.includes('Response ')) return;
+      // Said for every transactional producer: a send that runs out of retries fails the task
+      // and the restore re-sends in a new transaction, so exactly-once does not rest on retries.
+      if (message.startsWith('Limiting retries for the idempotent producer')) return;
       const { message: _message, timestamp: _timestamp, logger: _logger, ...fields } = entry;
       log.warn(`kafka: ${message}`, fields);
     };

@@ -315,6 +315,12 @@ export class KafkaSource extends AbstractSourceOperator {
       this.partitions.set(p, { next, stop, highWatermark: null, finished });
       if (!finished) this.watermarks.addSplit(String(p), now);
     }
+    // Where each partition starts is what a user checks first when records seem lost or read twice.
+    const positions = fresh.map((p) => {
+      const info = this.partitions.get(p) as PartitionInfo;
+      return `${p}@${info.next}${info.stop !== undefined ? `..${info.stop}` : ''}`;
+    });
+    this.ctx.log.info(`${this.where}: subtask ${this.ctx.subtaskIndex + 1} reads partition(s) ${positions.join(', ')}`, { restored: this.restored !== undefined });
   }
 
   /**
