@@ -233,7 +233,7 @@ describe('savepoints', () => {
  * producers' output queues stay full, so a barrier that waited behind them would wait for
  * the sink. Unaligned barriers overtake them (FLIP-76).
  */
-function throttledJob(unaligned: boolean, failAt = -1, fileOutput?: string, parallelism = 2, relay = false): JobGraphDocument {
+function throttledJob(unaligned: boolean, failAt = -1, fileOutput?: string, parallelism = 2, relay = false, count = THROTTLED_COUNT): JobGraphDocument {
   return {
     schemaVersion: 1,
     name: 'throttled sink',
@@ -243,7 +243,7 @@ function throttledJob(unaligned: boolean, failAt = -1, fileOutput?: string, para
       restartStrategy: { type: 'fixed-delay', attempts: 3, delayMs: 50 },
     },
     nodes: [
-      { id: 'gen', type: 'generator', config: { profile: 'sequence', count: THROTTLED_COUNT, ratePerSecond: 0, keys: 23, eventIntervalMs: 7 } },
+      { id: 'gen', type: 'generator', config: { profile: 'sequence', count, ratePerSecond: 0, keys: 23, eventIntervalMs: 7 } },
       // Large records: a channel's eight 32 KB buffers hold about a hundred of them, the rest queues at the producer.
       { id: 'pad', type: 'map', config: { fn: `(v) => ({ ...v, pad: 'x'.repeat(2000) })` } },
       { id: 'by-key', type: 'key-by', config: { key: { kind: 'field', field: 'key' } } },
@@ -283,7 +283,7 @@ function throttledJob(unaligned: boolean, failAt = -1, fileOutput?: string, para
 const THROTTLED_COUNT = 3000;
 
 /** What a completed checkpoint holds of the records in flight between 'gen' and 'slow'. */
-function inFlight(directory: string, consumer = 'slow'): { emitted: Set<number>; overtakenOutput: number[]; channel: number[] } {
+function inFlight(directory: string, consumer = 'slow', count = THROTTLED_COUNT): { emitted: Set<number>; overtakenOutput: number[]; channel: number[] } {
   const emitted = new Set<number>();
   const overtakenOutput: number[] = [];
   const channel: number[] = [];
@@ -298,7 +298,7 @@ function inFlight(directory: string, consumer = 'slow'): { emitted: Set<number>;
   }
   for (const split of [0, 1]) {
     const next = position.get(split) ?? Number.POSITIVE_INFINITY;
-    for (let k = 0; k < next && split + k * 2 < THROTTLED_COUNT; k++) emitted.add(split + k * 2);
+    for (let k = 0; k < next && split + k * 2 < count; k++) emitted.add(split + k * 2);
   }
   return { emitted, overtakenOutput, channel };
 }
@@ -345,12 +345,15 @@ describe('unaligned checkpoints under backpressure', () => {
   });
 
   it('a backpressured subtask between source and sink lets the barrier overtake its own queued output as well', async () => {
-    const job = await jobs.submit(throttledJob(true, -1, undefined, 2, true));
+    // Twice the records: the relay shares its worker with the busy sink and its output queue
+    // fills later than the source's, so a short job completed too few checkpoints to see one overtake it.
+    const count = THROTTLED_COUNT * 2;
+    const job = await jobs.submit(throttledJob(true, -1, undefined, 2, true, count));
     await finish(job);
     const completed = job.checkpoints().filter((c) => c.status === 'completed' && existsSync(c.directory));
     let overtaking = 0;
     for (const checkpoint of completed) {
-      const { emitted, overtakenOutput, channel } = inFlight(checkpoint.directory, 'slow');
+      const { emitted, overtakenOutput, channel } = inFlight(checkpoint.directory, 'slow', count);
       for (const id of [...overtakenOutput, ...channel]) expect(emitted.has(id), `checkpoint ${checkpoint.id}: record ${id}`).toBe(true);
       expect(new Set([...overtakenOutput, ...channel]).size).toBe(overtakenOutput.length + channel.length);
       if (overtakenOutput.length > 0) overtaking++;
