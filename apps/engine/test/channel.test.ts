@@ -135,4 +135,44 @@ describe('shared-memory channel', () => {
     reader.peekBefore(position, (m) => overtaken.push([...m]));
     expect(overtaken).toEqual([[...big]]);
   });
+
+  it('an event queued behind buffers that wait for credit overtakes them later, leaving them to the producer, and every message still arrives once', () => {
+    const { writer, reader } = pair(2, 4);
+    writer.write(Uint8Array.of(1));
+    writer.write(Uint8Array.of(2));
+    writer.write(Uint8Array.of(3));
+    const barrier = writer.writeEvent(Uint8Array.of(9));
+    expect(barrier).toBeDefined();
+    writer.write(Uint8Array.of(4));
+    expect(writer.holds(barrier as Uint8Array)).toBe(true);
+    // It overtakes 3, which the producer keeps; 1 and 2 are in the ring for the consumer.
+    expect(writer.overtake(barrier as Uint8Array)?.map((m) => [...m])).toEqual([[3]]);
+    expect(writer.holds(barrier as Uint8Array)).toBe(false);
+    const order: Array<string | number[]> = [];
+    for (let i = 0; i < 10; i++) {
+      reader.read((m) => order.push([...m]), (m, position) => order.push(`priority ${m[0]} after slot ${position}`));
+      writer.drain();
+    }
+    expect(order).toEqual(['priority 9 after slot 2', [1], [2], [3], [4]]);
+  });
+
+  it('an event that went out, or began to, or finds the priority area taken, does not overtake', () => {
+    const sent = pair(2, 4);
+    expect(sent.writer.writeEvent(Uint8Array.of(9))).toBeUndefined();
+    const partly = pair(2, 4);
+    partly.writer.write(Uint8Array.of(1));
+    const big = partly.writer.writeEvent(Uint8Array.from({ length: 8 }, () => 9)) as Uint8Array;
+    // Its first slot is in the ring: the consumer would see half a barrier.
+    expect(partly.writer.holds(big)).toBe(true);
+    expect(partly.writer.overtake(big)).toBeUndefined();
+    const busy = pair(2, 4);
+    busy.writer.write(Uint8Array.of(1));
+    busy.writer.write(Uint8Array.of(2));
+    const queued = busy.writer.writeEvent(Uint8Array.of(9)) as Uint8Array;
+    expect(busy.writer.writePriority(Uint8Array.of(8))).toBe(true);
+    expect(busy.writer.overtake(queued)).toBeUndefined();
+    expect(readAll(busy.reader)).toEqual([[1], [2]]);
+    busy.writer.drain();
+    expect(readAll(busy.reader)).toEqual([[9]]);
+  });
 });

@@ -165,6 +165,38 @@ export class ChannelWriter {
   }
 
   /**
+   * Writes an event that may overtake the buffers queued before it later (an aligned
+   * barrier that turns unaligned after the alignment timeout). Returns its spilled copy
+   * while any of it waits for credit, to hand to `overtake`; undefined when it went out.
+   */
+  writeEvent(message: Uint8Array): Uint8Array | undefined {
+    this.write(message);
+    // The spill drains in order, so a message still waiting is the newest entry.
+    return this.spill.length > 0 ? this.spill[this.spill.length - 1] : undefined;
+  }
+
+  /** Whether a message returned by `writeEvent` still waits, whole or in part. */
+  holds(entry: Uint8Array): boolean {
+    return this.spill.includes(entry);
+  }
+
+  /**
+   * Moves a spilled event (from `writeEvent`) ahead of the messages queued before it, into
+   * the priority area, and returns those messages: the producer's checkpoint keeps them,
+   * and they are still sent. Undefined, changing nothing, when part of the event is
+   * published already, it went out meanwhile, or the priority area is taken.
+   */
+  overtake(entry: Uint8Array): Uint8Array[] | undefined {
+    const index = this.spill.indexOf(entry);
+    if (index < 0 || (index === 0 && this.spillHead > 0)) return undefined;
+    const held = this.spill.slice(0, index);
+    if (!this.writePriority(entry)) return undefined;
+    this.spill.splice(index, 1);
+    this.spilledBytes -= entry.length;
+    return held;
+  }
+
+  /**
    * Posts a priority event ahead of everything queued. Returns false, posting nothing,
    * while the consumer has not taken the previous one or when it does not fit.
    */

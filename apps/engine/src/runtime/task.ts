@@ -524,6 +524,7 @@ export class StreamTask implements GateListener {
         this.host.maxRecordBytes === undefined ? undefined : { maxRecordBytes: this.host.maxRecordBytes, consumer: `'${consumerTask.name}'` },
         {
           overtakes: (barrier) => this.barrierOvertakes(barrier),
+          overtakesAfterTimeout: (barrier) => this.barrierTimesOut(barrier),
           consumer: consumerTask.operators[0]?.nodeId ?? '',
           input: exchange.toInput,
           consumerSubtasks: channels.map((c) => c.consumerSubtask),
@@ -812,6 +813,41 @@ export class StreamTask implements GateListener {
     return c.mode === 'exactly-once' && c.unaligned && c.alignmentTimeoutMs === 0 && !barrier.savepoint;
   }
 
+  /** With an alignment timeout, barriers travel with the data and may overtake it once the timeout passed. */
+  private barrierTimesOut(barrier: Barrier): boolean {
+    const c = this.job.checkpointing;
+    return c.mode === 'exactly-once' && c.unaligned && c.alignmentTimeoutMs > 0 && !barrier.savepoint;
+  }
+
+  /**
+   * Checkpoints whose barrier waits behind output queued for credit (alignment timeout):
+   * their output channel state is known once each barrier went out or overtook at the timeout.
+   */
+  private outputDecisions: Array<{ readonly id: number; readonly records: OutputChannelRecord[]; readonly resolve: (records: OutputChannelRecord[]) => void; cancelTimer: () => void }> = [];
+
+  private decideOutput(barrier: Barrier): Promise<OutputChannelRecord[]> {
+    return new Promise((resolve) => {
+      const decision = { id: barrier.id, records: [] as OutputChannelRecord[], resolve, cancelTimer: () => {} };
+      const timedOut = () => {
+        for (const writer of this.writers) writer.overtakeQueued(barrier.id, (record) => decision.records.push(record));
+        this.settleOutputDecisions();
+      };
+      this.outputDecisions.push(decision);
+      // Measured from the checkpoint's start, as Flink's aligned checkpoint timeout.
+      decision.cancelTimer = this.host.processingTime.schedule(barrier.timestamp + this.job.checkpointing.alignmentTimeoutMs, () => this.post(timedOut));
+    });
+  }
+
+  /** Resolves the decisions whose barriers are all sent (or overtook). */
+  private settleOutputDecisions(): void {
+    this.outputDecisions = this.outputDecisions.filter((d) => {
+      if (this.writers.some((w) => w.holdsBarrier(d.id))) return true;
+      d.cancelTimer();
+      d.resolve(d.records);
+      return false;
+    });
+  }
+
   private takeOvertakenOutput(): OutputChannelRecord[] {
     const records = this.overtakenOutput;
     this.overtakenOutput = [];
@@ -835,8 +871,11 @@ export class StreamTask implements GateListener {
     const started = performance.now();
     for (const op of this.operators) op.prepareSnapshotPreBarrier(barrier.id);
     for (const writer of this.writers) writer.barrier(barrier);
+    const output = this.takeOvertakenOutput();
+    // Unaligned here after the alignment timeout: the barrier overtakes this output at once too.
+    if (this.barrierTimesOut(barrier)) for (const writer of this.writers) writer.overtakeQueued(barrier.id, (record) => output.push(record));
     const captures = this.captureNative(barrier);
-    this.unaligned = { barrier, operators: this.snapshotOperators(barrier.id, captures !== undefined), records: [], output: this.takeOvertakenOutput(), syncMs: performance.now() - started, captures };
+    this.unaligned = { barrier, operators: this.snapshotOperators(barrier.id, captures !== undefined), records: [], output, syncMs: performance.now() - started, captures };
   }
 
   recordInFlight(input: number, value: unknown, timestamp: number, kind: RowKind): void {
@@ -876,7 +915,8 @@ export class StreamTask implements GateListener {
     if (barrier.stop === true && this.operators[0]?.inputs === 0) this.suspended = true;
     const captures = this.captureNative(barrier);
     const operators = this.snapshotOperators(barrier.id, captures !== undefined);
-    this.persist(barrier, operators, { input: undefined, output: this.takeOvertakenOutput() }, alignmentMs, performance.now() - started, captures);
+    const output = this.barrierTimesOut(barrier) && this.writers.some((w) => w.holdsBarrier(barrier.id)) ? this.decideOutput(barrier) : this.takeOvertakenOutput();
+    this.persist(barrier, operators, { input: undefined, output }, alignmentMs, performance.now() - started, captures);
   }
 
   /**
@@ -961,7 +1001,7 @@ export class StreamTask implements GateListener {
   private persist(
     barrier: Barrier,
     pending: readonly PendingOperatorSnapshot[],
-    inFlight: { input: Array<readonly [number, unknown, number, number]> | undefined; output: OutputChannelRecord[] },
+    inFlight: { input: Array<readonly [number, unknown, number, number]> | undefined; output: OutputChannelRecord[] | Promise<OutputChannelRecord[]> },
     alignmentMs: number,
     syncMs: number,
     captures?: Promise<Array<[number, NativeCapture]>>,
@@ -980,7 +1020,9 @@ export class StreamTask implements GateListener {
       }
       return handles;
     };
-    const written = this.completeSnapshot({ jobId: this.jobId, checkpointId: barrier.id, taskId: this.plan.id, subtaskIndex: this.subtaskIndex, channelState: inFlight.input, outputChannelState: inFlight.output.length > 0 ? inFlight.output : undefined }, pending).then(async (encoded) => {
+    const written = Promise.resolve(inFlight.output)
+      .then((output) => this.completeSnapshot({ jobId: this.jobId, checkpointId: barrier.id, taskId: this.plan.id, subtaskIndex: this.subtaskIndex, channelState: inFlight.input, outputChannelState: output.length > 0 ? output : undefined }, pending))
+      .then(async (encoded) => {
       await this.host.persist(file, encoded.bytes);
       return encoded;
     });
@@ -1041,6 +1083,8 @@ export class StreamTask implements GateListener {
         continue;
       }
       this.runMails();
+      // Output written while processing may have sent a barrier that waited for credit.
+      if (this.outputDecisions.length > 0) this.settleOutputDecisions();
       // A checkpoint mail may have started one.
       if (this.holdsInput()) continue;
       // Barriers that overtake data are taken also while the output has no credit: a
@@ -1266,6 +1310,7 @@ export class StreamTask implements GateListener {
   private drainWriters(): boolean {
     let drained = true;
     for (const writer of this.writers) if (!writer.drain()) drained = false;
+    if (this.outputDecisions.length > 0) this.settleOutputDecisions();
     return drained;
   }
 
@@ -1641,10 +1686,14 @@ class ExchangeWriter implements Target {
     return this.channels.map((c) => ({ credits: c.credits(), spilledBytes: c.pendingBytes }));
   }
 
+  /** Barriers of checkpoints with an alignment timeout still queued behind output waiting for credit. */
+  private queuedBarriers: Array<{ readonly id: number; readonly channel: number; readonly entry: Uint8Array }> = [];
+
   barrier(barrier: Barrier): void {
     this.flush();
     const bytes = this.encoder.barrier(barrier);
     const overtaking = this.overtaking?.overtakes(barrier) === true ? this.overtaking : undefined;
+    const timesOut = overtaking === undefined && this.overtaking?.overtakesAfterTimeout(barrier) === true;
     this.channels.forEach((c, i) => {
       // An unaligned barrier goes ahead of the queued buffers (FLIP-76). What was not yet
       // published is taken whole into this subtask's checkpoint (and still sent after the
@@ -1652,19 +1701,53 @@ class ExchangeWriter implements Target {
       // the previous barrier there is no room ahead: this one queues like data.
       const held = overtaking ? c.unpublished() : [];
       if (!overtaking || !c.writePriority(bytes)) {
-        c.write(bytes);
+        if (!timesOut) {
+          c.write(bytes);
+          return;
+        }
+        // Aligned first; it may still overtake what is queued before it once the timeout passed.
+        const entry = c.writeEvent(bytes);
+        if (entry) this.queuedBarriers.push({ id: barrier.id, channel: i, entry });
         return;
       }
-      const subtask = overtaking.consumerSubtasks[i] ?? i;
-      for (const message of held) {
-        const data = overtaking.decoder.decode(message);
-        if (data[0] !== MessageType.RECORDS) continue;
-        const [, timestamps, kinds, values] = data;
-        for (let r = 0; r < values.length; r++) {
-          overtaking.record([overtaking.consumer, overtaking.input, subtask, values[r], timestamps[r] as number, kinds ? (kinds[r] as number) : RowKind.INSERT]);
-        }
-      }
+      this.recordOvertaken(held, i, overtaking.record);
     });
+  }
+
+  /** Whether a barrier of this checkpoint still waits behind output queued for credit. */
+  holdsBarrier(id: number): boolean {
+    if (this.queuedBarriers.length === 0) return false;
+    this.queuedBarriers = this.queuedBarriers.filter((q) => q.id >= id && (this.channels[q.channel] as ChannelWriter).holds(q.entry));
+    return this.queuedBarriers.some((q) => q.id === id);
+  }
+
+  /**
+   * The checkpoint's alignment timeout passed: its barriers still queued overtake the output
+   * before them, which goes to `record` for this subtask's checkpoint (Flink turns such a
+   * barrier into a priority event). A barrier partly sent, or behind a priority event the
+   * consumer has not taken, goes on with the data.
+   */
+  overtakeQueued(id: number, record: (record: OutputChannelRecord) => void): void {
+    const overtaking = this.overtaking;
+    for (const q of this.queuedBarriers) {
+      if (q.id !== id || !overtaking) continue;
+      const held = (this.channels[q.channel] as ChannelWriter).overtake(q.entry);
+      if (held) this.recordOvertaken(held, q.channel, record);
+    }
+    this.queuedBarriers = this.queuedBarriers.filter((q) => q.id !== id);
+  }
+
+  private recordOvertaken(held: readonly Uint8Array[], channel: number, record: (record: OutputChannelRecord) => void): void {
+    const overtaking = this.overtaking as OvertakingOutput;
+    const subtask = overtaking.consumerSubtasks[channel] ?? channel;
+    for (const message of held) {
+      const data = overtaking.decoder.decode(message);
+      if (data[0] !== MessageType.RECORDS) continue;
+      const [, timestamps, kinds, values] = data;
+      for (let r = 0; r < values.length; r++) {
+        record([overtaking.consumer, overtaking.input, subtask, values[r], timestamps[r] as number, kinds ? (kinds[r] as number) : RowKind.INSERT]);
+      }
+    }
   }
 }
 
@@ -1672,6 +1755,8 @@ class ExchangeWriter implements Target {
 interface OvertakingOutput {
   /** Whether this barrier may overtake (an unaligned checkpoint from its start). */
   readonly overtakes: (barrier: Barrier) => boolean;
+  /** Whether it may overtake once the checkpoint's alignment timeout passed. */
+  readonly overtakesAfterTimeout: (barrier: Barrier) => boolean;
   /** The consumer task's head node and input, and the consumer subtask of each channel. */
   readonly consumer: string;
   readonly input: number;
