@@ -4,9 +4,9 @@
  * a job attached — its status, Savepoint, Redeploy (the edited pipeline replaces
  * the job, keeping its state), Cancel and Detach.
  */
-import { useMemo } from 'react';
+import { useMemo, useState } from 'react';
 import { diffGraphs, isEmptyDiff } from '../model/diff';
-import { cancelJob, deploy, detach, takeSavepoint, useLive } from '../engine/live-session';
+import { cancelJob, deploy, detach, setEngineToken, takeSavepoint, useLive } from '../engine/live-session';
 import { getEditorStore, useEditor } from '../store/use-editor';
 
 export interface JobBarActions {
@@ -29,7 +29,9 @@ export function JobBar({ onJobs, onRedeploy }: JobBarActions) {
   const deployBlocked = !online
     ? engine.kind === 'offline'
       ? `The engine is not reachable: ${engine.reason}`
-      : 'Connecting to the engine…'
+      : engine.kind === 'locked'
+        ? `The engine needs a token: ${engine.reason}`
+        : 'Connecting to the engine…'
     : busy !== undefined
       ? busy
       : doc.nodes.length === 0
@@ -51,9 +53,18 @@ export function JobBar({ onJobs, onRedeploy }: JobBarActions) {
         data-testid="engine-status"
         data-state={engine.kind}
         role="img"
-        aria-label={online ? `Engine connected at ${engine.url}` : engine.kind === 'offline' ? `Engine not reachable: ${engine.reason}` : 'Connecting to the engine'}
-        title={online ? `Engine ${engine.version} at ${engine.url}` : engine.kind === 'offline' ? engine.reason : 'Connecting…'}
+        aria-label={
+          online
+            ? `Engine connected at ${engine.url}`
+            : engine.kind === 'offline'
+              ? `Engine not reachable: ${engine.reason}`
+              : engine.kind === 'locked'
+                ? `Engine at ${engine.url} needs a token: ${engine.reason}`
+                : 'Connecting to the engine'
+        }
+        title={online ? `Engine ${engine.version} at ${engine.url}` : engine.kind === 'offline' || engine.kind === 'locked' ? engine.reason : 'Connecting…'}
       />
+      {engine.kind === 'locked' ? <EngineTokenForm url={engine.url} /> : null}
       <button type="button" className="bar-button" onClick={onJobs} disabled={!online} data-testid="btn-jobs" title="Jobs on the engine: attach to one">
         Jobs…
       </button>
@@ -102,5 +113,34 @@ export function JobBar({ onJobs, onRedeploy }: JobBarActions) {
         </span>
       </div>
     </div>
+  );
+}
+
+/** Asks for the engine's bearer token; it is kept in this browser for the next visits. */
+function EngineTokenForm({ url }: { readonly url: string }) {
+  const [token, setToken] = useState('');
+  return (
+    <form
+      className="engine-token"
+      data-testid="engine-token-form"
+      onSubmit={(event) => {
+        event.preventDefault();
+        setEngineToken(token);
+      }}
+    >
+      <input
+        type="password"
+        className="engine-token-input"
+        aria-label={`Token for the engine at ${url}`}
+        placeholder="Engine token"
+        autoComplete="off"
+        value={token}
+        onChange={(event) => setToken(event.target.value)}
+        data-testid="engine-token"
+      />
+      <button type="submit" className="bar-button" disabled={token.trim() === ''} data-testid="engine-token-connect">
+        Connect
+      </button>
+    </form>
   );
 }

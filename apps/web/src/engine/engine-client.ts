@@ -47,14 +47,22 @@ export class EngineUnreachable extends Error {
 }
 
 export class EngineClient {
-  constructor(readonly baseUrl: string) {}
+  /** `token`: the bearer token an engine that is not on loopback needs (the admin's or a tenant's). */
+  constructor(
+    readonly baseUrl: string,
+    private readonly token?: string,
+  ) {}
 
   private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
     let response: Response;
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (this.token !== undefined) headers['authorization'] = `Bearer ${this.token}`;
     try {
       response = await fetch(`${this.baseUrl}${path}`, {
         method,
-        ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+        headers,
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         ...(signal ? { signal } : {}),
       });
     } catch (error) {

@@ -75,5 +75,6 @@ export function configWithDefaults(spec: ObjectSpec, config: unknown): Record<st
 export function engineNotReady(engine: EngineConnection, client: EngineClient | undefined): string | null {
   if (engine.kind === 'online' && client !== undefined) return null;
   if (engine.kind === 'offline') return `no engine connected: ${engine.reason}`;
+  if (engine.kind === 'locked') return `the engine needs a token: ${engine.reason}`;
   return 'no engine connected yet (start one with `sluice serve`, or npm run quickstart)';
 }

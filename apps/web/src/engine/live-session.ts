@@ -56,6 +56,34 @@ export function startLiveSession(): void {
   void connect();
 }
 
+/** Where this browser keeps the engine's bearer token (an engine off loopback needs one). */
+const TOKEN_KEY = 'sluice.engineToken';
+
+function storedToken(): string | undefined {
+  try {
+    const token = window.localStorage.getItem(TOKEN_KEY);
+    return token === null || token === '' ? undefined : token;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Keeps the token in this browser (an empty one forgets it) and connects with it. */
+export function setEngineToken(token: string): void {
+  try {
+    if (token.trim() === '') window.localStorage.removeItem(TOKEN_KEY);
+    else window.localStorage.setItem(TOKEN_KEY, token.trim());
+  } catch {
+    // Storage refused (private mode): the token lasts until the page is left.
+  }
+  sessionToken = token.trim() === '' ? undefined : token.trim();
+  socket?.disconnect();
+  socket = undefined;
+  void connect();
+}
+
+let sessionToken: string | undefined;
+
 async function connect(): Promise<void> {
   const live = getLiveStore().getState();
   let url: string;
@@ -65,24 +93,34 @@ async function connect(): Promise<void> {
     live.setEngine({ kind: 'offline', url: undefined, reason: `the web server did not say where the engine is: ${errorMessage(error)}` });
     return;
   }
-  client = new EngineClient(url);
+  const token = sessionToken ?? storedToken();
+  const c = new EngineClient(url, token);
+  client = c;
   getLiveStore().getState().setEngine({ kind: 'connecting', url });
+  let jobs: Awaited<ReturnType<EngineClient['listJobs']>>;
   try {
-    const health = await client.health();
+    const health = await c.health();
+    // Health needs no token; the job list does, when the engine asks for one.
+    jobs = await c.listJobs();
     getLiveStore().getState().setEngine({ kind: 'online', url, version: health.version });
   } catch (error) {
+    if (error instanceof EngineError && (error.status === 401 || error.status === 403)) {
+      // Nothing to retry until someone gives a token: the bar asks for it.
+      getLiveStore().getState().setEngine({ kind: 'locked', url, reason: token === undefined ? 'it needs a token (`sluice serve` printed it; a tenant token comes from `sluice token create`)' : `it refused this token: ${error.message}` });
+      return;
+    }
     getLiveStore().getState().setEngine({ kind: 'offline', url, reason: errorMessage(error) });
     setTimeout(() => void connect(), RETRY_MS);
     return;
   }
-  openSocket(url);
-  await refreshJobs();
+  openSocket(url, token);
+  getLiveStore().getState().setJobs(jobs.jobs);
 }
 
-function openSocket(url: string): void {
+function openSocket(url: string, token: string | undefined): void {
   if (socket) return;
   // WebSocket only: no long-polling requests while a job is watched.
-  const s: Socket<ServerToClientEvents, ClientToServerEvents> = io(url, { path: '/socket.io', transports: ['websocket'], reconnectionDelayMax: RETRY_MS });
+  const s: Socket<ServerToClientEvents, ClientToServerEvents> = io(url, { path: '/socket.io', transports: ['websocket'], reconnectionDelayMax: RETRY_MS, ...(token !== undefined ? { auth: { token } } : {}) });
   socket = s;
   const live = () => getLiveStore().getState();
   s.on('connect', () => {

@@ -17,7 +17,9 @@ export type EngineConnection =
   /** Not asked yet, or asking. */
   | { readonly kind: 'connecting'; readonly url: string | undefined }
   | { readonly kind: 'online'; readonly url: string; readonly version: string }
-  | { readonly kind: 'offline'; readonly url: string | undefined; readonly reason: string };
+  | { readonly kind: 'offline'; readonly url: string | undefined; readonly reason: string }
+  /** The engine answers but needs a bearer token this browser does not have (or one it refused). */
+  | { readonly kind: 'locked'; readonly url: string; readonly reason: string };
 
 /** What the panels of the live view show; 'inspector' is the editor's own form. */
 export type LiveTab = 'inspector' | 'live' | 'watermarks' | 'state';
