@@ -303,6 +303,22 @@ function inFlight(directory: string, consumer = 'slow', count = THROTTLED_COUNT)
   return { emitted, overtakenOutput, channel };
 }
 
+/**
+ * Checks every completed checkpoint's in-flight records (overtaken output and channel state
+ * towards 'slow'): each was emitted before the source's barrier and is stored once. Returns
+ * how many checkpoints hold overtaken output.
+ */
+function checkInFlight(completed: ReadonlyArray<{ id: number; directory: string }>, count = THROTTLED_COUNT): number {
+  let overtaking = 0;
+  for (const checkpoint of completed) {
+    const { emitted, overtakenOutput, channel } = inFlight(checkpoint.directory, 'slow', count);
+    for (const id of [...overtakenOutput, ...channel]) expect(emitted.has(id), `checkpoint ${checkpoint.id}: record ${id}`).toBe(true);
+    expect(new Set([...overtakenOutput, ...channel]).size).toBe(overtakenOutput.length + channel.length);
+    if (overtakenOutput.length > 0) overtaking++;
+  }
+  return overtaking;
+}
+
 describe('unaligned checkpoints under backpressure', () => {
   it('state files keep overtaken output apart from in-flight input, and files of format 3 (without it) still read', () => {
     const data = {
@@ -332,14 +348,8 @@ describe('unaligned checkpoints under backpressure', () => {
     // The newest 100 are kept on disk.
     const completed = job.checkpoints().filter((c) => c.status === 'completed' && existsSync(c.directory));
     expect(completed.length).toBeGreaterThan(0);
-    let overtaking = 0;
-    for (const checkpoint of completed) {
-      const { emitted, overtakenOutput, channel } = inFlight(checkpoint.directory);
-      // Overtaken records were all emitted before the source's barrier, and each is stored once.
-      for (const id of [...overtakenOutput, ...channel]) expect(emitted.has(id), `checkpoint ${checkpoint.id}: record ${id}`).toBe(true);
-      expect(new Set([...overtakenOutput, ...channel]).size).toBe(overtakenOutput.length + channel.length);
-      if (overtakenOutput.length > 0) overtaking++;
-    }
+    // Overtaken records were all emitted before the source's barrier, and each is stored once.
+    const overtaking = checkInFlight(completed);
     // Had a barrier waited behind the queued output, that output would not be in its checkpoint.
     expect(overtaking).toBeGreaterThan(0);
   });
@@ -351,14 +361,7 @@ describe('unaligned checkpoints under backpressure', () => {
     const job = await jobs.submit(throttledJob(true, -1, undefined, 2, true, count));
     await finish(job);
     const completed = job.checkpoints().filter((c) => c.status === 'completed' && existsSync(c.directory));
-    let overtaking = 0;
-    for (const checkpoint of completed) {
-      const { emitted, overtakenOutput, channel } = inFlight(checkpoint.directory, 'slow', count);
-      for (const id of [...overtakenOutput, ...channel]) expect(emitted.has(id), `checkpoint ${checkpoint.id}: record ${id}`).toBe(true);
-      expect(new Set([...overtakenOutput, ...channel]).size).toBe(overtakenOutput.length + channel.length);
-      if (overtakenOutput.length > 0) overtaking++;
-    }
-    expect(overtaking).toBeGreaterThan(0);
+    expect(checkInFlight(completed, count)).toBeGreaterThan(0);
   });
 
   it('aligned barriers wait behind the queued output: their checkpoints hold no records in flight', async () => {
@@ -399,15 +402,8 @@ describe('unaligned checkpoints under backpressure', () => {
     const rows = await finish(job);
     expect(job.restarts).toBeGreaterThanOrEqual(1);
     const completed = job.checkpoints().filter((c) => c.status === 'completed' && existsSync(c.directory));
-    let overtaking = 0;
-    for (const checkpoint of completed) {
-      const { emitted, overtakenOutput, channel } = inFlight(checkpoint.directory);
-      for (const id of [...overtakenOutput, ...channel]) expect(emitted.has(id), `checkpoint ${checkpoint.id}: record ${id}`).toBe(true);
-      expect(new Set([...overtakenOutput, ...channel]).size).toBe(overtakenOutput.length + channel.length);
-      if (overtakenOutput.length > 0) overtaking++;
-    }
     // Output is overtaken only by a barrier converted at the timeout: it starts in line with the data.
-    expect(overtaking).toBeGreaterThan(0);
+    expect(checkInFlight(completed)).toBeGreaterThan(0);
     expect(rows).toEqual(clean);
     expect(committedLines(output)).toEqual(committedLines(cleanOutput));
   });
