@@ -1023,9 +1023,9 @@ export class StreamTask implements GateListener {
     const written = Promise.resolve(inFlight.output)
       .then((output) => this.completeSnapshot({ jobId: this.jobId, checkpointId: barrier.id, taskId: this.plan.id, subtaskIndex: this.subtaskIndex, channelState: inFlight.input, outputChannelState: output.length > 0 ? output : undefined }, pending))
       .then(async (encoded) => {
-      await this.host.persist(file, encoded.bytes);
-      return encoded;
-    });
+        await this.host.persist(file, encoded.bytes);
+        return encoded;
+      });
     const acknowledged = Promise.all([written, native()]).then(
       ([{ bytes, sha256, operators }, handles]) =>
         this.host.acknowledgeCheckpoint({
