@@ -5,12 +5,13 @@
  * and a restore does not run finished subtasks again.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateGraph, type JobGraphDocument } from '@sluice/graph-model';
 import { allocateBell, allocateChannel, ChannelWriter, compilePlan, InputGate, JobManager, MessageEncoder, StreamTask, TaskManager, type CheckpointMetadata, type GateListener, type Job, type TaskHost } from '@sluice/engine';
 import { SILENT_LOGGER } from '@sluice/operators';
+import { committedLines } from './file-output.js';
 
 let taskManager: TaskManager;
 let jobs: JobManager;
@@ -41,14 +42,6 @@ async function finish(job: Job): Promise<string[]> {
   await sleep(150);
   if (status !== 'finished') throw new Error(`job ${status}: ${job.failure?.message ?? ''}`);
   return job.results('out').map((r) => JSON.stringify(r.value)).sort();
-}
-
-function committedLines(directory: string): string[] {
-  if (!existsSync(directory)) return [];
-  return readdirSync(directory)
-    .filter((f) => !f.startsWith('.'))
-    .flatMap((f) => readFileSync(join(directory, f), 'utf8').split('\n').filter((l) => l !== ''))
-    .sort();
 }
 
 const completedAfter = (job: Job, at: number) => job.checkpoints().filter((c) => c.status === 'completed' && c.triggeredAt > at).length;

@@ -5,11 +5,12 @@
  * moment. SLUICE_FT_SEEDS raises the seed count for a soak run.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JobGraphDocument } from '@sluice/graph-model';
 import { decodeSnapshot, encodeSnapshot, JobManager, readSnapshotFile, TaskManager, type Job } from '@sluice/engine';
+import { committedLines } from './file-output.js';
 
 const SEEDS = Number(process.env['SLUICE_FT_SEEDS'] ?? 50);
 let taskManager: TaskManager;
@@ -43,15 +44,6 @@ let outputs = 0;
 /** A fresh output directory for the exactly-once file sink of one run. */
 function freshOutput(): string {
   return join(scratch, `out-${++outputs}`);
-}
-
-/** Lines of every committed (visible) part file; pending and in-progress files are hidden. */
-function committedLines(directory: string): string[] {
-  if (!existsSync(directory)) return [];
-  return readdirSync(directory)
-    .filter((f) => !f.startsWith('.'))
-    .flatMap((f) => readFileSync(join(directory, f), 'utf8').split('\n').filter((l) => l !== ''))
-    .sort();
 }
 
 type Alignment = 'aligned' | 'unaligned' | 'timeout';
