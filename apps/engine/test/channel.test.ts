@@ -47,6 +47,24 @@ describe('shared-memory channel', () => {
     expect(readAll(reader)).toEqual([[2], [3]]);
   });
 
+  it('keeps its own copy of what waits for credit: the producer reuses its buffer (a Node Buffer, whose slice() is a view)', () => {
+    const { writer, reader } = pair(1, 4);
+    const reused = Buffer.alloc(3);
+    reused.set([1, 2, 3]);
+    expect(writer.write(reused)).toBe(true);
+    reused.set([4, 5, 6]);
+    expect(writer.write(reused)).toBe(false);
+    reused.set([7, 8, 9]);
+    expect(writer.write(reused)).toBe(false);
+    reused.fill(0);
+    const got: number[][] = [];
+    for (let i = 0; i < 10 && got.length < 3; i++) {
+      reader.read((m) => got.push([...m]));
+      writer.drain();
+    }
+    expect(got).toEqual([[1, 2, 3], [4, 5, 6], [7, 8, 9]]);
+  });
+
   it('keeps a multi-slot message whole when credit runs out half way', () => {
     const { writer, reader } = pair(2, 4);
     const big = Uint8Array.from({ length: 12 }, (_, i) => i + 1);

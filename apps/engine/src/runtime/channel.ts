@@ -125,13 +125,13 @@ export class ChannelWriter {
    */
   write(message: Uint8Array): boolean {
     if (this.spill.length > 0) {
-      this.keep(message.slice());
+      this.keep(copyOf(message));
       this.drain();
       return this.spill.length === 0;
     }
     const written = this.writeChunks(message, 0);
     if (written < message.length) {
-      this.keep(message.slice());
+      this.keep(copyOf(message));
       this.spillHead = written;
       this.spilledBytes -= written;
       return false;
@@ -368,4 +368,12 @@ export class ChannelReader {
     Atomics.store(this.layout.control, CONSUMED, this.consumed);
     ring(this.creditBell);
   }
+}
+
+/**
+ * A copy, also of a Node Buffer (whose slice() is a view onto the same memory): the task's
+ * encoder packs every message into the same buffer.
+ */
+function copyOf(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
 }

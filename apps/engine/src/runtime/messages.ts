@@ -5,7 +5,7 @@
  * describes a value shape once per batch, so same-shaped records cost little more
  * than their field values.
  */
-import { Packr, Unpackr } from 'msgpackr';
+import { Packr, RESET_BUFFER_MODE, Unpackr } from 'msgpackr';
 
 export const MessageType = { RECORDS: 1, WATERMARK: 2, IDLE: 3, END_OF_PARTITION: 4, BARRIER: 5 } as const;
 
@@ -31,25 +31,39 @@ export type Message =
 
 export class MessageEncoder {
   private readonly packr = new Packr({ useRecords: true });
+  private readonly mode: number;
+
+  /**
+   * `reuseBuffer`: every message is packed into the same buffer, so the bytes returned are
+   * valid only until the next msgpackr pack in this thread, by any packer (msgpackr's
+   * buffer is module-wide): use or copy them first (the channel writer copies what it
+   * must keep). Without
+   * it, msgpackr packs each message after the previous one and starts a new buffer when
+   * that one is full: all bytes ever sent become garbage for the old generation, which
+   * under backpressure grows until V8's first full collection (the memory soak's ramp).
+   */
+  constructor(options: { reuseBuffer?: boolean } = {}) {
+    this.mode = options.reuseBuffer === true ? RESET_BUFFER_MODE : 0;
+  }
 
   records(timestamps: readonly number[], kinds: readonly number[] | null, values: readonly unknown[]): Uint8Array {
-    return this.packr.pack([MessageType.RECORDS, timestamps, kinds, values]);
+    return this.packr.pack([MessageType.RECORDS, timestamps, kinds, values], this.mode);
   }
 
   watermark(watermark: number): Uint8Array {
-    return this.packr.pack([MessageType.WATERMARK, watermark]);
+    return this.packr.pack([MessageType.WATERMARK, watermark], this.mode);
   }
 
   idle(idle: boolean): Uint8Array {
-    return this.packr.pack([MessageType.IDLE, idle]);
+    return this.packr.pack([MessageType.IDLE, idle], this.mode);
   }
 
   endOfPartition(): Uint8Array {
-    return this.packr.pack([MessageType.END_OF_PARTITION]);
+    return this.packr.pack([MessageType.END_OF_PARTITION], this.mode);
   }
 
   barrier(barrier: Barrier): Uint8Array {
-    return this.packr.pack([MessageType.BARRIER, barrier.id, barrier.timestamp, barrier.directory, barrier.savepoint, barrier.stop === true]);
+    return this.packr.pack([MessageType.BARRIER, barrier.id, barrier.timestamp, barrier.directory, barrier.savepoint, barrier.stop === true], this.mode);
   }
 }
 

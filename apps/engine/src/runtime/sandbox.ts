@@ -46,7 +46,7 @@ import {
   type ProcessProgramHost,
   type ProcessProgramSpec,
 } from '@sluice/operators';
-import { Packr } from 'msgpackr';
+import { Packr, RESET_BUFFER_MODE } from 'msgpackr';
 
 /**
  * The part of isolated-vm's API the sandbox uses, declared here rather than imported:
@@ -259,6 +259,8 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
   let lastOut;
   const inPackr = new msgpackr.Unpackr({ sequential: true });
   const outPackr = new msgpackr.Packr({ sequential: true });
+  // Packed output is copied out at once: one buffer serves every call instead of a new one whenever it fills.
+  const RESET = msgpackr.RESET_BUFFER_MODE;
 
   function describeError(e) {
     try {
@@ -486,7 +488,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
           for (let s = 0; s < slots; s++) {
             for (const [k, d] of dirty[s]) { w[wn++] = s; w[wn++] = k; w[wn++] = d.c ? 1 : 0; x[xn++] = d.c ? null : d.v; }
           }
-          const packed = outPackr.pack({ o: outs, e: outEntry, g: outTag, w, x, m: timers });
+          const packed = outPackr.pack({ o: outs, e: outEntry, g: outTag, w, x, m: timers }, RESET);
           return { bytes: packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength) };
         } catch (err) {
           return { error: describeError(err), index: entry };
@@ -623,7 +625,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
           }
           result = { o: out, c: counts, s: stageOut };
         }
-        const packed = outPackr.pack(result);
+        const packed = outPackr.pack(result, RESET);
         return packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength);
       } catch (e) {
         let record;
@@ -662,7 +664,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
           for (const item of r) out[m++] = checkRecord(item);
           counts[i] = m - before;
         }
-        const packed = outPackr.pack(out);
+        const packed = outPackr.pack(out, RESET);
         const b = packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength);
         lastOut = out;
         return { bytes: b, counts };
@@ -713,6 +715,7 @@ export class TaskSandbox {
   private readonly wallMs: number;
   private readonly memoryMb: number;
   private readonly maxRecordBytes: number;
+  /** Packs with RESET_BUFFER_MODE: its bytes are copied before the next call, so one buffer serves them all. */
   private readonly packr = new Packr({ sequential: true });
   private readonly unpackr = new Packr({ sequential: true });
   /** Host objects handed to user code, by handle id. */
@@ -810,7 +813,7 @@ export class TaskSandbox {
       this.lastOutputs = undefined;
       let bytes: unknown = null;
       if (!reuse) {
-        const packed = this.packr.pack(values);
+        const packed = this.packr.pack(values, RESET_BUFFER_MODE);
         bytes = new this.ivm.ExternalCopy(packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength), { transferOut: true }).copyInto({ release: true });
       }
       const info = { nodeId: ctx.nodeId, subtaskIndex: ctx.subtaskIndex, parallelism: ctx.parallelism, attemptNumber: ctx.attemptNumber };
@@ -865,7 +868,7 @@ export class TaskSandbox {
       ) as number;
       const id = runId;
       // One buffer crosses: records as msgpack, then their timestamps.
-      const packed = this.packr.pack(values);
+      const packed = this.packr.pack(values, RESET_BUFFER_MODE);
       const length = packed.byteLength;
       const offset = (length + 7) & ~7;
       const buffer = new ArrayBuffer(offset + 8 * values.length);
@@ -944,7 +947,7 @@ export class TaskSandbox {
         if (r.error) throw new SandboxError(r.error.message);
       },
       run: (batch: ProcessBatch, host): ProcessBatchResult => {
-        const packed = this.packr.pack({ k: batch.kinds, v: batch.values, t: batch.timestamps, i: batch.keyIndex, K: batch.keys, p: batch.prefetched, w: batch.watermark, n: batch.processingTime });
+        const packed = this.packr.pack({ k: batch.kinds, v: batch.values, t: batch.timestamps, i: batch.keyIndex, K: batch.keys, p: batch.prefetched, w: batch.watermark, n: batch.processingTime }, RESET_BUFFER_MODE);
         const bytes = new this.ivm.ExternalCopy(packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength), { transferOut: true }).copyInto({ release: true });
         const r = within(host, () => this.api.processRun.applySync(undefined, [id, bytes, this.describe(context)], transfer)) as {
           bytes?: unknown;

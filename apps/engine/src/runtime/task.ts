@@ -1573,7 +1573,7 @@ class RoutingOutput implements Output<unknown> {
 
 /** One producer subtask's side of an exchange: batches records per channel and sends them. */
 class ExchangeWriter implements Target {
-  private readonly encoder = new MessageEncoder();
+  private readonly encoder = new MessageEncoder({ reuseBuffer: true });
   private readonly pending: Array<{ timestamps: number[]; kinds: number[] | null; values: unknown[] }>;
   private lastWatermark = MIN_WATERMARK;
   private lastIdle = false;
@@ -1596,9 +1596,9 @@ class ExchangeWriter implements Target {
    * A batch no larger than the limit holds no record above it, so records are measured
    * one by one only when a batch is: one comparison per batch otherwise.
    */
-  private checkRecordSizes(batchBytes: number, values: readonly unknown[]): void {
+  private checkRecordSizes(values: readonly unknown[]): void {
     const limit = this.limit;
-    if (!limit || batchBytes <= limit.maxRecordBytes) return;
+    if (!limit) return;
     const sizer = new Packr({ useRecords: true });
     for (const value of values) {
       const size = sizer.pack(value).byteLength;
@@ -1648,8 +1648,12 @@ class ExchangeWriter implements Target {
   private flushChannel(channel: number): void {
     const batch = this.pending[channel] as { timestamps: number[]; kinds: number[] | null; values: unknown[] };
     if (batch.values.length === 0) return;
-    const bytes = this.encoder.records(batch.timestamps, batch.kinds, batch.values);
-    this.checkRecordSizes(bytes.byteLength, batch.values);
+    let bytes = this.encoder.records(batch.timestamps, batch.kinds, batch.values);
+    if (this.limit && bytes.byteLength > this.limit.maxRecordBytes) {
+      // Sizing the records packs them, over the encoder's reused buffer: keep a copy.
+      bytes = new Uint8Array(bytes);
+      this.checkRecordSizes(batch.values);
+    }
     batch.timestamps.length = 0;
     batch.values.length = 0;
     batch.kinds = null;
@@ -1691,7 +1695,8 @@ class ExchangeWriter implements Target {
 
   barrier(barrier: Barrier): void {
     this.flush();
-    const bytes = this.encoder.barrier(barrier);
+    // A copy: recording overtaken output between the channels' writes must not touch it (the encoder reuses its buffer).
+    const bytes = new Uint8Array(this.encoder.barrier(barrier));
     const overtaking = this.overtaking?.overtakes(barrier) === true ? this.overtaking : undefined;
     const timesOut = overtaking === undefined && this.overtaking?.overtakesAfterTimeout(barrier) === true;
     this.channels.forEach((c, i) => {
