@@ -1,32 +1,58 @@
 // Issue target: memory flat (±10%) over a 5-minute run with a sink throttled to 1% of the
 // source rate: backpressure must stop the source instead of queueing without bound.
-// SLUICE_BENCH_SOAK_S shortens it for a quick look (default 300 s).
+//
+// Two slow ends, each its own run:
+//   throttled-sink  the issue's case: a discard sink that takes 1,000 records/s (ratePerSecond),
+//                   like a slow external system; its task waits between records.
+//   busy-operator   a map that spins 1 ms per record (1,000 records/s) before a plain sink.
+//                   The spinning loop allocates on every call, so the young generation is
+//                   collected hundreds of times a second and every record waiting in its
+//                   input batch survives into the old generation: the process's memory then
+//                   follows V8's full collections (a ramp until the first one), not the queues.
+// SLUICE_BENCH_SOAK_S sets the length of each (default 300 s); SLUICE_BENCH_SOAK_SCENARIOS
+// picks some (comma-separated names).
 import { report } from './lib.js';
 import { JobManager, TaskManager } from '@sluice/engine';
 
 const SOURCE_RATE = 100_000;
-const graph = {
-  schemaVersion: 1,
-  name: 'memory soak',
-  nodes: [
-    { id: 'gen', type: 'generator', config: { profile: 'clickstream', ratePerSecond: SOURCE_RATE, keys: 10_000 } },
-    {
-      id: 'throttled',
-      type: 'map',
-      chaining: 'never',
-      // 1% of the source rate: 1,000 records/s.
-      config: { fn: '(v) => { const end = performance.now() + 1; while (performance.now() < end) {} return v; }' },
+const SLOW_RATE = SOURCE_RATE / 100;
+
+const generator = { id: 'gen', type: 'generator', config: { profile: 'clickstream', ratePerSecond: SOURCE_RATE, keys: 10_000 } };
+
+const SCENARIOS = {
+  'throttled-sink': {
+    slowNode: 'sink',
+    graph: {
+      schemaVersion: 1,
+      name: 'memory soak: throttled sink',
+      nodes: [generator, { id: 'sink', type: 'blackhole-sink', chaining: 'never', config: { ratePerSecond: SLOW_RATE } }],
+      edges: [{ id: 'e1', source: 'gen', target: 'sink' }],
     },
-    { id: 'sink', type: 'blackhole-sink', config: {} },
-  ],
-  edges: [
-    { id: 'e1', source: 'gen', target: 'throttled' },
-    { id: 'e2', source: 'throttled', target: 'sink' },
-  ],
+  },
+  'busy-operator': {
+    slowNode: 'throttled',
+    graph: {
+      schemaVersion: 1,
+      name: 'memory soak: busy operator',
+      nodes: [
+        generator,
+        {
+          id: 'throttled',
+          type: 'map',
+          chaining: 'never',
+          config: { fn: '(v) => { const end = performance.now() + 1; while (performance.now() < end) {} return v; }' },
+        },
+        { id: 'sink', type: 'blackhole-sink', config: {} },
+      ],
+      edges: [
+        { id: 'e1', source: 'gen', target: 'throttled' },
+        { id: 'e2', source: 'throttled', target: 'sink' },
+      ],
+    },
+  },
 };
 
-export async function run() {
-  const seconds = Number(process.env.SLUICE_BENCH_SOAK_S ?? 300);
+async function soak(scenario, { graph, slowNode }, seconds) {
   const taskManager = new TaskManager({ slots: 2 });
   try {
     const job = await new JobManager(taskManager).submit(graph);
@@ -44,9 +70,9 @@ export async function run() {
     const rss = settled.map((s) => s.rss);
     const mean = rss.reduce((a, b) => a + b, 0) / rss.length;
     const deviation = Math.max(...rss.map((r) => Math.abs(r - mean) / mean));
-    const metrics = [...job.metrics.values()];
-    const produced = metrics.flatMap((m) => m.metrics.operators).find((o) => o.nodeId === 'gen')?.recordsOut ?? 0;
-    const consumed = metrics.flatMap((m) => m.metrics.operators).find((o) => o.nodeId === 'throttled')?.recordsIn ?? 0;
+    const operators = [...job.metrics.values()].flatMap((m) => m.metrics.operators);
+    const produced = operators.filter((o) => o.nodeId === 'gen').reduce((n, o) => n + o.recordsOut, 0);
+    const consumed = operators.filter((o) => o.nodeId === slowNode).reduce((n, o) => n + o.recordsIn, 0);
     // Growth, as opposed to GC breathing: the least-squares slope over the settled samples.
     const ts = settled.map((s) => s.t);
     const tMean = ts.reduce((a, b) => a + b, 0) / ts.length;
@@ -54,13 +80,25 @@ export async function run() {
     const half = Math.floor(settled.length / 2);
     const firstHalf = settled.slice(0, half).reduce((a, s) => a + s.rss, 0) / half;
     const secondHalf = settled.slice(half).reduce((a, s) => a + s.rss, 0) / (settled.length - half);
-    report({ bench: 'memory-soak', metric: 'rss_mb_mean', value: Number(mean.toFixed(1)), unit: 'MB', runs: 1, stat: 'mean', seconds });
-    report({ bench: 'memory-soak', metric: 'rss_growth_mb_per_min', value: Number((slope * 60).toFixed(2)), unit: 'MB/min', runs: 1, stat: 'least-squares', seconds });
-    report({ bench: 'memory-soak', metric: 'rss_second_half_over_first', value: Number((secondHalf / firstHalf).toFixed(3)), unit: 'ratio', runs: 1, stat: 'mean-ratio', seconds });
-    report({ bench: 'memory-soak', metric: 'heap_mb_range', value: Number((Math.max(...settled.map((s) => s.heap)) - Math.min(...settled.map((s) => s.heap))).toFixed(1)), unit: 'MB', runs: 1, stat: 'max-min', seconds });
-    report({ bench: 'memory-soak', metric: 'rss_max_deviation', value: Number((deviation * 100).toFixed(2)), unit: '%', runs: 1, stat: 'max', seconds, samples: rss.length });
-    report({ bench: 'memory-soak', metric: 'records_in_flight', value: produced - consumed, unit: 'records', runs: 1, stat: 'final', produced, consumed });
+    const common = { bench: 'memory-soak', scenario, runs: 1, seconds };
+    report({ ...common, metric: 'rss_mb_mean', value: Number(mean.toFixed(1)), unit: 'MB', stat: 'mean' });
+    report({ ...common, metric: 'rss_growth_mb_per_min', value: Number((slope * 60).toFixed(2)), unit: 'MB/min', stat: 'least-squares' });
+    report({ ...common, metric: 'rss_second_half_over_first', value: Number((secondHalf / firstHalf).toFixed(3)), unit: 'ratio', stat: 'mean-ratio' });
+    report({ ...common, metric: 'heap_mb_range', value: Number((Math.max(...settled.map((s) => s.heap)) - Math.min(...settled.map((s) => s.heap))).toFixed(1)), unit: 'MB', stat: 'max-min' });
+    report({ ...common, metric: 'rss_max_deviation', value: Number((deviation * 100).toFixed(2)), unit: '%', stat: 'max', goal: 10, samples: rss.length });
+    report({ ...common, metric: 'slow_end_records_per_s', value: Math.round(consumed / seconds), unit: 'records/s', stat: 'mean', goal: SLOW_RATE });
+    report({ ...common, metric: 'records_in_flight', value: produced - consumed, unit: 'records', stat: 'final', produced, consumed });
   } finally {
     await taskManager.shutdown();
+  }
+}
+
+export async function run() {
+  const seconds = Number(process.env.SLUICE_BENCH_SOAK_S ?? 300);
+  const picked = (process.env.SLUICE_BENCH_SOAK_SCENARIOS ?? Object.keys(SCENARIOS).join(',')).split(',').map((s) => s.trim());
+  for (const name of picked) {
+    const scenario = SCENARIOS[name];
+    if (!scenario) throw new Error(`unknown memory-soak scenario '${name}'; known: ${Object.keys(SCENARIOS).join(', ')}`);
+    await soak(name, scenario, seconds);
   }
 }

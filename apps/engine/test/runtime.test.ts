@@ -256,6 +256,38 @@ describe('runtime', () => {
     expect(slow.busyMs).toBeGreaterThan(slow.idleMs);
   });
 
+  it('a discard sink with a rate stands for a slow external system: it takes no more than that, counts its waiting as busy, and backpressures the source', async () => {
+    const rate = 500;
+    const graph: JobGraphDocument = {
+      schemaVersion: 1,
+      name: 'throttled sink',
+      nodes: [
+        { id: 'gen', type: 'generator', config: { profile: 'sequence', ratePerSecond: 0 } },
+        { id: 'out', type: 'blackhole-sink', chaining: 'never', config: { ratePerSecond: rate } },
+      ],
+      edges: [{ id: 'e1', source: 'gen', target: 'out' }],
+    };
+    const started = performance.now();
+    const job = await jobs.submit(graph);
+    const sourceTask = job.plan.tasks.find((t) => t.operators[0]?.nodeId === 'gen')?.id;
+    const sinkTask = job.plan.tasks.find((t) => t.operators[0]?.nodeId === 'out')?.id;
+    const metricsOf = (task: number | undefined) => [...job.metrics.values()].find((m) => m.taskId === task)?.metrics;
+    expect(await waitFor(() => (metricsOf(sourceTask)?.backpressuredMs ?? 0) > 1000, 10_000)).toBe(true);
+    const source = metricsOf(sourceTask);
+    const sink = metricsOf(sinkTask);
+    const elapsedS = (performance.now() - started) / 1000;
+    job.cancel();
+    if (!source || !sink) throw new Error('no metrics');
+    const consumed = sink.operators[0]?.recordsIn ?? 0;
+    expect(consumed).toBeGreaterThan(0);
+    // A slower machine only takes fewer; one read step (1,024 records) may come before the wait.
+    expect(consumed).toBeLessThanOrEqual(rate * elapsedS + 1024);
+    expect((source.operators[0]?.recordsOut ?? 0) - consumed).toBeLessThan(20_000);
+    expect(source.backpressuredMs).toBeGreaterThan(source.busyMs);
+    expect(sink.backpressuredMs).toBe(0);
+    expect(sink.busyMs).toBeGreaterThan(sink.idleMs);
+  });
+
   function failing(fn: string, keyed: boolean): JobGraphDocument {
     return {
       schemaVersion: 1,

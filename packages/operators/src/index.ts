@@ -52,6 +52,7 @@ export type {
   ProcessFunctionConfig,
 } from './process/context.js';
 export { FileSource, listFiles, type FileSourceConfig, type FileSourceOptions, type FileSplit, type FileDeadLetter } from './sources/file-source.js';
+export { BlackholeSink } from './sinks/basic.js';
 export { FileSink, type FileSinkConfig, type FileSinkOptions } from './sinks/file-sink.js';
 export { GroupAggregateOperator, type GroupAggregateConfig } from './process/group-aggregate.js';
 export { CepOperator, TIMED_OUT_OUTPUT, type CepOperatorConfig, type PatternStepConfig } from './process/cep.js';

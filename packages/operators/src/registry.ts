@@ -49,7 +49,7 @@ const FACTORIES = new Map<string, OperatorFactory>([
   ['union', () => new UnionOperator()],
   ['collect-sink', (c, env) => new CollectSink(c, env)],
   ['console-sink', (c, env) => new ConsoleSink(c, env)],
-  ['blackhole-sink', () => new BlackholeSink()],
+  ['blackhole-sink', (c) => new BlackholeSink(c)],
   ['tumbling-window', (c: WindowConfig & { sizeMs: number; offsetMs: number }, env) => window({ kind: 'tumbling', sizeMs: c.sizeMs, offsetMs: c.offsetMs }, c, env)],
   [
     'sliding-window',

@@ -7,6 +7,7 @@
  *          ┌────────────────────────────────▼───────────────────────────────┐
  *          │ loop:  run mails (timers, control)                              │
  *          │        output without credit?  ─▶ wait for credit  (backpressured)
+ *          │        an operator can take no input? ─▶ wait for it  (busy)    │
  *          │        default action: poll the source, or read input channels │
  *          │          ─▶ records through the chain by function call          │
  *          │          ─▶ watermarks: min over each input's channels          │
@@ -1113,7 +1114,9 @@ export class StreamTask implements GateListener {
         this.flushAll();
         account('busyMs');
         await this.waitForOperator(blocked);
-        account('backpressuredMs');
+        // Busy, as Flink counts an async sink yielding until its requests complete: the
+        // subtask's own work is the bottleneck, not a lack of output credit.
+        account('busyMs');
         continue;
       }
       const status = source ? this.pollSource(source) : this.readInput(sliceEnd);

@@ -35,8 +35,15 @@ export const blackholeSink = defineOperator({
   type: 'blackhole-sink',
   category: 'sink',
   title: 'Discard',
-  doc: 'Drops every record. For benchmarks and for trying out the upstream part of a pipeline.',
-  configSchema: z.strictObject({}),
+  doc: 'Drops every record. For benchmarks and for trying out the upstream part of a pipeline. With a rate it stands for a slow external system: it takes no more records per second than that, and the operators before it are backpressured.',
+  configSchema: z.strictObject({
+    ratePerSecond: z
+      .number()
+      .positive()
+      .nullable()
+      .default(null)
+      .meta({ description: 'Most records per second it takes, across all subtasks; null takes them as fast as they come.' }),
+  }),
   defaultConfig: {},
   inputs: [SINK_IN],
   outputs: () => [],

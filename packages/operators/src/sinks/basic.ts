@@ -94,9 +94,58 @@ export class ConsoleSink extends AbstractOperator<unknown> {
   }
 }
 
+/**
+ * Drops records. With `ratePerSecond` it takes records no faster than that (its share per
+ * subtask), like a slow external system: over its budget, blockedUntil() holds the task's
+ * input until processing time has caught up, so the task waits without spinning and its
+ * producers run out of credit.
+ */
 export class BlackholeSink extends AbstractOperator<unknown> {
-  processElement(): void {}
+  /** Processing time per record on this subtask, in ms; 0 without a rate. */
+  private interval = 0;
+  /** When the records taken so far have been paid for. */
+  private paidUntil = 0;
+  private wake: Promise<void> | undefined;
+  private cancelWake: (() => void) | undefined;
+
+  constructor(private readonly config: { ratePerSecond?: number | null | undefined } = {}) {
+    super();
+  }
+
+  override open(): void {
+    const rate = this.config.ratePerSecond;
+    if (!rate) return;
+    this.interval = (1000 * this.ctx.parallelism) / rate;
+    this.paidUntil = this.ctx.processingTime.now();
+  }
+
+  processElement(): void {
+    this.paidUntil += this.interval;
+  }
+
   override processWatermark(watermark: number): void {
     this.currentWatermark = Math.max(this.currentWatermark, watermark);
+  }
+
+  blockedUntil(): Promise<void> | undefined {
+    if (this.interval === 0) return undefined;
+    const now = this.ctx.processingTime.now();
+    // Time spent without records is not saved up for a burst later.
+    if (this.paidUntil <= now) {
+      this.paidUntil = now;
+      return undefined;
+    }
+    this.wake ??= new Promise((resolve) => {
+      this.cancelWake = this.ctx.processingTime.schedule(this.paidUntil, () => {
+        this.wake = undefined;
+        this.cancelWake = undefined;
+        resolve();
+      });
+    });
+    return this.wake;
+  }
+
+  override close(): void {
+    this.cancelWake?.();
   }
 }
