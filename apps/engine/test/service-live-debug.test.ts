@@ -335,12 +335,13 @@ describe('channels and splits', () => {
       expect(channel(early, 'quiet')).toMatchObject({ edgeIds: ['e2'], ended: false });
       const beforeTimeout = await f.next('quiet holding back, not idle', 10_000, (frame) => channel(frame, 'quiet')?.idle === false && frame.operators.find((o) => o.nodeId === 'u')?.holdingBack?.nodeId === 'quiet');
       expect(beforeTimeout.operators.find((o) => o.nodeId === 'u')?.holdingBack?.description).toBe("subtask 1/1 of 'quiet' (edge e2)");
-      const idle = await f.next('quiet idle', 10_000, (frame) => channel(frame, 'quiet')?.idle === true);
+      // The generator's split: its watermark and last record, per subtask. The source and the
+      // union report their metrics each on its own second: wait for a frame with both idle.
+      const quietSplit = (frame: MetricsFrame) => frame.tasks.find((t) => t.nodeIds[0] === 'quiet')?.subtasks[0]?.splits?.[0];
+      const idle = await f.next('quiet idle', 10_000, (frame) => channel(frame, 'quiet')?.idle === true && quietSplit(frame)?.idle === true);
       expect(channel(idle, 'busy')?.idle).toBe(false);
       expect(idle.operators.find((o) => o.nodeId === 'u')?.holdingBack?.nodeId).toBe('busy');
-      // The generator's split: its watermark and last record, per subtask.
-      const split = idle.tasks.find((t) => t.nodeIds[0] === 'quiet')?.subtasks[0]?.splits?.[0];
-      expect(split).toMatchObject({ split: '0', idle: true });
+      expect(quietSplit(idle)).toMatchObject({ split: '0', idle: true });
       const busySplit = idle.tasks.find((t) => t.nodeIds[0] === 'busy')?.subtasks[0]?.splits?.[0];
       expect(busySplit?.idle).toBe(false);
       expect(typeof busySplit?.watermark).toBe('number');
