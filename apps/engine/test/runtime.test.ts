@@ -272,7 +272,9 @@ describe('runtime', () => {
     const sourceTask = job.plan.tasks.find((t) => t.operators[0]?.nodeId === 'gen')?.id;
     const sinkTask = job.plan.tasks.find((t) => t.operators[0]?.nodeId === 'out')?.id;
     const metricsOf = (task: number | undefined) => [...job.metrics.values()].find((m) => m.taskId === task)?.metrics;
-    expect(await waitFor(() => (metricsOf(sourceTask)?.backpressuredMs ?? 0) > 1000, 10_000)).toBe(true);
+    // Each subtask reports once a second on its own: wait until the sink has accounted for a second too.
+    const accounted = (m: ReturnType<typeof metricsOf>) => (m ? m.busyMs + m.idleMs + m.backpressuredMs : 0);
+    expect(await waitFor(() => (metricsOf(sourceTask)?.backpressuredMs ?? 0) > 1000 && accounted(metricsOf(sinkTask)) > 1000, 10_000)).toBe(true);
     const source = metricsOf(sourceTask);
     const sink = metricsOf(sinkTask);
     const elapsedS = (performance.now() - started) / 1000;
