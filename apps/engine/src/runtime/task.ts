@@ -1698,8 +1698,8 @@ class ExchangeWriter implements Target {
 
   barrier(barrier: Barrier): void {
     this.flush();
-    // A copy: recording overtaken output between the channels' writes must not touch it (the encoder reuses its buffer).
-    const bytes = new Uint8Array(this.encoder.barrier(barrier));
+    // Used before the next pack: the loop below only writes (channels copy what they keep) and decodes.
+    const bytes = this.encoder.barrier(barrier);
     const overtaking = this.overtaking?.overtakes(barrier) === true ? this.overtaking : undefined;
     const timesOut = overtaking === undefined && this.overtaking?.overtakesAfterTimeout(barrier) === true;
     this.channels.forEach((c, i) => {
