@@ -263,6 +263,12 @@ describe('the CPU limit per call counts CPU time, not wall time', () => {
       expect(() => busy([1], [0], ctx)).toThrow(/^user function ran longer than 100 ms in one call \(userCode\.cpuMsPerCall\): it used \d+ ms of CPU$/);
       const quick = sandbox.loadBatch('const g = (v) => v + 1;', 'g', 'map');
       expect(quick([1, 2], [0, 0], ctx)).toEqual({ outputs: [2, 3] });
+      // The replies thrown away above (msgpack, and columns of flat records) leave nothing the next call needs.
+      expect(() => busy([{ a: 1 }, { a: 2 }], [0, 0], ctx)).toThrow(/^user function ran longer than 100 ms/);
+      expect(() => busy([{ n: { deep: 1 } }], [0], ctx)).toThrow(/^user function ran longer than 100 ms/);
+      const widen = sandbox.loadBatch('const k = (v) => ({ ...v, b: true });', 'k', 'map');
+      expect(widen([{ a: 1 }], [0], ctx)).toEqual({ outputs: [{ a: 1, b: true }] });
+      expect(widen([{ n: { deep: 2 } }], [0], ctx)).toEqual({ outputs: [{ n: { deep: 2 }, b: true }] });
       const endless = sandbox.loadBatch('const h = (v) => { for (;;) {} };', 'h', 'map');
       expect(() => endless([1], [0], ctx)).toThrow(/^user function ran longer than 100 ms in one call \(userCode\.cpuMsPerCall\) and was stopped after 300 ms \(\d+ ms of it on the CPU\): an endless loop\?$/);
     } finally {

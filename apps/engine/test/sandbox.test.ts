@@ -91,6 +91,32 @@ describe('sandboxed user functions give the same results as trusted ones', () =>
     ['filter', mapJob('(v) => v.value % 3 === 0', 2000, 'filter')],
     ['flat-map with zero, one and two outputs', mapJob('(v) => v.value % 3 === 0 ? [] : v.value % 3 === 1 ? [v.id] : [v.id, -v.id]', 2000, 'flat-map')],
     ['map at parallelism 2', mapJob('(v) => v.id * 10', 3000, 'map', 2)],
+    // Flat records cross as columns (flat-records.ts); these must arrive exactly as msgpack would bring them.
+    [
+      'map to flat records with keys and strings of every kind',
+      mapJob(String.raw`(v) => ({ 'quote"d': v.id, 'back\\slash': 'a\u2028b\n' + v.key, '': v.id % 2 === 0, 'emoji😀': '😀' + v.id, 'é': v.value / 3, big: v.timestamp * 1000 })`),
+    ],
+    [
+      'map to records whose shapes change between and within batches, some nested',
+      mapJob('(v) => v.id < 1100 ? { a: v.id, s: String(v.id) } : v.id < 1300 ? (v.id % 2 ? { a: v.id } : { b: true }) : { n: { deep: [v.id] }, x: null }', 2000),
+    ],
+    [
+      'fused map and filter, both reading ctx.timestamp',
+      {
+        ...mapJob('(v) => v'),
+        nodes: [
+          { id: 'gen', type: 'generator', config: { profile: 'sequence', count: 3000, ratePerSecond: 0, keys: 10 } },
+          { id: 'm', type: 'map', config: { fn: '(v, ctx) => ({ id: v.id, t: ctx.timestamp })' } },
+          { id: 'f', type: 'filter', config: { fn: '(v, ctx) => v.t === ctx.timestamp && v.id % 4 !== 0' } },
+          { id: 'out', type: 'collect-sink', config: { name: 'out', maxRecords: 1_000_000 } },
+        ],
+        edges: [
+          { id: 'e1', source: 'gen', target: 'm' },
+          { id: 'e2', source: 'm', target: 'f' },
+          { id: 'e3', source: 'f', target: 'out' },
+        ],
+      },
+    ],
     [
       'keyed process with value state, timers and onTimer',
       processJob(`({
@@ -209,6 +235,11 @@ const HOSTILE: Hostile[] = [
   ['returns a cyclic object', mapJob('(v) => { const a = { id: v.id }; a.self = a; return a; }'), { fails: /./ }],
   ['returns a huge record', mapJob('(v) => "x".repeat(2 * 1024 * 1024)', 1), { fails: /record of \d+ bytes; the engine's limit is 1048576 bytes/ }],
   ['returns a function', mapJob('(v) => () => 1'), { fails: /returned a function; records must be data/ }],
+  [
+    "tampers with the sandbox's replies through setters on Object.prototype",
+    mapJob('(v) => { for (const k of ["f", "o", "t", "h", "d", "m", "c", "s", "k", "keep", "error"]) Object.defineProperty(Object.prototype, k, { set() {}, configurable: true }); return { id: v.id }; }'),
+    { fails: /the sandbox returned no records \(was its runtime tampered with\?\)/ },
+  ],
   ['returns a promise (async function)', mapJob('async (v) => v.id'), { fails: /not a promise/ }],
   ['returns a promise from a process function', processJob('({ async processElement(v, ctx) { ctx.collect(v); } })'), { fails: /not a promise/ }],
   ['calls an undeclared state', processJob('({ processElement(v, ctx) { ctx.state("nope").value(); } })'), { fails: /state 'nope' is not declared/ }],

@@ -10,10 +10,12 @@
  * Nothing is shared by reference across the boundary. Three ways in:
  *
  *   batch   map / filter / flat-map: the operator buffers records and hands over a
- *           batch; records travel as msgpack bytes (the channels' format), the isolate
+ *           batch; records travel as columns when they share one flat shape
+ *           (flat-records.ts), else as msgpack bytes (the channels' format); the isolate
  *           runs the function per record with ctx.timestamp set per record, and
- *           returns msgpack bytes (map, flat-map) or keep flags (filter). Consecutive
- *           ones of a chain are fused (fuse, fusion.ts): one call for all of them.
+ *           returns records the same way (map, flat-map) or keep flags (filter).
+ *           Consecutive ones of a chain are fused (fuse, fusion.ts): one call for all of
+ *           them, through a loop generated for their kinds.
  *   program keyed-process functions (loadProcess): a batch of records and timers with
  *           the value states of its keys; state writes, timers and outputs come back
  *           with it (process-batcher.ts in @sluice/operators has the host side).
@@ -47,6 +49,7 @@ import {
   type ProcessProgramSpec,
 } from '@sluice/operators';
 import { Packr, RESET_BUFFER_MODE } from 'msgpackr';
+import { FLAT_CODEC_SOURCE, flatCodec } from './flat-records.js';
 
 /**
  * The part of isolated-vm's API the sandbox uses, declared here rather than imported:
@@ -206,6 +209,8 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
   const programs = [];
   /** The definition (values index) whose code runs now: console lines name its operator. */
   let owner = -1;
+  /** The fused run whose loop runs now: its st.s says which function (console lines name it). */
+  let running;
 
   /**
    * console.log/info/debug/warn/error: lines go to the engine's log, at most logLimit per
@@ -237,7 +242,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
     if (text.length > MAX_LINE) text = text.slice(0, MAX_LINE) + '…';
     const dropped = logDropped;
     logDropped = 0;
-    hostLog.applySync(undefined, [level, text, owner, dropped]);
+    hostLog.applySync(undefined, [level, text, running === undefined ? owner : running.ids[running.st.s], dropped]);
   }
   globalThis.console = {
     log(...args) { log('info', args); },
@@ -257,10 +262,41 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
    * see what the host copies hold (it does when a batch is packed anew).
    */
   let lastOut;
-  const inPackr = new msgpackr.Unpackr({ sequential: true });
-  const outPackr = new msgpackr.Packr({ sequential: true });
+  // Self-contained messages (no structures shared across calls): a reply the host throws
+  // away (over the CPU limit) cannot leave the next one unreadable.
+  const inPackr = new msgpackr.Unpackr();
+  const outPackr = new msgpackr.Packr();
   // Packed output is copied out at once: one buffer serves every call instead of a new one whenever it fills.
   const RESET = msgpackr.RESET_BUFFER_MODE;
+  // Batches of flat records cross as columns (flat-records.ts); one reader and one writer per direction.
+  const flatCodec = (${FLAT_CODEC_SOURCE})(Function, Object.getPrototypeOf, Object.prototype, JSON.stringify);
+  const flatIn = flatCodec.reader();
+  const flatOut = flatCodec.writer();
+
+  /**
+   * Records of a batch and their timestamps. msgpack (flat undefined): the records' bytes
+   * (length of them), then the timestamps (float64, 8-aligned). Columns (flat = [definition,
+   * text]): the records' columns, then the timestamps.
+   */
+  function readBatch(bytes, n, length, flat) {
+    if (flat === undefined) return [inPackr.unpack(new Uint8Array(bytes, 0, length)), new Float64Array(bytes, (length + 7) & ~7, n)];
+    const columns = new Float64Array(bytes);
+    return [flatIn.decode(flat[0], columns, flat[1], n).records, columns.subarray(columns.length - n)];
+  }
+
+  /**
+   * Records going out, with the rest of the reply (extra): as columns (extra plus f, t, d,
+   * m) when they share a flat shape, else as the msgpack bytes of extra plus o.
+   */
+  function writeRecords(out, extra) {
+    const b = flatOut.encode(out, 0);
+    if (b !== undefined) { extra.f = b.columns; extra.t = b.text; extra.d = b.definition; extra.m = out.length; return extra; }
+    extra.o = out;
+    // msgpack has no typed arrays (msgpackr would send the bytes of its buffer, not the numbers).
+    if (extra.c !== undefined) { const c = []; for (let i = 0; i < extra.c.length; i++) c[i] = extra.c[i]; extra.c = c; }
+    const packed = outPackr.pack(extra, RESET);
+    return packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength);
+  }
 
   function describeError(e) {
     try {
@@ -280,6 +316,52 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
     if (typeof r === 'function') throw new TypeError('a user function returned a function; records must be data');
     if (r !== null && typeof r === 'object' && typeof r.then === 'function') throw new TypeError('user functions must return their result, not a promise (async functions are not supported)');
     return r;
+  }
+
+  const Fn = Function;
+  const ITERATOR = Symbol.iterator;
+  function notIterable(r) { return new TypeError('flat-map must return an array or another iterable, got ' + typeof r); }
+
+  /**
+   * The loop of a fused run, generated for its kinds: each function's call inlined in the
+   * next one's place, depth first as chained calls would go, with no recursion and no
+   * dispatch on kinds per record. It counts records out per function and outputs per input
+   * (for filters only: 1 if the input passed all), and keeps in st which function runs
+   * (s), on what (v), at which input (i): errors and console lines name them.
+   */
+  function compileRun(kinds, filtersOnly) {
+    const ns = kinds.length;
+    function stage(s, v, pad) {
+      if (s === ns) return pad + (filtersOnly ? 'm++;\n' : 'out[m++] = ' + v + ';\n');
+      const f = 'f' + s;
+      const c = 'c' + s;
+      let code = pad + 'st.s = ' + s + '; st.v = ' + v + ';\n';
+      if (kinds[s] === 'map') {
+        code += pad + 'const r' + s + ' = check(' + f + '(' + v + ', ctx)); ' + c + '++;\n' + stage(s + 1, 'r' + s, pad);
+      } else if (kinds[s] === 'filter') {
+        code += pad + 'if (' + f + '(' + v + ', ctx) === true) {\n' + pad + '  ' + c + '++;\n' + stage(s + 1, v, pad + '  ') + pad + '}\n';
+      } else {
+        const r = 'r' + s;
+        code += pad + 'const ' + r + ' = ' + f + '(' + v + ', ctx);\n' +
+          pad + 'if (' + r + ' !== undefined && ' + r + ' !== null) {\n' +
+          pad + '  if (typeof ' + r + ' !== "object" || typeof ' + r + '[ITERATOR] !== "function") throw notIterable(' + r + ');\n' +
+          pad + '  for (const x' + s + ' of ' + r + ') {\n' +
+          pad + '    const y' + s + ' = check(x' + s + '); ' + c + '++;\n' +
+          stage(s + 1, 'y' + s, pad + '    ') +
+          // The iterator's next item is this function's work again.
+          pad + '    st.s = ' + s + '; st.v = ' + v + ';\n' +
+          pad + '  }\n' + pad + '}\n';
+      }
+      return code;
+    }
+    let head = '';
+    let tail = '';
+    for (let s = 0; s < ns; s++) { head += 'const f' + s + ' = fs[' + s + ']; let c' + s + ' = 0;\n'; tail += 'stageOut[' + s + '] = c' + s + ';\n'; }
+    const src = '"use strict";\nreturn function (records, timestamps, n, fs, ctx, out, counts, stageOut, st) {\n' + head +
+      'let m = 0;\nlet i = 0;\ntry {\n' +
+      '  for (; i < n; i++) {\n    ctx.timestamp = timestamps[i];\n    const before = m;\n' + stage(0, 'records[i]', '    ') +
+      '    counts[i] = m - before;\n  }\n} finally {\n' + tail + 'st.i = i;\n}\n};';
+    return Fn('check', 'notIterable', 'ITERATOR', src)(checkRecord, notIterable, ITERATOR);
   }
 
   function standIn(d) {
@@ -560,81 +642,49 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
       const fs = [];
       for (let s = 0; s < ids.length; s++) fs[s] = values[ids[s]];
       const ctx = { timestamp: 0, nodeId: info.nodeId, subtaskIndex: info.subtaskIndex, parallelism: info.parallelism, attemptNumber: info.attemptNumber };
-      fusedRuns.push({ ids, fs, kinds, ctx });
+      let filtersOnly = true;
+      for (let s = 0; s < kinds.length; s++) if (kinds[s] !== 'filter') filtersOnly = false;
+      fusedRuns.push({ ids, fs, ctx, filtersOnly, loop: compileRun(kinds, filtersOnly), st: { s: 0, v: undefined, i: 0 } });
       return fusedRuns.length - 1;
     },
     /**
      * Functions of consecutive map, filter and flat-map operators of a chain, applied record
-     * by record, depth first (as chained calls would): only what the last one emits is
-     * packed. Where all are filters, keep flags say which inputs passed them all. In: one
-     * buffer, the records' msgpack (length bytes) then their timestamps (float64, 8-aligned);
-     * out: one buffer of msgpack { k: keep flags | o: outputs, c: outputs per input; s: per function }.
+     * by record, depth first (as chained calls would): only what the last one emits crosses
+     * back. Where all are filters, keep flags say which inputs passed them all. In: records
+     * and timestamps (readBatch); out: { k: keep flags, s: records out per function }, or
+     * the records (writeRecords) with c: outputs per input and s.
      */
-    fused(runId, bytes, length) {
+    fused(runId, bytes, n, length, flat) {
       lastOut = undefined;
-      const { ids, fs, kinds, ctx } = fusedRuns[runId];
-      const ns = fs.length;
+      const run = fusedRuns[runId];
+      const st = run.st;
+      st.s = 0; st.v = undefined; st.i = -1;
       const stageOut = [];
-      let filtersOnly = true;
-      for (let s = 0; s < ns; s++) { stageOut[s] = 0; if (kinds[s] !== 'filter') filtersOnly = false; }
-      let records;
-      let i = 0;
-      let stage = 0;
-      let input;
       const out = [];
-      let m = 0;
-      function push(s, v) {
-        if (s === ns) { out[m++] = v; return; }
-        stage = s; input = v; owner = ids[s];
-        const kind = kinds[s];
-        const r = fs[s](v, ctx);
-        if (kind === 'map') { stageOut[s]++; push(s + 1, checkRecord(r)); return; }
-        if (kind === 'filter') { if (r === true) { stageOut[s]++; push(s + 1, v); } return; }
-        if (r === undefined || r === null) return;
-        if (typeof r !== 'object' || typeof r[Symbol.iterator] !== 'function') throw new TypeError('flat-map must return an array or another iterable, got ' + typeof r);
-        for (const item of r) { stageOut[s]++; push(s + 1, checkRecord(item)); }
-      }
+      let records;
       try {
-        records = inPackr.unpack(new Uint8Array(bytes, 0, length));
-        const n = records.length;
-        const timestamps = new Float64Array(bytes, (length + 7) & ~7, n);
-        let result;
-        if (filtersOnly) {
+        const batchIn = readBatch(bytes, n, length, flat);
+        records = batchIn[0];
+        running = run;
+        if (run.filtersOnly) {
           const keep = new Uint8Array(n);
-          for (; i < n; i++) {
-            ctx.timestamp = timestamps[i];
-            const v = records[i];
-            input = v;
-            let passed = 1;
-            for (let s = 0; s < ns; s++) {
-              stage = s;
-              owner = ids[s];
-              if (fs[s](v, ctx) !== true) { passed = 0; break; }
-              stageOut[s]++;
-            }
-            keep[i] = passed;
-          }
-          result = { k: keep, s: stageOut };
-        } else {
-          const counts = [];
-          for (; i < n; i++) {
-            ctx.timestamp = timestamps[i];
-            const before = m;
-            push(0, records[i]);
-            counts[i] = m - before;
-          }
-          result = { o: out, c: counts, s: stageOut };
+          run.loop(records, batchIn[1], n, run.fs, run.ctx, out, keep, stageOut, st);
+          return { k: keep, s: stageOut };
         }
-        const packed = outPackr.pack(result, RESET);
-        return packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength);
+        const counts = new Int32Array(n);
+        run.loop(records, batchIn[1], n, run.fs, run.ctx, out, counts, stageOut, st);
+        running = undefined;
+        return writeRecords(out, { c: counts, s: stageOut });
       } catch (e) {
         let record;
         // The record the failing function got; a later function's input exists only here.
-        if (stage > 0) { try { record = JSON.stringify(input); } catch (_) { record = undefined; } }
-        return { error: describeError(e), index: records === undefined ? -1 : i, stage, record };
+        if (st.s > 0) { try { record = JSON.stringify(st.v); } catch (_) { record = undefined; } }
+        return { error: describeError(e), index: records === undefined || st.i < 0 ? -1 : st.i, stage: st.s, record };
+      } finally {
+        running = undefined;
       }
     },
-    batch(id, kind, bytes, timestamps, info) {
+    batch(id, kind, bytes, timestamps, info, flat) {
       owner = id;
       const f = values[id];
       const ctx = { timestamp: 0, nodeId: info.nodeId, subtaskIndex: info.subtaskIndex, parallelism: info.parallelism, attemptNumber: info.attemptNumber };
@@ -642,7 +692,10 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
       let i = 0;
       try {
         // null: the host hands over exactly what the previous batch emitted (see lastOutputs on the host).
-        records = bytes === null ? lastOut : inPackr.unpack(new Uint8Array(bytes));
+        // flat: [definition, text], and bytes are the records' columns (see readBatch).
+        if (bytes === null) records = lastOut;
+        else if (flat === undefined) records = inPackr.unpack(new Uint8Array(bytes));
+        else records = flatIn.decode(flat[0], new Float64Array(bytes), flat[1], timestamps.length).records;
         lastOut = undefined;
         const n = records.length;
         if (kind === 'filter') {
@@ -664,10 +717,9 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
           for (const item of r) out[m++] = checkRecord(item);
           counts[i] = m - before;
         }
-        const packed = outPackr.pack(out, RESET);
-        const b = packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength);
+        const reply = writeRecords(out, counts === undefined ? {} : { c: counts });
         lastOut = out;
-        return { bytes: b, counts };
+        return reply;
       } catch (e) {
         return { error: describeError(e), index: records === undefined ? -1 : i };
       }
@@ -715,9 +767,12 @@ export class TaskSandbox {
   private readonly wallMs: number;
   private readonly memoryMb: number;
   private readonly maxRecordBytes: number;
-  /** Packs with RESET_BUFFER_MODE: its bytes are copied before the next call, so one buffer serves them all. */
-  private readonly packr = new Packr({ sequential: true });
-  private readonly unpackr = new Packr({ sequential: true });
+  /** Packs with RESET_BUFFER_MODE (its bytes are copied before the next call, so one buffer serves them all); self-contained messages, as in the isolate. */
+  private readonly packr = new Packr();
+  private readonly unpackr = new Packr();
+  /** Batches of flat records cross as columns (flat-records.ts); these mirror the isolate's flatIn and flatOut. */
+  private readonly flatOut = flatCodec().writer();
+  private readonly flatIn = flatCodec().reader();
   /** Host objects handed to user code, by handle id. */
   private readonly hostObjects: object[] = [];
   private shapes = new WeakMap<object, HostShape>();
@@ -812,14 +867,21 @@ export class TaskSandbox {
       const reuse = this.lastOutputs !== undefined && sameRecords(values, this.lastOutputs);
       this.lastOutputs = undefined;
       let bytes: unknown = null;
+      let flat: unknown[] | undefined;
       if (!reuse) {
-        const packed = this.packr.pack(values, RESET_BUFFER_MODE);
-        bytes = new this.ivm.ExternalCopy(packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength), { transferOut: true }).copyInto({ release: true });
+        const columns = this.flatOut.encode(values, 0);
+        if (columns !== undefined) {
+          bytes = this.transfer(columns.columns.buffer);
+          flat = [columns.definition, columns.text];
+        } else {
+          const packed = this.packr.pack(values, RESET_BUFFER_MODE);
+          bytes = this.transfer(packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength));
+        }
       }
       const info = { nodeId: ctx.nodeId, subtaskIndex: ctx.subtaskIndex, parallelism: ctx.parallelism, attemptNumber: ctx.attemptNumber };
       const r = this.enter(() =>
-        this.api.batch.applySync(undefined, [id, kind, bytes, timestamps, info], { timeout: this.wallMs, arguments: { copy: true }, result: { copy: true } }),
-      ) as { keep?: unknown; bytes?: unknown; counts?: unknown; error?: CallReply['error']; index?: number };
+        this.api.batch.applySync(undefined, [id, kind, bytes, timestamps, info, flat], { timeout: this.wallMs, arguments: { copy: true }, result: { copy: true } }),
+      ) as { keep?: unknown; error?: CallReply['error']; index?: number };
       if (r.error) {
         // The task names the record the function failed on (the host's copy of it).
         if (typeof r.index === 'number' && r.index >= 0 && r.index < values.length) throw new BatchRecordError(r.error.message, values[r.index]);
@@ -829,16 +891,15 @@ export class TaskSandbox {
         if (!(r.keep instanceof Uint8Array) || r.keep.length !== values.length) throw new SandboxError('the sandbox returned no keep flags (was its runtime tampered with?)');
         return { keep: r.keep };
       }
-      if (!(r.bytes instanceof ArrayBuffer)) throw new SandboxError('the sandbox returned no records (was its runtime tampered with?)');
-      const outputs = this.decodeOutputs(new Uint8Array(r.bytes), kind);
+      const { outputs, reply } = this.readRecords(r, kind);
       if (kind === 'map') {
         if (outputs.length !== values.length) throw new SandboxError('the sandbox returned a different number of records (was its runtime tampered with?)');
         this.lastOutputs = outputs;
         return { outputs };
       }
-      if (!(r.counts instanceof Int32Array) || r.counts.length !== values.length) throw new SandboxError('the sandbox returned no counts (was its runtime tampered with?)');
+      const counts = countsOf(reply.c, values.length);
       this.lastOutputs = outputs;
-      return { outputs, counts: r.counts };
+      return { outputs, counts };
     };
     this.batchFunctions.set(batchFunction, { id, kind });
     return batchFunction;
@@ -855,7 +916,6 @@ export class TaskSandbox {
     const ids = stages.map((s) => (s as { id: number }).id);
     const kinds = stages.map((s) => (s as { kind: BatchKind }).kind);
     const nodeIds = functions.map((f) => f.nodeId);
-    const n = ids.length;
     let runId: number | undefined;
     return (values, timestamps, ctx) => {
       this.lastOutputs = undefined;
@@ -867,41 +927,47 @@ export class TaskSandbox {
         }),
       ) as number;
       const id = runId;
-      // One buffer crosses: records as msgpack, then their timestamps.
-      const packed = this.packr.pack(values, RESET_BUFFER_MODE);
-      const length = packed.byteLength;
-      const offset = (length + 7) & ~7;
-      const buffer = new ArrayBuffer(offset + 8 * values.length);
-      new Uint8Array(buffer, 0, length).set(packed);
-      const times = new Float64Array(buffer, offset, values.length);
-      for (let i = 0; i < values.length; i++) times[i] = timestamps[i] as number;
-      const bytes = new this.ivm.ExternalCopy(buffer, { transferOut: true }).copyInto({ release: true });
-      const r = this.enter(() => this.api.fused.applySync(undefined, [id, bytes, length], { timeout: this.wallMs, arguments: { copy: true }, result: { copy: true } })) as
+      // One buffer crosses: the records (columns or msgpack), then their timestamps.
+      const n = values.length;
+      let buffer: ArrayBufferLike;
+      let times: Float64Array;
+      let length = 0;
+      let flat: unknown[] | undefined;
+      const columns = this.flatOut.encode(values, n);
+      if (columns !== undefined) {
+        buffer = columns.columns.buffer;
+        times = columns.columns.subarray(columns.columns.length - n);
+        flat = [columns.definition, columns.text];
+      } else {
+        const packed = this.packr.pack(values, RESET_BUFFER_MODE);
+        length = packed.byteLength;
+        const offset = (length + 7) & ~7;
+        buffer = new ArrayBuffer(offset + 8 * n);
+        new Uint8Array(buffer, 0, length).set(packed);
+        times = new Float64Array(buffer, offset, n);
+      }
+      for (let i = 0; i < n; i++) times[i] = timestamps[i] as number;
+      const bytes = this.transfer(buffer);
+      const r = this.enter(() => this.api.fused.applySync(undefined, [id, bytes, n, length, flat], { timeout: this.wallMs, arguments: { copy: true }, result: { copy: true } })) as
         | ArrayBuffer
-        | { error?: CallReply['error']; index?: number; stage?: number; record?: string };
-      if (!(r instanceof ArrayBuffer)) {
-        const message = r.error?.message ?? 'the sandbox returned no records (was its runtime tampered with?)';
-        const stage = typeof r.stage === 'number' && r.stage >= 0 && r.stage < n ? r.stage : 0;
+        | { error?: CallReply['error']; index?: number; stage?: number; record?: string; k?: unknown; s?: unknown };
+      if (!(r instanceof ArrayBuffer) && r.error !== undefined) {
+        const message = r.error.message;
+        const stage = typeof r.stage === 'number' && r.stage >= 0 && r.stage < stages.length ? r.stage : 0;
         const nodeId = nodeIds[stage];
-        if (typeof r.index === 'number' && r.index >= 0 && r.index < values.length) {
+        if (typeof r.index === 'number' && r.index >= 0 && r.index < n) {
           let record: unknown = values[r.index];
           if (stage > 0) record = typeof r.record === 'string' ? parseRecord(r.record) : undefined;
           throw new BatchRecordError(message, record, nodeId);
         }
         throw new BatchRecordError(message, undefined, nodeId);
       }
-      const out = this.unpackr.unpack(new Uint8Array(r)) as { k?: unknown; o?: unknown; c?: unknown; s?: unknown } | null;
-      const stageOutputs = out?.s;
-      if (!out || !Array.isArray(stageOutputs) || stageOutputs.length !== n) throw new SandboxError('the sandbox returned no counts per function (was its runtime tampered with?)');
-      if (out.k !== undefined) {
-        if (!(out.k instanceof Uint8Array) || out.k.length !== values.length) throw new SandboxError('the sandbox returned no keep flags (was its runtime tampered with?)');
-        return { keep: out.k, stageOutputs: stageOutputs as number[] };
+      if (!(r instanceof ArrayBuffer) && r.k !== undefined) {
+        if (!(r.k instanceof Uint8Array) || r.k.length !== n) throw new SandboxError('the sandbox returned no keep flags (was its runtime tampered with?)');
+        return { keep: r.k, stageOutputs: stageCounts(r.s, stages.length) };
       }
-      const outputs = out.o;
-      const counts = out.c;
-      if (!Array.isArray(outputs) || !Array.isArray(counts) || counts.length !== values.length) throw new SandboxError('the sandbox returned no records (was its runtime tampered with?)');
-      if (r.byteLength > this.maxRecordBytes) this.checkRecordSizes(outputs, kinds[n - 1] as BatchKind);
-      return { outputs, counts: Int32Array.from(counts as number[]), stageOutputs: stageOutputs as number[] };
+      const { outputs, reply } = this.readRecords(r, kinds[stages.length - 1] as BatchKind);
+      return { outputs, counts: countsOf(reply.c, n), stageOutputs: stageCounts(reply.s, stages.length) };
     };
   }
 
@@ -994,16 +1060,38 @@ export class TaskSandbox {
     return { id: reply.id, shape: reply.shape, hooks: reply.hooks, data: reply.data, value: reply.value };
   }
 
-  private decodeOutputs(bytes: Uint8Array, kind: BatchKind): unknown[] {
-    const outputs = this.unpackr.unpack(bytes) as unknown;
-    if (!Array.isArray(outputs)) throw new SandboxError('internal: the sandbox returned no record list');
-    // Only a batch larger than one record may hold one: check record by record only then.
-    if (bytes.byteLength > this.maxRecordBytes) this.checkRecordSizes(outputs, kind);
-    return outputs;
+  /** An ArrayBuffer moved (not copied) into the isolate. */
+  private transfer(buffer: ArrayBufferLike): unknown {
+    return new this.ivm.ExternalCopy(buffer, { transferOut: true }).copyInto({ release: true });
+  }
+
+  /**
+   * The records of a batch reply (writeRecords in the bootstrap): columns (f, t, d, m),
+   * or msgpack bytes of the reply with the records under o. The rest of the reply comes back
+   * as `reply`. A record over the engine's size limit fails the batch.
+   */
+  private readRecords(r: unknown, kind: string): { outputs: unknown[]; reply: { readonly c?: unknown; readonly s?: unknown } } {
+    if (r instanceof ArrayBuffer) {
+      const reply = this.unpackr.unpack(new Uint8Array(r)) as { o?: unknown; c?: unknown; s?: unknown } | null;
+      if (reply === null || typeof reply !== 'object' || !Array.isArray(reply.o)) throw new SandboxError('the sandbox returned no records (was its runtime tampered with?)');
+      // Only a batch larger than one record may hold one: check record by record only then.
+      if (r.byteLength > this.maxRecordBytes) this.checkRecordSizes(reply.o, kind);
+      return { outputs: reply.o, reply };
+    }
+    const reply = (typeof r === 'object' && r !== null ? r : {}) as { f?: unknown; t?: unknown; d?: unknown; m?: unknown; c?: unknown; s?: unknown };
+    if (!(reply.f instanceof Float64Array)) throw new SandboxError('the sandbox returned no records (was its runtime tampered with?)');
+    let batch: { records: unknown[]; fixedBytes: number };
+    try {
+      batch = this.flatIn.decode(reply.d, reply.f, reply.t, reply.m);
+    } catch (error) {
+      throw new SandboxError(`the sandbox returned malformed records: ${error instanceof Error ? error.message : String(error)} (was its runtime tampered with?)`);
+    }
+    // No record can be larger than its shape's fixed part and all of the batch's strings.
+    if (batch.fixedBytes + 3 * (reply.t as string).length > this.maxRecordBytes) this.checkRecordSizes(batch.records, kind);
+    return { outputs: batch.records, reply };
   }
 
   private checkRecordSizes(outputs: readonly unknown[], kind: string): void {
-    // A fresh packer: this.packr's stream must stay in step with the isolate's unpacker.
     const measure = new Packr();
     for (const record of outputs) {
       const size = measure.pack(record).byteLength;
@@ -1245,6 +1333,19 @@ function sameRecords(a: readonly unknown[], b: readonly unknown[]): boolean {
   if (a.length !== b.length || a.length === 0) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/** A reply's outputs per input record: an Int32Array (columns) or a list (msgpack). */
+function countsOf(counts: unknown, n: number): Int32Array {
+  if (counts instanceof Int32Array && counts.length === n) return counts;
+  if (Array.isArray(counts) && counts.length === n) return Int32Array.from(counts as number[]);
+  throw new SandboxError('the sandbox returned no counts (was its runtime tampered with?)');
+}
+
+/** A fused reply's records out per function. */
+function stageCounts(counts: unknown, n: number): number[] {
+  if (!Array.isArray(counts) || counts.length !== n) throw new SandboxError('the sandbox returned no counts per function (was its runtime tampered with?)');
+  return counts as number[];
 }
 
 function parseRecord(text: string): unknown {
