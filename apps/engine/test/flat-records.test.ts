@@ -39,6 +39,16 @@ describe('flat records: what is encoded arrives exactly', () => {
     expect(Object.is(back[2]?.n, 0)).toBe(true);
   });
 
+  it('a list of numbers, of strings or of booleans is a shape of its own (one column)', () => {
+    const numbers = [1, 2.5, -0, NaN, -Infinity, 2 ** 53];
+    const back = roundTrip(numbers) as number[];
+    expect(back).toEqual(numbers);
+    expect(Object.is(back[2], -0)).toBe(true);
+    expect(roundTrip(['a', '', '😀', 'x\u2028y'])).toEqual(['a', '', '😀', 'x\u2028y']);
+    expect(roundTrip([true, false])).toEqual([true, false]);
+    for (const mixed of [[1, 'a'], ['a', true], [1, undefined], [1, null], [1, { a: 1 }]]) expect(roundTrip(mixed)).toBeUndefined();
+  });
+
   it('an empty object is a shape too', () => {
     expect(roundTrip([{}, {}])).toEqual([{}, {}]);
   });
@@ -116,6 +126,8 @@ describe('flat records: a reader refuses a malformed batch', () => {
     ['no definition', undefined, columns, '', 1, /malformed record shape/],
     ['a definition that is not a pair', 'a', columns, '', 1, /malformed record shape/],
     ['an unknown type letter', [['a'], 'x'], columns, '', 1, /malformed record shape/],
+    ['a list shape of two types', [null, 'nn'], columns, '', 1, /malformed record shape/],
+    ['a list shape of an unknown type', [null, 'u'], columns, '', 1, /malformed record shape/],
     ['types and keys of different lengths', [['a', 'b'], 'n'], columns, '', 1, /malformed record shape/],
     ['a key that is not a string', [[1], 'n'], columns, '', 1, /malformed record shape/],
     ['a __proto__ key', [['__proto__'], 'n'], columns, '', 1, /malformed record shape/],

@@ -87,6 +87,31 @@ describe('a sandboxed keyed-process function over batches gives what the trusted
     expect(rows(s)).toEqual(rows(t));
   });
 
+  it('number keys, and state values of every type (numbers, strings, booleans, objects, cleared) as they change between batches', async () => {
+    const graph = processJob(
+      `({
+        processElement(v, ctx) {
+          const s = ctx.state('mixed');
+          const before = s.value();
+          const phase = Math.floor(v.id / 700);
+          if (v.id % 11 === 0) s.clear();
+          else s.update(phase === 0 ? v.id : phase === 1 ? 'text ' + v.id : phase === 2 ? v.id % 2 === 0 : { id: v.id, nested: [phase] });
+          if (v.id % 3 === 0) ctx.collect({ key: ctx.key, keyType: typeof ctx.key, before: before === undefined ? 'none' : before, after: s.value() ?? 'none' });
+        },
+      })`,
+      { states: [{ kind: 'value', name: 'mixed' }], count: 3500 },
+    );
+    // Key by a number: a map makes the key field.
+    graph.nodes.splice(1, 1, { id: 'num', type: 'map', config: { fn: '(v) => ({ id: v.id, k: v.id % 13 })' } }, { id: 'k', type: 'key-by', config: { key: { kind: 'field', field: 'k' } } });
+    graph.edges.splice(0, 1, { id: 'e0', source: 'gen', target: 'num' }, { id: 'e1', source: 'num', target: 'k' });
+    const [s, t] = await bothWays(graph);
+    expect(s.failure).toBeUndefined();
+    expect(t.failure).toBeUndefined();
+    expect(rows(s).length).toBe(1167);
+    expect(rows(s)).toEqual(rows(t));
+    expect(rows(s).some((r) => r.includes('"keyType":"number"'))).toBe(true);
+  });
+
   it('side outputs, event-time timers registered and deleted, onTimer state, the current watermark', async () => {
     const [s, t] = await bothWays(
       processJob(

@@ -14,6 +14,8 @@
  * that order and values of those types. Anything else (nested objects, arrays, null,
  * undefined, another key order, `__proto__` or integer-like keys) and the whole batch goes
  * as msgpack, as before: the format is an optimisation, never a change of what arrives.
+ * A list of plain numbers, strings or booleans (the keys of a keyed batch, its state
+ * values) is a shape too: one column.
  *
  * The codec is one source text (FLAT_CODEC_SOURCE), evaluated on the host and inside every
  * sandbox context, so both sides agree by construction. Every batch carries its shape's
@@ -23,8 +25,11 @@
  * returns: user code can replace anything in its context.
  */
 
-/** A shape's definition as it crosses: keys, and one type letter per key (n, s, b). */
-export type FlatShapeDefinition = [keys: string[], types: string];
+/**
+ * A shape's definition as it crosses: keys, and one type letter per key (n, s, b); or null
+ * and one letter for a list of numbers, strings or booleans.
+ */
+export type FlatShapeDefinition = [keys: string[] | null, types: string];
 
 /** A batch encoded as columns. */
 export interface FlatBatch {
@@ -79,8 +84,13 @@ export const FLAT_CODEC_SOURCE = String.raw`(function (Fn, getPrototypeOf, objec
   }
   function usableKey(k) { return typeof k === 'string' && k !== '__proto__' && !isIndex(k); }
 
-  /** The shape of one record, or undefined when it has none. */
+  /**
+   * The shape of one record, or undefined when it has none: [keys, types] for a flat
+   * object, [null, type] for a number, string or boolean (a list of keys or state values).
+   */
   function shapeOf(r) {
+    const scalar = TYPES[typeof r];
+    if (scalar !== undefined) return [null, scalar];
     if (typeof r !== 'object' || r === null || getPrototypeOf(r) !== objectPrototype) return undefined;
     const keys = [];
     let types = '';
@@ -94,66 +104,75 @@ export const FLAT_CODEC_SOURCE = String.raw`(function (Fn, getPrototypeOf, objec
     return [keys, types];
   }
 
+  function isType(t) { return t === 110 || t === 115 || t === 98; }
+
   /** A definition from the other side: checked, since it may come from tampered code. */
   function checkDefinition(d) {
     if (!Array.isArray(d) || d.length !== 2) return false;
     const keys = d[0];
     const types = d[1];
-    if (!Array.isArray(keys) || typeof types !== 'string' || keys.length > MAX_KEYS || keys.length !== types.length) return false;
+    if (typeof types !== 'string') return false;
+    if (keys === null) return types.length === 1 && isType(types.charCodeAt(0));
+    if (!Array.isArray(keys) || keys.length > MAX_KEYS || keys.length !== types.length) return false;
     const seen = new Set();
     for (let c = 0; c < keys.length; c++) {
       const k = keys[c];
       if (!usableKey(k) || seen.has(k)) return false;
       seen.add(k);
-      const t = types.charCodeAt(c);
-      if (t !== 110 && t !== 115 && t !== 98) return false;
+      if (!isType(types.charCodeAt(c))) return false;
     }
     return true;
   }
 
+  /** Code that checks value v (a variable) against type t and stores it in column c. */
+  function store(v, t, c) {
+    const at = 'f[' + c + ' * n + i]';
+    if (t === 'n') return '  if (typeof ' + v + ' !== "number") return undefined; ' + at + ' = ' + v + ';\n';
+    if (t === 's') return '  if (typeof ' + v + ' !== "string") return undefined; ' + at + ' = ' + v + '.length; t += ' + v + ';\n';
+    return '  if (' + v + ' === true) ' + at + ' = 1; else if (' + v + ' === false) ' + at + ' = 0; else return undefined;\n';
+  }
+
+  /** Code that reads column c (type t) into variable x<c>. */
+  function load(t, c) {
+    const at = 'f[' + c + ' * n + i]';
+    const x = 'x' + c;
+    if (t === 's') return '  const e' + c + ' = o + ' + at + '; const ' + x + ' = t.slice(o, e' + c + '); o = e' + c + ';\n';
+    // Integers go back as small integers (-0 stays -0): objects whose fields hold them
+    // keep the hidden class the producer's objects have. A double there would generalise
+    // that class, and V8's for-in, which every encode runs, falls off its fast path.
+    if (t === 'n') return '  const y' + c + ' = ' + at + '; const ' + x + ' = (y' + c + ' | 0) === y' + c + ' && (y' + c + ' !== 0 || 1 / y' + c + ' > 0) ? y' + c + ' | 0 : y' + c + ';\n';
+    return '  const ' + x + ' = ' + at + ' !== 0;\n';
+  }
+
   function compileEncoder(keys, types) {
-    const C = keys.length;
-    let body = 'const n = values.length; let t = "";\n' +
-      'for (let i = 0; i < n; i++) {\n' +
-      '  const r = values[i];\n' +
-      '  if (typeof r !== "object" || r === null || getPrototypeOf(r) !== objectPrototype) return undefined;\n' +
-      '  let c = 0;\n' +
-      '  for (const k in r) { if (k !== K[c]) return undefined; c++; }\n' +
-      '  if (c !== ' + C + ') return undefined;\n';
-    for (let c = 0; c < C; c++) {
-      const v = 'v' + c;
-      const at = 'f[' + c + ' * n + i]';
-      body += '  const ' + v + ' = r[' + stringify(keys[c]) + '];\n';
-      const t = types[c];
-      if (t === 'n') body += '  if (typeof ' + v + ' !== "number") return undefined; ' + at + ' = ' + v + ';\n';
-      else if (t === 's') body += '  if (typeof ' + v + ' !== "string") return undefined; ' + at + ' = ' + v + '.length; t += ' + v + ';\n';
-      else body += '  if (' + v + ' === true) ' + at + ' = 1; else if (' + v + ' === false) ' + at + ' = 0; else return undefined;\n';
+    let body = 'const n = values.length; let t = "";\nfor (let i = 0; i < n; i++) {\n';
+    if (keys === null) {
+      body += '  const v0 = values[i];\n' + store('v0', types, 0);
+    } else {
+      body += '  const r = values[i];\n' +
+        '  if (typeof r !== "object" || r === null || getPrototypeOf(r) !== objectPrototype) return undefined;\n' +
+        '  let c = 0;\n' +
+        '  for (const k in r) { if (k !== K[c]) return undefined; c++; }\n' +
+        '  if (c !== ' + keys.length + ') return undefined;\n';
+      for (let c = 0; c < keys.length; c++) body += '  const v' + c + ' = r[' + stringify(keys[c]) + '];\n' + store('v' + c, types[c], c);
     }
     body += '}\nreturn t;';
-    return Fn('K', 'getPrototypeOf', 'objectPrototype', '"use strict"; return function (values, f) {\n' + body + '\n};')(keys.slice(), getPrototypeOf, objectPrototype);
+    return Fn('K', 'getPrototypeOf', 'objectPrototype', '"use strict"; return function (values, f) {\n' + body + '\n};')(keys === null ? null : keys.slice(), getPrototypeOf, objectPrototype);
   }
 
   function compileDecoder(keys, types) {
-    const C = keys.length;
     let body = 'const out = [];\nlet o = 0;\nfor (let i = 0; i < n; i++) {\n';
-    const fields = [];
-    for (let c = 0; c < C; c++) {
-      const at = 'f[' + c + ' * n + i]';
-      const t = types[c];
-      if (t === 's') {
-        body += '  const e' + c + ' = o + ' + at + '; const s' + c + ' = t.slice(o, e' + c + '); o = e' + c + ';\n';
-        fields.push(stringify(keys[c]) + ': s' + c);
-      } else if (t === 'n') {
-        // Integers go back as small integers (-0 stays -0): objects whose fields hold them
-        // keep the hidden class the producer's objects have. A double there would generalise
-        // that class, and V8's for-in, which every encode runs, falls off its fast path.
-        body += '  const x' + c + ' = ' + at + ';\n';
-        fields.push(stringify(keys[c]) + ': (x' + c + ' | 0) === x' + c + ' && (x' + c + ' !== 0 || 1 / x' + c + ' > 0) ? x' + c + ' | 0 : x' + c);
-      } else {
-        fields.push(stringify(keys[c]) + ': ' + at + ' !== 0');
+    if (keys === null) {
+      body += load(types, 0) + '  out[i] = x0;\n';
+    } else {
+      const fields = [];
+      for (let c = 0; c < keys.length; c++) {
+        body += load(types[c], c);
+        fields.push(stringify(keys[c]) + ': x' + c);
       }
+      body += '  out[i] = { ' + fields.join(', ') + ' };\n';
     }
-    body += '  out[i] = { ' + fields.join(', ') + ' };\n}\nreturn out;';
+    body += '}\nreturn out;';
     return Fn('"use strict"; return function (f, t, n) {\n' + body + '\n};')();
   }
 
@@ -183,7 +202,7 @@ export const FLAT_CODEC_SOURCE = String.raw`(function (Fn, getPrototypeOf, objec
             const signature = signatureOf(d);
             let s = shapes.get(signature);
             if (s === undefined && shapes.size < MAX_SHAPES) {
-              s = { width: d[0].length, encode: compileEncoder(d[0], d[1]), definition: d };
+              s = { width: d[1].length, encode: compileEncoder(d[0], d[1]), definition: d };
               shapes.set(signature, s);
             }
             if (s !== undefined && s !== last) batch = attempt(s, values, extra);
@@ -204,12 +223,12 @@ export const FLAT_CODEC_SOURCE = String.raw`(function (Fn, getPrototypeOf, objec
         let s = shapes.get(signature);
         if (s === undefined) {
           if (shapes.size >= MAX_SHAPES) throw new Error('a batch has a record shape past the first ' + MAX_SHAPES);
-          const keys = definition[0].slice();
+          const keys = definition[0] === null ? null : definition[0].slice();
           const types = definition[1];
           // A map header, then each key and value at their largest (strings less their characters).
           let fixed = 16;
-          for (let c = 0; c < keys.length; c++) fixed += 5 + 3 * keys[c].length + (types[c] === 'n' ? 9 : types[c] === 's' ? 5 : 1);
-          s = { width: keys.length, fixed, decode: compileDecoder(keys, types) };
+          for (let c = 0; c < types.length; c++) fixed += (keys === null ? 0 : 5 + 3 * keys[c].length) + (types[c] === 'n' ? 9 : types[c] === 's' ? 5 : 1);
+          s = { width: types.length, fixed, decode: compileDecoder(keys, types) };
           shapes.set(signature, s);
         }
         if (typeof text !== 'string') throw new Error('a batch has no text column');

@@ -49,7 +49,7 @@ import {
   type ProcessProgramSpec,
 } from '@sluice/operators';
 import { Packr, RESET_BUFFER_MODE } from 'msgpackr';
-import { FLAT_CODEC_SOURCE, flatCodec } from './flat-records.js';
+import { FLAT_CODEC_SOURCE, flatCodec, type FlatWriter } from './flat-records.js';
 
 /**
  * The part of isolated-vm's API the sandbox uses, declared here rather than imported:
@@ -272,6 +272,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
   const flatCodec = (${FLAT_CODEC_SOURCE})(Function, Object.getPrototypeOf, Object.prototype, JSON.stringify);
   const flatIn = flatCodec.reader();
   const flatOut = flatCodec.writer();
+  const flatWrites = flatCodec.writer();
 
   /**
    * Records of a batch and their timestamps. msgpack (flat undefined): the records' bytes
@@ -285,16 +286,42 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
   }
 
   /**
-   * Records going out, with the rest of the reply (extra): as columns (extra plus f, t, d,
-   * m) when they share a flat shape, else as the msgpack bytes of extra plus o.
+   * A list (keys, state values) from the host: { d, f, t } columns when flat, else { b }
+   * msgpack bytes; p (a Uint8Array or undefined) marks the entries that have a
+   * value when only those crossed.
+   */
+  function readList(x, n) {
+    if (x.b !== undefined) return inPackr.unpack(new Uint8Array(x.b));
+    const present = x.p;
+    if (present === undefined) return flatIn.decode(x.d, x.f, x.t, n).records;
+    let count = 0;
+    for (let i = 0; i < n; i++) count += present[i];
+    const dense = flatIn.decode(x.d, x.f, x.t, count).records;
+    const list = [];
+    for (let i = 0, j = 0; i < n; i++) list[i] = present[i] === 1 ? dense[j++] : undefined;
+    return list;
+  }
+
+  /** A list going to the host: as columns when flat, else msgpack bytes (see readList). */
+  function writeList(writer, list) {
+    const c = writer.encode(list, 0);
+    return c !== undefined ? { d: c.definition, f: c.columns, t: c.text } : { b: packBytes(list) };
+  }
+
+  /**
+   * Records going out, with the rest of the reply (extra, copied as it is): as columns
+   * (f, t, d, n) when they share a flat shape, else as msgpack bytes (b).
    */
   function writeRecords(out, extra) {
     const b = flatOut.encode(out, 0);
-    if (b !== undefined) { extra.f = b.columns; extra.t = b.text; extra.d = b.definition; extra.m = out.length; return extra; }
-    extra.o = out;
-    // msgpack has no typed arrays (msgpackr would send the bytes of its buffer, not the numbers).
-    if (extra.c !== undefined) { const c = []; for (let i = 0; i < extra.c.length; i++) c[i] = extra.c[i]; extra.c = c; }
-    const packed = outPackr.pack(extra, RESET);
+    if (b !== undefined) { extra.f = b.columns; extra.t = b.text; extra.d = b.definition; extra.n = out.length; return extra; }
+    extra.b = packBytes(out);
+    return extra;
+  }
+
+  /** msgpack bytes of a value, in an ArrayBuffer of their own. */
+  function packBytes(value) {
+    const packed = outPackr.pack(value, RESET);
     return packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength);
   }
 
@@ -460,7 +487,8 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
     let batch;
     let entry = -1;
     let keyIndex = -1;
-    let dirty = [];
+    const dirtyFlags = [];
+    const dirtyValues = [];
     let outs, outEntry, outTag, m, timers, tn;
 
     function stateCall(name, method, args) {
@@ -475,19 +503,22 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
       h = {};
       if (s.slot >= 0) {
         const slot = s.slot;
+        // Per key of the batch: 0 as prefetched, 1 updated (value in dirtyValues), 2 cleared.
         h.value = function () {
           if (batch === undefined) return stateCall(name, 'value', []);
-          const d = dirty[slot].get(keyIndex);
-          if (d !== undefined) return d.c ? undefined : d.v;
-          return batch.p[slot][keyIndex];
+          const d = dirtyFlags[slot][keyIndex];
+          if (d === 0) return batch.p[slot][keyIndex];
+          return d === 1 ? dirtyValues[slot][keyIndex] : undefined;
         };
         h.update = function (v) {
           if (batch === undefined) return stateCall(name, 'update', [v]);
-          dirty[slot].set(keyIndex, { c: false, v });
+          dirtyFlags[slot][keyIndex] = 1;
+          dirtyValues[slot][keyIndex] = v;
         };
         h.clear = function () {
           if (batch === undefined) return stateCall(name, 'clear', []);
-          dirty[slot].set(keyIndex, { c: true, v: undefined });
+          dirtyFlags[slot][keyIndex] = 2;
+          dirtyValues[slot][keyIndex] = undefined;
         };
       } else {
         for (const method of STATE_METHODS[s.kind] || []) h[method] = function () { return stateCall(name, method, copyArgs(arguments)); };
@@ -534,48 +565,75 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
         if (typeof target.open !== 'function') return undefined;
         return apply.call(target.open, target, [openCtx]);
       },
-      run(bytes, b) {
+      /**
+       * A batch: nums holds (after the records' columns when flat = [definition, text])
+       * timestamps, kinds and key indexes, n each; recordBytes the records' msgpack when
+       * not flat; keys and prefetched (one per prefetched state) are lists (readList);
+       * meta [n, watermark, processing time, records, keys]. Records are those of the
+       * element entries, in order.
+       */
+      run(nums, flat, recordBytes, keyList, prefetched, meta, b) {
         base = b;
         setPrototypeOf(ctx, base);
-        const input = inPackr.unpack(new Uint8Array(bytes));
-        const kinds = input.k;
-        const n = kinds.length;
-        dirty = [];
-        for (let s = 0; s < slots; s++) dirty[s] = new Map();
+        const n = meta[0];
+        const nKeys = meta[4];
+        const f = new Float64Array(nums);
+        const records = flat === undefined ? inPackr.unpack(new Uint8Array(recordBytes)) : flatIn.decode(flat[0], f, flat[1], meta[3]).records;
+        const at = f.length - 3 * n;
+        const keys = readList(keyList, nKeys);
+        const p = [];
+        for (let s = 0; s < slots; s++) p[s] = readList(prefetched[s], nKeys);
+        for (let s = 0; s < slots; s++) { dirtyFlags[s] = new Uint8Array(nKeys); dirtyValues[s] = []; }
         outs = []; outEntry = []; outTag = []; m = 0; timers = []; tn = 0;
-        batch = input;
+        batch = { p, w: meta[1], n: meta[2] };
         let e = 0;
+        let element = 0;
         try {
           for (; e < n; e++) {
             entry = e;
-            keyIndex = input.i[e];
-            ctx.timestamp = input.t[e];
-            ctx.key = input.K[keyIndex];
-            const kind = kinds[e];
+            keyIndex = f[at + 2 * n + e];
+            const t = f[at + e];
+            ctx.timestamp = t;
+            ctx.key = keys[keyIndex];
+            const kind = f[at + n + e];
             let r;
             if (kind === 0) {
               ctx.timeDomain = undefined;
-              r = apply.call(target.processElement, target, [input.v[e], ctx]);
+              r = target.processElement(records[element++], ctx);
             } else {
               ctx.timeDomain = kind === 1 ? 'event-time' : 'processing-time';
-              r = apply.call(target.onTimer, target, [input.t[e], ctx]);
+              r = target.onTimer(t, ctx);
             }
             if (r !== null && typeof r === 'object' && typeof r.then === 'function') throw new TypeError('user functions must return their result, not a promise (async functions are not supported)');
           }
           entry = -1;
-          const w = [];
+          let writes = 0;
+          for (let s = 0; s < slots; s++) { const flags = dirtyFlags[s]; for (let k = 0; k < nKeys; k++) if (flags[k] !== 0) writes++; }
+          const w = new Int32Array(3 * writes);
           const x = [];
           let wn = 0;
           let xn = 0;
           for (let s = 0; s < slots; s++) {
-            for (const [k, d] of dirty[s]) { w[wn++] = s; w[wn++] = k; w[wn++] = d.c ? 1 : 0; x[xn++] = d.c ? null : d.v; }
+            const flags = dirtyFlags[s];
+            const vals = dirtyValues[s];
+            for (let k = 0; k < nKeys; k++) {
+              const d = flags[k];
+              if (d === 0) continue;
+              // Values of updates only: a clear has none.
+              w[wn++] = s; w[wn++] = k; w[wn++] = d === 2 ? 1 : 0; if (d === 1) x[xn++] = vals[k];
+            }
           }
-          const packed = outPackr.pack({ o: outs, e: outEntry, g: outTag, w, x, m: timers }, RESET);
-          return { bytes: packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength) };
+          const entries = new Int32Array(m);
+          const tags = new Int32Array(m);
+          for (let o = 0; o < m; o++) { entries[o] = outEntry[o]; tags[o] = outTag[o]; }
+          const timerList = new Float64Array(tn);
+          for (let i = 0; i < tn; i++) timerList[i] = timers[i];
+          return writeRecords(outs, { e: entries, g: tags, w, x: writeList(flatWrites, x), m: timerList });
         } catch (err) {
           return { error: describeError(err), index: entry };
         } finally {
-          batch = undefined; entry = -1; keyIndex = -1; dirty = []; outs = undefined;
+          batch = undefined; entry = -1; keyIndex = -1; outs = undefined;
+          for (let s = 0; s < slots; s++) { dirtyFlags[s] = undefined; dirtyValues[s] = undefined; }
         }
       },
     };
@@ -601,10 +659,10 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
         return { error: describeError(e) };
       }
     },
-    processRun(id, bytes, b) {
+    processRun(id, nums, flat, recordBytes, keys, prefetched, meta, b) {
       lastOut = undefined;
       owner = id;
-      return programs[id].run(bytes, standIn(b));
+      return programs[id].run(nums, flat, recordBytes, keys, prefetched, meta, standIn(b));
     },
     call(id, hook, args, handles) {
       lastOut = undefined;
@@ -773,6 +831,9 @@ export class TaskSandbox {
   /** Batches of flat records cross as columns (flat-records.ts); these mirror the isolate's flatIn and flatOut. */
   private readonly flatOut = flatCodec().writer();
   private readonly flatIn = flatCodec().reader();
+  /** Keyed batches: their keys, and their prefetched state values. */
+  private readonly flatKeys = flatCodec().writer();
+  private readonly flatStates = flatCodec().writer();
   /** Host objects handed to user code, by handle id. */
   private readonly hostObjects: object[] = [];
   private shapes = new WeakMap<object, HostShape>();
@@ -891,7 +952,7 @@ export class TaskSandbox {
         if (!(r.keep instanceof Uint8Array) || r.keep.length !== values.length) throw new SandboxError('the sandbox returned no keep flags (was its runtime tampered with?)');
         return { keep: r.keep };
       }
-      const { outputs, reply } = this.readRecords(r, kind);
+      const { outputs, reply } = this.readRecords<{ c: unknown }>(r, kind);
       if (kind === 'map') {
         if (outputs.length !== values.length) throw new SandboxError('the sandbox returned a different number of records (was its runtime tampered with?)');
         this.lastOutputs = outputs;
@@ -948,10 +1009,15 @@ export class TaskSandbox {
       }
       for (let i = 0; i < n; i++) times[i] = timestamps[i] as number;
       const bytes = this.transfer(buffer);
-      const r = this.enter(() => this.api.fused.applySync(undefined, [id, bytes, n, length, flat], { timeout: this.wallMs, arguments: { copy: true }, result: { copy: true } })) as
-        | ArrayBuffer
-        | { error?: CallReply['error']; index?: number; stage?: number; record?: string; k?: unknown; s?: unknown };
-      if (!(r instanceof ArrayBuffer) && r.error !== undefined) {
+      const r = this.enter(() => this.api.fused.applySync(undefined, [id, bytes, n, length, flat], { timeout: this.wallMs, arguments: { copy: true }, result: { copy: true } })) as {
+        error?: CallReply['error'];
+        index?: number;
+        stage?: number;
+        record?: string;
+        k?: unknown;
+        s?: unknown;
+      };
+      if (r.error !== undefined) {
         const message = r.error.message;
         const stage = typeof r.stage === 'number' && r.stage >= 0 && r.stage < stages.length ? r.stage : 0;
         const nodeId = nodeIds[stage];
@@ -962,11 +1028,11 @@ export class TaskSandbox {
         }
         throw new BatchRecordError(message, undefined, nodeId);
       }
-      if (!(r instanceof ArrayBuffer) && r.k !== undefined) {
+      if (r.k !== undefined) {
         if (!(r.k instanceof Uint8Array) || r.k.length !== n) throw new SandboxError('the sandbox returned no keep flags (was its runtime tampered with?)');
         return { keep: r.k, stageOutputs: stageCounts(r.s, stages.length) };
       }
-      const { outputs, reply } = this.readRecords(r, kinds[stages.length - 1] as BatchKind);
+      const { outputs, reply } = this.readRecords<{ c: unknown; s: unknown }>(r, kinds[stages.length - 1] as BatchKind);
       return { outputs, counts: countsOf(reply.c, n), stageOutputs: stageCounts(reply.s, stages.length) };
     };
   }
@@ -1013,25 +1079,51 @@ export class TaskSandbox {
         if (r.error) throw new SandboxError(r.error.message);
       },
       run: (batch: ProcessBatch, host): ProcessBatchResult => {
-        const packed = this.packr.pack({ k: batch.kinds, v: batch.values, t: batch.timestamps, i: batch.keyIndex, K: batch.keys, p: batch.prefetched, w: batch.watermark, n: batch.processingTime }, RESET_BUFFER_MODE);
-        const bytes = new this.ivm.ExternalCopy(packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength), { transferOut: true }).copyInto({ release: true });
-        const r = within(host, () => this.api.processRun.applySync(undefined, [id, bytes, this.describe(context)], transfer)) as {
-          bytes?: unknown;
-          error?: CallReply['error'];
-          index?: number;
-        };
+        // The records of the element entries (not timers), in order: as columns when flat.
+        const n = batch.kinds.length;
+        let records = batch.values;
+        if (batch.kinds.some((k) => k !== 0)) records = batch.values.filter((_, e) => batch.kinds[e] === 0);
+        const columns = this.flatOut.encode(records, 3 * n);
+        const nums = columns?.columns ?? new Float64Array(3 * n);
+        const at = nums.length - 3 * n;
+        for (let e = 0; e < n; e++) {
+          nums[at + e] = batch.timestamps[e] as number;
+          nums[at + n + e] = batch.kinds[e] as number;
+          nums[at + 2 * n + e] = batch.keyIndex[e] as number;
+        }
+        let recordBytes: unknown;
+        if (!columns) {
+          const packed = this.packr.pack(records, RESET_BUFFER_MODE);
+          recordBytes = this.transfer(packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength));
+        }
+        const nKeys = batch.keys.length;
+        const args = [
+          id,
+          this.transfer(nums.buffer),
+          columns ? [columns.definition, columns.text] : undefined,
+          recordBytes,
+          this.writeList(this.flatKeys, batch.keys),
+          batch.prefetched.map((list) => this.writeList(this.flatStates, list)),
+          [n, batch.watermark, batch.processingTime, records.length, nKeys],
+          this.describe(context),
+        ];
+        const r = within(host, () => this.api.processRun.applySync(undefined, args, transfer)) as { error?: CallReply['error']; index?: number };
         if (r.error) {
-          if (typeof r.index === 'number' && r.index >= 0 && r.index < batch.kinds.length) throw new ProcessBatchError(r.error.message, r.index);
+          if (typeof r.index === 'number' && r.index >= 0 && r.index < n) throw new ProcessBatchError(r.error.message, r.index);
           throw new SandboxError(r.error.message);
         }
-        if (!(r.bytes instanceof ArrayBuffer)) throw new SandboxError('the sandbox returned no batch result (was its runtime tampered with?)');
-        const out = this.unpackr.unpack(new Uint8Array(r.bytes)) as { o?: unknown; e?: unknown; g?: unknown; w?: unknown; x?: unknown; m?: unknown } | null;
-        if (!out || !Array.isArray(out.o) || !Array.isArray(out.e) || !Array.isArray(out.g) || !Array.isArray(out.w) || !Array.isArray(out.x) || !Array.isArray(out.m)) {
+        const { outputs, reply } = this.readRecords<{ e: unknown; g: unknown; w: unknown; x: unknown; m: unknown }>(r, 'keyed-process');
+        const { e, g, w, x, m } = reply;
+        if (!(e instanceof Int32Array) || !(g instanceof Int32Array) || e.length !== outputs.length || g.length !== outputs.length || !(w instanceof Int32Array) || w.length % 3 !== 0 || !(m instanceof Float64Array) || m.length % 3 !== 0) {
           throw new SandboxError('the sandbox returned a malformed batch result (was its runtime tampered with?)');
         }
-        const outputs = out.o as unknown[];
-        if (r.bytes.byteLength > this.maxRecordBytes) this.checkRecordSizes(outputs, 'keyed-process');
-        return { outputs, outputEntry: out.e as number[], outputTag: out.g as number[], writes: out.w as number[], writeValues: out.x as unknown[], timers: out.m as number[] };
+        // Values of updates only (a clear has none); the batcher takes one per write.
+        let updates = 0;
+        for (let i = 2; i < w.length; i += 3) if (w[i] === 0) updates++;
+        const values = this.readList(x, updates);
+        const writeValues: unknown[] = [];
+        for (let i = 2, v = 0; i < w.length; i += 3) writeValues.push(w[i] === 0 ? values[v++] : null);
+        return { outputs, outputEntry: e, outputTag: g, writes: w, writeValues, timers: m };
       },
     };
   }
@@ -1060,29 +1152,68 @@ export class TaskSandbox {
     return { id: reply.id, shape: reply.shape, hooks: reply.hooks, data: reply.data, value: reply.value };
   }
 
+  /**
+   * A list (keys, state values) for the isolate (readList there): columns when its values
+   * are numbers, strings or booleans, with `p` marking the entries that have one when
+   * some are undefined (state a key does not have yet); else msgpack bytes.
+   */
+  private writeList(writer: FlatWriter, list: readonly unknown[]): object {
+    let dense = list;
+    let present: Uint8Array | undefined;
+    if (list.includes(undefined)) {
+      present = new Uint8Array(list.length);
+      dense = [];
+      for (let i = 0; i < list.length; i++) {
+        if (list[i] === undefined) continue;
+        present[i] = 1;
+        (dense as unknown[]).push(list[i]);
+      }
+    }
+    const c = dense.length > 0 ? writer.encode(dense, 0) : undefined;
+    if (c) return { d: c.definition, f: c.columns, t: c.text, p: present };
+    const packed = this.packr.pack(list, RESET_BUFFER_MODE);
+    return { b: packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength) };
+  }
+
+  /** A list from the isolate (writeList there): n values. */
+  private readList(x: unknown, n: number): unknown[] {
+    const list = x as { b?: unknown; d?: unknown; f?: unknown; t?: unknown } | null;
+    try {
+      if (list !== null && typeof list === 'object' && list.b instanceof ArrayBuffer) {
+        const values = this.unpackr.unpack(new Uint8Array(list.b)) as unknown;
+        if (Array.isArray(values) && values.length === n) return values;
+      } else if (list !== null && typeof list === 'object' && list.f instanceof Float64Array) {
+        return this.flatIn.decode(list.d, list.f, list.t, n).records;
+      }
+    } catch (error) {
+      throw new SandboxError(`the sandbox returned a malformed batch result: ${error instanceof Error ? error.message : String(error)} (was its runtime tampered with?)`);
+    }
+    throw new SandboxError('the sandbox returned a malformed batch result (was its runtime tampered with?)');
+  }
+
   /** An ArrayBuffer moved (not copied) into the isolate. */
   private transfer(buffer: ArrayBufferLike): unknown {
     return new this.ivm.ExternalCopy(buffer, { transferOut: true }).copyInto({ release: true });
   }
 
   /**
-   * The records of a batch reply (writeRecords in the bootstrap): columns (f, t, d, m),
-   * or msgpack bytes of the reply with the records under o. The rest of the reply comes back
-   * as `reply`. A record over the engine's size limit fails the batch.
+   * The records of a batch reply (writeRecords in the bootstrap): columns (f, t, d, n) or
+   * msgpack bytes (b); the reply comes back too, for its other fields. A record over the
+   * engine's size limit fails the batch.
    */
-  private readRecords(r: unknown, kind: string): { outputs: unknown[]; reply: { readonly c?: unknown; readonly s?: unknown } } {
-    if (r instanceof ArrayBuffer) {
-      const reply = this.unpackr.unpack(new Uint8Array(r)) as { o?: unknown; c?: unknown; s?: unknown } | null;
-      if (reply === null || typeof reply !== 'object' || !Array.isArray(reply.o)) throw new SandboxError('the sandbox returned no records (was its runtime tampered with?)');
+  private readRecords<R extends object>(r: unknown, kind: string): { outputs: unknown[]; reply: Partial<R> } {
+    const reply = (typeof r === 'object' && r !== null ? r : {}) as { b?: unknown; f?: unknown; t?: unknown; d?: unknown; n?: unknown } & Partial<R>;
+    if (reply.b instanceof ArrayBuffer) {
+      const outputs = this.unpackr.unpack(new Uint8Array(reply.b)) as unknown;
+      if (!Array.isArray(outputs)) throw new SandboxError('the sandbox returned no records (was its runtime tampered with?)');
       // Only a batch larger than one record may hold one: check record by record only then.
-      if (r.byteLength > this.maxRecordBytes) this.checkRecordSizes(reply.o, kind);
-      return { outputs: reply.o, reply };
+      if (reply.b.byteLength > this.maxRecordBytes) this.checkRecordSizes(outputs, kind);
+      return { outputs, reply };
     }
-    const reply = (typeof r === 'object' && r !== null ? r : {}) as { f?: unknown; t?: unknown; d?: unknown; m?: unknown; c?: unknown; s?: unknown };
     if (!(reply.f instanceof Float64Array)) throw new SandboxError('the sandbox returned no records (was its runtime tampered with?)');
     let batch: { records: unknown[]; fixedBytes: number };
     try {
-      batch = this.flatIn.decode(reply.d, reply.f, reply.t, reply.m);
+      batch = this.flatIn.decode(reply.d, reply.f, reply.t, reply.n);
     } catch (error) {
       throw new SandboxError(`the sandbox returned malformed records: ${error instanceof Error ? error.message : String(error)} (was its runtime tampered with?)`);
     }

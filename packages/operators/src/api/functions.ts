@@ -113,14 +113,14 @@ export const TIMER_DELETE_PROCESSING = 3;
 export interface ProcessBatchResult {
   /** Emitted records in order; entry i of outputEntry says which batch entry emitted it. */
   readonly outputs: unknown[];
-  readonly outputEntry: number[];
+  readonly outputEntry: ArrayLike<number>;
   /** -1: the main output; otherwise the index of the side output in the spec's sideOutputs. */
-  readonly outputTag: number[];
+  readonly outputTag: ArrayLike<number>;
   /** Final writes to prefetched states: [prefetched state index, key index, cleared (1) or updated (0)] triples, values beside them. */
-  readonly writes: number[];
+  readonly writes: ArrayLike<number>;
   readonly writeValues: unknown[];
   /** [operation, entry, time] triples in the order the function called them. */
-  readonly timers: number[];
+  readonly timers: ArrayLike<number>;
 }
 
 /** The host side of a program: keyed state that is not prefetched. */
