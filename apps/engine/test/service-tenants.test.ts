@@ -190,6 +190,11 @@ describe('REST: who reaches which job', () => {
     expect(text).toContain(acmeJob);
     expect(text).not.toContain(globexJob);
     expect(text).not.toContain(adminJob);
+    // The engine process's own metrics describe everyone's engine: the admin's only.
+    expect(text).not.toMatch(/^(process|nodejs)_/m);
+    const adminText = String((await call('GET', '/metrics', ADMIN_TOKEN)).body['text']);
+    expect(adminText).toMatch(/^process_cpu_seconds_total /m);
+    expect(adminText).toContain(globexJob);
   });
 
   it('lets the admin token reach every job, listed with its tenant', async () => {

@@ -30,6 +30,11 @@ type Labels<K extends string> = Record<K, string>;
 
 export class PrometheusExporter {
   readonly registry = new Registry();
+  /**
+   * The engine process's own metrics (CPU, memory, event loop): the admin's alone. They
+   * describe the engine every tenant shares, not a tenant's jobs.
+   */
+  private readonly processRegistry = new Registry();
   /** Our metrics (not the process defaults), reset before each scrape. Declared before them: field order matters. */
   private readonly all: Array<{ reset(): void }> = [];
   private queue: Promise<unknown> = Promise.resolve();
@@ -65,18 +70,22 @@ export class PrometheusExporter {
   );
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry });
+    collectDefaultMetrics({ register: this.processRegistry });
   }
 
   get contentType(): string {
     return this.registry.contentType;
   }
 
-  /** Sets every series from the jobs' frames and renders the exposition text. Scrapes run one at a time. */
-  render(jobs: readonly ExportedJob[]): Promise<string> {
-    const next = this.queue.catch(() => undefined).then(() => {
+  /**
+   * Sets every series from the jobs' frames and renders the exposition text, with the
+   * process's metrics when `withProcess`. Scrapes run one at a time.
+   */
+  render(jobs: readonly ExportedJob[], withProcess: boolean): Promise<string> {
+    const next = this.queue.catch(() => undefined).then(async () => {
       this.fill(jobs);
-      return this.registry.metrics();
+      const text = await this.registry.metrics();
+      return withProcess ? `${text}${await this.processRegistry.metrics()}` : text;
     });
     this.queue = next;
     return next;

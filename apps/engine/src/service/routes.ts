@@ -95,7 +95,7 @@ export const ROUTES: readonly RouteDoc[] = [
     tag: 'service',
     summary: 'Prometheus metrics (text exposition format 0.0.4).',
     description:
-      'Per operator and subtask: sluice_records_in_total, sluice_records_out_total, sluice_operator_busy_ratio, sluice_task_{busy,idle,backpressured}_ratio, watermarks in seconds (sluice_operator_input_watermark_seconds, sluice_input_watermark_seconds, sluice_operator_watermark_lag_seconds), sluice_input_idle, sluice_input_holding_back; per job: sluice_job_status, sluice_job_info; and Node.js process metrics. Jobs stay exported for 10 minutes after they end.',
+      'Per operator and subtask: sluice_records_in_total, sluice_records_out_total, sluice_operator_busy_ratio, sluice_task_{busy,idle,backpressured}_ratio, watermarks in seconds (sluice_operator_input_watermark_seconds, sluice_input_watermark_seconds, sluice_operator_watermark_lag_seconds), sluice_input_idle, sluice_input_holding_back; per job: sluice_job_status, sluice_job_info; and, for the admin token (or without tokens), the Node.js process metrics of the engine. A tenant token sees its own jobs only. Jobs stay exported for 10 minutes after they end.',
     responses: { 200: { description: 'Metrics.', contentType: 'text/plain; version=0.0.4; charset=utf-8', schema: { type: 'string' } } },
   },
   {

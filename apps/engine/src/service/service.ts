@@ -390,7 +390,10 @@ export async function createEngineService(options: EngineServiceOptions): Promis
 
     getMetrics: async (request, reply) => {
       const principal = principalOf(request);
-      const text = await exporter.render(hub.exported().filter((job) => mayAccess(principal, jobManager.get(job.id)?.tenant)));
+      const text = await exporter.render(
+        hub.exported().filter((job) => mayAccess(principal, jobManager.get(job.id)?.tenant)),
+        principal.kind === 'admin',
+      );
       return reply.type(exporter.contentType).send(text);
     },
 
