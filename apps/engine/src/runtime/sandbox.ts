@@ -935,8 +935,7 @@ export class TaskSandbox {
           bytes = this.transfer(columns.columns.buffer);
           flat = [columns.definition, columns.text];
         } else {
-          const packed = this.packr.pack(values, RESET_BUFFER_MODE);
-          bytes = this.transfer(packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength));
+          bytes = this.transfer(this.packBytes(values));
         }
       }
       const info = { nodeId: ctx.nodeId, subtaskIndex: ctx.subtaskIndex, parallelism: ctx.parallelism, attemptNumber: ctx.attemptNumber };
@@ -1093,8 +1092,7 @@ export class TaskSandbox {
         }
         let recordBytes: unknown;
         if (!columns) {
-          const packed = this.packr.pack(records, RESET_BUFFER_MODE);
-          recordBytes = this.transfer(packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength));
+          recordBytes = this.transfer(this.packBytes(records));
         }
         const nKeys = batch.keys.length;
         const args = [
@@ -1170,25 +1168,40 @@ export class TaskSandbox {
       }
     }
     const c = dense.length > 0 ? writer.encode(dense, 0) : undefined;
-    if (c) return { d: c.definition, f: c.columns, t: c.text, p: present };
-    const packed = this.packr.pack(list, RESET_BUFFER_MODE);
-    return { b: packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength) };
+    return c ? { d: c.definition, f: c.columns, t: c.text, p: present } : { b: this.packBytes(list) };
   }
 
   /** A list from the isolate (writeList there): n values. */
   private readList(x: unknown, n: number): unknown[] {
-    const list = x as { b?: unknown; d?: unknown; f?: unknown; t?: unknown } | null;
-    try {
-      if (list !== null && typeof list === 'object' && list.b instanceof ArrayBuffer) {
-        const values = this.unpackr.unpack(new Uint8Array(list.b)) as unknown;
-        if (Array.isArray(values) && values.length === n) return values;
-      } else if (list !== null && typeof list === 'object' && list.f instanceof Float64Array) {
-        return this.flatIn.decode(list.d, list.f, list.t, n).records;
-      }
-    } catch (error) {
-      throw new SandboxError(`the sandbox returned a malformed batch result: ${error instanceof Error ? error.message : String(error)} (was its runtime tampered with?)`);
+    const list = this.received(x, n);
+    if (list === undefined || list.values.length !== n) throw new SandboxError('the sandbox returned a malformed batch result (was its runtime tampered with?)');
+    return list.values;
+  }
+
+  /**
+   * What the isolate sent as msgpack bytes ({ b }) or as n records in columns ({ d, f, t });
+   * undefined when neither is there. `bytes` bounds the msgpack size of any one of them.
+   */
+  private received(x: unknown, n: unknown): { values: unknown[]; bytes: number } | undefined {
+    const sent = (typeof x === 'object' && x !== null ? x : {}) as { b?: unknown; d?: unknown; f?: unknown; t?: unknown };
+    if (sent.b instanceof ArrayBuffer) {
+      const values = this.unpackr.unpack(new Uint8Array(sent.b)) as unknown;
+      return Array.isArray(values) ? { values, bytes: sent.b.byteLength } : undefined;
     }
-    throw new SandboxError('the sandbox returned a malformed batch result (was its runtime tampered with?)');
+    if (!(sent.f instanceof Float64Array)) return undefined;
+    try {
+      const batch = this.flatIn.decode(sent.d, sent.f, sent.t, n);
+      // No record can be larger than its shape's fixed part and all of the batch's strings.
+      return { values: batch.records, bytes: batch.fixedBytes + 3 * (sent.t as string).length };
+    } catch (error) {
+      throw new SandboxError(`the sandbox returned malformed records: ${error instanceof Error ? error.message : String(error)} (was its runtime tampered with?)`);
+    }
+  }
+
+  /** msgpack bytes of a value, in an ArrayBuffer of their own (this.packr reuses its buffer). */
+  private packBytes(value: unknown): ArrayBuffer {
+    const packed = this.packr.pack(value, RESET_BUFFER_MODE);
+    return packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength) as ArrayBuffer;
   }
 
   /** An ArrayBuffer moved (not copied) into the isolate. */
@@ -1202,24 +1215,12 @@ export class TaskSandbox {
    * engine's size limit fails the batch.
    */
   private readRecords<R extends object>(r: unknown, kind: string): { outputs: unknown[]; reply: Partial<R> } {
-    const reply = (typeof r === 'object' && r !== null ? r : {}) as { b?: unknown; f?: unknown; t?: unknown; d?: unknown; n?: unknown } & Partial<R>;
-    if (reply.b instanceof ArrayBuffer) {
-      const outputs = this.unpackr.unpack(new Uint8Array(reply.b)) as unknown;
-      if (!Array.isArray(outputs)) throw new SandboxError('the sandbox returned no records (was its runtime tampered with?)');
-      // Only a batch larger than one record may hold one: check record by record only then.
-      if (reply.b.byteLength > this.maxRecordBytes) this.checkRecordSizes(outputs, kind);
-      return { outputs, reply };
-    }
-    if (!(reply.f instanceof Float64Array)) throw new SandboxError('the sandbox returned no records (was its runtime tampered with?)');
-    let batch: { records: unknown[]; fixedBytes: number };
-    try {
-      batch = this.flatIn.decode(reply.d, reply.f, reply.t, reply.n);
-    } catch (error) {
-      throw new SandboxError(`the sandbox returned malformed records: ${error instanceof Error ? error.message : String(error)} (was its runtime tampered with?)`);
-    }
-    // No record can be larger than its shape's fixed part and all of the batch's strings.
-    if (batch.fixedBytes + 3 * (reply.t as string).length > this.maxRecordBytes) this.checkRecordSizes(batch.records, kind);
-    return { outputs: batch.records, reply };
+    const reply = (typeof r === 'object' && r !== null ? r : {}) as { n?: unknown } & Partial<R>;
+    const records = this.received(reply, reply.n);
+    if (records === undefined) throw new SandboxError('the sandbox returned no records (was its runtime tampered with?)');
+    // Only a batch larger than one record may hold one: check record by record only then.
+    if (records.bytes > this.maxRecordBytes) this.checkRecordSizes(records.values, kind);
+    return { outputs: records.values, reply };
   }
 
   private checkRecordSizes(outputs: readonly unknown[], kind: string): void {
@@ -1466,10 +1467,9 @@ function sameRecords(a: readonly unknown[], b: readonly unknown[]): boolean {
   return true;
 }
 
-/** A reply's outputs per input record: an Int32Array (columns) or a list (msgpack). */
+/** A reply's outputs per input record. */
 function countsOf(counts: unknown, n: number): Int32Array {
   if (counts instanceof Int32Array && counts.length === n) return counts;
-  if (Array.isArray(counts) && counts.length === n) return Int32Array.from(counts as number[]);
   throw new SandboxError('the sandbox returned no counts (was its runtime tampered with?)');
 }
 

@@ -1596,12 +1596,15 @@ class ExchangeWriter implements Target {
   }
 
   /**
-   * A batch no larger than the limit holds no record above it, so records are measured
-   * one by one only when a batch is: one comparison per batch otherwise.
+   * The batch's bytes once no record in it is over the limit. A batch no larger than the
+   * limit holds no record above it, so records are measured one by one only when a batch
+   * is: one comparison per batch otherwise. Measuring packs them over the encoder's reused
+   * buffer, so then the bytes returned are a copy.
    */
-  private checkRecordSizes(values: readonly unknown[]): void {
+  private checkRecordSizes(bytes: Uint8Array, values: readonly unknown[]): Uint8Array {
     const limit = this.limit;
-    if (!limit) return;
+    if (!limit || bytes.byteLength <= limit.maxRecordBytes) return bytes;
+    const kept = new Uint8Array(bytes);
     const sizer = new Packr({ useRecords: true });
     for (const value of values) {
       const size = sizer.pack(value).byteLength;
@@ -1609,6 +1612,7 @@ class ExchangeWriter implements Target {
         throw new Error(`a record of ${size} bytes was sent to ${limit.consumer}; the engine's limit is ${limit.maxRecordBytes} bytes per record (limits.maxRecordBytes)`);
       }
     }
+    return kept;
   }
 
   /** A selector that also counts keys (hot keys), or back to the plain one. */
@@ -1651,12 +1655,7 @@ class ExchangeWriter implements Target {
   private flushChannel(channel: number): void {
     const batch = this.pending[channel] as { timestamps: number[]; kinds: number[] | null; values: unknown[] };
     if (batch.values.length === 0) return;
-    let bytes = this.encoder.records(batch.timestamps, batch.kinds, batch.values);
-    if (this.limit && bytes.byteLength > this.limit.maxRecordBytes) {
-      // Sizing the records packs them, over the encoder's reused buffer: keep a copy.
-      bytes = new Uint8Array(bytes);
-      this.checkRecordSizes(batch.values);
-    }
+    const bytes = this.checkRecordSizes(this.encoder.records(batch.timestamps, batch.kinds, batch.values), batch.values);
     batch.timestamps.length = 0;
     batch.values.length = 0;
     batch.kinds = null;
