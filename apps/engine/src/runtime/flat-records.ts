@@ -176,8 +176,6 @@ export const FLAT_CODEC_SOURCE = String.raw`(function (Fn, getPrototypeOf, objec
     return Fn('"use strict"; return function (f, t, n) {\n' + body + '\n};')();
   }
 
-  function signatureOf(d) { return stringify(d); }
-
   function writer() {
     const shapes = new Map();
     let last;
@@ -199,7 +197,7 @@ export const FLAT_CODEC_SOURCE = String.raw`(function (Fn, getPrototypeOf, objec
         if (batch === undefined) {
           const d = shapeOf(values[0]);
           if (d !== undefined) {
-            const signature = signatureOf(d);
+            const signature = stringify(d);
             let s = shapes.get(signature);
             if (s === undefined && shapes.size < MAX_SHAPES) {
               s = { width: d[1].length, encode: compileEncoder(d[0], d[1]), definition: d };
@@ -219,7 +217,7 @@ export const FLAT_CODEC_SOURCE = String.raw`(function (Fn, getPrototypeOf, objec
     return {
       decode(definition, columns, text, n) {
         if (!checkDefinition(definition)) throw new Error('a batch has a malformed record shape');
-        const signature = signatureOf(definition);
+        const signature = stringify(definition);
         let s = shapes.get(signature);
         if (s === undefined) {
           if (shapes.size >= MAX_SHAPES) throw new Error('a batch has a record shape past the first ' + MAX_SHAPES);
