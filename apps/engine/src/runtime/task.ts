@@ -295,6 +295,15 @@ export class StreamTask implements GateListener {
   private sandbox: TaskSandbox | undefined;
   /** Sandboxed map/filter/flat-map runs of the chain that cross into the isolate once per batch (fusion.ts). */
   private fusion: ChainFusion | undefined;
+  /** The chained operator each operator of the chain gets its input from (-1: the head). */
+  private chainParent: number[] = [];
+  /**
+   * Batches (OperatorContext.runBatch) are timed in full, not sampled per record: `batchMs`
+   * is the time of those that ran, less what nested in them, so that a sampled call that
+   * ran batches can take their time out of what it scales up; `openBatches` are running.
+   */
+  batchMs = 0;
+  private readonly openBatches: Array<{ readonly operator: number; nested: number }> = [];
   /** Operators that process input in batches (sandboxed map, filter, flat-map), head first. */
   private buffering: Array<{ nodeId: string; flush: () => void }> = [];
 
@@ -546,6 +555,10 @@ export class StreamTask implements GateListener {
       collector: (name: string) => this.host.collector(plan.operators[0]?.nodeId ?? '', name),
       print: (line: string) => this.host.print(line),
     };
+    this.chainParent = plan.operators.map(() => -1);
+    plan.operators.forEach((opPlan, index) => {
+      for (const targets of Object.values(opPlan.outputs)) for (const target of targets) if (target.kind === 'chained') this.chainParent[target.operator] = index;
+    });
     plan.operators.forEach((opPlan, index) => {
       const operator = createOperator(opPlan.type, opPlan.config, { ...env, ...userCodeOf(opPlan.nodeId), collector: (name) => this.host.collector(opPlan.nodeId, name) });
       const ctx = createOperatorContext(
@@ -564,6 +577,7 @@ export class StreamTask implements GateListener {
           connectedOutputs: new Set(Object.keys(opPlan.outputs)),
           log: this.host.log,
           keyedBackend: this.job.stateBackend.type === 'rocksdb' ? (range) => this.newRocksBackend(index, opPlan.nodeId, range) : undefined,
+          runBatch: (run) => this.runBatch(index, run),
         },
       );
       if (index === 0) this.backend = ctx.keyedBackend;
@@ -593,6 +607,31 @@ export class StreamTask implements GateListener {
       return flush ? [{ nodeId: (plan.operators[index] as ChainedOperatorPlan).nodeId, flush }] : [];
     });
     if (sandbox) this.fusion = new ChainFusion(sandbox, plan.operators, this.operators, outputs, this.metrics.operators);
+  }
+
+  /**
+   * An operator's batch (OperatorContext.runBatch), timed in full. Per-record samples scale
+   * one call in SAMPLE_EVERY up: a call that happened to run a batch of a thousand records
+   * would count it SAMPLE_EVERY times, and a call that did not would miss it. So the batch's
+   * time goes to its operator and to every operator it is chained behind (their times are
+   * inclusive), up to a batch this one runs inside, which counts it already; sampled calls
+   * take it out of what they scale up (batchMs).
+   */
+  private runBatch(operator: number, run: () => void): void {
+    const batch = { operator, nested: 0 };
+    this.openBatches.push(batch);
+    const started = performance.now();
+    try {
+      run();
+    } finally {
+      const elapsed = performance.now() - started;
+      this.openBatches.pop();
+      const outer = this.openBatches[this.openBatches.length - 1];
+      const operators = this.metrics.operators;
+      for (let o = operator; o >= 0 && o !== outer?.operator; o = this.chainParent[o] ?? -1) (operators[o] as OperatorCounters).inclusiveMs += elapsed;
+      this.batchMs += elapsed - batch.nested;
+      if (outer) outer.nested += elapsed;
+    }
   }
 
   private taskProcessingTime(): ProcessingTimeService {
@@ -1208,10 +1247,12 @@ export class StreamTask implements GateListener {
   private pollSource(source: SourceOperator): InputStatus {
     const counters = this.metrics.operators[0] as OperatorCounters;
     const before = counters.recordsOut;
+    const batches = this.batchMs;
     const started = performance.now();
     const status = source.pollNext(this.sourceBudget);
     const elapsed = performance.now() - started;
-    counters.inclusiveMs += elapsed;
+    // Batches that ran in the poll are already counted, the source's share included.
+    counters.inclusiveMs += elapsed - (this.batchMs - batches);
     counters.recordsIn += counters.recordsOut - before;
     if (elapsed > SLICE_MS) this.sourceBudget = Math.max(1, Math.floor((this.sourceBudget * SLICE_MS) / elapsed));
     else if (this.sourceBudget < STEP_BUDGET && elapsed * 4 < SLICE_MS) this.sourceBudget = Math.min(STEP_BUDGET, this.sourceBudget * 2);
@@ -1244,6 +1285,7 @@ export class StreamTask implements GateListener {
     }
     const counters = this.metrics.operators[0] as OperatorCounters;
     const sampled = (++counters.recordsIn & SAMPLE_MASK) === 0;
+    const batches = this.batchMs;
     const started = sampled ? performance.now() : 0;
     const head = this.operators[0] as AnyOperator;
     if (head.inputs === 1) head.processElement(value, timestamp, kind);
@@ -1251,7 +1293,7 @@ export class StreamTask implements GateListener {
       if (input === 0) head.processElement1(value, timestamp, kind);
       else head.processElement2(value, timestamp, kind);
     }
-    if (sampled) counters.inclusiveMs += (performance.now() - started) * SAMPLE_EVERY;
+    if (sampled) counters.inclusiveMs += (performance.now() - started - (this.batchMs - batches)) * SAMPLE_EVERY;
     this.currentRecord = undefined;
   }
 
@@ -1481,9 +1523,10 @@ class ChainedTarget implements Target {
 
   collect(value: unknown, timestamp: number, kind: RowKind): void {
     if ((++this.counters.recordsIn & SAMPLE_MASK) === 0) {
+      const batches = this.task.batchMs;
       const started = performance.now();
       this.process(value, timestamp, kind);
-      this.counters.inclusiveMs += (performance.now() - started) * SAMPLE_EVERY;
+      this.counters.inclusiveMs += (performance.now() - started - (this.task.batchMs - batches)) * SAMPLE_EVERY;
     } else {
       this.process(value, timestamp, kind);
     }

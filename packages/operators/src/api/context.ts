@@ -27,6 +27,8 @@ export interface ContextOptions {
   readonly log?: Logger;
   /** Builds the keyed backend of a keyed operator (default: HeapKeyedStateBackend). */
   readonly keyedBackend?: ((keyGroupRange: KeyGroupRange) => CheckpointableKeyedStateBackend) | undefined;
+  /** OperatorContext.runBatch: how the engine times an operator's batches. */
+  readonly runBatch?: (run: () => void) => void;
 }
 
 export const SILENT_LOGGER: Logger = { info() {}, warn() {}, error() {} };
@@ -63,6 +65,7 @@ export function createOperatorContext(
     metrics: newOperatorMetrics(),
     firing: { start: Number.NaN, end: Number.NaN },
     log: options.log ?? SILENT_LOGGER,
+    ...(options.runBatch ? { runBatch: options.runBatch } : {}),
     createTimerService(target: Triggerable): InternalTimerService {
       if (!backend) throw new Error(`operator '${info.nodeId}' (${info.nodeType}) uses timers, which need a keyed input`);
       return backend.createTimerService(target, options.processingTime);

@@ -125,6 +125,12 @@ export class ProcessBatcher implements ProcessProgramHost {
 
   flush(): void {
     if (this.kinds.length === 0) return;
+    const runBatch = this.op.runBatch;
+    if (runBatch) runBatch(this.runBuffered);
+    else this.runBuffered();
+  }
+
+  private readonly runBuffered = (): void => {
     const backend = this.backend;
     const keys = this.keys;
     const prefetched = this.prefetchHandles.map((handle) =>
@@ -165,7 +171,7 @@ export class ProcessBatcher implements ProcessProgramHost {
       this.running = undefined;
     }
     this.apply(batch, result);
-  }
+  };
 
   private apply(batch: ProcessBatch, result: ProcessBatchResult): void {
     const backend = this.backend;

@@ -85,6 +85,12 @@ abstract class BatchingFunctionOperator extends FunctionOperator implements Fusa
 
   private flushBatch(): void {
     if (this.values.length === 0) return;
+    const runBatch = this.ctx.runBatch;
+    if (runBatch) runBatch(this.runBuffered);
+    else this.runBuffered();
+  }
+
+  private readonly runBuffered = (): void => {
     const values = this.values;
     const timestamps = this.timestamps;
     const kinds = this.kinds;
@@ -99,7 +105,7 @@ abstract class BatchingFunctionOperator extends FunctionOperator implements Fusa
       return;
     }
     this.emitBatch(values, timestamps, kinds, (this.batchFn as BatchFunction)(values, timestamps, this.fctx));
-  }
+  };
 
   protected abstract emitBatch(values: unknown[], timestamps: number[], kinds: RowKind[], result: BatchResult): void;
 
