@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobGraphDocument, Partitioning } from '@sluice/graph-model';
 import { JobManager, readSnapshotFile, SubmissionError, TaskManager, type Job } from '@sluice/engine';
 import { keyGroupOf, keyGroupRangeOf, recordFactory, subtaskForKey } from '@sluice/operators';
+import { waitFor } from './wait.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 let taskManager: TaskManager;
@@ -39,15 +40,6 @@ function values<T>(job: Job, name = 'out'): T[] {
 }
 
 const sorted = (rows: unknown[]) => rows.map((r) => JSON.stringify(r)).sort();
-
-async function waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (condition()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return condition();
-}
 
 function keyedCount(chaining: boolean): JobGraphDocument {
   return {

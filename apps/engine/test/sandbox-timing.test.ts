@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobGraphDocument } from '@sluice/graph-model';
 import { JobManager, TaskManager, type Job } from '@sluice/engine';
+import { waitFor } from './wait.js';
 
 let taskManager: TaskManager;
 let jobs: JobManager;
@@ -20,15 +21,6 @@ beforeAll(() => {
 afterAll(async () => {
   await taskManager.shutdown();
 });
-
-async function waitFor(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (condition()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return condition();
-}
 
 // About 20 µs per record; isolates have no performance.now().
 const SLOW = 'let x = 0; for (let i = 0; i < 20000; i++) x += i % 7;';
