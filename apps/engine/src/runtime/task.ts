@@ -351,13 +351,10 @@ export class StreamTask implements GateListener {
   refreshOperatorTimes(): void {
     this.plan.operators.forEach((op, index) => {
       const counters = this.metrics.operators[index] as OperatorCounters;
-      const children = new Set(
-        Object.values(op.outputs)
-          .flat()
-          .flatMap((t) => (t.kind === 'chained' ? [t.operator] : [])),
-      );
       let own = counters.inclusiveMs;
-      for (const child of children) own -= this.metrics.operators[child]?.inclusiveMs ?? 0;
+      this.chainParent.forEach((parent, child) => {
+        if (parent === index) own -= this.metrics.operators[child]?.inclusiveMs ?? 0;
+      });
       counters.busyMs = Math.max(0, own);
       const context = this.contexts[index];
       if (context) {
@@ -1285,7 +1282,7 @@ export class StreamTask implements GateListener {
     }
     const counters = this.metrics.operators[0] as OperatorCounters;
     const sampled = (++counters.recordsIn & SAMPLE_MASK) === 0;
-    const batches = this.batchMs;
+    const batches = sampled ? this.batchMs : 0;
     const started = sampled ? performance.now() : 0;
     const head = this.operators[0] as AnyOperator;
     if (head.inputs === 1) head.processElement(value, timestamp, kind);

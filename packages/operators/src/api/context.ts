@@ -33,6 +33,13 @@ export interface ContextOptions {
 
 export const SILENT_LOGGER: Logger = { info() {}, warn() {}, error() {} };
 
+/** Runs an operator's buffered batch through OperatorContext.runBatch, or directly where there is none. */
+export function runBatch(ctx: OperatorContext, run: () => void): void {
+  const timed = ctx.runBatch;
+  if (timed) timed(run);
+  else run();
+}
+
 export function newOperatorMetrics(): OperatorMetrics {
   return { lateRecordsDropped: 0, lateRecordsRouted: 0, deadLetters: 0 };
 }

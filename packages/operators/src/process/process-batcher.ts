@@ -35,6 +35,7 @@ import {
   type ProcessProgramHost,
   type ProcessProgramSpec,
 } from '../api/functions.js';
+import { runBatch } from '../api/context.js';
 import type { InternalTimerService, OperatorContext } from '../api/operator.js';
 import type { Output } from '../api/output.js';
 import { VOID_NAMESPACE, type KeyedStateBackend, type StateDescriptor, type ValueState } from '../api/state.js';
@@ -125,9 +126,7 @@ export class ProcessBatcher implements ProcessProgramHost {
 
   flush(): void {
     if (this.kinds.length === 0) return;
-    const runBatch = this.op.runBatch;
-    if (runBatch) runBatch(this.runBuffered);
-    else this.runBuffered();
+    runBatch(this.op, this.runBuffered);
   }
 
   private readonly runBuffered = (): void => {

@@ -1,6 +1,7 @@
 import type { RowKind } from '../api/elements.js';
 import type { BatchFunction, BatchKind, BatchResult, FunctionContext, FusableBatchOperator, FusedBatch, FusedBatchResult } from '../api/functions.js';
 import { AbstractOperator, type OperatorContext, type OperatorRestore, type OperatorStateSnapshot } from '../api/operator.js';
+import { runBatch } from '../api/context.js';
 import type { Output } from '../api/output.js';
 import { compileConditions, type ConditionSpec } from '../functions/conditions.js';
 import { compileProjection } from '../functions/projection.js';
@@ -85,9 +86,7 @@ abstract class BatchingFunctionOperator extends FunctionOperator implements Fusa
 
   private flushBatch(): void {
     if (this.values.length === 0) return;
-    const runBatch = this.ctx.runBatch;
-    if (runBatch) runBatch(this.runBuffered);
-    else this.runBuffered();
+    runBatch(this.ctx, this.runBuffered);
   }
 
   private readonly runBuffered = (): void => {
