@@ -22,6 +22,13 @@ afterAll(async () => {
   await taskManager.shutdown();
 });
 
+/**
+ * How far an operator's busy time may exceed its task's. Counted once, a batch's time is
+ * within the task's busy time; under the load of parallel test files, reports have come
+ * 10 % over it (seen once in a dozen runs). Counted per sampled record, it was 250 %.
+ */
+const OVER = 1.2;
+
 // About 20 µs per record; isolates have no performance.now().
 const SLOW = 'let x = 0; for (let i = 0; i < 20000; i++) x += i % 7;';
 
@@ -63,7 +70,7 @@ describe('busy time of sandboxed operators', () => {
     const { task, busy } = await metricsOnceBusy(job, 'slow');
     const slow = busy.get('slow') ?? 0;
     for (const other of ['gen', 'cheap', 'between', 'out']) expect(slow, other).toBeGreaterThan(5 * (busy.get(other) ?? 0));
-    expect(slow).toBeLessThanOrEqual(task * 1.1);
+    expect(slow).toBeLessThanOrEqual(task * OVER);
     expect(slow).toBeGreaterThan(task * 0.7);
   });
 
@@ -85,13 +92,14 @@ describe('busy time of sandboxed operators', () => {
     });
     const { task, busy } = await metricsOnceBusy(job, 'proc');
     const proc = busy.get('proc') ?? 0;
-    expect(proc).toBeLessThanOrEqual(task * 1.1);
+    expect(proc).toBeLessThanOrEqual(task * OVER);
     expect(proc).toBeGreaterThan(task * 0.7);
   });
 
-  it("counts a fused run's batches once, on the operator that heads the run", async () => {
-    // Consecutive sandboxed maps run as one call per batch (fusion.ts): its time cannot be
-    // split between them, and goes to the first.
+  it("splits a fused run's time by what each of its functions took: the slow second map shows, not the head", async () => {
+    // Consecutive sandboxed maps run as one call per batch (fusion.ts); the isolate times
+    // each function on some batches, and the call's time is split by those shares. Before,
+    // the head showed it all and the slow map nothing.
     const job = await jobs.submit(
       chain([
         { id: 'gen', type: 'generator', config: { profile: 'sequence', ratePerSecond: 0 } },
@@ -102,8 +110,29 @@ describe('busy time of sandboxed operators', () => {
     );
     const { task, busy } = await metricsOnceBusy(job, 'head');
     const total = [...busy.values()].reduce((a, b) => a + b, 0);
-    expect(total).toBeLessThanOrEqual(task * 1.1);
+    expect(total).toBeLessThanOrEqual(task * OVER);
     expect(total).toBeGreaterThan(task * 0.7);
-    expect(busy.get('head') ?? 0).toBeGreaterThan(5 * ((busy.get('gen') ?? 0) + (busy.get('out') ?? 0)));
+    const slow = busy.get('slow') ?? 0;
+    for (const other of ['gen', 'head', 'out']) expect(slow, other).toBeGreaterThan(5 * (busy.get(other) ?? 0));
+    expect(slow).toBeGreaterThan(task * 0.7);
+  });
+
+  it('splits a fused run with a filter and a flat-map: the time of a generator flat-map between its items is its own', async () => {
+    // The flat-map yields its items lazily, doing the slow part before each one: the work
+    // happens between the items, while the map after it runs on each.
+    const job = await jobs.submit(
+      chain([
+        { id: 'gen', type: 'generator', config: { profile: 'sequence', ratePerSecond: 0 } },
+        { id: 'keep', type: 'filter', config: { fn: '(v) => v.id % 2 === 0' } },
+        { id: 'split', type: 'flat-map', config: { fn: `function* (v) { for (let k = 0; k < 2; k++) { ${SLOW} if (x >= 0) yield v; } }` } },
+        { id: 'tag', type: 'map', config: { fn: '(v) => ({ ...v, tagged: true })' } },
+        { id: 'out', type: 'blackhole-sink', config: {} },
+      ]),
+    );
+    const { task, busy } = await metricsOnceBusy(job, 'keep');
+    const split = busy.get('split') ?? 0;
+    for (const other of ['gen', 'keep', 'tag', 'out']) expect(split, other).toBeGreaterThan(5 * (busy.get(other) ?? 0));
+    expect(split).toBeGreaterThan(task * 0.7);
+    expect(split).toBeLessThanOrEqual(task * OVER);
   });
 });

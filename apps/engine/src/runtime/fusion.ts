@@ -7,17 +7,22 @@
  * first, as chained calls in the task would apply them.
  *
  * What the operators between would have counted (records in and out) is added from the
- * counts the isolate returns. A record tap on an output inside a fused run needs those
+ * counts the isolate returns. Busy time: the task times the head's batch in full (its
+ * runBatch) and counts it for the head, whose time includes the run's later operators;
+ * each later operator is given its part of the call (by its function's share of the
+ * times the isolate measures on some batches, StageShares) and the emitting after it. A record tap on an output inside a fused run needs those
  * records on the host: while one is attached there, the run is split back into one batch
  * call per operator (`tapped`), and fused again when the last such tap goes.
  */
-import { isFusableBatchOperator, type AnyOperator, type FusableBatchOperator, type Output } from '@sluice/operators';
+import { isFusableBatchOperator, type AnyOperator, type FunctionContext, type FusableBatchOperator, type Output } from '@sluice/operators';
 import type { ChainedOperatorPlan, OutputTarget } from '../compile/plan.js';
 import type { TaskSandbox } from './sandbox.js';
 
 interface Counters {
   recordsIn: number;
   recordsOut: number;
+  /** Busy time including the operators it is chained to (the task's OperatorCounters). */
+  inclusiveMs: number;
 }
 
 interface FusedRun {
@@ -60,8 +65,18 @@ export class ChainFusion {
     const members = operators.slice(first, last + 1) as unknown as FusableBatchOperator[];
     const run = sandbox.fuse(members.map((op, i) => ({ fn: op.batchFunction as NonNullable<FusableBatchOperator['batchFunction']>, nodeId: (plans[first + i] as ChainedOperatorPlan).nodeId })));
     if (!run) return;
+    const shares = new StageShares(members.length);
+    let callMs = 0;
+    let returned = 0;
     const fused = {
-      run,
+      run: (values: unknown[], timestamps: number[], ctx: FunctionContext) => {
+        const started = performance.now();
+        const result = run(values, timestamps, ctx);
+        returned = performance.now();
+        callMs = returned - started;
+        if (result.stageMs) shares.add(result.stageMs, callMs);
+        return result;
+      },
       output: outputs[last] as Output<unknown>,
       counted: (stageOutputs: readonly number[]) => {
         // The last operator's records out are counted by its output.
@@ -70,6 +85,9 @@ export class ChainFusion {
           (counters[first + s] as Counters).recordsOut += n;
           (counters[first + s + 1] as Counters).recordsIn += n;
         }
+        // Called once the batch's outputs went on: the time since the call returned is theirs.
+        const emitMs = performance.now() - returned;
+        for (let s = 1; s < members.length; s++) (counters[first + s] as Counters).inclusiveMs += callMs * shares.from(s) + emitMs;
       },
     };
     const head = members[0] as FusableBatchOperator;
@@ -87,6 +105,49 @@ export class ChainFusion {
     run.head.fuse(run.tapped.size === 0 ? run.fused : undefined);
   }
 }
+
+/**
+ * Each function's share of a fused run's time, from the times measured in the isolate
+ * (FusedBatchResult.stageMs), halved now and then so that a change shows within seconds.
+ * Nothing measured yet (fast functions take a while to cover a millisecond): the head
+ * keeps it all, as it would unsplit.
+ */
+export class StageShares {
+  private readonly ms: Float64Array;
+  private total = 0;
+
+  constructor(stages: number) {
+    this.ms = new Float64Array(stages);
+  }
+
+  /**
+   * Times of one batch whose call took callMs. Date.now() is wall-clock time: a clock set
+   * back or forward during the batch must not skew the shares for long, so each time is
+   * kept within the call's (plus the one millisecond a reading can add).
+   */
+  add(stageMs: ArrayLike<number>, callMs: number): void {
+    for (let s = 0; s < this.ms.length; s++) {
+      const ms = Math.min(Math.max(0, stageMs[s] ?? 0), callMs + 1);
+      this.ms[s] = (this.ms[s] as number) + ms;
+      this.total += ms;
+    }
+    if (this.total > SHARES_HALVED_AFTER_MS) {
+      for (let s = 0; s < this.ms.length; s++) this.ms[s] = (this.ms[s] as number) / 2;
+      this.total /= 2;
+    }
+  }
+
+  /** The share of stage `from` and those after it. */
+  from(from: number): number {
+    if (this.total === 0) return 0;
+    let ms = 0;
+    for (let s = from; s < this.ms.length; s++) ms += this.ms[s] as number;
+    return ms / this.total;
+  }
+}
+
+/** Measured ms after which the shares' sums are halved. */
+const SHARES_HALVED_AFTER_MS = 200;
 
 function fusableAt(plans: readonly ChainedOperatorPlan[], operators: readonly AnyOperator[], index: number): boolean {
   const a = operators[index];

@@ -355,40 +355,50 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
    * dispatch on kinds per record. It counts records out per function and outputs per input
    * (for filters only: 1 if the input passed all), and keeps in st which function runs
    * (s), on what (v), at which input (i): errors and console lines name them.
+   *
+   * Timed (one batch in FUSED_SAMPLE_EVERY): it also adds up each function's own time in
+   * ms[s]. Date.now() is all an isolate has; its whole milliseconds still add up right over
+   * many calls, a call counting 1 when a millisecond begins during it, and it costs far
+   * less than asking the host for the time.
    */
-  function compileRun(kinds, filtersOnly) {
+  function compileRun(kinds, filtersOnly, timed) {
     const ns = kinds.length;
+    // Statements that start and stop stage s's clock (nothing when not timed).
+    const start = (s) => (timed ? 't' + s + ' = now(); ' : '');
+    const stop = (s) => (timed ? 'ms[' + s + '] += now() - t' + s + '; ' : '');
     function stage(s, v, pad) {
       if (s === ns) return pad + (filtersOnly ? 'm++;\n' : 'out[m++] = ' + v + ';\n');
       const f = 'f' + s;
       const c = 'c' + s;
       let code = pad + 'st.s = ' + s + '; st.v = ' + v + ';\n';
       if (kinds[s] === 'map') {
-        code += pad + 'const r' + s + ' = check(' + f + '(' + v + ', ctx)); ' + c + '++;\n' + stage(s + 1, 'r' + s, pad);
+        code += pad + start(s) + 'const r' + s + ' = check(' + f + '(' + v + ', ctx)); ' + stop(s) + c + '++;\n' + stage(s + 1, 'r' + s, pad);
       } else if (kinds[s] === 'filter') {
-        code += pad + 'if (' + f + '(' + v + ', ctx) === true) {\n' + pad + '  ' + c + '++;\n' + stage(s + 1, v, pad + '  ') + pad + '}\n';
+        code += pad + start(s) + 'const k' + s + ' = ' + f + '(' + v + ', ctx) === true; ' + stop(s) + '\n' +
+          pad + 'if (k' + s + ') {\n' + pad + '  ' + c + '++;\n' + stage(s + 1, v, pad + '  ') + pad + '}\n';
       } else {
         const r = 'r' + s;
-        code += pad + 'const ' + r + ' = ' + f + '(' + v + ', ctx);\n' +
+        // The iterator's items are this function's work too: its clock runs between them.
+        code += pad + start(s) + 'const ' + r + ' = ' + f + '(' + v + ', ctx);\n' +
           pad + 'if (' + r + ' !== undefined && ' + r + ' !== null) {\n' +
           pad + '  if (typeof ' + r + ' !== "object" || typeof ' + r + '[ITERATOR] !== "function") throw notIterable(' + r + ');\n' +
           pad + '  for (const x' + s + ' of ' + r + ') {\n' +
-          pad + '    const y' + s + ' = check(x' + s + '); ' + c + '++;\n' +
+          pad + '    const y' + s + ' = check(x' + s + '); ' + stop(s) + c + '++;\n' +
           stage(s + 1, 'y' + s, pad + '    ') +
           // The iterator's next item is this function's work again.
-          pad + '    st.s = ' + s + '; st.v = ' + v + ';\n' +
-          pad + '  }\n' + pad + '}\n';
+          pad + '    st.s = ' + s + '; st.v = ' + v + '; ' + start(s) + '\n' +
+          pad + '  }\n' + pad + '}\n' + (timed ? pad + stop(s) + '\n' : '');
       }
       return code;
     }
     let head = '';
     let tail = '';
-    for (let s = 0; s < ns; s++) { head += 'const f' + s + ' = fs[' + s + ']; let c' + s + ' = 0;\n'; tail += 'stageOut[' + s + '] = c' + s + ';\n'; }
-    const src = '"use strict";\nreturn function (records, timestamps, n, fs, ctx, out, counts, stageOut, st) {\n' + head +
+    for (let s = 0; s < ns; s++) { head += 'const f' + s + ' = fs[' + s + ']; let c' + s + ' = 0;' + (timed ? ' let t' + s + ' = 0;' : '') + '\n'; tail += 'stageOut[' + s + '] = c' + s + ';\n'; }
+    const src = '"use strict";\nreturn function (records, timestamps, n, fs, ctx, out, counts, stageOut, st, ms) {\n' + head +
       'let m = 0;\nlet i = 0;\ntry {\n' +
       '  for (; i < n; i++) {\n    ctx.timestamp = timestamps[i];\n    const before = m;\n' + stage(0, 'records[i]', '    ') +
       '    counts[i] = m - before;\n  }\n} finally {\n' + tail + 'st.i = i;\n}\n};';
-    return Fn('check', 'notIterable', 'ITERATOR', src)(checkRecord, notIterable, ITERATOR);
+    return Fn('check', 'notIterable', 'ITERATOR', 'now', src)(checkRecord, notIterable, ITERATOR, now);
   }
 
   function standIn(d) {
@@ -702,7 +712,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
       const ctx = { timestamp: 0, nodeId: info.nodeId, subtaskIndex: info.subtaskIndex, parallelism: info.parallelism, attemptNumber: info.attemptNumber };
       let filtersOnly = true;
       for (let s = 0; s < kinds.length; s++) if (kinds[s] !== 'filter') filtersOnly = false;
-      fusedRuns.push({ ids, fs, ctx, filtersOnly, loop: compileRun(kinds, filtersOnly), st: { s: 0, v: undefined, i: 0 } });
+      fusedRuns.push({ ids, fs, ctx, filtersOnly, loop: compileRun(kinds, filtersOnly, false), timedLoop: compileRun(kinds, filtersOnly, true), st: { s: 0, v: undefined, i: 0 } });
       return fusedRuns.length - 1;
     },
     /**
@@ -710,15 +720,18 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
      * by record, depth first (as chained calls would): only what the last one emits crosses
      * back. Where all are filters, keep flags say which inputs passed them all. In: records
      * and timestamps (readBatch); out: { k: keep flags, s: records out per function }, or
-     * the records (writeRecords) with c: outputs per input and s.
+     * the records (writeRecords) with c: outputs per input and s. Timed: ms, each
+     * function's own milliseconds (compileRun).
      */
-    fused(runId, bytes, n, length, flat) {
+    fused(runId, bytes, n, length, flat, timed) {
       lastOut = undefined;
       const run = fusedRuns[runId];
       const st = run.st;
       st.s = 0; st.v = undefined; st.i = -1;
       const stageOut = [];
       const out = [];
+      const ms = timed ? new Float64Array(run.fs.length) : undefined;
+      const loop = timed ? run.timedLoop : run.loop;
       let records;
       try {
         const batchIn = readBatch(bytes, n, length, flat);
@@ -726,13 +739,13 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
         running = run;
         if (run.filtersOnly) {
           const keep = new Uint8Array(n);
-          run.loop(records, batchIn[1], n, run.fs, run.ctx, out, keep, stageOut, st);
-          return { k: keep, s: stageOut };
+          loop(records, batchIn[1], n, run.fs, run.ctx, out, keep, stageOut, st, ms);
+          return { k: keep, s: stageOut, ms };
         }
         const counts = new Int32Array(n);
-        run.loop(records, batchIn[1], n, run.fs, run.ctx, out, counts, stageOut, st);
+        loop(records, batchIn[1], n, run.fs, run.ctx, out, counts, stageOut, st, ms);
         running = undefined;
-        return writeRecords(out, { c: counts, s: stageOut });
+        return writeRecords(out, { c: counts, s: stageOut, ms });
       } catch (e) {
         let record;
         // The record the failing function got; a later function's input exists only here.
@@ -977,6 +990,7 @@ export class TaskSandbox {
     const kinds = stages.map((s) => (s as { kind: BatchKind }).kind);
     const nodeIds = functions.map((f) => f.nodeId);
     let runId: number | undefined;
+    let batches = 0;
     return (values, timestamps, ctx) => {
       this.lastOutputs = undefined;
       runId ??= this.enterAt(() =>
@@ -1008,13 +1022,15 @@ export class TaskSandbox {
       }
       for (let i = 0; i < n; i++) times[i] = timestamps[i] as number;
       const bytes = this.transfer(buffer);
-      const r = this.enter(() => this.api.fused.applySync(undefined, [id, bytes, n, length, flat], { timeout: this.wallMs, arguments: { copy: true }, result: { copy: true } })) as {
+      const timed = batches++ % FUSED_SAMPLE_EVERY === 0;
+      const r = this.enter(() => this.api.fused.applySync(undefined, [id, bytes, n, length, flat, timed], { timeout: this.wallMs, arguments: { copy: true }, result: { copy: true } })) as {
         error?: CallReply['error'];
         index?: number;
         stage?: number;
         record?: string;
         k?: unknown;
         s?: unknown;
+        ms?: unknown;
       };
       if (r.error !== undefined) {
         const message = r.error.message;
@@ -1027,12 +1043,19 @@ export class TaskSandbox {
         }
         throw new BatchRecordError(message, undefined, nodeId);
       }
+      let stageMs: Float64Array | undefined;
+      if (timed) {
+        if (!(r.ms instanceof Float64Array) || r.ms.length !== stages.length || !r.ms.every(Number.isFinite)) {
+          throw new SandboxError('the sandbox returned no times for a timed batch (was its runtime tampered with?)');
+        }
+        stageMs = r.ms;
+      }
       if (r.k !== undefined) {
         if (!(r.k instanceof Uint8Array) || r.k.length !== n) throw new SandboxError('the sandbox returned no keep flags (was its runtime tampered with?)');
-        return { keep: r.k, stageOutputs: stageCounts(r.s, stages.length) };
+        return { keep: r.k, stageOutputs: stageCounts(r.s, stages.length), ...(stageMs ? { stageMs } : {}) };
       }
       const { outputs, reply } = this.readRecords<{ c: unknown; s: unknown }>(r, kinds[stages.length - 1] as BatchKind);
-      return { outputs, counts: countsOf(reply.c, n), stageOutputs: stageCounts(reply.s, stages.length) };
+      return { outputs, counts: countsOf(reply.c, n), stageOutputs: stageCounts(reply.s, stages.length), ...(stageMs ? { stageMs } : {}) };
     };
   }
 
@@ -1452,6 +1475,8 @@ export class TaskSandbox {
 }
 
 const MAX_HANDLES = 10_000;
+/** One fused batch in this many has its functions timed one by one (FusedBatchResult.stageMs). */
+const FUSED_SAMPLE_EVERY = 16;
 /** Console lines user code may log per second per subtask; the rest are counted and dropped. */
 export const CONSOLE_LINES_PER_SECOND = 20;
 

@@ -164,13 +164,15 @@ export class BatchRecordError extends Error {
 export interface FusedBatch {
   run(values: unknown[], timestamps: number[], ctx: FunctionContext): FusedBatchResult;
   readonly output: Output<unknown>;
-  /** How many records each function but the last emitted in this batch (their metrics). */
+  /** How many records each function but the last emitted in this batch (their metrics); called once its outputs were emitted. */
   counted(stageOutputs: readonly number[]): void;
 }
 
 /** keep (only filters in the chain) or outputs with counts per input, and records out per function. */
 export interface FusedBatchResult extends BatchResult {
   readonly stageOutputs: readonly number[];
+  /** On some batches only: each function's own time in this one, in ms (the engine splits a run's busy time by them). */
+  readonly stageMs?: ArrayLike<number>;
 }
 
 /** An operator that calls a batch function and can hand its batches to a fused chain instead. */
