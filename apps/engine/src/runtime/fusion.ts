@@ -7,12 +7,14 @@
  * first, as chained calls in the task would apply them.
  *
  * What the operators between would have counted (records in and out) is added from the
- * counts the isolate returns. Busy time: the task times the head's batch in full (its
- * runBatch) and counts it for the head, whose time includes the run's later operators;
- * each later operator is given its part of the call (by its function's share of the
- * times the isolate measures on some batches, StageShares) and the emitting after it. A record tap on an output inside a fused run needs those
+ * counts the isolate returns. A record tap on an output inside a fused run needs those
  * records on the host: while one is attached there, the run is split back into one batch
  * call per operator (`tapped`), and fused again when the last such tap goes.
+ *
+ * Busy time: the task times the head's batch in full (its runBatch) and counts it for the
+ * head, whose time includes the run's later operators; each later operator is given its
+ * part of the call (its function's share of the times the isolate measures on some
+ * batches, StageShares) and the emitting after it.
  */
 import { isFusableBatchOperator, type AnyOperator, type FunctionContext, type FusableBatchOperator, type Output } from '@sluice/operators';
 import type { ChainedOperatorPlan, OutputTarget } from '../compile/plan.js';
