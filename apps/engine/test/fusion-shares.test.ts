@@ -33,4 +33,21 @@ describe('StageShares', () => {
     shares.add([-3_600_000, 3_600_000], 10);
     expect(shares.from(1)).toBeCloseTo(16 / 21);
   });
+
+  it('times the first batch, then one once the untimed calls since took 32 times as long as it did', () => {
+    const shares = new StageShares(2);
+    expect(shares.due()).toBe(true);
+    shares.add([1, 2], 3);
+    expect(shares.due()).toBe(false);
+    for (let i = 0; i < 95; i++) shares.untimed(1);
+    expect(shares.due()).toBe(false);
+    shares.untimed(1);
+    expect(shares.due()).toBe(true);
+    // A slow timed batch puts the next one further off.
+    shares.add([10, 20], 30);
+    shares.untimed(900);
+    expect(shares.due()).toBe(false);
+    shares.untimed(60);
+    expect(shares.due()).toBe(true);
+  });
 });

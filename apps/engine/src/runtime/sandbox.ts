@@ -356,10 +356,10 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
    * (for filters only: 1 if the input passed all), and keeps in st which function runs
    * (s), on what (v), at which input (i): errors and console lines name them.
    *
-   * Timed (one batch in FUSED_SAMPLE_EVERY): it also adds up each function's own time in
-   * ms[s]. Date.now() is all an isolate has; its whole milliseconds still add up right over
-   * many calls, a call counting 1 when a millisecond begins during it, and it costs far
-   * less than asking the host for the time.
+   * Timed (some batches, see StageShares in fusion.ts): it also adds up each function's
+   * own time in ms[s]. Date.now() is all an isolate has; its whole milliseconds still add
+   * up right over many calls, a call counting 1 when a millisecond begins during it, and
+   * it costs far less than asking the host for the time.
    */
   function compileRun(kinds, filtersOnly, timed) {
     const ns = kinds.length;
@@ -981,17 +981,19 @@ export class TaskSandbox {
   /**
    * One batch call for consecutive functions of a chain (see FusedBatch in @sluice/operators):
    * `functions` are batch functions this sandbox made (loadBatch), in chain order, with the
-   * node ids of their operators. Undefined when one of them is not from this sandbox.
+   * node ids of their operators. Undefined when one of them is not from this sandbox. A
+   * timed call also measures each function's own time (FusedBatchResult.stageMs).
    */
-  fuse(functions: ReadonlyArray<{ readonly fn: BatchFunction; readonly nodeId: string }>): ((values: unknown[], timestamps: number[], ctx: FunctionContext) => FusedBatchResult) | undefined {
+  fuse(
+    functions: ReadonlyArray<{ readonly fn: BatchFunction; readonly nodeId: string }>,
+  ): ((values: unknown[], timestamps: number[], ctx: FunctionContext, timed: boolean) => FusedBatchResult) | undefined {
     const stages = functions.map((f) => this.batchFunctions.get(f.fn));
     if (stages.length < 2 || stages.some((s) => s === undefined)) return undefined;
     const ids = stages.map((s) => (s as { id: number }).id);
     const kinds = stages.map((s) => (s as { kind: BatchKind }).kind);
     const nodeIds = functions.map((f) => f.nodeId);
     let runId: number | undefined;
-    let batches = 0;
-    return (values, timestamps, ctx) => {
+    return (values, timestamps, ctx, timed) => {
       this.lastOutputs = undefined;
       runId ??= this.enterAt(() =>
         this.api.defineFused.applySync(undefined, [ids, kinds, { nodeId: ctx.nodeId, subtaskIndex: ctx.subtaskIndex, parallelism: ctx.parallelism, attemptNumber: ctx.attemptNumber }], {
@@ -1022,7 +1024,6 @@ export class TaskSandbox {
       }
       for (let i = 0; i < n; i++) times[i] = timestamps[i] as number;
       const bytes = this.transfer(buffer);
-      const timed = batches++ % FUSED_SAMPLE_EVERY === 0;
       const r = this.enter(() => this.api.fused.applySync(undefined, [id, bytes, n, length, flat, timed], { timeout: this.wallMs, arguments: { copy: true }, result: { copy: true } })) as {
         error?: CallReply['error'];
         index?: number;
@@ -1475,8 +1476,6 @@ export class TaskSandbox {
 }
 
 const MAX_HANDLES = 10_000;
-/** One fused batch in this many has its functions timed one by one (FusedBatchResult.stageMs). */
-const FUSED_SAMPLE_EVERY = 16;
 /** Console lines user code may log per second per subtask; the rest are counted and dropped. */
 export const CONSOLE_LINES_PER_SECOND = 20;
 
