@@ -240,6 +240,21 @@ const HOSTILE: Hostile[] = [
     mapJob('(v) => { for (const k of ["f", "o", "t", "h", "d", "m", "c", "s", "k", "keep", "error"]) Object.defineProperty(Object.prototype, k, { set() {}, configurable: true }); return { id: v.id }; }'),
     { fails: /the sandbox returned no records \(was its runtime tampered with\?\)/ },
   ],
+  [
+    // Batches' columns cross through memory the host shares (shared-columns.ts). Code that
+    // gets at it sees its own records only, and what it writes there is never read back.
+    'scribbles over the shared memory its batches cross through',
+    mapJob(
+      '(v) => { if (!globalThis.hooked) { const sub = Float64Array.prototype.subarray; Float64Array.prototype.subarray = function (a, b) { if (String(this.buffer) === "[object SharedArrayBuffer]") globalThis.shared = this.buffer; return sub.call(this, a, b); }; globalThis.hooked = true; } const got = globalThis.shared !== undefined; if (got) new Float64Array(globalThis.shared).fill(NaN); return { id: v.id, v: v.value, got }; }',
+    ),
+    {
+      finishes: (rows) => {
+        const got = rows as Array<{ id: number; v: number; got: boolean }>;
+        expect(got.map(({ id, v }) => ({ id, v }))).toEqual(Array.from({ length: 2000 }, (_, i) => ({ id: i, v: i })));
+        expect(got.filter((r) => r.got).length).toBeGreaterThan(0);
+      },
+    },
+  ],
   ['returns a promise (async function)', mapJob('async (v) => v.id'), { fails: /not a promise/ }],
   ['returns a promise from a process function', processJob('({ async processElement(v, ctx) { ctx.collect(v); } })'), { fails: /not a promise/ }],
   ['calls an undeclared state', processJob('({ processElement(v, ctx) { ctx.state("nope").value(); } })'), { fails: /state 'nope' is not declared/ }],

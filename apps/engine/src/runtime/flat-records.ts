@@ -43,9 +43,11 @@ export interface FlatWriter {
   /**
    * The values as columns, with `extra` free float64 slots after them (the caller's own
    * column: timestamps); undefined when they do not share one flat shape (or the writer has
-   * stopped trying, see FLAT_CODEC_SOURCE).
+   * stopped trying, see FLAT_CODEC_SOURCE). With `into`, the columns are written at its
+   * start when they fit there (columns is then a view of it; its slots are not cleared
+   * first), else into a new array.
    */
-  encode(values: readonly unknown[], extra: number): FlatBatch | undefined;
+  encode(values: readonly unknown[], extra: number, into?: Float64Array): FlatBatch | undefined;
 }
 
 export interface FlatReader {
@@ -181,8 +183,9 @@ export const FLAT_CODEC_SOURCE = String.raw`(function (Fn, getPrototypeOf, objec
     let last;
     let misses = 0;
     let resting = 0;
-    function attempt(s, values, extra) {
-      const columns = new Float64Array(s.width * values.length + extra);
+    function attempt(s, values, extra, into) {
+      const size = s.width * values.length + extra;
+      const columns = into !== undefined && into.length >= size ? into.subarray(0, size) : new Float64Array(size);
       const text = s.encode(values, columns);
       if (text === undefined) return undefined;
       last = s;
@@ -190,10 +193,10 @@ export const FLAT_CODEC_SOURCE = String.raw`(function (Fn, getPrototypeOf, objec
       return { definition: s.definition, columns, text };
     }
     return {
-      encode(values, extra) {
+      encode(values, extra, into) {
         if (values.length === 0) return undefined;
         if (resting > 0) { resting--; return undefined; }
-        let batch = last !== undefined ? attempt(last, values, extra) : undefined;
+        let batch = last !== undefined ? attempt(last, values, extra, into) : undefined;
         if (batch === undefined) {
           const d = shapeOf(values[0]);
           if (d !== undefined) {
@@ -203,7 +206,7 @@ export const FLAT_CODEC_SOURCE = String.raw`(function (Fn, getPrototypeOf, objec
               s = { width: d[1].length, encode: compileEncoder(d[0], d[1]), definition: d };
               shapes.set(signature, s);
             }
-            if (s !== undefined && s !== last) batch = attempt(s, values, extra);
+            if (s !== undefined && s !== last) batch = attempt(s, values, extra, into);
           }
         }
         if (batch === undefined && ++misses >= MISSES) { misses = 0; resting = REST; }

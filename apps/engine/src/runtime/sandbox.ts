@@ -7,7 +7,8 @@
  * budget on that slot; a memory bomb disposes that isolate only, so only that job
  * fails). Each subtask gets its own context in it (its own globals and prototypes).
  *
- * Nothing is shared by reference across the boundary. Three ways in:
+ * No object is shared across the boundary; batches' columns cross through two areas of
+ * shared memory that only the bootstrap holds (shared-columns.ts). Three ways in:
  *
  *   batch   map / filter / flat-map: the operator buffers records and hands over a
  *           batch; records travel as columns when they share one flat shape
@@ -50,6 +51,7 @@ import {
 } from '@sluice/operators';
 import { Packr, RESET_BUFFER_MODE } from 'msgpackr';
 import { FLAT_CODEC_SOURCE, flatCodec, type FlatWriter } from './flat-records.js';
+import { SharedColumns } from './shared-columns.js';
 
 /**
  * The part of isolated-vm's API the sandbox uses, declared here rather than imported:
@@ -273,6 +275,28 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
   const flatIn = flatCodec.reader();
   const flatOut = flatCodec.writer();
   const flatWrites = flatCodec.writer();
+  // Columns also cross through two areas of memory the host shares (shared-columns.ts):
+  // sharedIn, written by the host before a call, and sharedOut, written here during a
+  // call whose host side reads it there (so) once it returns. Columns in one cross as
+  // their place, { o, l }. Only this closure holds them.
+  const F64 = Float64Array;
+  let sharedIn;
+  let sharedOut;
+  let outAt = 0;
+
+  /** Columns from the host: their place in sharedIn, else an ArrayBuffer of their own. */
+  function floats(x) { return typeof x.o === 'number' ? sharedIn.subarray(x.o, x.o + x.l) : new F64(x); }
+
+  /** Room in sharedOut for a reply's next columns, when its host side reads them there. */
+  function outRoom(so) { return so && sharedOut !== undefined ? sharedOut.subarray(outAt) : undefined; }
+
+  /** Columns going out, onto reply r: their place in sharedOut (o, l), else themselves (f). */
+  function putColumns(r, columns) {
+    if (sharedOut === undefined || columns.buffer !== sharedOut.buffer) { r.f = columns; return; }
+    r.o = columns.byteOffset / 8;
+    r.l = columns.length;
+    outAt = r.o + r.l;
+  }
 
   /**
    * Records of a batch and their timestamps. msgpack (flat undefined): the records' bytes
@@ -281,40 +305,44 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
    */
   function readBatch(bytes, n, length, flat) {
     if (flat === undefined) return [inPackr.unpack(new Uint8Array(bytes, 0, length)), new Float64Array(bytes, (length + 7) & ~7, n)];
-    const columns = new Float64Array(bytes);
+    const columns = floats(bytes);
     return [flatIn.decode(flat[0], columns, flat[1], n).records, columns.subarray(columns.length - n)];
   }
 
   /**
-   * A list (keys, state values) from the host: { d, f, t } columns when flat, else { b }
-   * msgpack bytes; p (a Uint8Array or undefined) marks the entries that have a
+   * A list (keys, state values) from the host: { d, f or o and l, t } columns when flat,
+   * else { b } msgpack bytes; p (a Uint8Array or undefined) marks the entries that have a
    * value when only those crossed.
    */
   function readList(x, n) {
     if (x.b !== undefined) return inPackr.unpack(new Uint8Array(x.b));
     const present = x.p;
-    if (present === undefined) return flatIn.decode(x.d, x.f, x.t, n).records;
+    const f = typeof x.o === 'number' ? sharedIn.subarray(x.o, x.o + x.l) : x.f;
+    if (present === undefined) return flatIn.decode(x.d, f, x.t, n).records;
     let count = 0;
     for (let i = 0; i < n; i++) count += present[i];
-    const dense = flatIn.decode(x.d, x.f, x.t, count).records;
+    const dense = flatIn.decode(x.d, f, x.t, count).records;
     const list = [];
     for (let i = 0, j = 0; i < n; i++) list[i] = present[i] === 1 ? dense[j++] : undefined;
     return list;
   }
 
   /** A list going to the host: as columns when flat, else msgpack bytes (see readList). */
-  function writeList(writer, list) {
-    const c = writer.encode(list, 0);
-    return c !== undefined ? { d: c.definition, f: c.columns, t: c.text } : { b: packBytes(list) };
+  function writeList(writer, list, so) {
+    const c = writer.encode(list, 0, outRoom(so));
+    if (c === undefined) return { b: packBytes(list) };
+    const x = { d: c.definition, t: c.text };
+    putColumns(x, c.columns);
+    return x;
   }
 
   /**
    * Records going out, with the rest of the reply (extra, copied as it is): as columns
-   * (f, t, d, n) when they share a flat shape, else as msgpack bytes (b).
+   * (f or o and l, t, d, n) when they share a flat shape, else as msgpack bytes (b).
    */
-  function writeRecords(out, extra) {
-    const b = flatOut.encode(out, 0);
-    if (b !== undefined) { extra.f = b.columns; extra.t = b.text; extra.d = b.definition; extra.n = out.length; return extra; }
+  function writeRecords(out, extra, so) {
+    const b = flatOut.encode(out, 0, outRoom(so));
+    if (b !== undefined) { putColumns(extra, b.columns); extra.t = b.text; extra.d = b.definition; extra.n = out.length; return extra; }
     extra.b = packBytes(out);
     return extra;
   }
@@ -582,12 +610,13 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
        * meta [n, watermark, processing time, records, keys]. Records are those of the
        * element entries, in order.
        */
-      run(nums, flat, recordBytes, keyList, prefetched, meta, b) {
+      run(nums, flat, recordBytes, keyList, prefetched, meta, b, so) {
         base = b;
         setPrototypeOf(ctx, base);
         const n = meta[0];
         const nKeys = meta[4];
-        const f = new Float64Array(nums);
+        if (so) outAt = 0;
+        const f = floats(nums);
         const records = flat === undefined ? inPackr.unpack(new Uint8Array(recordBytes)) : flatIn.decode(flat[0], f, flat[1], meta[3]).records;
         const at = f.length - 3 * n;
         const keys = readList(keyList, nKeys);
@@ -638,7 +667,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
           for (let o = 0; o < m; o++) { entries[o] = outEntry[o]; tags[o] = outTag[o]; }
           const timerList = new Float64Array(tn);
           for (let i = 0; i < tn; i++) timerList[i] = timers[i];
-          return writeRecords(outs, { e: entries, g: tags, w, x: writeList(flatWrites, x), m: timerList });
+          return writeRecords(outs, { e: entries, g: tags, w, x: writeList(flatWrites, x, so), m: timerList }, so);
         } catch (err) {
           return { error: describeError(err), index: entry };
         } finally {
@@ -669,10 +698,15 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
         return { error: describeError(e) };
       }
     },
-    processRun(id, nums, flat, recordBytes, keys, prefetched, meta, b) {
+    processRun(id, nums, flat, recordBytes, keys, prefetched, meta, b, so) {
       lastOut = undefined;
       owner = id;
-      return programs[id].run(nums, flat, recordBytes, keys, prefetched, meta, standIn(b));
+      return programs[id].run(nums, flat, recordBytes, keys, prefetched, meta, standIn(b), so);
+    },
+    /** The host's areas for columns (see sharedIn). */
+    share(toIsolate, fromIsolate) {
+      sharedIn = new F64(toIsolate);
+      sharedOut = new F64(fromIsolate);
     },
     call(id, hook, args, handles) {
       lastOut = undefined;
@@ -723,8 +757,9 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
      * the records (writeRecords) with c: outputs per input and s. Timed: ms, each
      * function's own milliseconds (compileRun).
      */
-    fused(runId, bytes, n, length, flat, timed) {
+    fused(runId, bytes, n, length, flat, timed, so) {
       lastOut = undefined;
+      if (so) outAt = 0;
       const run = fusedRuns[runId];
       const st = run.st;
       st.s = 0; st.v = undefined; st.i = -1;
@@ -745,7 +780,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
         const counts = new Int32Array(n);
         loop(records, batchIn[1], n, run.fs, run.ctx, out, counts, stageOut, st, ms);
         running = undefined;
-        return writeRecords(out, { c: counts, s: stageOut, ms });
+        return writeRecords(out, { c: counts, s: stageOut, ms }, so);
       } catch (e) {
         let record;
         // The record the failing function got; a later function's input exists only here.
@@ -755,8 +790,9 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
         running = undefined;
       }
     },
-    batch(id, kind, bytes, timestamps, info, flat) {
+    batch(id, kind, bytes, timestamps, info, flat, so) {
       owner = id;
+      if (so) outAt = 0;
       const f = values[id];
       const ctx = { timestamp: 0, nodeId: info.nodeId, subtaskIndex: info.subtaskIndex, parallelism: info.parallelism, attemptNumber: info.attemptNumber };
       let records;
@@ -766,7 +802,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
         // flat: [definition, text], and bytes are the records' columns (see readBatch).
         if (bytes === null) records = lastOut;
         else if (flat === undefined) records = inPackr.unpack(new Uint8Array(bytes));
-        else records = flatIn.decode(flat[0], new Float64Array(bytes), flat[1], timestamps.length).records;
+        else records = flatIn.decode(flat[0], floats(bytes), flat[1], timestamps.length).records;
         lastOut = undefined;
         const n = records.length;
         if (kind === 'filter') {
@@ -788,7 +824,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
           for (const item of r) out[m++] = checkRecord(item);
           counts[i] = m - before;
         }
-        const reply = writeRecords(out, counts === undefined ? {} : { c: counts });
+        const reply = writeRecords(out, counts === undefined ? {} : { c: counts }, so);
         lastOut = out;
         return reply;
       } catch (e) {
@@ -828,6 +864,7 @@ export class TaskSandbox {
     defineProcess: IvmReference;
     processOpen: IvmReference;
     processRun: IvmReference;
+    share: IvmReference;
   };
   private readonly cpuMs: number;
   /**
@@ -847,6 +884,8 @@ export class TaskSandbox {
   /** Keyed batches: their keys, and their prefetched state values. */
   private readonly flatKeys = flatCodec().writer();
   private readonly flatStates = flatCodec().writer();
+  /** Where batches' columns cross without being copied (shared-columns.ts). */
+  private readonly shared = new SharedColumns();
   /** Host objects handed to user code, by handle id. */
   private readonly hostObjects: object[] = [];
   private shapes = new WeakMap<object, HostShape>();
@@ -914,6 +953,7 @@ export class TaskSandbox {
       defineProcess: api.getSync('defineProcess', { reference: true }),
       processOpen: api.getSync('processOpen', { reference: true }),
       processRun: api.getSync('processRun', { reference: true }),
+      share: api.getSync('share', { reference: true }),
     };
   }
 
@@ -935,7 +975,7 @@ export class TaskSandbox {
     const defined = this.define(compiled, binding, nodeId);
     if (defined.shape !== 'function') throw new SandboxError(`the ${kind} function must be a function, got ${defined.shape === 'hooks' ? 'an object' : typeof defined.value}`);
     const id = defined.id;
-    const batchFunction = (values: unknown[], timestamps: number[], ctx: FunctionContext): BatchResult => {
+    const batchFunction = (values: unknown[], timestamps: number[], ctx: FunctionContext): BatchResult => this.withColumns((sharing) => {
       // A chain (map → filter → …) hands each stage exactly what the stage before it emitted:
       // the isolate still holds those records, so they need not be packed and unpacked again.
       const reuse = this.lastOutputs !== undefined && sameRecords(values, this.lastOutputs);
@@ -943,9 +983,9 @@ export class TaskSandbox {
       let bytes: unknown = null;
       let flat: unknown[] | undefined;
       if (!reuse) {
-        const columns = this.flatOut.encode(values, 0);
+        const columns = this.flatOut.encode(values, 0, this.shared.room());
         if (columns !== undefined) {
-          bytes = this.transfer(columns.columns.buffer);
+          bytes = this.shared.place(columns.columns) ?? this.transfer(columns.columns.buffer);
           flat = [columns.definition, columns.text];
         } else {
           bytes = this.transfer(this.packBytes(values));
@@ -953,7 +993,7 @@ export class TaskSandbox {
       }
       const info = { nodeId: ctx.nodeId, subtaskIndex: ctx.subtaskIndex, parallelism: ctx.parallelism, attemptNumber: ctx.attemptNumber };
       const r = this.enter(() =>
-        this.api.batch.applySync(undefined, [id, kind, bytes, timestamps, info, flat], { timeout: this.wallMs, arguments: { copy: true }, result: { copy: true } }),
+        this.api.batch.applySync(undefined, [id, kind, bytes, timestamps, info, flat, sharing], { timeout: this.wallMs, arguments: { copy: true }, result: { copy: true } }),
       ) as { keep?: unknown; error?: CallReply['error']; index?: number };
       if (r.error) {
         // The task names the record the function failed on (the host's copy of it).
@@ -973,7 +1013,7 @@ export class TaskSandbox {
       const counts = countsOf(reply.c, values.length);
       this.lastOutputs = outputs;
       return { outputs, counts };
-    };
+    });
     this.batchFunctions.set(batchFunction, { id, kind });
     return batchFunction;
   }
@@ -993,7 +1033,7 @@ export class TaskSandbox {
     const kinds = stages.map((s) => (s as { kind: BatchKind }).kind);
     const nodeIds = functions.map((f) => f.nodeId);
     let runId: number | undefined;
-    return (values, timestamps, ctx, timed) => {
+    return (values, timestamps, ctx, timed) => this.withColumns((sharing) => {
       this.lastOutputs = undefined;
       runId ??= this.enterAt(() =>
         this.api.defineFused.applySync(undefined, [ids, kinds, { nodeId: ctx.nodeId, subtaskIndex: ctx.subtaskIndex, parallelism: ctx.parallelism, attemptNumber: ctx.attemptNumber }], {
@@ -1009,7 +1049,7 @@ export class TaskSandbox {
       let times: Float64Array;
       let length = 0;
       let flat: unknown[] | undefined;
-      const columns = this.flatOut.encode(values, n);
+      const columns = this.flatOut.encode(values, n, this.shared.room());
       if (columns !== undefined) {
         buffer = columns.columns.buffer;
         times = columns.columns.subarray(columns.columns.length - n);
@@ -1023,8 +1063,8 @@ export class TaskSandbox {
         times = new Float64Array(buffer, offset, n);
       }
       for (let i = 0; i < n; i++) times[i] = timestamps[i] as number;
-      const bytes = this.transfer(buffer);
-      const r = this.enter(() => this.api.fused.applySync(undefined, [id, bytes, n, length, flat, timed], { timeout: this.wallMs, arguments: { copy: true }, result: { copy: true } })) as {
+      const bytes = (columns && this.shared.place(columns.columns)) ?? this.transfer(buffer);
+      const r = this.enter(() => this.api.fused.applySync(undefined, [id, bytes, n, length, flat, timed, sharing], { timeout: this.wallMs, arguments: { copy: true }, result: { copy: true } })) as {
         error?: CallReply['error'];
         index?: number;
         stage?: number;
@@ -1057,7 +1097,7 @@ export class TaskSandbox {
       }
       const { outputs, reply } = this.readRecords<{ c: unknown; s: unknown }>(r, kinds[stages.length - 1] as BatchKind);
       return { outputs, counts: countsOf(reply.c, n), stageOutputs: stageCounts(reply.s, stages.length), ...(stageMs ? { stageMs } : {}) };
-    };
+    });
   }
 
   /**
@@ -1101,13 +1141,14 @@ export class TaskSandbox {
         const r = within(host, () => this.api.processOpen.applySync(undefined, [id, this.describe(context)], transfer)) as CallReply;
         if (r.error) throw new SandboxError(r.error.message);
       },
-      run: (batch: ProcessBatch, host): ProcessBatchResult => {
+      run: (batch: ProcessBatch, host): ProcessBatchResult => this.withColumns((sharing) => {
         // The records of the element entries (not timers), in order: as columns when flat.
         const n = batch.kinds.length;
         let records = batch.values;
         if (batch.kinds.some((k) => k !== 0)) records = batch.values.filter((_, e) => batch.kinds[e] === 0);
-        const columns = this.flatOut.encode(records, 3 * n);
-        const nums = columns?.columns ?? new Float64Array(3 * n);
+        const room = this.shared.room();
+        const columns = this.flatOut.encode(records, 3 * n, room);
+        const nums = columns?.columns ?? (room !== undefined && room.length >= 3 * n ? room.subarray(0, 3 * n) : new Float64Array(3 * n));
         const at = nums.length - 3 * n;
         for (let e = 0; e < n; e++) {
           nums[at + e] = batch.timestamps[e] as number;
@@ -1121,13 +1162,14 @@ export class TaskSandbox {
         const nKeys = batch.keys.length;
         const args = [
           id,
-          this.transfer(nums.buffer),
+          this.shared.place(nums) ?? this.transfer(nums.buffer),
           columns ? [columns.definition, columns.text] : undefined,
           recordBytes,
           this.writeList(this.flatKeys, batch.keys),
           batch.prefetched.map((list) => this.writeList(this.flatStates, list)),
           [n, batch.watermark, batch.processingTime, records.length, nKeys],
           this.describe(context),
+          sharing,
         ];
         const r = within(host, () => this.api.processRun.applySync(undefined, args, transfer)) as { error?: CallReply['error']; index?: number };
         if (r.error) {
@@ -1146,7 +1188,7 @@ export class TaskSandbox {
         const writeValues: unknown[] = [];
         for (let i = 2, v = 0; i < w.length; i += 3) writeValues.push(w[i] === 0 ? values[v++] : null);
         return { outputs, outputEntry: e, outputTag: g, writes: w, writeValues, timers: m };
-      },
+      }),
     };
   }
 
@@ -1191,8 +1233,10 @@ export class TaskSandbox {
         (dense as unknown[]).push(list[i]);
       }
     }
-    const c = dense.length > 0 ? writer.encode(dense, 0) : undefined;
-    return c ? { d: c.definition, f: c.columns, t: c.text, p: present } : { b: this.packBytes(list) };
+    const c = dense.length > 0 ? writer.encode(dense, 0, this.shared.room()) : undefined;
+    if (!c) return { b: this.packBytes(list) };
+    const place = this.shared.place(c.columns);
+    return place ? { d: c.definition, o: place.o, l: place.l, t: c.text, p: present } : { d: c.definition, f: c.columns, t: c.text, p: present };
   }
 
   /** A list from the isolate (writeList there): n values. */
@@ -1207,14 +1251,15 @@ export class TaskSandbox {
    * undefined when neither is there. `bytes` bounds the msgpack size of any one of them.
    */
   private received(x: unknown, n: unknown): { values: unknown[]; bytes: number } | undefined {
-    const sent = (typeof x === 'object' && x !== null ? x : {}) as { b?: unknown; d?: unknown; f?: unknown; t?: unknown };
+    const sent = (typeof x === 'object' && x !== null ? x : {}) as { b?: unknown; d?: unknown; f?: unknown; o?: unknown; l?: unknown; t?: unknown };
     if (sent.b instanceof ArrayBuffer) {
       const values = this.unpackr.unpack(new Uint8Array(sent.b)) as unknown;
       return Array.isArray(values) ? { values, bytes: sent.b.byteLength } : undefined;
     }
-    if (!(sent.f instanceof Float64Array)) return undefined;
+    const columns = this.shared.received(sent.f, sent);
+    if (columns === undefined) return undefined;
     try {
-      const batch = this.flatIn.decode(sent.d, sent.f, sent.t, n);
+      const batch = this.flatIn.decode(sent.d, columns, sent.t, n);
       // No record can be larger than its shape's fixed part and all of the batch's strings.
       return { values: batch.records, bytes: batch.fixedBytes + 3 * (sent.t as string).length };
     } catch (error) {
@@ -1226,6 +1271,21 @@ export class TaskSandbox {
   private packBytes(value: unknown): ArrayBuffer {
     const packed = this.packr.pack(value, RESET_BUFFER_MODE);
     return packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.byteLength) as ArrayBuffer;
+  }
+
+  /**
+   * Runs a call that may pass columns through the shared areas (sharing: the isolate may
+   * reply through them too); a call made while another is in flight copies them.
+   */
+  private withColumns<T>(call: (sharing: boolean) => T): T {
+    const sharing = this.shared.begin();
+    try {
+      const areas = sharing ? this.shared.changed() : undefined;
+      if (areas) this.enter(() => this.api.share.applySync(undefined, [...areas], { arguments: { copy: true } }));
+      return call(sharing);
+    } finally {
+      this.shared.end();
+    }
   }
 
   /** An ArrayBuffer moved (not copied) into the isolate. */
