@@ -286,3 +286,71 @@ describe('consecutive sandboxed map, filter and flat-map functions of a chain ru
     expect(withoutJobId(s.failure?.message, s)).toEqual(withoutJobId(t.failure?.message, t));
   });
 });
+
+describe("a keyed-process function's keys cross once (the batcher's key dictionary)", () => {
+  it('more keys than the dictionary holds: it starts over, and every record still sees its own key and state', async () => {
+    // 70 000 keys: past the 65 536 the dictionary holds, so numbers are given out anew.
+    const [s, t] = await bothWays(
+      processJob(
+        `({ processElement(v, ctx) {
+          const c = ctx.state('count');
+          const n = (c.value() ?? 0) + 1;
+          c.update(n);
+          const mine = ctx.key === v.key;
+          if (v.id % 10 === 0 || !mine) ctx.collect({ key: ctx.key, n, mine });
+        } })`,
+        { count: 150_000, keys: 70_000 },
+      ),
+    );
+    expect(s.failure).toBeUndefined();
+    expect(t.failure).toBeUndefined();
+    expect(rows(s).length).toBe(15_000);
+    expect(rows(s).every((r) => r.includes('"mine":true'))).toBe(true);
+    expect(rows(s)).toEqual(rows(t));
+  });
+
+  it('sends a key the program lacks, again after a failed batch, and all of a new generation', async () => {
+    const { TaskSandbox } = await import('../src/runtime/sandbox.js');
+    const sandbox = new TaskSandbox({ mode: 'sandboxed' }, 'dictionary-job', 0, 'dictionary test');
+    try {
+      const context = { timestamp: 0, key: undefined, state() {}, collect() {}, output() {}, timerService: { currentWatermark: () => 0 } };
+      const program = sandbox.loadProcess(
+        `const f = ({ processElement(v, ctx) { if (v.fail) throw new Error('failed at ' + ctx.key); ctx.collect(ctx.key); } });`,
+        'f',
+        { type: 'keyed-process', states: [], sideOutputs: [] },
+        context,
+        'p',
+      );
+      const host = { stateCall: () => undefined };
+      program.open(host);
+      // One entry per key number given, keyed by that number's key.
+      const run = (dictionary: { generation: number; keys: string[] }, ids: number[], fail = false) =>
+        program.run(
+          {
+            kinds: ids.map(() => 0),
+            values: ids.map(() => ({ fail })),
+            timestamps: ids.map(() => 0),
+            keyIndex: ids.map((_, i) => i),
+            keys: ids.map((id) => dictionary.keys[id]),
+            keyIds: ids,
+            dictionary,
+            prefetched: [],
+            watermark: 0,
+            processingTime: 0,
+          },
+          host,
+        ).outputs;
+      const first = { generation: 0, keys: ['a', 'b'] };
+      expect(run(first, [0, 1])).toEqual(['a', 'b']);
+      first.keys.push('c');
+      expect(run(first, [2, 0])).toEqual(['c', 'a']);
+      first.keys.push('d');
+      expect(() => run(first, [3], true)).toThrow('failed at d');
+      expect(run(first, [3, 1])).toEqual(['d', 'b']);
+      // Numbers 0 and 1 are other keys now.
+      expect(run({ generation: 1, keys: ['x', 'y'] }, [1, 0])).toEqual(['y', 'x']);
+    } finally {
+      sandbox.dispose();
+    }
+  });
+});

@@ -521,6 +521,8 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
     const sides = new Map();
     for (let i = 0; i < spec.sideOutputs.length; i++) sides.set(spec.sideOutputs[i], i);
     const handles = new Map();
+    // The batcher's key dictionary as far as it was sent (see ProcessBatch.dictionary).
+    let keyById = [];
     let base = {};
     let batch;
     let entry = -1;
@@ -605,10 +607,11 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
       },
       /**
        * A batch: nums holds (after the records' columns when flat = [definition, text])
-       * timestamps, kinds and key indexes, n each; recordBytes the records' msgpack when
-       * not flat; keys and prefetched (one per prefetched state) are lists (readList);
-       * meta [n, watermark, processing time, records, keys]. Records are those of the
-       * element entries, in order.
+       * timestamps, kinds and key indexes, n each, then the numbers of the batch's keys in
+       * the key dictionary; recordBytes the records' msgpack when not flat; keyList the
+       * dictionary's keys from number s on (a list, x, of n; r: it starts over);
+       * prefetched (one per prefetched state) are lists (readList); meta [n, watermark,
+       * processing time, records, keys]. Records are those of the element entries, in order.
        */
       run(nums, flat, recordBytes, keyList, prefetched, meta, b, so) {
         base = b;
@@ -618,8 +621,14 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
         if (so) outAt = 0;
         const f = floats(nums);
         const records = flat === undefined ? inPackr.unpack(new Uint8Array(recordBytes)) : flatIn.decode(flat[0], f, flat[1], meta[3]).records;
-        const at = f.length - 3 * n;
-        const keys = readList(keyList, nKeys);
+        const at = f.length - 3 * n - nKeys;
+        if (keyList.r) keyById = [];
+        if (keyList.n > 0) {
+          const added = readList(keyList.x, keyList.n);
+          for (let i = 0; i < keyList.n; i++) keyById[keyList.s + i] = added[i];
+        }
+        const keys = [];
+        for (let k = 0, ids = at + 3 * n; k < nKeys; k++) keys[k] = keyById[f[ids + k]];
         const p = [];
         for (let s = 0; s < slots; s++) p[s] = readList(prefetched[s], nKeys);
         for (let s = 0; s < slots; s++) { dirtyFlags[s] = new Uint8Array(nKeys); dirtyValues[s] = []; }
@@ -1135,6 +1144,9 @@ export class TaskSandbox {
       }
     };
     const transfer = { timeout: this.wallMs, arguments: { copy: true }, result: { copy: true } };
+    // How much of the batcher's key dictionary the isolate holds (ProcessBatch.dictionary).
+    let sentGeneration = -1;
+    let sentKeys = 0;
     return {
       hooks,
       open: (host) => {
@@ -1146,32 +1158,44 @@ export class TaskSandbox {
         const n = batch.kinds.length;
         let records = batch.values;
         if (batch.kinds.some((k) => k !== 0)) records = batch.values.filter((_, e) => batch.kinds[e] === 0);
+        const nKeys = batch.keys.length;
+        const size = 3 * n + nKeys;
         const room = this.shared.room();
-        const columns = this.flatOut.encode(records, 3 * n, room);
-        const nums = columns?.columns ?? (room !== undefined && room.length >= 3 * n ? room.subarray(0, 3 * n) : new Float64Array(3 * n));
-        const at = nums.length - 3 * n;
+        const columns = this.flatOut.encode(records, size, room);
+        const nums = columns?.columns ?? (room !== undefined && room.length >= size ? room.subarray(0, size) : new Float64Array(size));
+        const at = nums.length - size;
         for (let e = 0; e < n; e++) {
           nums[at + e] = batch.timestamps[e] as number;
           nums[at + n + e] = batch.kinds[e] as number;
           nums[at + 2 * n + e] = batch.keyIndex[e] as number;
         }
+        for (let k = 0; k < nKeys; k++) nums[at + 3 * n + k] = batch.keyIds[k] as number;
+        // The dictionary's keys the isolate was not sent yet; all of a new generation's.
+        const dictionary = batch.dictionary;
+        const restart = dictionary.generation !== sentGeneration;
+        const from = restart ? 0 : sentKeys;
+        const known = dictionary.keys.length;
         let recordBytes: unknown;
         if (!columns) {
           recordBytes = this.transfer(this.packBytes(records));
         }
-        const nKeys = batch.keys.length;
         const args = [
           id,
           this.shared.place(nums) ?? this.transfer(nums.buffer),
           columns ? [columns.definition, columns.text] : undefined,
           recordBytes,
-          this.writeList(this.flatKeys, batch.keys),
+          { s: from, r: restart, n: known - from, x: known > from ? this.writeList(this.flatKeys, dictionary.keys.slice(from)) : undefined },
           batch.prefetched.map((list) => this.writeList(this.flatStates, list)),
           [n, batch.watermark, batch.processingTime, records.length, nKeys],
           this.describe(context),
           sharing,
         ];
         const r = within(host, () => this.api.processRun.applySync(undefined, args, transfer)) as { error?: CallReply['error']; index?: number };
+        // A call that failed may not have kept them: the next one sends them again (to the same numbers).
+        if (!r.error) {
+          sentGeneration = dictionary.generation;
+          sentKeys = known;
+        }
         if (r.error) {
           if (typeof r.index === 'number' && r.index >= 0 && r.index < n) throw new ProcessBatchError(r.error.message, r.index);
           throw new SandboxError(r.error.message);

@@ -98,10 +98,25 @@ export interface ProcessBatch {
   readonly keyIndex: number[];
   /** The batch's distinct keys. */
   readonly keys: unknown[];
+  /**
+   * Each of `keys`' number in the operator's key dictionary (KeyDictionary), which lasts
+   * across batches: a program whose keys cross a boundary sends each key once.
+   */
+  readonly keyIds: number[];
+  readonly dictionary: KeyDictionary;
   /** Per prefetched state (in spec order), its value for each of `keys` (undefined: none). */
   readonly prefetched: unknown[][];
   readonly watermark: number;
   readonly processingTime: number;
+}
+
+/**
+ * Keys numbered in the order a batcher first saw them: key `n` is keys[n]. The list only
+ * grows, until a new generation starts it over (it grew too large).
+ */
+export interface KeyDictionary {
+  readonly generation: number;
+  readonly keys: readonly unknown[];
 }
 
 /** Timer operations of a batch, as `timers` lists them: [operation, entry, time] triples. */

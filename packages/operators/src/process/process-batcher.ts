@@ -43,6 +43,8 @@ import type { ProcessFunctionContext, StateHandle } from './context.js';
 
 /** Entries a batch collects before it runs. */
 const BATCH_SIZE = 1024;
+/** Keys the dictionary holds before it starts over (a new generation). */
+const MAX_KEY_IDS = 65_536;
 
 /** State methods the program may call on the host (the public methods of the state handles). */
 const STATE_METHODS = new Set(['value', 'update', 'clear', 'get', 'add', 'addAll', 'put', 'remove', 'contains', 'entries', 'keys', 'values', 'isEmpty']);
@@ -65,7 +67,19 @@ export class ProcessBatcher implements ProcessProgramHost {
   private timestamps: number[] = [];
   private keyIndex: number[] = [];
   private keys: Key[] = [];
-  private keyPositions = new Map<Key, number>();
+  private keyIds: number[] = [];
+  /**
+   * Keys by number, across batches (ProcessBatch.dictionary): finding a key's place in the
+   * batch takes one lookup in a map that is already there, not one in a map built anew
+   * for each batch, and a program sends each key over once. For each number, the batch
+   * it was last added to (batchNumber) and its place in that batch's keys.
+   */
+  private dictionary: Key[] = [];
+  private generation = 0;
+  private ids = new Map<Key, number>();
+  private seenIn = new Int32Array(1024);
+  private placeIn = new Int32Array(1024);
+  private batchNumber = 1;
   /** The batch being run, for stateCall. */
   private running: ProcessBatch | undefined;
   private prefetchHandles: ValueState<unknown>[] = [];
@@ -112,16 +126,38 @@ export class ProcessBatcher implements ProcessProgramHost {
   }
 
   private add(kind: number, value: unknown, timestamp: number, key: Key): void {
-    let position = this.keyPositions.get(key);
-    if (position === undefined) {
+    let id = this.ids.get(key);
+    if (id === undefined) id = this.number(key);
+    let position: number;
+    if (this.seenIn[id] === this.batchNumber) {
+      position = this.placeIn[id] as number;
+    } else {
       position = this.keys.length;
+      this.seenIn[id] = this.batchNumber;
+      this.placeIn[id] = position;
       this.keys.push(key);
-      this.keyPositions.set(key, position);
+      this.keyIds.push(id);
     }
     this.kinds.push(kind);
     this.values.push(value);
     this.timestamps.push(timestamp);
     this.keyIndex.push(position);
+  }
+
+  /** A key's number in the dictionary, new. */
+  private number(key: Key): number {
+    const id = this.dictionary.length;
+    if (id === this.seenIn.length) {
+      const seenIn = new Int32Array(2 * id);
+      seenIn.set(this.seenIn);
+      this.seenIn = seenIn;
+      const placeIn = new Int32Array(2 * id);
+      placeIn.set(this.placeIn);
+      this.placeIn = placeIn;
+    }
+    this.dictionary.push(key);
+    this.ids.set(key, id);
+    return id;
   }
 
   flush(): void {
@@ -144,6 +180,8 @@ export class ProcessBatcher implements ProcessProgramHost {
       timestamps: this.timestamps,
       keyIndex: this.keyIndex,
       keys,
+      keyIds: this.keyIds,
+      dictionary: { generation: this.generation, keys: this.dictionary },
       prefetched,
       watermark: this.watermark(),
       processingTime: this.op.processingTime.now(),
@@ -153,7 +191,17 @@ export class ProcessBatcher implements ProcessProgramHost {
     this.timestamps = [];
     this.keyIndex = [];
     this.keys = [];
-    this.keyPositions = new Map();
+    this.keyIds = [];
+    if (++this.batchNumber === 0x7fffffff) {
+      this.seenIn.fill(0);
+      this.batchNumber = 1;
+    }
+    // The batch keeps the list it was given; numbers from the next batch on are new ones.
+    if (this.dictionary.length >= MAX_KEY_IDS) {
+      this.dictionary = [];
+      this.ids = new Map();
+      this.generation++;
+    }
     // Calls the program makes back into the host belong to an element or timer.
     this.context.enterElement(NO_TIMESTAMP);
     this.running = batch;
