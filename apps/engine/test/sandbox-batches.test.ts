@@ -327,10 +327,12 @@ describe("a keyed-process function's keys cross once (the batcher's key dictiona
       const run = (dictionary: { generation: number; keys: string[] }, ids: number[], fail = false) =>
         program.run(
           {
-            kinds: ids.map(() => 0),
+            size: ids.length,
+            // Columns longer than the batch, as the batcher's are.
+            kinds: new Uint8Array(8),
             values: ids.map(() => ({ fail })),
-            timestamps: ids.map(() => 0),
-            keyIndex: ids.map((_, i) => i),
+            timestamps: new Float64Array(8),
+            keyIndex: Int32Array.from({ length: 8 }, (_, i) => i),
             keys: ids.map((id) => dictionary.keys[id]),
             keyIds: ids,
             dictionary,

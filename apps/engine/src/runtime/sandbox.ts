@@ -1155,20 +1155,19 @@ export class TaskSandbox {
       },
       run: (batch: ProcessBatch, host): ProcessBatchResult => this.withColumns((sharing) => {
         // The records of the element entries (not timers), in order: as columns when flat.
-        const n = batch.kinds.length;
+        const n = batch.size;
+        const kinds = batch.kinds.subarray(0, n);
         let records = batch.values;
-        if (batch.kinds.some((k) => k !== 0)) records = batch.values.filter((_, e) => batch.kinds[e] === 0);
+        if (kinds.some((k) => k !== 0)) records = batch.values.filter((_, e) => kinds[e] === 0);
         const nKeys = batch.keys.length;
         const size = 3 * n + nKeys;
         const room = this.shared.room();
         const columns = this.flatOut.encode(records, size, room);
         const nums = columns?.columns ?? (room !== undefined && room.length >= size ? room.subarray(0, size) : new Float64Array(size));
         const at = nums.length - size;
-        for (let e = 0; e < n; e++) {
-          nums[at + e] = batch.timestamps[e] as number;
-          nums[at + n + e] = batch.kinds[e] as number;
-          nums[at + 2 * n + e] = batch.keyIndex[e] as number;
-        }
+        nums.set(batch.timestamps.subarray(0, n), at);
+        nums.set(kinds, at + n);
+        nums.set(batch.keyIndex.subarray(0, n), at + 2 * n);
         for (let k = 0; k < nKeys; k++) nums[at + 3 * n + k] = batch.keyIds[k] as number;
         // The dictionary's keys the isolate was not sent yet; all of a new generation's.
         const dictionary = batch.dictionary;

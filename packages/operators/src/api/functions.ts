@@ -88,14 +88,18 @@ export const ENTRY_ELEMENT = 0;
 export const ENTRY_EVENT_TIMER = 1;
 export const ENTRY_PROCESSING_TIMER = 2;
 
-/** One batch, column by column: entry i is kinds[i], values[i], timestamps[i], keys[keyIndex[i]]. */
+/**
+ * One batch, column by column: entry i (below size) is kinds[i], values[i], timestamps[i],
+ * keys[keyIndex[i]]. The typed columns may be longer than the batch.
+ */
 export interface ProcessBatch {
-  readonly kinds: number[];
+  readonly size: number;
+  readonly kinds: Uint8Array;
   /** The record of an element; undefined for a timer. */
   readonly values: unknown[];
   /** The record's event time, or the timer's time. */
-  readonly timestamps: number[];
-  readonly keyIndex: number[];
+  readonly timestamps: Float64Array;
+  readonly keyIndex: Int32Array;
   /** The batch's distinct keys. */
   readonly keys: unknown[];
   /**

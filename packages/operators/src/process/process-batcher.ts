@@ -61,11 +61,27 @@ export function programSpec(type: string, descriptors: readonly StateDescriptor[
   };
 }
 
+/** A batch's columns of numbers, BATCH_SIZE long: filled from the start. */
+interface EntryColumns {
+  readonly kinds: Uint8Array;
+  readonly timestamps: Float64Array;
+  readonly keyIndex: Int32Array;
+}
+
+function entryColumns(): EntryColumns {
+  return { kinds: new Uint8Array(BATCH_SIZE), timestamps: new Float64Array(BATCH_SIZE), keyIndex: new Int32Array(BATCH_SIZE) };
+}
+
 export class ProcessBatcher implements ProcessProgramHost {
-  private kinds: number[] = [];
+  /**
+   * The batch being filled: its entries' numbers in columns of fixed length (arrays grown
+   * by push cost more than the rest of adding an entry), and their records. A batch
+   * that ran leaves its columns for a later one (spare).
+   */
+  private size = 0;
+  private columns = entryColumns();
+  private spare: EntryColumns | undefined;
   private values: unknown[] = [];
-  private timestamps: number[] = [];
-  private keyIndex: number[] = [];
   private keys: Key[] = [];
   private keyIds: number[] = [];
   /**
@@ -115,7 +131,7 @@ export class ProcessBatcher implements ProcessProgramHost {
 
   addElement(value: unknown, timestamp: number): void {
     this.add(ENTRY_ELEMENT, value, timestamp, this.backend.getCurrentKey());
-    if (this.kinds.length >= BATCH_SIZE) this.flush();
+    if (this.size >= BATCH_SIZE) this.flush();
   }
 
   /** A timer of the backend's current key fired: what was buffered runs first. */
@@ -138,10 +154,12 @@ export class ProcessBatcher implements ProcessProgramHost {
       this.keys.push(key);
       this.keyIds.push(id);
     }
-    this.kinds.push(kind);
+    const columns = this.columns;
+    const at = this.size++;
+    columns.kinds[at] = kind;
+    columns.timestamps[at] = timestamp;
+    columns.keyIndex[at] = position;
     this.values.push(value);
-    this.timestamps.push(timestamp);
-    this.keyIndex.push(position);
   }
 
   /** A key's number in the dictionary, new. */
@@ -161,7 +179,7 @@ export class ProcessBatcher implements ProcessProgramHost {
   }
 
   flush(): void {
-    if (this.kinds.length === 0) return;
+    if (this.size === 0) return;
     runBatch(this.op, this.runBuffered);
   }
 
@@ -174,11 +192,13 @@ export class ProcessBatcher implements ProcessProgramHost {
         return handle.value();
       }),
     );
+    const columns = this.columns;
     const batch: ProcessBatch = {
-      kinds: this.kinds,
+      size: this.size,
+      kinds: columns.kinds,
       values: this.values,
-      timestamps: this.timestamps,
-      keyIndex: this.keyIndex,
+      timestamps: columns.timestamps,
+      keyIndex: columns.keyIndex,
       keys,
       keyIds: this.keyIds,
       dictionary: { generation: this.generation, keys: this.dictionary },
@@ -186,10 +206,11 @@ export class ProcessBatcher implements ProcessProgramHost {
       watermark: this.watermark(),
       processingTime: this.op.processingTime.now(),
     };
-    this.kinds = [];
+    // A batch that runs while this one does (none should) gets columns of its own.
+    this.columns = this.spare ?? entryColumns();
+    this.spare = undefined;
+    this.size = 0;
     this.values = [];
-    this.timestamps = [];
-    this.keyIndex = [];
     this.keys = [];
     this.keyIds = [];
     if (++this.batchNumber === 0x7fffffff) {
@@ -218,6 +239,7 @@ export class ProcessBatcher implements ProcessProgramHost {
       this.running = undefined;
     }
     this.apply(batch, result);
+    this.spare = columns;
   };
 
   private apply(batch: ProcessBatch, result: ProcessBatchResult): void {
