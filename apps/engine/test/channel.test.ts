@@ -47,6 +47,23 @@ describe('shared-memory channel', () => {
     expect(readAll(reader)).toEqual([[2], [3]]);
   });
 
+  it('rings the credit bell when half the slots are free and when all are, not for every slot', () => {
+    const { writer, reader, creditBell } = pair(8, 4);
+    for (let i = 0; i < 8; i++) expect(writer.write(Uint8Array.of(i))).toBe(true);
+    expect(writer.write(Uint8Array.of(8))).toBe(false);
+    const rings: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      reader.read(() => {});
+      rings.push(Atomics.load(creditBell, 0));
+    }
+    // Four free: the blocked producer wakes with four slots to fill; eight: the ring is empty.
+    expect(rings).toEqual([0, 0, 0, 1, 1, 1, 1, 2]);
+    expect(writer.drain()).toBe(true);
+    // What the producer sent meanwhile is read, and the empty ring rings again.
+    expect(readAll(reader)).toEqual([[8]]);
+    expect(Atomics.load(creditBell, 0)).toBe(3);
+  });
+
   it('keeps its own copy of what waits for credit: the producer reuses its buffer (a Node Buffer, whose slice() is a view)', () => {
     const { writer, reader } = pair(1, 4);
     const reused = Buffer.alloc(3);

