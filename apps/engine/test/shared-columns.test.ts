@@ -25,6 +25,17 @@ describe('SharedColumns', () => {
     shared.end();
   });
 
+  it('takes slots for columns in the area while they fit, and a new array (copied) once they do not', () => {
+    const shared = new SharedColumns(64);
+    shared.begin();
+    shared.changed();
+    expect(shared.place(shared.take(60))).toEqual({ o: 0, l: 60 });
+    const large = shared.take(10);
+    expect(large.buffer).not.toBe(shared.toIsolate.buffer);
+    expect(shared.place(large)).toBeUndefined();
+    shared.end();
+  });
+
   it('copies columns that do not fit, and the area grows for the next call', () => {
     const shared = new SharedColumns(64);
     shared.begin();

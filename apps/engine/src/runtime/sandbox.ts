@@ -284,8 +284,11 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
   let sharedOut;
   let outAt = 0;
 
+  /** Columns the host placed in sharedIn ({ o, l }). */
+  function placed(x) { return sharedIn.subarray(x.o, x.o + x.l); }
+
   /** Columns from the host: their place in sharedIn, else an ArrayBuffer of their own. */
-  function floats(x) { return typeof x.o === 'number' ? sharedIn.subarray(x.o, x.o + x.l) : new F64(x); }
+  function floats(x) { return typeof x.o === 'number' ? placed(x) : new F64(x); }
 
   /** Room in sharedOut for a reply's next columns, when its host side reads them there. */
   function outRoom(so) { return so && sharedOut !== undefined ? sharedOut.subarray(outAt) : undefined; }
@@ -317,7 +320,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
   function readList(x, n) {
     if (x.b !== undefined) return inPackr.unpack(new Uint8Array(x.b));
     const present = x.p;
-    const f = typeof x.o === 'number' ? sharedIn.subarray(x.o, x.o + x.l) : x.f;
+    const f = x.f !== undefined ? x.f : placed(x);
     if (present === undefined) return flatIn.decode(x.d, f, x.t, n).records;
     let count = 0;
     for (let i = 0; i < n; i++) count += present[i];
@@ -1161,9 +1164,8 @@ export class TaskSandbox {
         if (kinds.some((k) => k !== 0)) records = batch.values.filter((_, e) => kinds[e] === 0);
         const nKeys = batch.keys.length;
         const size = 3 * n + nKeys;
-        const room = this.shared.room();
-        const columns = this.flatOut.encode(records, size, room);
-        const nums = columns?.columns ?? (room !== undefined && room.length >= size ? room.subarray(0, size) : new Float64Array(size));
+        const columns = this.flatOut.encode(records, size, this.shared.room());
+        const nums = columns?.columns ?? this.shared.take(size);
         const at = nums.length - size;
         nums.set(batch.timestamps.subarray(0, n), at);
         nums.set(kinds, at + n);

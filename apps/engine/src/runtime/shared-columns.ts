@@ -86,6 +86,12 @@ export class SharedColumns {
     return this.active ? this.toIsolate.subarray(this.at) : undefined;
   }
 
+  /** `size` slots for the call: at the start of room() when they fit there, else a new array (place() them). */
+  take(size: number): Float64Array {
+    const room = this.room();
+    return room !== undefined && room.length >= size ? room.subarray(0, size) : new Float64Array(size);
+  }
+
   /**
    * Columns written for the call: their place when they are in toIsolate (the room
    * after them is what is left), else undefined, and toIsolate is to grow to hold them.
