@@ -87,7 +87,7 @@ describe('a sandboxed keyed-process function over batches gives what the trusted
     expect(rows(s)).toEqual(rows(t));
   });
 
-  it('number keys, and state values of every type (numbers, strings, booleans, objects, cleared) as they change between batches', async () => {
+  it('number keys, and state values of every type (numbers, short and long strings, booleans, objects, cleared) as they change between batches', async () => {
     const graph = processJob(
       `({
         processElement(v, ctx) {
@@ -95,7 +95,8 @@ describe('a sandboxed keyed-process function over batches gives what the trusted
           const before = s.value();
           const phase = Math.floor(v.id / 700);
           if (v.id % 11 === 0) s.clear();
-          else s.update(phase === 0 ? v.id : phase === 1 ? 'text ' + v.id : phase === 2 ? v.id % 2 === 0 : { id: v.id, nested: [phase] });
+          // Short strings, numbers and booleans are kept in the sandbox across batches; long strings and objects are not.
+          else s.update(phase === 0 ? v.id : phase === 1 ? 'text ' + v.id : phase === 2 ? v.id % 2 === 0 : phase === 3 ? 'long '.repeat(20) + v.id : { id: v.id, nested: [phase] });
           if (v.id % 3 === 0) ctx.collect({ key: ctx.key, keyType: typeof ctx.key, before: before === undefined ? 'none' : before, after: s.value() ?? 'none' });
         },
       })`,
@@ -139,6 +140,36 @@ describe('a sandboxed keyed-process function over batches gives what the trusted
     expect(rows(s)).toEqual(rows(t));
     expect(rows(s, 'tens').length).toBeGreaterThan(300);
     expect(rows(s, 'tens')).toEqual(rows(t, 'tens'));
+  });
+
+  it('outputs, tags and timers stay right while a chained sandboxed map runs on the outputs as they are emitted', async () => {
+    // The batch result's numbers come back through the shared area, which the map's calls
+    // reuse while the outputs are still being emitted one by one.
+    const graph = processJob(
+      `({
+        processElement(v, ctx) {
+          const c = ctx.state('count');
+          c.update((c.value() ?? 0) + 1);
+          ctx.collect({ id: v.id, key: ctx.key, n: c.value(), at: ctx.timestamp });
+          ctx.collect({ id: -v.id, key: ctx.key, n: 0, at: ctx.timestamp });
+          if (v.id % 7 === 0) ctx.output('sevens', { id: v.id, at: ctx.timestamp });
+          if (v.id % 5 === 0) ctx.timerService.registerEventTimeTimer(ctx.timestamp + 1);
+        },
+        // What a timer sees of the state depends on where watermarks fell: it emits only its time.
+        onTimer(t, ctx) { ctx.collect({ id: 0.5, key: ctx.key, n: -1, at: t }); },
+      })`,
+      { sideOutputs: ['sevens'], count: 6000 },
+    );
+    const nodes = graph.nodes.map((n) => n);
+    nodes.push({ id: 'm', type: 'map', config: { fn: '(r, ctx) => ({ ...r, seen: ctx.timestamp })' } });
+    const edges = graph.edges.map((e) => (e.id === 'e3' ? { ...e, target: 'm' } : e));
+    edges.push({ id: 'e4', source: 'm', target: 'out' });
+    const [s, t] = await bothWays({ ...graph, nodes, edges });
+    expect(s.failure).toBeUndefined();
+    expect(rows(s).length).toBe(2 * 6000 + 1200);
+    expect(rows(s)).toEqual(rows(t));
+    expect(rows(s, 'sevens').length).toBe(858);
+    expect(rows(s, 'sevens')).toEqual(rows(t, 'sevens'));
   });
 
   it('list, map, aggregating state and a value state whose TTL is refreshed on read (reached per call)', async () => {
@@ -309,6 +340,87 @@ describe("a keyed-process function's keys cross once (the batcher's key dictiona
     expect(rows(s)).toEqual(rows(t));
   });
 
+  it('keeps small values it wrote or was given, uses them for keys sent as held, and says when the host was reached', async () => {
+    const { TaskSandbox } = await import('../src/runtime/sandbox.js');
+    const sandbox = new TaskSandbox({ mode: 'sandboxed' }, 'held-job', 0, 'held test');
+    try {
+      const context = { timestamp: 0, key: undefined, state() {}, collect() {}, output() {}, timerService: { currentWatermark: () => 0 } };
+      const program = sandbox.loadProcess(
+        `const f = ({ processElement(v, ctx) {
+          const s = ctx.state('s');
+          if (v.touch) Object.getPrototypeOf(ctx).collect('through the host');
+          if (v.set !== undefined) s.update(v.set);
+          ctx.collect([ctx.key, s.value()]);
+        } });`,
+        'f',
+        { type: 'keyed-process', states: [{ name: 's', kind: 'value', prefetch: true }], sideOutputs: [], holdable: true },
+        context,
+        'p',
+      );
+      const host = { stateCall: () => undefined };
+      program.open(host);
+      const dictionary = { generation: 0, keys: ['a', 'b', 'c'] };
+      // One entry per key given; held: the keys sent as held (no value given for them).
+      const run = (ids: number[], given: unknown[], held: number[] = [], record: object = {}) =>
+        program.run(
+          {
+            size: ids.length,
+            kinds: new Uint8Array(8),
+            values: ids.map(() => record),
+            timestamps: new Float64Array(8),
+            keyIndex: Int32Array.from({ length: 8 }, (_, i) => i),
+            keys: ids.map((id) => dictionary.keys[id]),
+            keyIds: ids,
+            dictionary,
+            prefetched: [given],
+            held: Uint8Array.from({ length: 8 }, (_, i) => (held.includes(i) ? 1 : 0)),
+            watermark: 0,
+            processingTime: 0,
+          },
+          host,
+        );
+      const long = 'x'.repeat(65);
+      const first = run([0, 1, 2], [5, long, undefined]);
+      expect(first.outputs).toEqual([['a', 5], ['b', long], ['c', undefined]]);
+      // Small values (and none) are kept; a long string is not.
+      expect(Array.from(first.holds ?? [])).toEqual([1, 0, 1]);
+      expect(first.stale).toBe(false);
+      const second = run([2, 0, 1], ['again'], [0, 1], { set: undefined });
+      expect(second.outputs).toEqual([['c', undefined], ['a', 5], ['b', 'again']]);
+      // Values written are kept as they were written.
+      const third = run([0, 1], [], [0, 1], { set: 'short' });
+      expect(third.outputs).toEqual([['a', 'short'], ['b', 'short']]);
+      expect(Array.from(third.holds ?? [])).toEqual([1, 1]);
+      expect(run([1, 0], [], [0, 1]).outputs).toEqual([['b', 'short'], ['a', 'short']]);
+      // User code that reaches the host's context makes what is kept stale.
+      expect(run([0], [], [0], { touch: true }).stale).toBe(true);
+      expect(run([0], [], [0]).stale).toBe(false);
+      // A key sent as held that the program never kept (its numbers started over) is an internal error, not undefined.
+      const fresh = { generation: 1, keys: ['z'] };
+      expect(() =>
+        program.run(
+          {
+            size: 1,
+            kinds: new Uint8Array(8),
+            values: [{}],
+            timestamps: new Float64Array(8),
+            keyIndex: new Int32Array(8),
+            keys: ['z'],
+            keyIds: [0],
+            dictionary: fresh,
+            prefetched: [[]],
+            held: Uint8Array.of(1, 0, 0, 0, 0, 0, 0, 0),
+            watermark: 0,
+            processingTime: 0,
+          },
+          host,
+        ),
+      ).toThrow('a kept state value is missing');
+    } finally {
+      sandbox.dispose();
+    }
+  });
+
   it('sends a key the program lacks, again after a failed batch, and all of a new generation', async () => {
     const { TaskSandbox } = await import('../src/runtime/sandbox.js');
     const sandbox = new TaskSandbox({ mode: 'sandboxed' }, 'dictionary-job', 0, 'dictionary test');
@@ -317,7 +429,7 @@ describe("a keyed-process function's keys cross once (the batcher's key dictiona
       const program = sandbox.loadProcess(
         `const f = ({ processElement(v, ctx) { if (v.fail) throw new Error('failed at ' + ctx.key); ctx.collect(ctx.key); } });`,
         'f',
-        { type: 'keyed-process', states: [], sideOutputs: [] },
+        { type: 'keyed-process', states: [], sideOutputs: [], holdable: true },
         context,
         'p',
       );
@@ -337,6 +449,7 @@ describe("a keyed-process function's keys cross once (the batcher's key dictiona
             keyIds: ids,
             dictionary,
             prefetched: [],
+            held: new Uint8Array(8),
             watermark: 0,
             processingTime: 0,
           },

@@ -293,6 +293,12 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
   /** Room in sharedOut for a reply's next columns, when its host side reads them there. */
   function outRoom(so) { return so && sharedOut !== undefined ? sharedOut.subarray(outAt) : undefined; }
 
+  /** size float64s for a reply: in sharedOut when they fit there (put them with putColumns). */
+  function outNumbers(size, so) {
+    const room = outRoom(so);
+    return room !== undefined && room.length >= size ? room.subarray(0, size) : new F64(size);
+  }
+
   /** Columns going out, onto reply r: their place in sharedOut (o, l), else themselves (f). */
   function putColumns(r, columns) {
     if (sharedOut === undefined || columns.buffer !== sharedOut.buffer) { r.f = columns; return; }
@@ -531,7 +537,21 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
     let entry = -1;
     let keyIndex = -1;
     const dirtyFlags = [];
+    const flagsKept = [];
     const dirtyValues = [];
+    // Prefetched values kept across batches (ProcessBatch.held), by key number: those of
+    // keys whose every value is small and immutable (holdable). keptOk[id]: all are there.
+    const holdable = spec.holdable === true;
+    const keptValues = [];
+    for (let s = 0; s < slots; s++) keptValues[s] = [];
+    let keptOk = new Uint8Array(1024);
+    // Per key of the batch: its number, and whether its values were kept (not sent).
+    let batchIds = new Int32Array(1024);
+    let batchHeld = new Uint8Array(1024);
+    function holdableValue(v) {
+      const t = typeof v;
+      return v === undefined || t === 'number' || t === 'boolean' || (t === 'string' && v.length <= 64);
+    }
     let outs, outEntry, outTag, m, timers, tn;
 
     function stateCall(name, method, args) {
@@ -625,16 +645,44 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
         const f = floats(nums);
         const records = flat === undefined ? inPackr.unpack(new Uint8Array(recordBytes)) : flatIn.decode(flat[0], f, flat[1], meta[3]).records;
         const at = f.length - 3 * n - nKeys;
-        if (keyList.r) keyById = [];
+        if (keyList.r) { keyById = []; keptOk.fill(0); }
         if (keyList.n > 0) {
           const added = readList(keyList.x, keyList.n);
           for (let i = 0; i < keyList.n; i++) keyById[keyList.s + i] = added[i];
         }
+        if (batchIds.length < nKeys) { batchIds = new Int32Array(nKeys); batchHeld = new Uint8Array(nKeys); }
         const keys = [];
-        for (let k = 0, ids = at + 3 * n; k < nKeys; k++) keys[k] = keyById[f[ids + k]];
+        // A kept key's number comes as -1 - number.
+        let fetched = 0;
+        for (let k = 0, ids = at + 3 * n; k < nKeys; k++) {
+          let id = f[ids + k];
+          if (id < 0) { id = -1 - id; batchHeld[k] = 1; } else { batchHeld[k] = 0; fetched++; }
+          batchIds[k] = id;
+          keys[k] = keyById[id];
+        }
         const p = [];
-        for (let s = 0; s < slots; s++) p[s] = readList(prefetched[s], nKeys);
-        for (let s = 0; s < slots; s++) { dirtyFlags[s] = new Uint8Array(nKeys); dirtyValues[s] = []; }
+        for (let s = 0; s < slots; s++) {
+          const got = fetched === 0 ? [] : readList(prefetched[s], fetched);
+          if (fetched === nKeys) { p[s] = got; continue; }
+          const kept = keptValues[s];
+          const list = [];
+          for (let k = 0, j = 0; k < nKeys; k++) {
+            if (batchHeld[k] === 0) { list[k] = got[j++]; continue; }
+            const id = batchIds[k];
+            if (keptOk[id] !== 1) return { error: { message: 'internal: a kept state value is missing', name: 'Error', stack: '' } };
+            list[k] = kept[id];
+          }
+          p[s] = list;
+        }
+        // Flags are kept from batch to batch: a typed array made in here costs the isolate's
+        // allocator more than clearing one.
+        for (let s = 0; s < slots; s++) {
+          let flags = flagsKept[s];
+          if (flags === undefined || flags.length < nKeys) flags = flagsKept[s] = new Uint8Array(Math.max(nKeys, 1024));
+          else flags.fill(0, 0, nKeys);
+          dirtyFlags[s] = flags;
+          dirtyValues[s] = [];
+        }
         outs = []; outEntry = []; outTag = []; m = 0; timers = []; tn = 0;
         batch = { p, w: meta[1], n: meta[2] };
         let e = 0;
@@ -660,7 +708,16 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
           entry = -1;
           let writes = 0;
           for (let s = 0; s < slots; s++) { const flags = dirtyFlags[s]; for (let k = 0; k < nKeys; k++) if (flags[k] !== 0) writes++; }
-          const w = new Int32Array(3 * writes);
+          // Timers, then entries, tags, writes and what is kept (per key) as int32s, in one column (outNumbers).
+          const ints = 2 * m + 3 * writes + (holdable ? nKeys : 0);
+          const column = outNumbers(tn + ((ints + 1) >> 1), so);
+          const placedColumn = {};
+          putColumns(placedColumn, column);
+          const timerList = column.subarray(0, tn);
+          for (let i = 0; i < tn; i++) timerList[i] = timers[i];
+          const int32 = new Int32Array(column.buffer, column.byteOffset + 8 * tn, ints);
+          for (let o = 0; o < m; o++) { int32[o] = outEntry[o]; int32[m + o] = outTag[o]; }
+          const w = int32.subarray(2 * m);
           const x = [];
           let wn = 0;
           let xn = 0;
@@ -674,12 +731,23 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
               w[wn++] = s; w[wn++] = k; w[wn++] = d === 2 ? 1 : 0; if (d === 1) x[xn++] = vals[k];
             }
           }
-          const entries = new Int32Array(m);
-          const tags = new Int32Array(m);
-          for (let o = 0; o < m; o++) { entries[o] = outEntry[o]; tags[o] = outTag[o]; }
-          const timerList = new Float64Array(tn);
-          for (let i = 0; i < tn; i++) timerList[i] = timers[i];
-          return writeRecords(outs, { e: entries, g: tags, w, x: writeList(flatWrites, x, so), m: timerList }, so);
+          if (holdable) {
+            const holds = int32.subarray(2 * m + 3 * writes);
+            for (let k = 0; k < nKeys; k++) {
+              const id = batchIds[k];
+              if (id >= keptOk.length) { const grown = new Uint8Array(2 * id); grown.set(keptOk); keptOk = grown; }
+              let ok = 1;
+              for (let s = 0; s < slots; s++) {
+                const d = dirtyFlags[s][k];
+                const v = d === 0 ? p[s][k] : d === 1 ? dirtyValues[s][k] : undefined;
+                if (holdableValue(v)) keptValues[s][id] = v;
+                else ok = 0;
+              }
+              holds[k] = ok;
+              keptOk[id] = ok;
+            }
+          }
+          return writeRecords(outs, { c: placedColumn, m: tn, w: writes, h: holdable ? 1 : 0, x: writeList(flatWrites, x, so) }, so);
         } catch (err) {
           return { error: describeError(err), index: entry };
         } finally {
@@ -918,6 +986,8 @@ export class TaskSandbox {
   private readonly batchFunctions = new WeakMap<BatchFunction, { id: number; kind: BatchKind }>();
   /** The process program running now (its open or a batch), which answers its state calls. */
   private processHost: ProcessProgramHost | undefined;
+  /** Whether user code called a host object while a process batch ran (ProcessBatchResult.stale). */
+  private hostTouched = false;
 
   constructor(
     settings: UserCodeSettings,
@@ -1170,7 +1240,8 @@ export class TaskSandbox {
         nums.set(batch.timestamps.subarray(0, n), at);
         nums.set(kinds, at + n);
         nums.set(batch.keyIndex.subarray(0, n), at + 2 * n);
-        for (let k = 0; k < nKeys; k++) nums[at + 3 * n + k] = batch.keyIds[k] as number;
+        // A key whose values the isolate keeps (ProcessBatch.held) goes as -1 - its number.
+        for (let k = 0; k < nKeys; k++) nums[at + 3 * n + k] = batch.held[k] === 1 ? -1 - (batch.keyIds[k] as number) : (batch.keyIds[k] as number);
         // The dictionary's keys the isolate was not sent yet; all of a new generation's.
         const dictionary = batch.dictionary;
         const restart = dictionary.generation !== sentGeneration;
@@ -1186,11 +1257,12 @@ export class TaskSandbox {
           columns ? [columns.definition, columns.text] : undefined,
           recordBytes,
           { s: from, r: restart, n: known - from, x: known > from ? this.writeList(this.flatKeys, dictionary.keys.slice(from)) : undefined },
-          batch.prefetched.map((list) => this.writeList(this.flatStates, list)),
+          batch.prefetched.map((list) => (list.length === 0 ? undefined : this.writeList(this.flatStates, list))),
           [n, batch.watermark, batch.processingTime, records.length, nKeys],
           this.describe(context),
           sharing,
         ];
+        this.hostTouched = false;
         const r = within(host, () => this.api.processRun.applySync(undefined, args, transfer)) as { error?: CallReply['error']; index?: number };
         // A call that failed may not have kept them: the next one sends them again (to the same numbers).
         if (!r.error) {
@@ -1201,18 +1273,32 @@ export class TaskSandbox {
           if (typeof r.index === 'number' && r.index >= 0 && r.index < n) throw new ProcessBatchError(r.error.message, r.index);
           throw new SandboxError(r.error.message);
         }
-        const { outputs, reply } = this.readRecords<{ e: unknown; g: unknown; w: unknown; x: unknown; m: unknown }>(r, 'keyed-process');
-        const { e, g, w, x, m } = reply;
-        if (!(e instanceof Int32Array) || !(g instanceof Int32Array) || e.length !== outputs.length || g.length !== outputs.length || !(w instanceof Int32Array) || w.length % 3 !== 0 || !(m instanceof Float64Array) || m.length % 3 !== 0) {
+        const { outputs, reply } = this.readRecords<{ c: unknown; w: unknown; h: unknown; x: unknown; m: unknown }>(r, 'keyed-process');
+        // One column: timers (m float64s), then outputs' entries and tags and writes (int32s).
+        const timerCount = reply.m;
+        const writeCount = reply.w;
+        const column = typeof reply.c === 'object' && reply.c !== null ? this.shared.received((reply.c as { f?: unknown }).f, reply.c) : undefined;
+        const holding = reply.h === 1;
+        const ints = 2 * outputs.length + 3 * (writeCount as number) + (holding ? nKeys : 0);
+        if (column === undefined || !isCount(timerCount) || timerCount % 3 !== 0 || !isCount(writeCount) || column.length !== timerCount + Math.ceil(ints / 2)) {
           throw new SandboxError('the sandbox returned a malformed batch result (was its runtime tampered with?)');
         }
+        // Copied out: emitting the outputs may run a chained sandboxed call, which reuses the area.
+        const m = column.slice(0, timerCount);
+        const int32 = new Int32Array(column.buffer, column.byteOffset + 8 * timerCount, ints).slice();
+        const e = int32.subarray(0, outputs.length);
+        const g = int32.subarray(outputs.length, 2 * outputs.length);
+        const w = int32.subarray(2 * outputs.length, 2 * outputs.length + 3 * writeCount);
+        const holds = holding ? int32.subarray(2 * outputs.length + 3 * writeCount) : undefined;
+        const x = reply.x;
         // Values of updates only (a clear has none); the batcher takes one per write.
         let updates = 0;
         for (let i = 2; i < w.length; i += 3) if (w[i] === 0) updates++;
         const values = this.readList(x, updates);
         const writeValues: unknown[] = [];
         for (let i = 2, v = 0; i < w.length; i += 3) writeValues.push(w[i] === 0 ? values[v++] : null);
-        return { outputs, outputEntry: e, outputTag: g, writes: w, writeValues, timers: m };
+        // User code that reached the host's context may have written the state behind the isolate's back.
+        return { outputs, outputEntry: e, outputTag: g, writes: w, writeValues, timers: m, holds, stale: this.hostTouched };
       }),
     };
   }
@@ -1417,6 +1503,7 @@ export class TaskSandbox {
 
   /** A call from user code to a host object's method. */
   private hostCall(id: number, name: string, args: unknown[], fns: Array<[number, number]>): { v?: unknown; h?: HandleDescriptor; e?: string } {
+    if (this.processHost) this.hostTouched = true;
     try {
       const object = this.hostObjects[id];
       const shape = object ? this.shapes.get(object) : undefined;
@@ -1569,6 +1656,10 @@ function unusable(): never {
   throw new Error('internal: a process program hook was called on the host');
 }
 const WALL_FACTOR = 3;
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0;
+}
 
 function sameRecords(a: readonly unknown[], b: readonly unknown[]): boolean {
   if (a.length !== b.length || a.length === 0) return false;

@@ -81,6 +81,11 @@ export interface ProcessProgramSpec {
   /** Declared states; `prefetch`: read for every key of a batch before it runs and written back after it. */
   readonly states: ReadonlyArray<{ readonly name: string; readonly kind: string; readonly prefetch: boolean }>;
   readonly sideOutputs: readonly string[];
+  /**
+   * Whether the program may keep prefetched values across batches (ProcessBatch.held):
+   * not when one of those states has a TTL, as its values expire on the host.
+   */
+  readonly holdable: boolean;
 }
 
 /** What kind an entry of a batch is. */
@@ -108,8 +113,16 @@ export interface ProcessBatch {
    */
   readonly keyIds: number[];
   readonly dictionary: KeyDictionary;
-  /** Per prefetched state (in spec order), its value for each of `keys` (undefined: none). */
+  /**
+   * Per prefetched state (in spec order), its value (undefined: none) for each of `keys`
+   * the program does not hold, in the order of `keys`.
+   */
   readonly prefetched: unknown[][];
+  /**
+   * Per key of `keys`, 1 where the program holds its values of every prefetched state
+   * (it said so after an earlier batch, ProcessBatchResult.holds): those were not read.
+   */
+  readonly held: Uint8Array;
   readonly watermark: number;
   readonly processingTime: number;
 }
@@ -140,6 +153,18 @@ export interface ProcessBatchResult {
   readonly writeValues: unknown[];
   /** [operation, entry, time] triples in the order the function called them. */
   readonly timers: ArrayLike<number>;
+  /**
+   * Per key of the batch, 1 where the program now holds the key's final values of every
+   * prefetched state, so that a later batch of the same dictionary generation need not
+   * read them (ProcessBatch.held). Absent: it holds none of them.
+   */
+  readonly holds?: ArrayLike<number>;
+  /**
+   * The host's state may have been changed behind the program's back during the batch
+   * (user code reached the host's context): what it holds from earlier batches is not to
+   * be trusted any more.
+   */
+  readonly stale?: boolean;
 }
 
 /** The host side of a program: keyed state that is not prefetched. */

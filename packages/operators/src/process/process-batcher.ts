@@ -12,6 +12,12 @@
  *   after     the state entries the batch wrote are written back (final value per key),
  *             then its timer registrations and deletions are applied in call order, then
  *             its outputs are emitted in order, each with its entry's timestamp
+ *   held      a key whose final values the program says it keeps (small, immutable ones)
+ *             is not read for its next batch: the host's state still gets every write,
+ *             so it stays what checkpoints and queries see, and reading it again each
+ *             batch was most of what prefetching cost. A failed batch, a new generation
+ *             of key numbers, or a program that says the host may have been changed
+ *             behind its back makes everything read again; states with a TTL never skip
  *
  * Per record, the function sees what it sees when called directly: its key, its
  * timestamp, the current watermark (constant within a batch: watermarks run batches
@@ -54,10 +60,12 @@ const STATE_METHODS = new Set(['value', 'update', 'clear', 'get', 'add', 'addAll
  * reading them for a key the function then leaves alone would extend their life.
  */
 export function programSpec(type: string, descriptors: readonly StateDescriptor[], sideOutputs: readonly string[]): ProcessProgramSpec {
+  const prefetch = (d: StateDescriptor) => d.kind === 'value' && d.ttl?.update !== 'on-read-and-write';
   return {
     type,
-    states: descriptors.map((d) => ({ name: d.name, kind: d.kind, prefetch: d.kind === 'value' && d.ttl?.update !== 'on-read-and-write' })),
+    states: descriptors.map((d) => ({ name: d.name, kind: d.kind, prefetch: prefetch(d) })),
     sideOutputs: [...sideOutputs],
+    holdable: descriptors.every((d) => !prefetch(d) || d.ttl === undefined),
   };
 }
 
@@ -66,10 +74,12 @@ interface EntryColumns {
   readonly kinds: Uint8Array;
   readonly timestamps: Float64Array;
   readonly keyIndex: Int32Array;
+  /** Per key of the batch (there are at most as many as entries): ProcessBatch.held. */
+  readonly held: Uint8Array;
 }
 
 function entryColumns(): EntryColumns {
-  return { kinds: new Uint8Array(BATCH_SIZE), timestamps: new Float64Array(BATCH_SIZE), keyIndex: new Int32Array(BATCH_SIZE) };
+  return { kinds: new Uint8Array(BATCH_SIZE), timestamps: new Float64Array(BATCH_SIZE), keyIndex: new Int32Array(BATCH_SIZE), held: new Uint8Array(BATCH_SIZE) };
 }
 
 export class ProcessBatcher implements ProcessProgramHost {
@@ -95,6 +105,13 @@ export class ProcessBatcher implements ProcessProgramHost {
   private ids = new Map<Key, number>();
   private seenIn = new Int32Array(1024);
   private placeIn = new Int32Array(1024);
+  /**
+   * For each number, 1 while the program holds the key's prefetched values (it said so
+   * after the last batch the key was in): they are not read for its next batch. Reset
+   * when the numbers start over, when a batch fails, and when the program says what it
+   * holds may be stale.
+   */
+  private held = new Uint8Array(1024);
   private batchNumber = 1;
   /** The batch being run, for stateCall. */
   private running: ProcessBatch | undefined;
@@ -172,6 +189,9 @@ export class ProcessBatcher implements ProcessProgramHost {
       const placeIn = new Int32Array(2 * id);
       placeIn.set(this.placeIn);
       this.placeIn = placeIn;
+      const held = new Uint8Array(2 * id);
+      held.set(this.held);
+      this.held = held;
     }
     this.dictionary.push(key);
     this.ids.set(key, id);
@@ -186,13 +206,22 @@ export class ProcessBatcher implements ProcessProgramHost {
   private readonly runBuffered = (): void => {
     const backend = this.backend;
     const keys = this.keys;
-    const prefetched = this.prefetchHandles.map((handle) =>
-      keys.map((key) => {
-        backend.setCurrentKey(key);
-        return handle.value();
-      }),
-    );
+    const keyIds = this.keyIds;
     const columns = this.columns;
+    const handles = this.prefetchHandles;
+    const prefetched: unknown[][] = handles.map(() => []);
+    const heldById = this.held;
+    const held = columns.held;
+    for (let k = 0; k < keys.length; k++) {
+      if (heldById[keyIds[k] as number] === 1) {
+        held[k] = 1;
+        continue;
+      }
+      held[k] = 0;
+      if (handles.length === 0) continue;
+      backend.setCurrentKey(keys[k] as Key);
+      for (let s = 0; s < handles.length; s++) (prefetched[s] as unknown[]).push((handles[s] as ValueState<unknown>).value());
+    }
     const batch: ProcessBatch = {
       size: this.size,
       kinds: columns.kinds,
@@ -200,9 +229,10 @@ export class ProcessBatcher implements ProcessProgramHost {
       timestamps: columns.timestamps,
       keyIndex: columns.keyIndex,
       keys,
-      keyIds: this.keyIds,
+      keyIds,
       dictionary: { generation: this.generation, keys: this.dictionary },
       prefetched,
+      held,
       watermark: this.watermark(),
       processingTime: this.op.processingTime.now(),
     };
@@ -222,6 +252,7 @@ export class ProcessBatcher implements ProcessProgramHost {
       this.dictionary = [];
       this.ids = new Map();
       this.generation++;
+      this.held.fill(0);
     }
     // Calls the program makes back into the host belong to an element or timer.
     this.context.enterElement(NO_TIMESTAMP);
@@ -230,6 +261,8 @@ export class ProcessBatcher implements ProcessProgramHost {
     try {
       result = this.program.run(batch, this);
     } catch (error) {
+      // The program may have kept values this batch was to write: trust none.
+      this.held.fill(0);
       if (!(error instanceof ProcessBatchError)) throw error;
       const entry = error.entry;
       const key = keys[batch.keyIndex[entry] as number];
@@ -238,9 +271,28 @@ export class ProcessBatcher implements ProcessProgramHost {
     } finally {
       this.running = undefined;
     }
-    this.apply(batch, result);
+    try {
+      this.apply(batch, result);
+    } catch (error) {
+      this.held.fill(0);
+      throw error;
+    }
+    this.hold(batch, result);
     this.spare = columns;
   };
+
+  /** What the program holds after a batch (ProcessBatchResult.holds), for the next ones. */
+  private hold(batch: ProcessBatch, result: ProcessBatchResult): void {
+    if (result.stale === true) {
+      this.held.fill(0);
+      return;
+    }
+    const holds = result.holds;
+    // Numbers of an earlier generation are not this one's.
+    if (!this.spec.holdable || holds === undefined || batch.dictionary.generation !== this.generation) return;
+    const keyIds = batch.keyIds;
+    for (let k = 0; k < keyIds.length; k++) this.held[keyIds[k] as number] = holds[k] === 1 ? 1 : 0;
+  }
 
   private apply(batch: ProcessBatch, result: ProcessBatchResult): void {
     const backend = this.backend;
