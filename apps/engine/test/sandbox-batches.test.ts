@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobGraphDocument } from '@sluice/graph-model';
 import { JobManager, TaskManager, type Job } from '@sluice/engine';
+import type { ProcessBatch } from '@sluice/operators';
 
 let sandboxedTm: TaskManager;
 let sandboxed: JobManager;
@@ -64,6 +65,28 @@ async function bothWays(graph: JobGraphDocument): Promise<[Job, Job]> {
 /** Rows with their timestamps, sorted: the order across keys and subtasks is not fixed. */
 const rows = (job: Job, sink = 'out') => job.results(sink).map((r) => JSON.stringify([r.value, r.timestamp])).sort();
 const withoutJobId = (message: string | undefined, job: Job) => message?.replaceAll(job.id, '<job>');
+
+/**
+ * A batch for a program run directly: one entry per key number in ids, keyed by that
+ * number's key; its columns longer than the batch, as the batcher's are. held: the places
+ * of the keys sent as held.
+ */
+function directBatch(dictionary: { generation: number; keys: string[] }, ids: number[], values: unknown[], prefetched: unknown[][] = [], held: number[] = []): ProcessBatch {
+  return {
+    size: ids.length,
+    kinds: new Uint8Array(8),
+    values,
+    timestamps: new Float64Array(8),
+    keyIndex: Int32Array.from({ length: 8 }, (_, i) => i),
+    keys: ids.map((id) => dictionary.keys[id]),
+    keyIds: ids,
+    dictionary,
+    prefetched,
+    held: Uint8Array.from({ length: 8 }, (_, i) => (held.includes(i) ? 1 : 0)),
+    watermark: 0,
+    processingTime: 0,
+  };
+}
 
 describe('a sandboxed keyed-process function over batches gives what the trusted one gives', () => {
   it('value state kept across records of a key, cleared and read back, in open() handles and ctx.state handles', async () => {
@@ -362,23 +385,7 @@ describe("a keyed-process function's keys cross once (the batcher's key dictiona
       const letters = { generation: 0, keys: ['a', 'b', 'c'] };
       // One entry per key given; held: the keys sent as held (no value given for them).
       const run = (ids: number[], given: unknown[], held: number[] = [], record: object = {}, dictionary = letters) =>
-        program.run(
-          {
-            size: ids.length,
-            kinds: new Uint8Array(8),
-            values: ids.map(() => record),
-            timestamps: new Float64Array(8),
-            keyIndex: Int32Array.from({ length: 8 }, (_, i) => i),
-            keys: ids.map((id) => dictionary.keys[id]),
-            keyIds: ids,
-            dictionary,
-            prefetched: [given],
-            held: Uint8Array.from({ length: 8 }, (_, i) => (held.includes(i) ? 1 : 0)),
-            watermark: 0,
-            processingTime: 0,
-          },
-          host,
-        );
+        program.run(directBatch(dictionary, ids, ids.map(() => record), [given], held), host);
       const long = 'x'.repeat(65);
       const first = run([0, 1, 2], [5, long, undefined]);
       expect(first.outputs).toEqual([['a', 5], ['b', long], ['c', undefined]]);
@@ -416,26 +423,8 @@ describe("a keyed-process function's keys cross once (the batcher's key dictiona
       );
       const host = { stateCall: () => undefined };
       program.open(host);
-      // One entry per key number given, keyed by that number's key.
       const run = (dictionary: { generation: number; keys: string[] }, ids: number[], fail = false) =>
-        program.run(
-          {
-            size: ids.length,
-            // Columns longer than the batch, as the batcher's are.
-            kinds: new Uint8Array(8),
-            values: ids.map(() => ({ fail })),
-            timestamps: new Float64Array(8),
-            keyIndex: Int32Array.from({ length: 8 }, (_, i) => i),
-            keys: ids.map((id) => dictionary.keys[id]),
-            keyIds: ids,
-            dictionary,
-            prefetched: [],
-            held: new Uint8Array(8),
-            watermark: 0,
-            processingTime: 0,
-          },
-          host,
-        ).outputs;
+        program.run(directBatch(dictionary, ids, ids.map(() => ({ fail }))), host).outputs;
       const first = { generation: 0, keys: ['a', 'b'] };
       expect(run(first, [0, 1])).toEqual(['a', 'b']);
       first.keys.push('c');

@@ -17,7 +17,8 @@
  *             so it stays what checkpoints and queries see, and reading it again each
  *             batch was most of what prefetching cost. A failed batch, a new generation
  *             of key numbers, or a program that says the host may have been changed
- *             behind its back makes everything read again; states with a TTL never skip
+ *             behind its back makes everything read again; a state with a TTL is read
+ *             for every batch (its values expire on the host)
  *
  * Per record, the function sees what it sees when called directly: its key, its
  * timestamp, the current watermark (constant within a batch: watermarks run batches
