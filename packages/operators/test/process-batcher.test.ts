@@ -68,7 +68,7 @@ class CountingProgram implements ProcessProgram {
     }
     const stale = this.staleNext;
     this.staleNext = false;
-    return { outputs, outputEntry, outputTag: outputEntry.map(() => -1), writes, writeValues: values, timers: [], holds: keys.map(() => 1), stale };
+    return { outputs, outputEntry, outputTag: outputEntry.map(() => -1), writes, updateValues: values, timers: [], holds: keys.map(() => 1), stale };
   }
 }
 

@@ -148,9 +148,10 @@ export interface ProcessBatchResult {
   readonly outputEntry: ArrayLike<number>;
   /** -1: the main output; otherwise the index of the side output in the spec's sideOutputs. */
   readonly outputTag: ArrayLike<number>;
-  /** Final writes to prefetched states: [prefetched state index, key index, cleared (1) or updated (0)] triples, values beside them. */
+  /** Final writes to prefetched states: [prefetched state index, key index, cleared (1) or updated (0)] triples. */
   readonly writes: ArrayLike<number>;
-  readonly writeValues: unknown[];
+  /** The values of the updates among the writes, in order (a clear has none). */
+  readonly updateValues: ArrayLike<unknown>;
   /** [operation, entry, time] triples in the order the function called them. */
   readonly timers: ArrayLike<number>;
   /**

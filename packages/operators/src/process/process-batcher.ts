@@ -299,13 +299,14 @@ export class ProcessBatcher implements ProcessProgramHost {
     const backend = this.backend;
     const keys = batch.keys;
     const writes = result.writes;
-    for (let w = 0, v = 0; w < writes.length; w += 3, v++) {
+    const values = result.updateValues;
+    for (let w = 0, v = 0; w < writes.length; w += 3) {
       const handle = this.prefetchHandles[writes[w] as number];
       const key = keys[writes[w + 1] as number];
       if (!handle || key === undefined) throw new Error('internal: a process batch wrote a state or key it was not given');
       backend.setCurrentKey(key as Key);
       if (writes[w + 2] === 1) handle.clear();
-      else handle.update(result.writeValues[v]);
+      else handle.update(values[v++]);
     }
     const timers = result.timers;
     for (let t = 0; t < timers.length; t += 3) {
