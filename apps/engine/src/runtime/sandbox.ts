@@ -50,7 +50,7 @@ import {
   type ProcessProgramSpec,
 } from '@sluice/operators';
 import { Packr, RESET_BUFFER_MODE } from 'msgpackr';
-import { FLAT_CODEC_SOURCE, flatCodec, type FlatWriter } from './flat-records.js';
+import { FLAT_CODEC_SOURCE, flatCodec, type FlatBatch, type FlatWriter } from './flat-records.js';
 import { SharedColumns } from './shared-columns.js';
 
 /**
@@ -1065,10 +1065,10 @@ export class TaskSandbox {
       let bytes: unknown = null;
       let flat: unknown[] | undefined;
       if (!reuse) {
-        const columns = this.flatOut.encode(values, 0, this.shared.room());
+        const columns = this.encodeColumns(this.flatOut, values, 0);
         if (columns !== undefined) {
           bytes = this.shared.place(columns.columns) ?? this.transfer(columns.columns.buffer);
-          flat = [columns.definition, flattened(columns.text)];
+          flat = [columns.definition, columns.text];
         } else {
           bytes = this.transfer(this.packBytes(values));
         }
@@ -1131,11 +1131,11 @@ export class TaskSandbox {
       let times: Float64Array;
       let length = 0;
       let flat: unknown[] | undefined;
-      const columns = this.flatOut.encode(values, n, this.shared.room());
+      const columns = this.encodeColumns(this.flatOut, values, n);
       if (columns !== undefined) {
         buffer = columns.columns.buffer;
         times = columns.columns.subarray(columns.columns.length - n);
-        flat = [columns.definition, flattened(columns.text)];
+        flat = [columns.definition, columns.text];
       } else {
         const packed = this.packr.pack(values, RESET_BUFFER_MODE);
         length = packed.byteLength;
@@ -1234,7 +1234,7 @@ export class TaskSandbox {
         if (kinds.some((k) => k !== 0)) records = batch.values.filter((_, e) => kinds[e] === 0);
         const nKeys = batch.keys.length;
         const size = 3 * n + nKeys;
-        const columns = this.flatOut.encode(records, size, this.shared.room());
+        const columns = this.encodeColumns(this.flatOut, records, size);
         const nums = columns?.columns ?? this.shared.take(size);
         const at = nums.length - size;
         nums.set(batch.timestamps.subarray(0, n), at);
@@ -1254,7 +1254,7 @@ export class TaskSandbox {
         const args = [
           id,
           this.shared.place(nums) ?? this.transfer(nums.buffer),
-          columns ? [columns.definition, flattened(columns.text)] : undefined,
+          columns ? [columns.definition, columns.text] : undefined,
           recordBytes,
           { s: from, r: restart, n: known - from, x: known > from ? this.writeList(this.flatKeys, dictionary.keys.slice(from)) : undefined },
           batch.prefetched.map((list) => (list.length === 0 ? undefined : this.writeList(this.flatStates, list))),
@@ -1342,10 +1342,20 @@ export class TaskSandbox {
         (dense as unknown[]).push(list[i]);
       }
     }
-    const c = dense.length > 0 ? writer.encode(dense, 0, this.shared.room()) : undefined;
+    const c = dense.length > 0 ? this.encodeColumns(writer, dense, 0) : undefined;
     if (!c) return { b: this.packBytes(list) };
     const place = this.shared.place(c.columns);
     return place ? { d: c.definition, o: place.o, l: place.l, t: c.text, p: present } : { d: c.definition, f: c.columns, t: c.text, p: present };
+  }
+
+  /**
+   * Values as columns for the isolate (see FlatWriter.encode; written into the shared area
+   * when they fit there), with their text made flat (see flatten).
+   */
+  private encodeColumns(writer: FlatWriter, values: readonly unknown[], extra: number): FlatBatch | undefined {
+    const batch = writer.encode(values, extra, this.shared.room());
+    if (batch !== undefined) flatten(batch.text);
+    return batch;
   }
 
   /** A list from the isolate (writeList there): n values. */
@@ -1677,18 +1687,17 @@ function stageCounts(counts: unknown, n: number): number[] {
   return counts as number[];
 }
 
-/** Where flattened() puts the character it reads, so that no compiler drops the read. */
-let _flattenedProbe = 0;
+/** Where flatten() puts the character it reads, so that no compiler drops the read. */
+let _flattenProbe = 0;
 
 /**
- * The text of a batch's strings, flat. The codec builds it by concatenation, a rope of a
- * piece per string, and isolated-vm copies a rope into the isolate several times slower
- * than a flat string: 20 to 45 µs for the 1024 keys of a batch, against about 10 to
- * flatten it and copy it. Reading a character of a rope makes V8 flatten it in place.
+ * Makes the text of a batch's strings flat. The codec builds it by concatenation, a rope
+ * of a piece per string, and isolated-vm copies a rope into the isolate several times
+ * slower than a flat string: 20 to 45 µs for the 1024 keys of a batch, against about 10
+ * to flatten it and copy it. Reading a character of a rope makes V8 flatten it in place.
  */
-function flattened(text: string): string {
-  if (text.length > 0) _flattenedProbe = text.charCodeAt(0);
-  return text;
+function flatten(text: string): void {
+  if (text.length > 0) _flattenProbe = text.charCodeAt(0);
 }
 
 function parseRecord(text: string): unknown {
