@@ -12,7 +12,14 @@ function roundTrip(values: unknown[]): unknown[] | undefined {
   const reader = flatCodec().reader();
   const batch = writer.encode(values, 0);
   if (batch === undefined) return undefined;
-  return reader.decode(batch.definition, batch.columns, batch.text, values.length).records;
+  const records = reader.decode(batch.definition, batch.columns, batch.text, values.length).records;
+  // A cursor hands the same records one at a time, then nothing.
+  const next = reader.cursor(batch.definition, batch.columns, batch.text, values.length);
+  const oneByOne = values.map(() => next());
+  expect(oneByOne).toEqual(records);
+  for (let i = 0; i < values.length; i++) expect(Object.keys(oneByOne[i] ?? {})).toEqual(Object.keys(records[i] ?? {}));
+  expect(next()).toBeUndefined();
+  return records;
 }
 
 describe('flat records: what is encoded arrives exactly', () => {
@@ -141,6 +148,7 @@ describe('flat records: a reader refuses a malformed batch', () => {
   ];
   it.each(cases)('%s', (_name, definition, cols, text, n, message) => {
     expect(() => flatCodec().reader().decode(definition, cols, text, n)).toThrow(message);
+    expect(() => flatCodec().reader().cursor(definition, cols, text, n)).toThrow(message);
   });
 
   it('more shapes than a reader keeps code for', () => {

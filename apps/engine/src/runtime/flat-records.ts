@@ -58,6 +58,15 @@ export interface FlatReader {
    * malformed batch.
    */
   decode(definition: unknown, columns: Float64Array, text: unknown, n: unknown): { records: unknown[]; fixedBytes: number };
+  /**
+   * The same records one at a time, each built when it is asked for (undefined after the
+   * n-th), with the same checks first. A loop that hands each record to a function and
+   * lets it go keeps one alive instead of the batch: inside an isolate, whose young
+   * generation is small, a batch built up front was copied by every scavenge that fell
+   * during its batch (keyed benchmark, 4M records: 1235 scavenges in 171 ms; built one
+   * at a time, 892 in 55 ms).
+   */
+  cursor(definition: unknown, columns: Float64Array, text: unknown, n: unknown): () => unknown;
 }
 
 export interface FlatCodec {
@@ -162,19 +171,25 @@ export const FLAT_CODEC_SOURCE = String.raw`(function (Fn, getPrototypeOf, objec
     return Fn('K', 'getPrototypeOf', 'objectPrototype', '"use strict"; return function (values, f) {\n' + body + '\n};')(keys === null ? null : keys.slice(), getPrototypeOf, objectPrototype);
   }
 
-  function compileDecoder(keys, types) {
-    let body = 'const out = [];\nlet o = 0;\nfor (let i = 0; i < n; i++) {\n';
-    if (keys === null) {
-      body += load(types, 0) + '  out[i] = x0;\n';
-    } else {
-      const fields = [];
-      for (let c = 0; c < keys.length; c++) {
-        body += load(types[c], c);
-        fields.push(stringify(keys[c]) + ': x' + c);
-      }
-      body += '  out[i] = { ' + fields.join(', ') + ' };\n';
+  /** Code that reads record i into r; o, where its first string starts in t, moves past its strings. */
+  function readRecord(keys, types) {
+    if (keys === null) return load(types, 0) + '  const r = x0;\n';
+    let body = '';
+    const fields = [];
+    for (let c = 0; c < keys.length; c++) {
+      body += load(types[c], c);
+      fields.push(stringify(keys[c]) + ': x' + c);
     }
-    body += '}\nreturn out;';
+    return body + '  const r = { ' + fields.join(', ') + ' };\n';
+  }
+
+  function compileDecoder(keys, types) {
+    const body = 'const out = [];\nlet o = 0;\nfor (let i = 0; i < n; i++) {\n' + readRecord(keys, types) + '  out[i] = r;\n}\nreturn out;';
+    return Fn('"use strict"; return function (f, t, n) {\n' + body + '\n};')();
+  }
+
+  function compileCursor(keys, types) {
+    const body = 'let i = 0;\nlet o = 0;\nreturn function () {\n  if (i >= n) return undefined;\n' + readRecord(keys, types) + '  i++;\n  return r;\n};';
     return Fn('"use strict"; return function (f, t, n) {\n' + body + '\n};')();
   }
 
@@ -217,24 +232,34 @@ export const FLAT_CODEC_SOURCE = String.raw`(function (Fn, getPrototypeOf, objec
 
   function reader() {
     const shapes = new Map();
+    /** The shape of a batch from the other side, once the batch is checked against it. */
+    function shapeFor(definition, columns, text, n) {
+      if (!checkDefinition(definition)) throw new Error('a batch has a malformed record shape');
+      const signature = stringify(definition);
+      let s = shapes.get(signature);
+      if (s === undefined) {
+        if (shapes.size >= MAX_SHAPES) throw new Error('a batch has a record shape past the first ' + MAX_SHAPES);
+        const keys = definition[0] === null ? null : definition[0].slice();
+        const types = definition[1];
+        // A map header, then each key and value at their largest (strings less their characters).
+        let fixed = 16;
+        for (let c = 0; c < types.length; c++) fixed += (keys === null ? 0 : 5 + 3 * keys[c].length) + (types[c] === 'n' ? 9 : types[c] === 's' ? 5 : 1);
+        s = { width: types.length, fixed, keys, types, decode: compileDecoder(keys, types), cursor: undefined };
+        shapes.set(signature, s);
+      }
+      if (typeof text !== 'string') throw new Error('a batch has no text column');
+      if (typeof n !== 'number' || !(n >= 0) || (n | 0) !== n || columns.length < s.width * n) throw new Error('a batch is shorter than its records');
+      return s;
+    }
     return {
       decode(definition, columns, text, n) {
-        if (!checkDefinition(definition)) throw new Error('a batch has a malformed record shape');
-        const signature = stringify(definition);
-        let s = shapes.get(signature);
-        if (s === undefined) {
-          if (shapes.size >= MAX_SHAPES) throw new Error('a batch has a record shape past the first ' + MAX_SHAPES);
-          const keys = definition[0] === null ? null : definition[0].slice();
-          const types = definition[1];
-          // A map header, then each key and value at their largest (strings less their characters).
-          let fixed = 16;
-          for (let c = 0; c < types.length; c++) fixed += (keys === null ? 0 : 5 + 3 * keys[c].length) + (types[c] === 'n' ? 9 : types[c] === 's' ? 5 : 1);
-          s = { width: types.length, fixed, decode: compileDecoder(keys, types) };
-          shapes.set(signature, s);
-        }
-        if (typeof text !== 'string') throw new Error('a batch has no text column');
-        if (typeof n !== 'number' || !(n >= 0) || (n | 0) !== n || columns.length < s.width * n) throw new Error('a batch is shorter than its records');
+        const s = shapeFor(definition, columns, text, n);
         return { records: s.decode(columns, text, n), fixedBytes: s.fixed };
+      },
+      cursor(definition, columns, text, n) {
+        const s = shapeFor(definition, columns, text, n);
+        if (s.cursor === undefined) s.cursor = compileCursor(s.keys, s.types);
+        return s.cursor(columns, text, n);
       },
     };
   }

@@ -307,15 +307,21 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
     outAt = r.o + r.l;
   }
 
+  /** A list's items one at a time, as FlatReader.cursor hands a flat batch's records. */
+  function listCursor(list) {
+    let i = 0;
+    return function () { return list[i++]; };
+  }
+
   /**
-   * Records of a batch and their timestamps. msgpack (flat undefined): the records' bytes
-   * (length of them), then the timestamps (float64, 8-aligned). Columns (flat = [definition,
-   * text]): the records' columns, then the timestamps.
+   * Records of a batch (a cursor: see FlatReader.cursor) and their timestamps. msgpack
+   * (flat undefined): the records' bytes (length of them), then the timestamps (float64,
+   * 8-aligned). Columns (flat = [definition, text]): the records' columns, then the timestamps.
    */
   function readBatch(bytes, n, length, flat) {
-    if (flat === undefined) return [inPackr.unpack(new Uint8Array(bytes, 0, length)), new Float64Array(bytes, (length + 7) & ~7, n)];
+    if (flat === undefined) return [listCursor(inPackr.unpack(new Uint8Array(bytes, 0, length))), new Float64Array(bytes, (length + 7) & ~7, n)];
     const columns = floats(bytes);
-    return [flatIn.decode(flat[0], columns, flat[1], n).records, columns.subarray(columns.length - n)];
+    return [flatIn.cursor(flat[0], columns, flat[1], n), columns.subarray(columns.length - n)];
   }
 
   /**
@@ -433,7 +439,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
     for (let s = 0; s < ns; s++) { head += 'const f' + s + ' = fs[' + s + ']; let c' + s + ' = 0;' + (timed ? ' let t' + s + ' = 0;' : '') + '\n'; tail += 'stageOut[' + s + '] = c' + s + ';\n'; }
     const src = '"use strict";\nreturn function (records, timestamps, n, fs, ctx, out, counts, stageOut, st, ms) {\n' + head +
       'let m = 0;\nlet i = 0;\ntry {\n' +
-      '  for (; i < n; i++) {\n    ctx.timestamp = timestamps[i];\n    const before = m;\n' + stage(0, 'records[i]', '    ') +
+      '  for (; i < n; i++) {\n    ctx.timestamp = timestamps[i];\n    const before = m;\n    const record = records();\n' + stage(0, 'record', '    ') +
       '    counts[i] = m - before;\n  }\n} finally {\n' + tail + 'st.i = i;\n}\n};';
     return Fn('check', 'notIterable', 'ITERATOR', 'now', src)(checkRecord, notIterable, ITERATOR, now);
   }
@@ -643,7 +649,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
         const nKeys = meta[4];
         if (so) outAt = 0;
         const f = floats(nums);
-        const records = flat === undefined ? inPackr.unpack(new Uint8Array(recordBytes)) : flatIn.decode(flat[0], f, flat[1], meta[3]).records;
+        const records = flat === undefined ? listCursor(inPackr.unpack(new Uint8Array(recordBytes))) : flatIn.cursor(flat[0], f, flat[1], meta[3]);
         const at = f.length - 3 * n - nKeys;
         if (keyList.r) { keyById = []; keptOk.fill(0); }
         if (keyList.n > 0) {
@@ -686,7 +692,6 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
         outs = []; outEntry = []; outTag = []; m = 0; timers = []; tn = 0;
         batch = { p, w: meta[1], n: meta[2] };
         let e = 0;
-        let element = 0;
         try {
           for (; e < n; e++) {
             entry = e;
@@ -698,7 +703,7 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
             let r;
             if (kind === 0) {
               ctx.timeDomain = undefined;
-              r = target.processElement(records[element++], ctx);
+              r = target.processElement(records(), ctx);
             } else {
               ctx.timeDomain = kind === 1 ? 'event-time' : 'processing-time';
               r = target.onTimer(t, ctx);
