@@ -402,8 +402,54 @@ describe("a keyed-process function's keys cross once (the batcher's key dictiona
       // User code that reaches the host's context makes what is kept stale.
       expect(run([0], [], [0], { touch: true }).stale).toBe(true);
       expect(run([0], [], [0]).stale).toBe(false);
+      // Writes to held keys stayed in the isolate (deferred) until taken: a's and b's 'short', by key number.
+      expect(third.writes).toHaveLength(0);
+      expect(third.deferred).toBe(true);
+      const taken = program.takeWrites?.();
+      expect(Array.from(taken?.writes ?? [])).toEqual([0, 0, 0, 0, 1, 0]);
+      expect(Array.from(taken?.updateValues ?? [])).toEqual(['short', 'short']);
+      expect(Array.from(program.takeWrites?.().writes ?? [1])).toEqual([]);
       // A key sent as held that the program never kept (its numbers started over) is an internal error, not undefined.
       expect(() => run([0], [], [0], {}, { generation: 1, keys: ['z'] })).toThrow('a kept state value is missing');
+    } finally {
+      sandbox.dispose();
+    }
+  });
+
+  it('keeps writes to held keys back until they are taken, and sends them with the key once it is no longer held', async () => {
+    const { TaskSandbox } = await import('../src/runtime/sandbox.js');
+    const sandbox = new TaskSandbox({ mode: 'sandboxed' }, 'deferred-job', 0, 'deferred test');
+    try {
+      const context = { timestamp: 0, key: undefined, state() {}, collect() {}, output() {}, timerService: { currentWatermark: () => 0 } };
+      const program = sandbox.loadProcess(
+        `const f = ({ processElement(v, ctx) {
+          if (v.s !== undefined) ctx.state('s').update(v.s);
+          if (v.t !== undefined) ctx.state('t').update(v.t);
+          if (v.clear) ctx.state('s').clear();
+        } });`,
+        'f',
+        { type: 'keyed-process', states: [{ name: 's', kind: 'value', prefetch: true }, { name: 't', kind: 'value', prefetch: true }], sideOutputs: [], holdable: true },
+        context,
+        'p',
+      );
+      const host = { stateCall: () => undefined };
+      program.open(host);
+      const keys = { generation: 0, keys: ['a', 'b'] };
+      // a gets s = 1, b gets s cleared: both stay held, so nothing is written back yet.
+      const first = program.run(directBatch(keys, [0, 1], [{ s: 1 }, { clear: true }], [[undefined, 7], [undefined, undefined]]), host);
+      expect(Array.from(first.writes)).toEqual([]);
+      expect(Array.from(first.holds ?? [])).toEqual([1, 1]);
+      expect(first.deferred).toBe(true);
+      // a's t becomes an object: a is no longer held, and its kept-back s goes out with that write.
+      const second = program.run(directBatch(keys, [0], [{ t: { deep: true } }], [[]], [0]), host);
+      expect(Array.from(second.holds ?? [])).toEqual([0]);
+      expect(Array.from(second.writes)).toEqual([0, 0, 0, 1, 0, 0]);
+      expect(Array.from(second.updateValues)).toEqual([1, { deep: true }]);
+      // What is left to take is b's clear (no value), once.
+      const taken = program.takeWrites?.();
+      expect(Array.from(taken?.writes ?? [])).toEqual([0, 1, 1]);
+      expect(Array.from(taken?.updateValues ?? [1])).toEqual([]);
+      expect(Array.from(program.takeWrites?.().writes ?? [1])).toEqual([]);
     } finally {
       sandbox.dispose();
     }
@@ -437,5 +483,63 @@ describe("a keyed-process function's keys cross once (the batcher's key dictiona
     } finally {
       sandbox.dispose();
     }
+  });
+});
+
+describe('writes a sandboxed keyed-process function keeps back reach the state that queries and savepoints read', () => {
+  // Counts per key: every record's n is how many records of its key came before it, plus one.
+  const counting = (checkpointing: boolean): JobGraphDocument => {
+    const graph = processJob(
+      `({ processElement(v, ctx) {
+        const c = ctx.state('count');
+        const n = (c.value() ?? 0) + 1;
+        c.update(n);
+        ctx.collect({ key: ctx.key, n });
+      } })`,
+      { count: 4000, keys: 3 },
+    );
+    const gen = graph.nodes[0] as { config: Record<string, unknown> };
+    gen.config['ratePerSecond'] = 2000;
+    return { ...graph, job: { ...graph.job, ...(checkpointing ? { checkpointing: { enabled: true, intervalMs: 60_000 } } : {}), restartStrategy: { type: 'none' } } };
+  };
+  const highest = (job: Job, key: string) => Math.max(0, ...job.results('out').map((r) => r.value as { key: string; n: number }).filter((v) => v.key === key).map((v) => v.n));
+
+  it('a state query sees every write of the records whose outputs have come out', async () => {
+    const job = await sandboxed.submit(counting(false));
+    try {
+      for (let i = 0; i < 50 && highest(job, 'key-0') < 50; i++) await new Promise((r) => setTimeout(r, 20));
+      for (let i = 0; i < 5; i++) {
+        const answer = await job.queryState('fn', 'key-0');
+        // Outputs leave after their batch's writes: none can be ahead of the state.
+        const seen = highest(job, 'key-0');
+        const count = answer.states.find((s) => s.name === 'count')?.value;
+        expect(typeof count).toBe('number');
+        expect(count as number).toBeGreaterThanOrEqual(seen);
+        expect(seen).toBeGreaterThan(0);
+        await new Promise((r) => setTimeout(r, 30));
+      }
+    } finally {
+      job.cancel();
+      await job.done;
+    }
+  });
+
+  it('a job restored from a savepoint goes on counting where the state stopped', async () => {
+    const first = await sandboxed.submit(counting(true));
+    for (let i = 0; i < 50 && highest(first, 'key-0') < 200; i++) await new Promise((r) => setTimeout(r, 20));
+    const savepoint = await first.stopWithSavepoint();
+    await first.done;
+    await new Promise((r) => setTimeout(r, 150));
+    const second = await sandboxed.submit(counting(true), { restoreFrom: savepoint.directory });
+    await second.done;
+    await new Promise((r) => setTimeout(r, 150));
+    expect(second.failure).toBeUndefined();
+    // Every key's counts run 1, 2, 3 ... across both jobs, with none repeated or skipped.
+    for (const key of ['key-0', 'key-1', 'key-2']) {
+      const counts = [first, second].flatMap((job) => job.results('out').map((r) => r.value as { key: string; n: number }).filter((v) => v.key === key).map((v) => v.n));
+      expect(highest(first, key)).toBeGreaterThan(0);
+      expect(counts).toEqual(Array.from({ length: counts.length }, (_, i) => i + 1));
+    }
+    expect(first.results('out').length + second.results('out').length).toBe(4000);
   });
 });

@@ -551,9 +551,27 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
     const keptValues = [];
     for (let s = 0; s < slots; s++) keptValues[s] = [];
     let keptOk = new Uint8Array(1024);
-    // Per key of the batch: its number, and whether its values were kept (not sent).
+    // Writes kept back (ProcessBatchResult.deferred): those of the keys held after their
+    // batch, per state by key number, 1 updated (to keptValues[s][id]) or 2 cleared, until
+    // the host takes them (take); pendingIds lists the numbers marked in pendingMark.
+    const pendingFlags = [];
+    for (let s = 0; s < slots; s++) pendingFlags[s] = new Uint8Array(1024);
+    let pendingMark = new Uint8Array(1024);
+    let pendingIds = [];
+    /** Room for key number id in the arrays by key number. */
+    function room(id) {
+      if (id < keptOk.length) return;
+      const size = 2 * id;
+      const grow = (a) => { const b = new Uint8Array(size); b.set(a); return b; };
+      keptOk = grow(keptOk);
+      pendingMark = grow(pendingMark);
+      for (let s = 0; s < slots; s++) pendingFlags[s] = grow(pendingFlags[s]);
+    }
+    // Per key of the batch: its number, whether its values were kept (not sent), and
+    // whether they are kept after it.
     let batchIds = new Int32Array(1024);
     let batchHeld = new Uint8Array(1024);
+    let batchKeep = new Uint8Array(1024);
     function holdableValue(v) {
       const t = typeof v;
       return v === undefined || t === 'number' || t === 'boolean' || (t === 'string' && v.length <= 64);
@@ -651,12 +669,17 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
         const f = floats(nums);
         const records = flat === undefined ? listCursor(inPackr.unpack(new Uint8Array(recordBytes))) : flatIn.cursor(flat[0], f, flat[1], meta[3]);
         const at = f.length - 3 * n - nKeys;
-        if (keyList.r) { keyById = []; keptOk.fill(0); }
+        if (keyList.r) {
+          // The host takes what was kept back before it numbers keys anew.
+          if (pendingIds.length > 0) return { error: { message: 'internal: writes kept back across a new key generation', name: 'Error', stack: '' } };
+          keyById = [];
+          keptOk.fill(0);
+        }
         if (keyList.n > 0) {
           const added = readList(keyList.x, keyList.n);
           for (let i = 0; i < keyList.n; i++) keyById[keyList.s + i] = added[i];
         }
-        if (batchIds.length < nKeys) { batchIds = new Int32Array(nKeys); batchHeld = new Uint8Array(nKeys); }
+        if (batchIds.length < nKeys) { batchIds = new Int32Array(nKeys); batchHeld = new Uint8Array(nKeys); batchKeep = new Uint8Array(nKeys); }
         const keys = [];
         // A kept key's number comes as -1 - number.
         let fetched = 0;
@@ -711,8 +734,36 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
             if (r !== null && typeof r === 'object' && typeof r.then === 'function') throw new TypeError('user functions must return their result, not a promise (async functions are not supported)');
           }
           entry = -1;
+          // Per key: whether the program keeps its values now (holdable programs, every
+          // value small and immutable). A kept key's writes are kept back with them; the
+          // others' go out now, with any of theirs that an earlier batch kept back.
           let writes = 0;
-          for (let s = 0; s < slots; s++) { const flags = dirtyFlags[s]; for (let k = 0; k < nKeys; k++) if (flags[k] !== 0) writes++; }
+          for (let k = 0; k < nKeys; k++) {
+            const id = batchIds[k];
+            let ok = 0;
+            if (holdable) {
+              room(id);
+              ok = 1;
+              for (let s = 0; s < slots; s++) {
+                const d = dirtyFlags[s][k];
+                const v = d === 0 ? p[s][k] : d === 1 ? dirtyValues[s][k] : undefined;
+                if (holdableValue(v)) keptValues[s][id] = v;
+                else ok = 0;
+              }
+              keptOk[id] = ok;
+            }
+            batchKeep[k] = ok;
+            for (let s = 0; s < slots; s++) {
+              const d = dirtyFlags[s][k];
+              if (ok === 1) {
+                if (d === 0) continue;
+                pendingFlags[s][id] = d;
+                if (pendingMark[id] === 0) { pendingMark[id] = 1; pendingIds[pendingIds.length] = id; }
+              } else if (d !== 0 || (holdable && pendingFlags[s][id] !== 0)) {
+                writes++;
+              }
+            }
+          }
           // Timers, then entries, tags, writes and what is kept (per key) as int32s, in one column (outNumbers).
           const ints = 2 * m + 3 * writes + (holdable ? nKeys : 0);
           const column = outNumbers(tn + ((ints + 1) >> 1), so);
@@ -726,39 +777,60 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
           const x = [];
           let wn = 0;
           let xn = 0;
-          for (let s = 0; s < slots; s++) {
-            const flags = dirtyFlags[s];
-            const vals = dirtyValues[s];
-            for (let k = 0; k < nKeys; k++) {
-              const d = flags[k];
+          for (let k = 0; k < nKeys; k++) {
+            if (batchKeep[k] === 1) continue;
+            const id = batchIds[k];
+            for (let s = 0; s < slots; s++) {
+              let d = dirtyFlags[s][k];
+              let v = dirtyValues[s][k];
+              if (holdable) {
+                // Unwritten here, but kept back from an earlier batch (keptValues has its value).
+                if (d === 0) { d = pendingFlags[s][id]; v = keptValues[s][id]; }
+                pendingFlags[s][id] = 0;
+              }
               if (d === 0) continue;
               // Values of updates only: a clear has none.
-              w[wn++] = s; w[wn++] = k; w[wn++] = d === 2 ? 1 : 0; if (d === 1) x[xn++] = vals[k];
+              w[wn++] = s; w[wn++] = k; w[wn++] = d === 2 ? 1 : 0; if (d === 1) x[xn++] = v;
             }
           }
           if (holdable) {
             const holds = int32.subarray(2 * m + 3 * writes);
-            for (let k = 0; k < nKeys; k++) {
-              const id = batchIds[k];
-              if (id >= keptOk.length) { const grown = new Uint8Array(2 * id); grown.set(keptOk); keptOk = grown; }
-              let ok = 1;
-              for (let s = 0; s < slots; s++) {
-                const d = dirtyFlags[s][k];
-                const v = d === 0 ? p[s][k] : d === 1 ? dirtyValues[s][k] : undefined;
-                if (holdableValue(v)) keptValues[s][id] = v;
-                else ok = 0;
-              }
-              holds[k] = ok;
-              keptOk[id] = ok;
-            }
+            for (let k = 0; k < nKeys; k++) holds[k] = batchKeep[k];
           }
-          return writeRecords(outs, { c: placedColumn, m: tn, w: writes, h: holdable ? 1 : 0, x: writeList(flatWrites, x, so) }, so);
+          return writeRecords(outs, { c: placedColumn, m: tn, w: writes, h: holdable ? 1 : 0, q: pendingIds.length > 0 ? 1 : 0, x: writeList(flatWrites, x, so) }, so);
         } catch (err) {
           return { error: describeError(err), index: entry };
         } finally {
           batch = undefined; entry = -1; keyIndex = -1; outs = undefined;
           for (let s = 0; s < slots; s++) { dirtyFlags[s] = undefined; dirtyValues[s] = undefined; }
         }
+      },
+      /**
+       * The writes kept back, forgotten here: [state, key number, cleared] triples as int32s
+       * in one column, and the updates' values (x).
+       */
+      take(so) {
+        let writes = 0;
+        for (let i = 0; i < pendingIds.length; i++) for (let s = 0; s < slots; s++) if (pendingFlags[s][pendingIds[i]] !== 0) writes++;
+        const column = outNumbers((3 * writes + 1) >> 1, so);
+        const placedColumn = {};
+        putColumns(placedColumn, column);
+        const w = new Int32Array(column.buffer, column.byteOffset, 3 * writes);
+        const x = [];
+        let wn = 0;
+        let xn = 0;
+        for (let i = 0; i < pendingIds.length; i++) {
+          const id = pendingIds[i];
+          pendingMark[id] = 0;
+          for (let s = 0; s < slots; s++) {
+            const d = pendingFlags[s][id];
+            if (d === 0) continue;
+            pendingFlags[s][id] = 0;
+            w[wn++] = s; w[wn++] = id; w[wn++] = d === 2 ? 1 : 0; if (d === 1) x[xn++] = keptValues[s][id];
+          }
+        }
+        pendingIds = [];
+        return { c: placedColumn, w: writes, x: writeList(flatWrites, x, so) };
       },
     };
   }
@@ -787,6 +859,11 @@ const SANDBOX_BOOTSTRAP = String.raw`(function (hostCall, hostGet, hostState, ho
       lastOut = undefined;
       owner = id;
       return programs[id].run(nums, flat, recordBytes, keys, prefetched, meta, standIn(b), so);
+    },
+    processTake(id, so) {
+      lastOut = undefined;
+      if (so) outAt = 0;
+      return programs[id].take(so);
     },
     /** The host's areas for columns (see sharedIn). */
     share(toIsolate, fromIsolate) {
@@ -949,6 +1026,7 @@ export class TaskSandbox {
     defineProcess: IvmReference;
     processOpen: IvmReference;
     processRun: IvmReference;
+    processTake: IvmReference;
     share: IvmReference;
   };
   private readonly cpuMs: number;
@@ -1040,6 +1118,7 @@ export class TaskSandbox {
       defineProcess: api.getSync('defineProcess', { reference: true }),
       processOpen: api.getSync('processOpen', { reference: true }),
       processRun: api.getSync('processRun', { reference: true }),
+      processTake: api.getSync('processTake', { reference: true }),
       share: api.getSync('share', { reference: true }),
     };
   }
@@ -1278,7 +1357,7 @@ export class TaskSandbox {
           if (typeof r.index === 'number' && r.index >= 0 && r.index < n) throw new ProcessBatchError(r.error.message, r.index);
           throw new SandboxError(r.error.message);
         }
-        const { outputs, reply } = this.readRecords<{ c: unknown; w: unknown; h: unknown; x: unknown; m: unknown }>(r, 'keyed-process');
+        const { outputs, reply } = this.readRecords<{ c: unknown; w: unknown; h: unknown; q: unknown; x: unknown; m: unknown }>(r, 'keyed-process');
         // One column: timers (m float64s), then outputs' entries and tags and writes (int32s).
         const timerCount = reply.m;
         const writeCount = reply.w;
@@ -1301,7 +1380,21 @@ export class TaskSandbox {
         for (let i = 2; i < w.length; i += 3) if (w[i] === 0) updates++;
         const updateValues = this.readList(x, updates);
         // User code that reached the host's context may have written the state behind the isolate's back.
-        return { outputs, outputEntry: e, outputTag: g, writes: w, updateValues, timers: m, holds, stale: this.hostTouched };
+        return { outputs, outputEntry: e, outputTag: g, writes: w, updateValues, timers: m, holds, deferred: holding && reply.q === 1, stale: this.hostTouched };
+      }),
+      takeWrites: () => this.withColumns((sharing) => {
+        this.lastOutputs = undefined;
+        const r = this.enter(() => this.api.processTake.applySync(undefined, [id, sharing], transfer)) as { c?: unknown; w?: unknown; x?: unknown; error?: CallReply['error'] };
+        if (r.error) throw new SandboxError(r.error.message);
+        const writeCount = r.w;
+        const column = typeof r.c === 'object' && r.c !== null ? this.shared.received((r.c as { f?: unknown }).f, r.c) : undefined;
+        if (column === undefined || !isCount(writeCount) || column.length !== Math.ceil((3 * writeCount) / 2)) {
+          throw new SandboxError('the sandbox returned malformed kept-back writes (was its runtime tampered with?)');
+        }
+        const writes = new Int32Array(column.buffer, column.byteOffset, 3 * writeCount).slice();
+        let updates = 0;
+        for (let i = 2; i < writes.length; i += 3) if (writes[i] === 0) updates++;
+        return { writes, updateValues: this.readList(r.x, updates) };
       }),
     };
   }

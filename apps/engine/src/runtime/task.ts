@@ -798,6 +798,8 @@ export class StreamTask implements GateListener {
           return;
         }
         try {
+          // Writes an operator kept back (a sandboxed keyed process function's) go in first.
+          this.operators[index]?.syncState?.();
           resolve(backend.inspectKey(key));
         } catch (error) {
           reject(error instanceof Error ? error : new Error(String(error)));

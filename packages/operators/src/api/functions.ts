@@ -73,6 +73,12 @@ export interface ProcessProgram {
   open(host: ProcessProgramHost): void;
   /** Runs a batch of elements and timers; throws a ProcessBatchError naming the entry that failed. */
   run(batch: ProcessBatch, host: ProcessProgramHost): ProcessBatchResult;
+  /**
+   * The writes the program kept back (ProcessBatchResult.deferred), which it then forgets:
+   * [prefetched state index, key number, cleared (1) or updated (0)] triples, key numbers
+   * of the dictionary generation of the batches that kept them, and the updates' values.
+   */
+  takeWrites?(): { readonly writes: ArrayLike<number>; readonly updateValues: ArrayLike<unknown> };
 }
 
 export interface ProcessProgramSpec {
@@ -148,7 +154,7 @@ export interface ProcessBatchResult {
   readonly outputEntry: ArrayLike<number>;
   /** -1: the main output; otherwise the index of the side output in the spec's sideOutputs. */
   readonly outputTag: ArrayLike<number>;
-  /** Final writes to prefetched states: [prefetched state index, key index, cleared (1) or updated (0)] triples. */
+  /** Final writes to prefetched states (but those deferred): [prefetched state index, key index, cleared (1) or updated (0)] triples. */
   readonly writes: ArrayLike<number>;
   /** The values of the updates among the writes, in order (a clear has none). */
   readonly updateValues: ArrayLike<unknown>;
@@ -160,6 +166,12 @@ export interface ProcessBatchResult {
    * read them (ProcessBatch.held). Absent: it holds none of them.
    */
   readonly holds?: ArrayLike<number>;
+  /**
+   * The program kept back writes to keys it holds (not in `writes`): the host's state
+   * lacks them until it takes them (ProcessProgram.takeWrites), which it must do before
+   * anything reads that state or the key numbers start over.
+   */
+  readonly deferred?: boolean;
   /**
    * The host's state may have been changed behind the program's back during the batch
    * (user code reached the host's context): what it holds from earlier batches is not to

@@ -147,6 +147,13 @@ interface Lifecycle {
    * forwarding a watermark or idleness, before a barrier, and at finish.
    */
   flushBuffered?: (() => void) | undefined;
+  /**
+   * Present on an operator that keeps keyed-state writes back from its backend (a sandboxed
+   * keyed process function's, see process-batcher.ts): writes them there. The operator does
+   * so itself before a barrier and at finish; the task calls it before it reads the
+   * backend on its own (a state inspection).
+   */
+  syncState?: (() => void) | undefined;
 }
 
 /** The checkpoint id of the notification that ends a bounded job: it commits everything pending. */

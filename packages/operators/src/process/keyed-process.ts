@@ -36,6 +36,7 @@ export class KeyedProcessOperator extends AbstractOperator<unknown> {
   /** Where user code runs in batches (sandboxed): see process-batcher.ts. */
   private readonly batcher: ProcessBatcher | undefined;
   flushBuffered: (() => void) | undefined;
+  syncState: (() => void) | undefined;
   private listStates: OperatorListStateStore | undefined;
 
   constructor(config: KeyedProcessConfig, env: OperatorEnv) {
@@ -49,6 +50,7 @@ export class KeyedProcessOperator extends AbstractOperator<unknown> {
       loadHooks('keyed-process', config.fn, () => program.hooks, ['processElement'], ['onTimer', 'open']);
       this.batcher = new ProcessBatcher(program, spec, this.context, () => this.currentWatermark);
       this.flushBuffered = () => (this.batcher as ProcessBatcher).flush();
+      this.syncState = () => (this.batcher as ProcessBatcher).takeWrites();
     } else {
       this.fn = loadHooks('keyed-process', config.fn, env.fn, ['processElement'], ['onTimer', 'open']) as KeyedProcessFunction;
     }
@@ -95,9 +97,11 @@ export class KeyedProcessOperator extends AbstractOperator<unknown> {
   }
   override prepareSnapshotPreBarrier(_checkpointId: number): void {
     this.batcher?.flush();
+    this.batcher?.takeWrites();
   }
   override finish(): void {
     this.batcher?.flush();
+    this.batcher?.takeWrites();
   }
 
   override onEventTime(timer: InternalTimer): void {

@@ -13,12 +13,17 @@
  *             then its timer registrations and deletions are applied in call order, then
  *             its outputs are emitted in order, each with its entry's timestamp
  *   held      a key whose final values the program says it keeps (small, immutable ones)
- *             is not read for its next batch: the host's state still gets every write,
- *             so it stays what checkpoints and queries see, and reading it again each
- *             batch was most of what prefetching cost. A failed batch, a new generation
- *             of key numbers, or a program that says the host may have been changed
- *             behind its back makes everything read again; a state with a TTL is read
- *             for every batch (its values expire on the host)
+ *             is not read for its next batch (reading it again each batch was most of
+ *             what prefetching cost). A failed batch, a new generation of key numbers,
+ *             or a program that says the host may have been changed behind its back
+ *             makes everything read again; a state with a TTL is read for every batch
+ *             (its values expire on the host)
+ *   deferred  a held key's writes may stay with the program (writing each batch's values
+ *             back was a sixth of a sandboxed keyed job's time): the batcher takes them
+ *             into the backend before anything reads it (a barrier, finish, a state
+ *             inspection: syncState), before key numbers start over or holds are
+ *             dropped, and at least once a second of processing time, so that the
+ *             state-size limit sees new keys
  *
  * Per record, the function sees what it sees when called directly: its key, its
  * timestamp, the current watermark (constant within a batch: watermarks run batches
@@ -57,6 +62,8 @@ import type { ProcessFunctionContext, StateHandle } from './context.js';
 const BATCH_SIZE = 2048;
 /** Keys the dictionary holds before it starts over (a new generation). */
 const MAX_KEY_IDS = 65_536;
+/** Processing time between takes of the writes a program keeps back, at most (ms). */
+const TAKE_INTERVAL_MS = 1000;
 
 /** State methods the program may call on the host (the public methods of the state handles). */
 const STATE_METHODS = new Set(['value', 'update', 'clear', 'get', 'add', 'addAll', 'put', 'remove', 'contains', 'entries', 'keys', 'values', 'isEmpty']);
@@ -121,6 +128,12 @@ export class ProcessBatcher implements ProcessProgramHost {
   private batchNumber = 1;
   /** The batch being run, for stateCall. */
   private running: ProcessBatch | undefined;
+  /**
+   * While the program keeps writes back (ProcessBatchResult.deferred): the dictionary
+   * their key numbers belong to, and when they were last taken (processing time).
+   */
+  private deferredKeys: readonly unknown[] | undefined;
+  private lastTake = Number.NEGATIVE_INFINITY;
   private prefetchHandles: ValueState<unknown>[] = [];
   private backend!: KeyedStateBackend;
   private timers!: InternalTimerService;
@@ -283,9 +296,24 @@ export class ProcessBatcher implements ProcessProgramHost {
       this.held.fill(0);
       throw error;
     }
+    if (result.deferred === true) this.deferredKeys = batch.dictionary.keys;
+    // Its numbers are of an older generation than the next batch's, or the program's
+    // holds are dropped (stale): what it kept back is taken now.
+    if (batch.dictionary.generation !== this.generation || result.stale === true || batch.processingTime - this.lastTake >= TAKE_INTERVAL_MS) this.takeWrites();
     this.hold(batch, result);
     this.spare = columns;
   };
+
+  /** Writes the program kept back (ProcessBatchResult.deferred) into the backend. */
+  takeWrites(): void {
+    const keys = this.deferredKeys;
+    if (keys === undefined) return;
+    this.lastTake = this.op.processingTime.now();
+    const taken = this.program.takeWrites?.();
+    this.deferredKeys = undefined;
+    if (taken === undefined) throw new Error('internal: a process program kept writes back and cannot hand them over');
+    this.write(taken.writes, taken.updateValues, keys);
+  }
 
   /** What the program holds after a batch (ProcessBatchResult.holds), for the next ones. */
   private hold(batch: ProcessBatch, result: ProcessBatchResult): void {
@@ -300,11 +328,9 @@ export class ProcessBatcher implements ProcessProgramHost {
     for (let k = 0; k < keyIds.length; k++) this.held[keyIds[k] as number] = holds[k] === 1 ? 1 : 0;
   }
 
-  private apply(batch: ProcessBatch, result: ProcessBatchResult): void {
+  /** [state, key, cleared] triples and the updates' values into the backend; `keys` by the triples' key field. */
+  private write(writes: ArrayLike<number>, values: ArrayLike<unknown>, keys: readonly unknown[]): void {
     const backend = this.backend;
-    const keys = batch.keys;
-    const writes = result.writes;
-    const values = result.updateValues;
     for (let w = 0, v = 0; w < writes.length; w += 3) {
       const handle = this.prefetchHandles[writes[w] as number];
       const key = keys[writes[w + 1] as number];
@@ -313,6 +339,12 @@ export class ProcessBatcher implements ProcessProgramHost {
       if (writes[w + 2] === 1) handle.clear();
       else handle.update(values[v++]);
     }
+  }
+
+  private apply(batch: ProcessBatch, result: ProcessBatchResult): void {
+    const backend = this.backend;
+    const keys = batch.keys;
+    this.write(result.writes, result.updateValues, keys);
     const timers = result.timers;
     for (let t = 0; t < timers.length; t += 3) {
       const key = keys[batch.keyIndex[timers[t + 1] as number] as number];
