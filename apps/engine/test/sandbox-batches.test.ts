@@ -7,7 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobGraphDocument } from '@sluice/graph-model';
 import { JobManager, TaskManager, type Job } from '@sluice/engine';
-import type { ProcessBatch } from '@sluice/operators';
+import type { ProcessBatch, ProcessProgram, ProcessProgramHost } from '@sluice/operators';
+import type { TaskSandbox } from '../src/runtime/sandbox.js';
 
 let sandboxedTm: TaskManager;
 let sandboxed: JobManager;
@@ -86,6 +87,26 @@ function directBatch(dictionary: { generation: number; keys: string[] }, ids: nu
     watermark: 0,
     processingTime: 0,
   };
+}
+
+/**
+ * A keyed-process program (code binds f) loaded straight into a sandbox of its own, with
+ * `states` as prefetched value states, and opened. The caller disposes the sandbox.
+ */
+async function directProgram(job: string, code: string, states: string[]): Promise<{ sandbox: TaskSandbox; program: ProcessProgram; host: ProcessProgramHost }> {
+  const { TaskSandbox } = await import('../src/runtime/sandbox.js');
+  const sandbox = new TaskSandbox({ mode: 'sandboxed' }, job, 0, `${job} test`);
+  try {
+    const context = { timestamp: 0, key: undefined, state() {}, collect() {}, output() {}, timerService: { currentWatermark: () => 0 } };
+    const spec = { type: 'keyed-process', states: states.map((name) => ({ name, kind: 'value', prefetch: true })), sideOutputs: [], holdable: true };
+    const program = sandbox.loadProcess(code, 'f', spec, context, 'p');
+    const host = { stateCall: () => undefined };
+    program.open(host);
+    return { sandbox, program, host };
+  } catch (error) {
+    sandbox.dispose();
+    throw error;
+  }
 }
 
 describe('a sandboxed keyed-process function over batches gives what the trusted one gives', () => {
@@ -364,24 +385,17 @@ describe("a keyed-process function's keys cross once (the batcher's key dictiona
   });
 
   it('keeps small values it wrote or was given, uses them for keys sent as held, and says when the host was reached', async () => {
-    const { TaskSandbox } = await import('../src/runtime/sandbox.js');
-    const sandbox = new TaskSandbox({ mode: 'sandboxed' }, 'held-job', 0, 'held test');
+    const { sandbox, program, host } = await directProgram(
+      'held-job',
+      `const f = ({ processElement(v, ctx) {
+        const s = ctx.state('s');
+        if (v.touch) Object.getPrototypeOf(ctx).collect('through the host');
+        if (v.set !== undefined) s.update(v.set);
+        ctx.collect([ctx.key, s.value()]);
+      } });`,
+      ['s'],
+    );
     try {
-      const context = { timestamp: 0, key: undefined, state() {}, collect() {}, output() {}, timerService: { currentWatermark: () => 0 } };
-      const program = sandbox.loadProcess(
-        `const f = ({ processElement(v, ctx) {
-          const s = ctx.state('s');
-          if (v.touch) Object.getPrototypeOf(ctx).collect('through the host');
-          if (v.set !== undefined) s.update(v.set);
-          ctx.collect([ctx.key, s.value()]);
-        } });`,
-        'f',
-        { type: 'keyed-process', states: [{ name: 's', kind: 'value', prefetch: true }], sideOutputs: [], holdable: true },
-        context,
-        'p',
-      );
-      const host = { stateCall: () => undefined };
-      program.open(host);
       const letters = { generation: 0, keys: ['a', 'b', 'c'] };
       // One entry per key given; held: the keys sent as held (no value given for them).
       const run = (ids: number[], given: unknown[], held: number[] = [], record: object = {}, dictionary = letters) =>
@@ -417,23 +431,16 @@ describe("a keyed-process function's keys cross once (the batcher's key dictiona
   });
 
   it('keeps writes to held keys back until they are taken, and sends them with the key once it is no longer held', async () => {
-    const { TaskSandbox } = await import('../src/runtime/sandbox.js');
-    const sandbox = new TaskSandbox({ mode: 'sandboxed' }, 'deferred-job', 0, 'deferred test');
+    const { sandbox, program, host } = await directProgram(
+      'deferred-job',
+      `const f = ({ processElement(v, ctx) {
+        if (v.s !== undefined) ctx.state('s').update(v.s);
+        if (v.t !== undefined) ctx.state('t').update(v.t);
+        if (v.clear) ctx.state('s').clear();
+      } });`,
+      ['s', 't'],
+    );
     try {
-      const context = { timestamp: 0, key: undefined, state() {}, collect() {}, output() {}, timerService: { currentWatermark: () => 0 } };
-      const program = sandbox.loadProcess(
-        `const f = ({ processElement(v, ctx) {
-          if (v.s !== undefined) ctx.state('s').update(v.s);
-          if (v.t !== undefined) ctx.state('t').update(v.t);
-          if (v.clear) ctx.state('s').clear();
-        } });`,
-        'f',
-        { type: 'keyed-process', states: [{ name: 's', kind: 'value', prefetch: true }, { name: 't', kind: 'value', prefetch: true }], sideOutputs: [], holdable: true },
-        context,
-        'p',
-      );
-      const host = { stateCall: () => undefined };
-      program.open(host);
       const keys = { generation: 0, keys: ['a', 'b'] };
       // a gets s = 1, b gets s cleared: both stay held, so nothing is written back yet.
       const first = program.run(directBatch(keys, [0, 1], [{ s: 1 }, { clear: true }], [[undefined, 7], [undefined, undefined]]), host);
@@ -456,19 +463,12 @@ describe("a keyed-process function's keys cross once (the batcher's key dictiona
   });
 
   it('sends a key the program lacks, again after a failed batch, and all of a new generation', async () => {
-    const { TaskSandbox } = await import('../src/runtime/sandbox.js');
-    const sandbox = new TaskSandbox({ mode: 'sandboxed' }, 'dictionary-job', 0, 'dictionary test');
+    const { sandbox, program, host } = await directProgram(
+      'dictionary-job',
+      `const f = ({ processElement(v, ctx) { if (v.fail) throw new Error('failed at ' + ctx.key); ctx.collect(ctx.key); } });`,
+      [],
+    );
     try {
-      const context = { timestamp: 0, key: undefined, state() {}, collect() {}, output() {}, timerService: { currentWatermark: () => 0 } };
-      const program = sandbox.loadProcess(
-        `const f = ({ processElement(v, ctx) { if (v.fail) throw new Error('failed at ' + ctx.key); ctx.collect(ctx.key); } });`,
-        'f',
-        { type: 'keyed-process', states: [], sideOutputs: [], holdable: true },
-        context,
-        'p',
-      );
-      const host = { stateCall: () => undefined };
-      program.open(host);
       const run = (dictionary: { generation: number; keys: string[] }, ids: number[], fail = false) =>
         program.run(directBatch(dictionary, ids, ids.map(() => ({ fail }))), host).outputs;
       const first = { generation: 0, keys: ['a', 'b'] };
