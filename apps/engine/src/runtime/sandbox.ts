@@ -1374,11 +1374,7 @@ export class TaskSandbox {
         const g = int32.subarray(outputs.length, 2 * outputs.length);
         const w = int32.subarray(2 * outputs.length, 2 * outputs.length + 3 * writeCount);
         const holds = holding ? int32.subarray(2 * outputs.length + 3 * writeCount) : undefined;
-        const x = reply.x;
-        // Values of updates only (a clear has none).
-        let updates = 0;
-        for (let i = 2; i < w.length; i += 3) if (w[i] === 0) updates++;
-        const updateValues = this.readList(x, updates);
+        const updateValues = this.updateValuesOf(w, reply.x);
         // User code that reached the host's context may have written the state behind the isolate's back.
         return { outputs, outputEntry: e, outputTag: g, writes: w, updateValues, timers: m, holds, deferred: holding && reply.q === 1, stale: this.hostTouched };
       }),
@@ -1392,9 +1388,7 @@ export class TaskSandbox {
           throw new SandboxError('the sandbox returned malformed kept-back writes (was its runtime tampered with?)');
         }
         const writes = new Int32Array(column.buffer, column.byteOffset, 3 * writeCount).slice();
-        let updates = 0;
-        for (let i = 2; i < writes.length; i += 3) if (writes[i] === 0) updates++;
-        return { writes, updateValues: this.readList(r.x, updates) };
+        return { writes, updateValues: this.updateValuesOf(writes, r.x) };
       }),
     };
   }
@@ -1454,6 +1448,13 @@ export class TaskSandbox {
     const batch = writer.encode(values, extra, this.shared.room());
     if (batch !== undefined) flatten(batch.text);
     return batch;
+  }
+
+  /** The values of the updates among [state, key, cleared] write triples (a clear has none), from the list x. */
+  private updateValuesOf(writes: Int32Array, x: unknown): unknown[] {
+    let updates = 0;
+    for (let i = 2; i < writes.length; i += 3) if (writes[i] === 0) updates++;
+    return this.readList(x, updates);
   }
 
   /** A list from the isolate (writeList there): n values. */
