@@ -29,6 +29,15 @@ afterAll(async () => {
  */
 const OVER = 1.2;
 
+/**
+ * How many times the slow function's time must exceed each other operator's. Unloaded it is
+ * 40 to 100 times; on a loaded machine the host's side of a fused run (building the batch's
+ * columns before the call, the results after it, and the collections this garbage causes)
+ * has shown up to a fifth of the slow function's time, once in a CI run. The faults these
+ * cases guard against leave the slow function at about nothing or at half.
+ */
+const DOMINANT = 3;
+
 // About 20 µs per record; isolates have no performance.now().
 const SLOW = 'let x = 0; for (let i = 0; i < 20000; i++) x += i % 7;';
 
@@ -69,7 +78,7 @@ describe('busy time of sandboxed operators', () => {
     expect(job.plan.tasks).toHaveLength(1);
     const { task, busy } = await metricsOnceBusy(job, 'slow');
     const slow = busy.get('slow') ?? 0;
-    for (const other of ['gen', 'cheap', 'between', 'out']) expect(slow, other).toBeGreaterThan(5 * (busy.get(other) ?? 0));
+    for (const other of ['gen', 'cheap', 'between', 'out']) expect(slow, other).toBeGreaterThan(DOMINANT * (busy.get(other) ?? 0));
     expect(slow).toBeLessThanOrEqual(task * OVER);
     expect(slow).toBeGreaterThan(task * 0.7);
   });
@@ -113,7 +122,7 @@ describe('busy time of sandboxed operators', () => {
     expect(total).toBeLessThanOrEqual(task * OVER);
     expect(total).toBeGreaterThan(task * 0.7);
     const slow = busy.get('slow') ?? 0;
-    for (const other of ['gen', 'head', 'out']) expect(slow, other).toBeGreaterThan(5 * (busy.get(other) ?? 0));
+    for (const other of ['gen', 'head', 'out']) expect(slow, other).toBeGreaterThan(DOMINANT * (busy.get(other) ?? 0));
     expect(slow).toBeGreaterThan(task * 0.7);
   });
 
@@ -131,7 +140,7 @@ describe('busy time of sandboxed operators', () => {
     );
     const { task, busy } = await metricsOnceBusy(job, 'keep');
     const split = busy.get('split') ?? 0;
-    for (const other of ['gen', 'keep', 'tag', 'out']) expect(split, other).toBeGreaterThan(5 * (busy.get(other) ?? 0));
+    for (const other of ['gen', 'keep', 'tag', 'out']) expect(split, other).toBeGreaterThan(DOMINANT * (busy.get(other) ?? 0));
     expect(split).toBeGreaterThan(task * 0.7);
     expect(split).toBeLessThanOrEqual(task * OVER);
   });

@@ -76,8 +76,8 @@ export class ChainFusion {
         const result = run(values, timestamps, ctx, shares.due());
         returned = performance.now();
         callMs = returned - started;
-        if (result.stageMs) shares.add(result.stageMs, callMs);
-        else shares.untimed(callMs);
+        if (result.stageMs) shares.add(result.stageMs, callMs, values.length);
+        else shares.untimed(callMs, values.length);
         return result;
       },
       output: outputs[last] as Output<unknown>,
@@ -118,27 +118,34 @@ export class ChainFusion {
  * It also says which batches to time. Reading the isolate's clock costs about 150 ns, two
  * or three times per record: a timed batch of cheap functions takes three times as long
  * as an untimed one. One batch in 16 cost the chained benchmark 7 % of its rate. So a
- * batch is timed once the calls since the last timed one took TIMED_EVERY times as long
- * as it did, which keeps the cost near 3 % whatever the functions do, and slow functions
- * (where the clock costs nothing) are still timed every few dozen batches.
+ * batch is timed once the untimed calls since the last timed one took TIMED_EVERY times
+ * what timing that one cost (its time beyond what its records took untimed), which keeps
+ * the cost near 2 % whatever the functions do. Slow functions, where the clock costs next
+ * to nothing, are then timed nearly every batch: a share measured on a few batches only
+ * was at the mercy of the scheduler (a thread descheduled for a few ms inside a cheap
+ * filter's clock made the filter look like a fifth of a slow flat-map's time).
  */
 export class StageShares {
   private readonly ms: Float64Array;
   private total = 0;
-  /** The last timed call's ms, and the ms of calls since; the first batch is timed. */
-  private timedMs = 0;
+  /** What timing the last timed batch cost, in ms; nothing known before the first, which is timed. */
+  private clockMs = 0;
+  /** Ms and records of the untimed calls since the last timed one. */
   private sinceTimedMs = 0;
+  private sinceTimedRecords = 0;
+  /** Untimed ms per record, from the calls before the last timed one (0: none yet). */
+  private untimedMsPerRecord = 0;
 
   constructor(stages: number) {
     this.ms = new Float64Array(stages);
   }
 
   /**
-   * Times of one batch whose call took callMs. Date.now() is wall-clock time: a clock set
-   * back or forward during the batch must not skew the shares for long, so each time is
-   * kept within the call's (plus the one millisecond a reading can add).
+   * Times of one batch of `records` whose call took callMs. Date.now() is wall-clock time:
+   * a clock set back or forward during the batch must not skew the shares for long, so
+   * each time is kept within the call's (plus the one millisecond a reading can add).
    */
-  add(stageMs: ArrayLike<number>, callMs: number): void {
+  add(stageMs: ArrayLike<number>, callMs: number, records: number): void {
     for (let s = 0; s < this.ms.length; s++) {
       const ms = Math.min(Math.max(0, stageMs[s] ?? 0), callMs + 1);
       this.ms[s] = (this.ms[s] as number) + ms;
@@ -148,18 +155,23 @@ export class StageShares {
       for (let s = 0; s < this.ms.length; s++) this.ms[s] = (this.ms[s] as number) / 2;
       this.total /= 2;
     }
-    this.timedMs = callMs;
+    if (this.sinceTimedRecords > 0) this.untimedMsPerRecord = this.sinceTimedMs / this.sinceTimedRecords;
+    // Before any untimed call there is nothing to compare with: the whole call counts as
+    // the clock's, as cautious as can be.
+    this.clockMs = this.untimedMsPerRecord > 0 ? Math.max(0, callMs - this.untimedMsPerRecord * records) : callMs;
     this.sinceTimedMs = 0;
+    this.sinceTimedRecords = 0;
   }
 
-  /** A batch that was not timed took callMs. */
-  untimed(callMs: number): void {
+  /** A batch of `records` that was not timed took callMs. */
+  untimed(callMs: number, records: number): void {
     this.sinceTimedMs += callMs;
+    this.sinceTimedRecords += records;
   }
 
   /** Whether the next batch should be timed. */
   due(): boolean {
-    return this.sinceTimedMs >= TIMED_EVERY * this.timedMs;
+    return this.sinceTimedMs >= TIMED_EVERY * this.clockMs;
   }
 
   /** The share of stage `from` and those after it. */
@@ -173,8 +185,8 @@ export class StageShares {
 
 /** Measured ms after which the shares' sums are halved. */
 const SHARES_HALVED_AFTER_MS = 200;
-/** A batch is timed once untimed calls took this many times the last timed one (see StageShares). */
-const TIMED_EVERY = 32;
+/** A batch is timed once untimed calls took this many times what timing the last one cost (see StageShares). */
+const TIMED_EVERY = 48;
 
 function fusableAt(plans: readonly ChainedOperatorPlan[], operators: readonly AnyOperator[], index: number): boolean {
   const a = operators[index];

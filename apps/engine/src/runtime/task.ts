@@ -61,6 +61,7 @@ import { BINDING, instantiateCode } from '../compile/user-code.js';
 import { Packr } from 'msgpackr';
 import { TaskSandbox, type UserCodeSettings } from './sandbox.js';
 import { ChainFusion } from './fusion.js';
+import { SAMPLE_EVERY, SampleWindow } from './sample-window.js';
 import type { FailureReport } from './protocol.js';
 import { ChannelWriter, type ChannelMemory } from './channel.js';
 import { InputGate, type ChannelStatus, type GateListener, type InputWatermark } from './input-gate.js';
@@ -211,9 +212,8 @@ export interface OperatorCounters {
   stateEntries: number;
 }
 
-/** One record in SAMPLE_EVERY is timed per operator; timing every record would cost more than it tells. */
-const SAMPLE_EVERY = 64;
 const SAMPLE_MASK = SAMPLE_EVERY - 1;
+
 
 export interface TaskMetrics {
   busyMs: number;
@@ -303,6 +303,8 @@ export class StreamTask implements GateListener {
    * ran batches can take their time out of what it scales up; `openBatches` are running.
    */
   batchMs = 0;
+  /** The head operator's sampled records (handleRecord). */
+  private readonly headSamples = new SampleWindow();
   private readonly openBatches: Array<{ readonly operator: number; nested: number }> = [];
   /** Operators that process input in batches (sandboxed map, filter, flat-map), head first. */
   private buffering: Array<{ nodeId: string; flush: () => void }> = [];
@@ -1292,7 +1294,10 @@ export class StreamTask implements GateListener {
       if (input === 0) head.processElement1(value, timestamp, kind);
       else head.processElement2(value, timestamp, kind);
     }
-    if (sampled) counters.inclusiveMs += (performance.now() - started - (this.batchMs - batches)) * SAMPLE_EVERY;
+    if (sampled) {
+      const now = performance.now();
+      counters.inclusiveMs += this.headSamples.estimate(now - started - (this.batchMs - batches), now, this.batchMs);
+    }
     this.currentRecord = undefined;
   }
 
@@ -1513,6 +1518,7 @@ interface Target {
 }
 
 class ChainedTarget implements Target {
+  private readonly samples = new SampleWindow();
   constructor(
     private readonly operator: AnyOperator,
     private readonly plan: ChainedOperatorPlan,
@@ -1525,7 +1531,8 @@ class ChainedTarget implements Target {
       const batches = this.task.batchMs;
       const started = performance.now();
       this.process(value, timestamp, kind);
-      this.counters.inclusiveMs += (performance.now() - started - (this.task.batchMs - batches)) * SAMPLE_EVERY;
+      const now = performance.now();
+      this.counters.inclusiveMs += this.samples.estimate(now - started - (this.task.batchMs - batches), now, this.task.batchMs);
     } else {
       this.process(value, timestamp, kind);
     }
