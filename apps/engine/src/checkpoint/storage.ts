@@ -74,6 +74,11 @@ export interface StoredCheckpoint {
 export class CheckpointStorage {
   constructor(readonly root: string) {}
 
+  /** Every directory directoryFor() may name for the job (its checkpoints and its savepoints). */
+  jobDirectories(jobId: string): string[] {
+    return [join(this.root, 'checkpoints', jobId), join(this.root, 'savepoints', jobId)];
+  }
+
   directoryFor(jobId: string, checkpointId: number, savepoint: boolean): string {
     return savepoint ? join(this.root, 'savepoints', jobId, `savepoint-${checkpointId}`) : join(this.root, 'checkpoints', jobId, `chk-${checkpointId}`);
   }

@@ -30,7 +30,8 @@ import { writeAtomicallySync } from '../runtime/state-files.js';
 import { sandboxAvailability } from '../runtime/sandbox.js';
 import { sandboxUnsupported } from '../compile/sandbox-support.js';
 import { LimitExceededError, parallelismProblems, type JobLimits } from './limits.js';
-import type { TaskManager } from './task-manager.js';
+import type { TaskExecutor } from './task-manager.js';
+import { processModeAvailability, processModeProblems } from './job-process.js';
 import { JobHotKeys, JobTaps } from './live-debug.js';
 
 export type JobStatus = 'running' | 'restarting' | 'finished' | 'failed' | 'cancelled';
@@ -161,7 +162,7 @@ export class Job {
     readonly id: string,
     readonly plan: ExecutionPlan,
     readonly graph: ValidatedGraph,
-    private readonly taskManager: TaskManager,
+    private readonly taskManager: TaskExecutor,
     private readonly storage: CheckpointStorage,
     private readonly now: () => number,
     private readonly log: NonNullable<JobManagerOptions['log']>,
@@ -371,7 +372,8 @@ export class Job {
     this.startedSubtasks.clear();
     this.metrics.clear();
     const restoreFor = restore ? subtaskRestores(restore, this.plan) : () => undefined;
-    const placements = this.taskManager.deploy(this.plan, this.attempt, restoreFor, (message) => this.receive(message));
+    const files = { writable: this.storage.jobDirectories(this.id), readable: restore ? [restore.directory] : [] };
+    const placements = this.taskManager.deploy(this.plan, this.attempt, restoreFor, (message) => this.receive(message), files);
     if (this.attempt > 0) {
       this.taps.redeploy();
       this.hotKeys.redeploy();
@@ -387,7 +389,7 @@ export class Job {
       const missing = placements.filter((p) => !this.startedSubtasks.has(`${p.taskId}/${p.subtaskIndex}`));
       if (missing.length === 0) return;
       const slots = [...new Set(missing.map((p) => p.slot))];
-      for (const slot of slots) void this.taskManager.recycleSlot(slot);
+      void this.taskManager.recycleSlots(this.id, slots);
       const first = missing[0] as { taskId: number; subtaskIndex: number; slot: number };
       this.onFailure(
         { message: `${missing.length} subtask(s) did not start within ${START_TIMEOUT_MS} ms (first: subtask ${first.subtaskIndex + 1} of task ${first.taskId} on slot ${first.slot}); slot(s) ${slots.join(', ')} replaced` },
@@ -604,7 +606,7 @@ export class JobManager {
   private readonly admit: JobManagerOptions['admit'];
 
   constructor(
-    private readonly taskManager: TaskManager,
+    private readonly taskManager: TaskExecutor,
     options: JobManagerOptions = {},
   ) {
     this.limits = options.limits ?? {};
@@ -744,6 +746,12 @@ export class JobManager {
       if (!sandbox.available) throw new SubmissionError(`cannot run job '${result.graph.name}': ${sandbox.reason}`, []);
       const unsupported = sandboxUnsupported(result.graph);
       if (unsupported.length > 0) throw new SubmissionError(unsupported[0]?.message ?? 'user code needs what the sandbox does not offer', unsupported);
+    }
+    if (this.taskManager.userCode.mode === 'process') {
+      const available = processModeAvailability();
+      if (!available.available) throw new SubmissionError(`cannot run job '${result.graph.name}': ${available.reason}`, []);
+      const unsupported = processModeProblems(result.graph);
+      if (unsupported.length > 0) throw new SubmissionError(unsupported[0]?.message ?? 'the job needs what a job process does not offer', unsupported);
     }
     const code = await compileUserCode(result.graph);
     if (!code.ok) throw new SubmissionError('user code does not compile', code.problems);

@@ -57,11 +57,62 @@ export interface TaskManagerOptions {
    * exchanges, 1 MiB for sandboxed functions.
    */
   readonly maxRecordBytes?: number;
+  /**
+   * Whether slots fsync the state files they write (default true). A job process runs
+   * under Node's permission model, which refuses fsync on Node 20; its parent syncs
+   * each acknowledged file instead, before the checkpoint can complete.
+   */
+  readonly durableWrites?: boolean;
 }
 
 const HEARTBEAT_INTERVAL_MS = 1000;
 
 export type JobListener = (message: FromWorker) => void;
+
+/** One subtask of a job attempt, as messages about it name it. */
+export interface SubtaskWhere {
+  readonly jobId: string;
+  readonly attempt: number;
+  readonly taskId: number;
+  readonly subtaskIndex: number;
+}
+
+/** Subtasks of one task, by task id and index. */
+export type SubtaskList = ReadonlyArray<{ readonly taskId: number; readonly subtaskIndex: number }>;
+
+/** Where one job may keep files: its checkpoints and savepoints, and the state it restores from. */
+export interface JobFileAccess {
+  /** Directories the job's subtasks write state files into (and read back from). */
+  readonly writable: readonly string[];
+  /** Directories of the state files the first deployment restores from (a savepoint of another job, say). */
+  readonly readable: readonly string[];
+}
+
+/**
+ * What the job manager needs from whatever runs subtasks: the task manager's worker
+ * threads, or a process per job (ProcessTaskManager, the 'process' user-code mode).
+ */
+export interface TaskExecutor {
+  readonly slots: number;
+  readonly userCode: UserCodeSettings;
+  deploy(
+    plan: ExecutionPlan,
+    attempt: number,
+    restore: (taskId: number, subtaskIndex: number) => SubtaskRestore | undefined,
+    listener: JobListener,
+    files?: JobFileAccess,
+  ): Placement[];
+  triggerCheckpoint(jobId: string, attempt: number, subtasks: SubtaskList, barrier: Barrier): void;
+  notifyCheckpoint(jobId: string, attempt: number, checkpointId: number, outcome: 'complete' | 'aborted'): void;
+  cancel(jobId: string, attempt?: number): void;
+  forgetAttempt(jobId: string, attempt: number): void;
+  release(jobId: string): void;
+  inspectState(where: SubtaskWhere, nodeId: string, key: Key, timeoutMs?: number): Promise<KeyInspection>;
+  sendToSubtasks(jobId: string, attempt: number, subtasks: SubtaskList, message: (where: SubtaskWhere) => ToWorker): void;
+  /** Replaces what runs the given slots of a job's attempt (subtasks that never started there). */
+  recycleSlots(jobId: string, slots: readonly number[]): Promise<void>;
+  shutdown(): Promise<void>;
+}
 
 export interface Placement {
   readonly taskId: number;
@@ -69,7 +120,7 @@ export interface Placement {
   readonly slot: number;
 }
 
-export class TaskManager {
+export class TaskManager implements TaskExecutor {
   readonly slots: number;
   /** How this task manager runs user code (engine-wide). */
   readonly userCode: UserCodeSettings;
@@ -134,7 +185,7 @@ export class TaskManager {
         maxYoungGenerationSizeMb: this.options.workerYoungGenerationMb ?? DEFAULT_YOUNG_GENERATION_MB,
         ...(this.options.maxHeapMb ? { maxOldGenerationSizeMb: this.options.maxHeapMb } : {}),
       },
-      workerData: { userCode: this.options.userCode, maxRecordBytes: this.options.maxRecordBytes } satisfies SlotSettings,
+      workerData: { userCode: this.options.userCode, maxRecordBytes: this.options.maxRecordBytes, durableWrites: this.options.durableWrites } satisfies SlotSettings,
     });
     this.online[slot] = false;
     this.lastHeard[slot] = performance.now();
@@ -217,7 +268,7 @@ export class TaskManager {
   }
 
   /** Starts a checkpoint at the given (source) subtasks. */
-  triggerCheckpoint(jobId: string, attempt: number, subtasks: ReadonlyArray<{ taskId: number; subtaskIndex: number }>, barrier: Barrier): void {
+  triggerCheckpoint(jobId: string, attempt: number, subtasks: SubtaskList, barrier: Barrier): void {
     const placements = this.placements.get(jobId)?.get(attempt) ?? [];
     for (const { taskId, subtaskIndex } of subtasks) {
       const slot = placements.find((p) => p.taskId === taskId && p.subtaskIndex === subtaskIndex)?.slot;
@@ -274,7 +325,7 @@ export class TaskManager {
    * blocked loop, or one that just ended) makes this reject.
    */
   async inspectState(
-    where: { jobId: string; attempt: number; taskId: number; subtaskIndex: number },
+    where: SubtaskWhere,
     nodeId: string,
     key: Key,
     timeoutMs = 5000,
@@ -298,12 +349,7 @@ export class TaskManager {
   }
 
   /** Sends a message to the slot of each listed subtask of a job attempt (record taps, key counting). */
-  sendToSubtasks(
-    jobId: string,
-    attempt: number,
-    subtasks: ReadonlyArray<{ taskId: number; subtaskIndex: number }>,
-    message: (where: { jobId: string; attempt: number; taskId: number; subtaskIndex: number }) => ToWorker,
-  ): void {
+  sendToSubtasks(jobId: string, attempt: number, subtasks: SubtaskList, message: (where: SubtaskWhere) => ToWorker): void {
     for (const { taskId, subtaskIndex } of subtasks) {
       const slot = this.slotOf(jobId, attempt, taskId, subtaskIndex);
       if (slot !== undefined) this.send(slot, message({ jobId, attempt, taskId, subtaskIndex }));
@@ -316,6 +362,10 @@ export class TaskManager {
    */
   async recycleSlot(slot: number): Promise<void> {
     await this.replaceSlot(slot, `task manager slot ${slot} did not respond and was replaced`);
+  }
+
+  async recycleSlots(_jobId: string, slots: readonly number[]): Promise<void> {
+    await Promise.all(slots.map((slot) => this.recycleSlot(slot)));
   }
 
   private async replaceSlot(slot: number, reason: string): Promise<void> {

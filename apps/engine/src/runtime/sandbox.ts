@@ -95,11 +95,20 @@ export interface UserCodeSettings {
   /**
    * 'trusted': in the engine's own threads, at full speed; for local, single-user use.
    * 'sandboxed': in a V8 isolate per job (the hosted default).
+   * 'process': in the job's own process, confined by Node's permission model and Linux
+   * namespaces (ProcessTaskManager); records never cross a boundary.
    */
-  readonly mode: 'trusted' | 'sandboxed';
-  /** Longest one call into user code may run (one batch of records, or one hook call), in ms. Default 1000. */
+  readonly mode: 'trusted' | 'sandboxed' | 'process';
+  /**
+   * Longest one call into user code may run (one batch of records, or one hook call), in ms.
+   * Default 1000. In 'process' mode, how long a slot of the job's process may go without
+   * answering a heartbeat (at least 5000 ms).
+   */
   readonly cpuMsPerCall?: number | undefined;
-  /** Heap of one job's isolate on one slot, in MB. Default 128. */
+  /**
+   * Heap of one job's isolate on one slot, in MB. Default 128. In 'process' mode, the
+   * resident memory of the job's whole process (default 1024).
+   */
   readonly memoryMbPerJob?: number | undefined;
   /** Largest msgpack size of a record a user function may emit, in bytes. Default 1 MiB; TaskManagerOptions.maxRecordBytes sets it. */
   readonly maxRecordBytes?: number | undefined;

@@ -187,13 +187,16 @@ export function sha256(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** Writes a file so that readers see either nothing or all of it. */
-export async function writeAtomically(path: string, bytes: Buffer | string): Promise<void> {
+/**
+ * Writes a file so that readers see either nothing or all of it; durably unless `sync` is
+ * false (then whoever relies on the file must fsync it: see TaskManagerOptions.durableWrites).
+ */
+export async function writeAtomically(path: string, bytes: Buffer | string, sync = true): Promise<void> {
   const temp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   const handle = await open(temp, 'w');
   try {
     await handle.writeFile(bytes);
-    await handle.sync();
+    if (sync) await handle.sync();
   } finally {
     await handle.close();
   }

@@ -20,6 +20,8 @@ export interface SlotSettings {
   readonly userCode?: UserCodeSettings | undefined;
   /** TaskManagerOptions.maxRecordBytes. */
   readonly maxRecordBytes?: number | undefined;
+  /** TaskManagerOptions.durableWrites (default true). */
+  readonly durableWrites?: boolean | undefined;
 }
 const settings = (workerData ?? {}) as SlotSettings;
 const tasks = new Map<string, StreamTask>();
@@ -98,7 +100,7 @@ function deploy(deployment: TaskDeployment): void {
       },
       async persist(path, bytes) {
         await mkdir(dirname(path), { recursive: true });
-        await writeAtomically(path, bytes);
+        await writeAtomically(path, bytes, settings.durableWrites !== false);
       },
       acknowledgeCheckpoint: (ack) => post({ type: 'checkpoint-ack', ...where, ack }),
       declineCheckpoint: (checkpointId, reason) => post({ type: 'checkpoint-declined', ...where, checkpointId, reason }),

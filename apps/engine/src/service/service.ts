@@ -58,7 +58,7 @@ import type {
 } from '@sluice/protocol';
 import { JobManager, StateQueryError, type Job, type StateQueryAnswer } from '../cluster/job-manager.js';
 import type { JobLimits } from '../cluster/limits.js';
-import { TaskManager } from '../cluster/task-manager.js';
+import { TaskManager, type TaskExecutor } from '../cluster/task-manager.js';
 import { authRequiredFor, bearerToken, checkAccess, DEFAULT_CORS_ORIGINS, loadOrCreateToken, type AccessPolicy } from './auth.js';
 import { badRequest, conflict, HttpError, notFound, quotedList } from './errors.js';
 import { fileAllowFor, fileGraphProblems, type FileAllowList } from './file-allow.js';
@@ -86,7 +86,7 @@ export interface EngineServiceOptions {
   /** Default: a job manager on `taskManager`, keeping checkpoints and savepoints under `<dataDir>/checkpoints`. */
   readonly jobManager?: JobManager;
   /** Default: a task manager with one slot per core, shut down by close(). */
-  readonly taskManager?: TaskManager;
+  readonly taskManager?: TaskExecutor;
   /** The admin's bearer token; when set a token is always required. Tenant tokens come from `<dataDir>/tokens.json` (tenants.ts). */
   readonly token?: string;
   /**
@@ -190,7 +190,7 @@ export async function createEngineService(options: EngineServiceOptions): Promis
 
   const ownedTaskManager = options.jobManager || options.taskManager ? undefined : new TaskManager();
   const taskManager = options.taskManager ?? ownedTaskManager;
-  const jobManager = options.jobManager ?? new JobManager(taskManager as TaskManager, { dataDir: options.dataDir, ...(options.limits ? { limits: options.limits } : {}) });
+  const jobManager = options.jobManager ?? new JobManager(taskManager as TaskExecutor, { dataDir: options.dataDir, ...(options.limits ? { limits: options.limits } : {}) });
   const limits: JobLimits = options.limits ?? jobManager.limits;
   const savepoints = new Map<string, SavepointStatus>();
   /** Pipelines are per tenant (each tenant names its own); the admin's are the engine's own `<dataDir>/pipelines`. */

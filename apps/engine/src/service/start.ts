@@ -9,6 +9,10 @@
  * the sandbox cannot load (isolated-vm missing for this Node), the engine refuses to
  * start rather than quietly running untrusted code in-process.
  *
+ * `processPerJob` runs each job in a confined process of its own instead (job-process.ts):
+ * user functions at full speed, for Linux hosts with user namespaces; jobs that need files,
+ * the network or RocksDB are refused there.
+ *
  * Kafka clusters and file directories: a trusted engine may use any (its user code could
  * open sockets and files anyway); otherwise the service's default applies (any without a
  * token, only `--kafka-allow` / `--file-allow` with one).
@@ -17,7 +21,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { JobManager, type JobManagerOptions } from '../cluster/job-manager.js';
 import { SERVICE_DEFAULT_LIMITS, type JobLimits } from '../cluster/limits.js';
-import { TaskManager } from '../cluster/task-manager.js';
+import { TaskManager, type TaskExecutor } from '../cluster/task-manager.js';
+import { DEFAULT_PROCESS_MEMORY_MB, ProcessTaskManager, processModeAvailability } from '../cluster/job-process.js';
 import { DEFAULT_CPU_MS_PER_CALL, DEFAULT_MEMORY_MB_PER_JOB, sandboxAvailability, type UserCodeSettings } from '../runtime/sandbox.js';
 import { authRequiredFor, isLoopbackHost } from './auth.js';
 import { fileAllowEntries, fileAllowFor, fileGraphProblems } from './file-allow.js';
@@ -30,7 +35,12 @@ export interface StartOptions extends Omit<EngineServiceOptions, 'dataDir' | 'jo
    * sandbox (the default). Only for an engine whose every job author is trusted.
    */
   readonly trusted?: boolean;
-  /** Sandbox bounds: CPU time per call into user code, heap per job per slot. */
+  /**
+   * Run each job in a process of its own, confined by Node's permission model and Linux
+   * namespaces, with its user functions at full speed ('process' user-code mode).
+   */
+  readonly processPerJob?: boolean;
+  /** Sandbox bounds: CPU time per call into user code, heap per job per slot (per job process: its memory). */
   readonly sandbox?: Pick<UserCodeSettings, 'cpuMsPerCall' | 'memoryMbPerJob'>;
   /** What one job may take; each unset field takes its SERVICE_DEFAULT_LIMITS value. */
   readonly limits?: JobLimits;
@@ -49,8 +59,12 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /** The user-code settings a start uses: sandboxed unless trusted was asked for. */
-export function userCodeFor(options: Pick<StartOptions, 'trusted' | 'sandbox'>): UserCodeSettings {
+export function userCodeFor(options: Pick<StartOptions, 'trusted' | 'sandbox' | 'processPerJob'>): UserCodeSettings {
+  if (options.trusted === true && options.processPerJob === true) throw new Error('--trusted and --process-per-job exclude each other: choose one way to run user code');
   if (options.trusted === true) return { mode: 'trusted' };
+  if (options.processPerJob === true) {
+    return { mode: 'process', cpuMsPerCall: options.sandbox?.cpuMsPerCall ?? DEFAULT_CPU_MS_PER_CALL, memoryMbPerJob: options.sandbox?.memoryMbPerJob ?? DEFAULT_PROCESS_MEMORY_MB };
+  }
   return {
     mode: 'sandboxed',
     cpuMsPerCall: options.sandbox?.cpuMsPerCall ?? DEFAULT_CPU_MS_PER_CALL,
@@ -71,9 +85,16 @@ export async function startEngineService(options: StartOptions = {}): Promise<En
       );
     }
   }
+  if (userCode.mode === 'process') {
+    const available = processModeAvailability();
+    if (!available.available) throw new Error(`--process-per-job cannot confine jobs here: ${available.reason}`);
+  }
   const limits: JobLimits = { ...SERVICE_DEFAULT_LIMITS, ...definedOnly(options.limits ?? {}) };
   // Working RocksDB instances beside the checkpoints, so checkpoints hard-link their files instead of copying.
-  const taskManager = new TaskManager({ slots: options.slots, localStateDirectory: join(dataDir, 'local-state'), userCode, maxRecordBytes: limits.maxRecordBytes });
+  const taskManager: TaskExecutor =
+    userCode.mode === 'process'
+      ? new ProcessTaskManager({ userCode, maxRecordBytes: limits.maxRecordBytes, ...(options.slots !== undefined ? { slotsPerJob: options.slots } : {}) })
+      : new TaskManager({ slots: options.slots, localStateDirectory: join(dataDir, 'local-state'), userCode, maxRecordBytes: limits.maxRecordBytes });
   try {
     // The job manager applies the allow-list too, so `--resume` does not restart a job whose cluster is no longer allowed.
     const authRequired = options.requireToken ?? authRequiredFor(options.host ?? '127.0.0.1', options.token);
@@ -142,7 +163,9 @@ export async function serveEngine(options: StartOptions, io: ServeIo): Promise<n
   io.stdout(`  telemetry    Socket.IO on ${service.url}\n`);
   io.stdout(`  metrics      ${service.url}/metrics\n`);
   const userCode = userCodeFor(options);
-  if (userCode.mode === 'sandboxed') {
+  if (userCode.mode === 'process') {
+    io.stdout(`  user code    a confined process per job (${userCode.memoryMbPerJob ?? DEFAULT_PROCESS_MEMORY_MB} MB per job; no files, network or RocksDB for its jobs yet; --process-per-job)\n`);
+  } else if (userCode.mode === 'sandboxed') {
     io.stdout(`  user code    sandboxed (${userCode.cpuMsPerCall ?? DEFAULT_CPU_MS_PER_CALL} ms CPU per call, ${userCode.memoryMbPerJob ?? DEFAULT_MEMORY_MB_PER_JOB} MB heap per job; --trusted runs it in-process)\n`);
   } else {
     io.stdout('  user code    trusted: runs in the engine\'s own threads (--trusted); only for code you trust\n');

@@ -43,7 +43,17 @@ interface RawDb {
 }
 
 const require = createRequire(import.meta.url);
-const { RocksLevel } = require('@nxtedition/rocksdb') as { RocksLevel: new (location: string, options?: object) => RawDb };
+type RocksLevelClass = new (location: string, options?: object) => RawDb;
+let rocksLevel: RocksLevelClass | undefined;
+/**
+ * Loaded on first open, not on import: a slot of a job process runs without native
+ * addons (Node's permission model refuses to load them), and it must still load the
+ * task runtime that imports this module, for jobs whose state lives on the heap.
+ */
+function loadRocksLevel(): RocksLevelClass {
+  rocksLevel ??= (require('@nxtedition/rocksdb') as { RocksLevel: RocksLevelClass }).RocksLevel;
+  return rocksLevel;
+}
 
 export interface RowScan {
   next(chunk: number): { rows: Array<Buffer | undefined>; finished: boolean };
@@ -70,7 +80,7 @@ export class RocksDb {
   ) {}
 
   static async open(location: string, tuning: RocksDbTuning = {}): Promise<RocksDb> {
-    const raw = new RocksLevel(location, {});
+    const raw = new (loadRocksLevel())(location, {});
     await raw.open({
       createIfMissing: true,
       compaction: 'level',

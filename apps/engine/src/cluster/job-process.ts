@@ -1,0 +1,532 @@
+/**
+ * The 'process' user-code mode: every job runs in a process of its own, and its user
+ * functions run there at full speed, in the slots' own threads, as trusted code does.
+ * What keeps them in is the process, not a boundary records cross:
+ *
+ *   engine process                        job process (one per job)
+ *   ┌───────────────────────────┐  IPC    ┌─────────────────────────────────────┐
+ *   │ JobManager                │ ──────▶ │ job-host.ts: a TaskManager of its   │
+ *   │ ProcessTaskManager ───────┼─────────│ own; slots are worker threads that  │
+ *   │  · checks every message   │ ◀────── │ run subtasks and user code          │
+ *   │  · fsyncs acked state     │         │                                     │
+ *   │  · watches resident memory│         │ Node permission model: reads only   │
+ *   └───────────────────────────┘         │ the engine's code and the job's own │
+ *                                         │ state; writes only the latter; no   │
+ *                                         │ child processes, no addons          │
+ *                                         │ Linux namespaces (unshare): no      │
+ *                                         │ network, no other process visible   │
+ *                                         │ environment: empty                  │
+ *                                         └─────────────────────────────────────┘
+ *
+ * A job process can do anything to itself: the engine treats what it says as untrusted
+ * (messages about another job, state files outside the job's directories and malformed
+ * messages stop it), and stops it when it outgrows its memory or when a slot stops
+ * answering heartbeats (a user function that never returns).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { delimiter, dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Key, KeyInspection } from '@sluice/operators';
+import type { ValidatedGraph } from '@sluice/graph-model';
+import type { ExecutionPlan } from '../compile/plan.js';
+import type { Barrier } from '../runtime/messages.js';
+import type { FromWorker, ToWorker } from '../runtime/protocol.js';
+import type { UserCodeSettings } from '../runtime/sandbox.js';
+import type { SubtaskRestore } from '../runtime/task.js';
+import type { JobFileAccess, JobListener, Placement, SubtaskList, SubtaskWhere, TaskExecutor } from './task-manager.js';
+
+export const DEFAULT_PROCESS_MEMORY_MB = 1024;
+/**
+ * A slot's heartbeat timeout never goes below this: a loaded machine answers late, and a
+ * slot's first answer waits for its thread to start and load the engine (the process
+ * starts its slots at once, before the job's deployment arrives).
+ */
+const MIN_HEARTBEAT_TIMEOUT_MS = 5000;
+const MEMORY_CHECK_MS = 200;
+
+/** What the engine sends a job process. */
+export type ToJobHost =
+  | {
+      readonly type: 'deploy';
+      readonly plan: ExecutionPlan;
+      readonly attempt: number;
+      /** By task id, then subtask index. */
+      readonly restores: ReadonlyArray<ReadonlyArray<SubtaskRestore | undefined>>;
+    }
+  | { readonly type: 'trigger-checkpoint'; readonly attempt: number; readonly subtasks: SubtaskList; readonly barrier: Barrier }
+  | { readonly type: 'notify-checkpoint'; readonly attempt: number; readonly checkpointId: number; readonly outcome: 'complete' | 'aborted' }
+  | { readonly type: 'cancel'; readonly attempt?: number | undefined }
+  | { readonly type: 'forget-attempt'; readonly attempt: number }
+  | {
+      readonly type: 'inspect-state';
+      readonly requestId: number;
+      readonly where: SubtaskWhere;
+      readonly nodeId: string;
+      readonly key: Key;
+      readonly timeoutMs: number;
+    }
+  | { readonly type: 'to-subtasks'; readonly attempt: number; readonly messages: ReadonlyArray<{ taskId: number; subtaskIndex: number; message: ToWorker }> };
+
+/** What a job process sends the engine. */
+export type FromJobHost =
+  | { readonly type: 'worker'; readonly message: FromWorker }
+  | { readonly type: 'inspection'; readonly requestId: number; readonly inspection?: KeyInspection | undefined; readonly error?: string | undefined };
+
+/** How a job process starts (its first argument, as JSON). */
+export interface JobHostSettings {
+  readonly jobId: string;
+  readonly slots: number;
+  readonly maxHeapMb: number;
+  readonly heartbeatTimeoutMs: number;
+  readonly maxRecordBytes?: number | undefined;
+}
+
+export type ProcessAvailability = { readonly available: true; readonly unshare: string } | { readonly available: false; readonly reason: string };
+
+let availability: ProcessAvailability | undefined;
+
+/**
+ * Whether job processes can be confined here: Linux, util-linux's unshare, and user
+ * namespaces this user may create (some distributions turn them off for unprivileged
+ * users, e.g. Ubuntu 24.04's AppArmor default).
+ */
+export function processModeAvailability(): ProcessAvailability {
+  if (availability) return availability;
+  if (process.platform !== 'linux') {
+    availability = { available: false, reason: `the 'process' user-code mode confines jobs with Linux namespaces, and this is ${process.platform}` };
+    return availability;
+  }
+  const unshare = (process.env['PATH'] ?? '/usr/bin:/bin')
+    .split(delimiter)
+    .map((dir) => join(dir, 'unshare'))
+    .find((path) => isAbsolute(path) && existsSync(path));
+  if (!unshare) {
+    availability = { available: false, reason: "the 'process' user-code mode needs unshare (util-linux) on the PATH" };
+    return availability;
+  }
+  const probe = spawnSync(unshare, [...NAMESPACES, 'true'], { env: {}, encoding: 'utf8', timeout: 10_000 });
+  availability =
+    probe.status === 0
+      ? { available: true, unshare }
+      : { available: false, reason: `this user cannot create the namespaces a job process runs in (unshare ${NAMESPACES.join(' ')} said: ${(probe.stderr || probe.error?.message || `exit ${probe.status}`).trim()})` };
+  return availability;
+}
+
+/** A user namespace (so no privilege is needed), with its own network (loopback only, down) and process ids. */
+const NAMESPACES = ['--map-root-user', '--net', '--pid', '--fork', '--kill-child'];
+
+/** Node 20 calls the permission model experimental; 22.13+ and 23.5+ name the flag --permission. */
+function permissionFlag(): string {
+  return process.allowedNodeEnvironmentFlags.has('--permission') ? '--permission' : '--experimental-permission';
+}
+
+/**
+ * What a job process may read to load the engine: the engine's package, every
+ * node_modules directory its imports resolve through, and the packages those link to
+ * (workspace packages are symlinks). Not the directories around them, which may hold
+ * the engine's data (tokens, other jobs' state).
+ */
+function codeDirectories(): string[] {
+  const engineRoot = fileURLToPath(new URL('../../', import.meta.url));
+  const found = new Set<string>([realpathSync(engineRoot)]);
+  for (let dir = engineRoot; ; dir = dirname(dir)) {
+    const modules = join(dir, 'node_modules');
+    if (existsSync(modules)) {
+      found.add(realpathSync(modules));
+      for (const entry of readdirSync(modules, { withFileTypes: true })) {
+        const scoped = entry.name.startsWith('@') && entry.isDirectory() ? readdirSync(join(modules, entry.name), { withFileTypes: true }).map((e) => ({ e, at: join(modules, entry.name, e.name) })) : [{ e: entry, at: join(modules, entry.name) }];
+        for (const { e, at } of scoped) if (e.isSymbolicLink()) found.add(realpathSync(at));
+      }
+    }
+    if (dirname(dir) === dir) break;
+  }
+  return [...found];
+}
+
+let codeReads: string[] | undefined;
+/** codeDirectories() and their package.json files, read from disk once: they do not move while the engine runs. */
+function codeReadPaths(): string[] {
+  if (!codeReads) {
+    const code = codeDirectories();
+    codeReads = [...code, ...packageFiles(code)];
+  }
+  return codeReads;
+}
+
+/** The package.json files Node's module resolution reads on the way up from the engine's code. */
+function packageFiles(directories: readonly string[]): string[] {
+  const files = new Set<string>();
+  for (const start of directories) {
+    for (let dir = start; ; dir = dirname(dir)) {
+      const file = join(dir, 'package.json');
+      if (existsSync(file)) files.add(file);
+      if (dirname(dir) === dir) break;
+    }
+  }
+  return [...files];
+}
+
+/** A process and all its descendants, from /proc (Linux); processes that end meanwhile are left out. */
+export function processTree(pid: number): number[] {
+  const found: number[] = [];
+  const stack = [pid];
+  while (stack.length > 0) {
+    const at = stack.pop() as number;
+    try {
+      for (const task of readdirSync(`/proc/${at}/task`)) {
+        for (const child of readFileSync(`/proc/${at}/task/${task}/children`, 'utf8').split(' ')) if (child.trim() !== '') stack.push(Number(child));
+      }
+      found.push(at);
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return found;
+}
+
+function residentBytesOfTree(pid: number): number {
+  let total = 0;
+  for (const at of processTree(pid)) {
+    try {
+      const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${at}/status`, 'utf8'));
+      if (match) total += Number(match[1]) * 1024;
+    } catch {
+      // Ended since.
+    }
+  }
+  return total;
+}
+
+const WORKER_TYPES = new Set<string>([
+  'started',
+  'finished',
+  'cancelled',
+  'awaiting-final-commit',
+  'failed',
+  'checkpoint-ack',
+  'checkpoint-declined',
+  'collect',
+  'print',
+  'metrics',
+  'tap-records',
+  'hot-keys',
+  'log',
+]);
+
+const within = (path: string, directories: readonly string[]) => directories.some((dir) => resolve(path).startsWith(resolve(dir) + sep));
+
+/** Why a message from a job process is refused, or undefined when it may reach the job manager. */
+export function refusal(message: unknown, jobId: string, files: JobFileAccess): string | undefined {
+  if (typeof message !== 'object' || message === null) return 'a message that is not an object';
+  const m = message as { type?: unknown; jobId?: unknown; attempt?: unknown; ack?: { file?: unknown; native?: unknown } };
+  if (typeof m.type !== 'string' || !WORKER_TYPES.has(m.type)) return `a message of unknown type ${JSON.stringify(m.type)}`;
+  if (m.jobId !== jobId) return `a '${m.type}' message about another job (${JSON.stringify(m.jobId)})`;
+  if (typeof m.attempt !== 'number') return `a '${m.type}' message without an attempt number`;
+  if (m.type === 'checkpoint-ack') {
+    if (typeof m.ack?.file !== 'string' || !within(m.ack.file, files.writable)) return `a checkpoint acknowledgement naming a state file outside the job's directories (${JSON.stringify(m.ack?.file)})`;
+    if (m.ack.native !== undefined) return 'a checkpoint acknowledgement with native (RocksDB) state, which job processes do not have';
+  }
+  return undefined;
+}
+
+/** fsync, which Node 20's permission model refuses the job process. */
+async function syncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Graph problems that keep a job out of a job process (in what it needs, not what it does). */
+export function processModeProblems(graph: ValidatedGraph): Array<{ path: string; message: string; nodeId?: string }> {
+  const problems: Array<{ path: string; message: string; nodeId?: string }> = [];
+  for (const node of graph.nodes) {
+    for (const endpoint of node.definition.endpoints ?? []) {
+      problems.push({
+        path: `nodes[${node.index}].config.${endpoint.field}`,
+        message:
+          `operator '${node.id}' (${node.definition.type}) needs ${endpoint.kind === 'file-path' ? 'a file' : 'the network'}, and a job process has neither yet: ` +
+          "run the job on an engine whose user code is 'sandboxed' (the hosted default)",
+        nodeId: node.id,
+      });
+    }
+  }
+  if (graph.job.stateBackend.type === 'rocksdb') {
+    problems.push({
+      path: 'job.stateBackend.type',
+      message: "the RocksDB state backend is native code, which a job process may not load: use the heap backend, or an engine whose user code is 'sandboxed'",
+    });
+  }
+  return problems;
+}
+
+export interface ProcessTaskManagerOptions {
+  /** cpuMsPerCall and memoryMbPerJob, as UserCodeSettings describes them for 'process'. */
+  readonly userCode?: Omit<UserCodeSettings, 'mode'>;
+  /** Slots of each job process; default: one per core, at most one per subtask. */
+  readonly slotsPerJob?: number;
+  /** As TaskManagerOptions.maxRecordBytes, inside each job process. */
+  readonly maxRecordBytes?: number;
+}
+
+interface JobProcess {
+  readonly child: ChildProcess;
+  readonly files: JobFileAccess;
+  listener: JobListener;
+  /** Messages reach the job manager in order; an acknowledged state file is synced first. */
+  delivered: Promise<void>;
+  attempts: Set<number>;
+  placements: Map<number, Placement[]>;
+  /** Set once the engine stopped the process on purpose, so its exit is not reported as a crash. */
+  stopping?: string;
+  memoryTimer: NodeJS.Timeout;
+}
+
+/** Runs each job in a confined process of its own (see the top of this file). */
+export class ProcessTaskManager implements TaskExecutor {
+  readonly slots = availableParallelism();
+  readonly userCode: UserCodeSettings;
+  private readonly jobs = new Map<string, JobProcess>();
+  private readonly inspections = new Map<number, (message: Extract<FromJobHost, { type: 'inspection' }>) => void>();
+  private nextRequest = 0;
+  private closed = false;
+
+  constructor(private readonly options: ProcessTaskManagerOptions = {}) {
+    this.userCode = { ...options.userCode, mode: 'process' };
+  }
+
+  private get memoryMb(): number {
+    return this.userCode.memoryMbPerJob ?? DEFAULT_PROCESS_MEMORY_MB;
+  }
+
+  deploy(
+    plan: ExecutionPlan,
+    attempt: number,
+    restore: (taskId: number, subtaskIndex: number) => SubtaskRestore | undefined,
+    listener: JobListener,
+    files: JobFileAccess = { writable: [], readable: [] },
+  ): Placement[] {
+    if (this.closed) throw new Error('the task manager is shut down');
+    let job = this.jobs.get(plan.jobId);
+    if (job && job.child.exitCode === null && job.child.signalCode === null && job.stopping === undefined) job.listener = listener;
+    else job = this.start(plan, listener, files);
+    const restores = plan.tasks.map((t) => t.subtasks.map((s) => restore(t.id, s.index)));
+    const slots = this.slotsFor(plan);
+    let next = 0;
+    const placements = plan.tasks.flatMap((t) => t.subtasks.map((s) => ({ taskId: t.id, subtaskIndex: s.index, slot: next++ % slots })));
+    job.attempts.add(attempt);
+    job.placements.set(attempt, placements);
+    this.send(job, { type: 'deploy', plan, attempt, restores });
+    return placements;
+  }
+
+  private slotsFor(plan: ExecutionPlan): number {
+    const subtasks = plan.tasks.reduce((n, t) => n + t.parallelism, 0);
+    return Math.max(1, Math.min(this.options.slotsPerJob ?? availableParallelism(), subtasks));
+  }
+
+  private start(plan: ExecutionPlan, listener: JobListener, files: JobFileAccess): JobProcess {
+    const available = processModeAvailability();
+    if (!available.available) throw new Error(available.reason);
+    const jobId = plan.jobId;
+    const settings: JobHostSettings = {
+      jobId,
+      slots: this.slotsFor(plan),
+      // Below the process's limit, so that one slot's runaway heap ends as V8's own out-of-memory error.
+      maxHeapMb: Math.max(64, Math.floor(this.memoryMb / 2)),
+      heartbeatTimeoutMs: Math.max(MIN_HEARTBEAT_TIMEOUT_MS, this.userCode.cpuMsPerCall ?? MIN_HEARTBEAT_TIMEOUT_MS),
+      maxRecordBytes: this.options.maxRecordBytes,
+    };
+    // The job process may not create its own directories' parents.
+    for (const dir of files.writable) mkdirSync(dir, { recursive: true });
+    const reads = [...codeReadPaths(), ...files.writable, ...files.readable];
+    const args = [
+      ...NAMESPACES,
+      process.execPath,
+      permissionFlag(),
+      ...reads.map((path) => `--allow-fs-read=${path.endsWith('package.json') ? path : `${path}${sep}`}`),
+      ...files.writable.map((path) => `--allow-fs-write=${path}${sep}`),
+      '--allow-worker',
+      `--max-old-space-size=${this.memoryMb}`,
+      '--no-warnings',
+      fileURLToPath(new URL('./job-host.js', import.meta.url)),
+      JSON.stringify(settings),
+    ];
+    const child = spawn(available.unshare, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced', env: {} });
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (text: string) => {
+      stderr = (stderr + text).slice(-4000);
+    });
+    const job: JobProcess = {
+      child,
+      files,
+      listener,
+      delivered: Promise.resolve(),
+      attempts: new Set(),
+      placements: new Map(),
+      memoryTimer: setInterval(() => {
+        if (child.pid === undefined) return;
+        const bytes = residentBytesOfTree(child.pid);
+        if (bytes > this.memoryMb * 1024 * 1024) {
+          this.stop(job, `job ${jobId}'s process used ${Math.round(bytes / 1048576)} MB of memory, above its limit of ${this.memoryMb} MB (userCode.memoryMbPerJob); it was stopped`);
+        }
+      }, MEMORY_CHECK_MS),
+    };
+    job.memoryTimer.unref();
+    this.jobs.set(jobId, job);
+    child.on('message', (raw: unknown) => this.receive(job, jobId, raw));
+    child.on('exit', (code, signal) => {
+      clearInterval(job.memoryTimer);
+      if (this.jobs.get(jobId) === job) this.jobs.delete(jobId);
+      const reason =
+        job.stopping ??
+        `job ${jobId}'s process exited (${signal ? `signal ${signal}` : `code ${String(code)}`})${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' ')}` : ''}`;
+      if (job.stopping === 'released' || this.closed) return;
+      for (const attempt of job.attempts) this.fail(job, jobId, attempt, reason);
+    });
+    child.on('error', (error) => this.stop(job, `job ${jobId}'s process could not start: ${error.message}`));
+    return job;
+  }
+
+  private receive(job: JobProcess, jobId: string, raw: unknown): void {
+    const envelope = (typeof raw === 'object' && raw !== null ? raw : {}) as Partial<FromJobHost>;
+    if (envelope.type === 'inspection') {
+      this.inspections.get(envelope.requestId as number)?.(envelope as Extract<FromJobHost, { type: 'inspection' }>);
+      return;
+    }
+    const message = envelope.type === 'worker' ? envelope.message : undefined;
+    const refused = refusal(message, jobId, job.files);
+    if (refused !== undefined) {
+      this.stop(job, `job ${jobId}'s process sent ${refused}; the engine stopped it`);
+      return;
+    }
+    const valid = message as FromWorker;
+    job.delivered = job.delivered.then(async () => {
+      if (valid.type === 'checkpoint-ack') {
+        try {
+          await syncFile(valid.ack.file);
+        } catch (error) {
+          this.stop(job, `job ${jobId}: cannot sync state file ${valid.ack.file}: ${error instanceof Error ? error.message : String(error)}`);
+          return;
+        }
+      }
+      if (job.stopping !== undefined) return;
+      try {
+        job.listener(valid);
+      } catch (error) {
+        this.stop(job, `job ${jobId}'s process sent a '${valid.type}' message the engine could not take (${error instanceof Error ? error.message : String(error)}); the engine stopped it`);
+      }
+    });
+  }
+
+  private fail(job: JobProcess, jobId: string, attempt: number, message: string): void {
+    job.listener({ type: 'failed', jobId, attempt, taskId: 0, subtaskIndex: 0, failure: { message, jobId } });
+  }
+
+  /** Kills a job process; its attempts fail with `reason` (unless the job was released). */
+  private stop(job: JobProcess, reason: string): void {
+    if (job.stopping !== undefined) return;
+    job.stopping = reason;
+    job.child.kill('SIGKILL');
+  }
+
+  private send(job: JobProcess, message: ToJobHost): void {
+    if (job.child.connected) job.child.send(message);
+  }
+
+  private job(jobId: string): JobProcess | undefined {
+    const job = this.jobs.get(jobId);
+    return job && job.stopping === undefined ? job : undefined;
+  }
+
+  triggerCheckpoint(jobId: string, attempt: number, subtasks: SubtaskList, barrier: Barrier): void {
+    const job = this.job(jobId);
+    if (job) this.send(job, { type: 'trigger-checkpoint', attempt, subtasks, barrier });
+  }
+
+  notifyCheckpoint(jobId: string, attempt: number, checkpointId: number, outcome: 'complete' | 'aborted'): void {
+    const job = this.job(jobId);
+    if (job) this.send(job, { type: 'notify-checkpoint', attempt, checkpointId, outcome });
+  }
+
+  cancel(jobId: string, attempt?: number): void {
+    const job = this.job(jobId);
+    if (job) this.send(job, { type: 'cancel', attempt });
+  }
+
+  forgetAttempt(jobId: string, attempt: number): void {
+    const job = this.job(jobId);
+    if (!job) return;
+    job.attempts.delete(attempt);
+    job.placements.delete(attempt);
+    this.send(job, { type: 'forget-attempt', attempt });
+  }
+
+  release(jobId: string): void {
+    const job = this.jobs.get(jobId);
+    if (!job) return;
+    this.jobs.delete(jobId);
+    if (job.stopping === undefined) {
+      job.stopping = 'released';
+      job.child.kill('SIGKILL');
+    }
+  }
+
+  async inspectState(where: SubtaskWhere, nodeId: string, key: Key, timeoutMs = 5000): Promise<KeyInspection> {
+    const job = this.job(where.jobId);
+    if (!job) throw new Error(`job ${where.jobId} has no running process`);
+    const requestId = this.nextRequest++;
+    try {
+      return await new Promise<KeyInspection>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`subtask ${where.subtaskIndex} did not answer the state query within ${timeoutMs} ms`)), timeoutMs + 1000);
+        this.inspections.set(requestId, (answer) => {
+          clearTimeout(timer);
+          if (answer.inspection) resolve(answer.inspection);
+          else reject(new Error(typeof answer.error === 'string' ? answer.error : 'the state query failed'));
+        });
+        this.send(job, { type: 'inspect-state', requestId, where, nodeId, key, timeoutMs });
+      });
+    } finally {
+      this.inspections.delete(requestId);
+    }
+  }
+
+  sendToSubtasks(jobId: string, attempt: number, subtasks: SubtaskList, message: (where: SubtaskWhere) => ToWorker): void {
+    const job = this.job(jobId);
+    if (!job) return;
+    this.send(job, { type: 'to-subtasks', attempt, messages: subtasks.map((s) => ({ ...s, message: message({ jobId, attempt, ...s }) })) });
+  }
+
+  /** A job process whose subtasks did not start is replaced as a whole: the next deployment starts a fresh one. */
+  recycleSlots(jobId: string): Promise<void> {
+    const job = this.job(jobId);
+    if (job) this.stop(job, `job ${jobId}'s process did not start its subtasks and was replaced`);
+    return Promise.resolve();
+  }
+
+  /** The pid of a job's process (its unshare), for tests. */
+  pidOf(jobId: string): number | undefined {
+    return this.jobs.get(jobId)?.child.pid;
+  }
+
+  async shutdown(): Promise<void> {
+    this.closed = true;
+    const exits = [...this.jobs.values()].map((job) => {
+      job.stopping ??= 'released';
+      return new Promise<void>((resolve) => {
+        if (job.child.exitCode !== null || job.child.signalCode !== null) resolve();
+        else {
+          job.child.once('exit', () => resolve());
+          job.child.kill('SIGKILL');
+        }
+      });
+    });
+    this.jobs.clear();
+    await Promise.all(exits);
+  }
+}

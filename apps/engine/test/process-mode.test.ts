@@ -1,0 +1,271 @@
+/**
+ * The 'process' user-code mode: each job runs in a process of its own, confined by Node's
+ * permission model and Linux namespaces (job-process.ts). User code there runs at full
+ * speed and can do anything to its own process; what it must not reach is everything
+ * else: files, the network, other processes, the engine's environment, other jobs. Each
+ * hostile function below runs as its own job while a well-behaved neighbour job runs
+ * beside it (in a process of its own), and the neighbour keeps producing the right output.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JobGraphDocument } from '@sluice/graph-model';
+import { waitFor } from './wait.js';
+import { JobManager, ProcessTaskManager, processModeAvailability, SubmissionError, type Job } from '@sluice/engine';
+
+const SECRET = 'engine-secret-7f3a';
+let dataDir: string;
+let outside: string;
+let taskManager: ProcessTaskManager;
+let jobs: JobManager;
+
+beforeAll(() => {
+  // The engine's own environment must not reach a job process.
+  process.env['SLUICE_TEST_SECRET'] = SECRET;
+  dataDir = mkdtempSync(join(tmpdir(), 'sluice-process-mode-'));
+  outside = mkdtempSync(join(tmpdir(), 'sluice-process-outside-'));
+  writeFileSync(join(outside, 'private.txt'), SECRET);
+  taskManager = new ProcessTaskManager({ userCode: { cpuMsPerCall: 1000, memoryMbPerJob: 512 }, slotsPerJob: 1 });
+  jobs = new JobManager(taskManager, { dataDir });
+});
+afterAll(async () => {
+  await taskManager.shutdown();
+  delete process.env['SLUICE_TEST_SECRET'];
+  rmSync(dataDir, { recursive: true, force: true });
+  rmSync(outside, { recursive: true, force: true });
+});
+
+function mapJob(fn: string, count = 3, ratePerSecond = 0): JobGraphDocument {
+  return {
+    schemaVersion: 1,
+    name: 'map job',
+    nodes: [
+      { id: 'gen', type: 'generator', config: { profile: 'sequence', count, ratePerSecond, keys: 10 } },
+      { id: 'fn', type: 'map', config: { fn } },
+      { id: 'out', type: 'collect-sink', config: { name: 'out', maxRecords: 1_000_000 } },
+    ],
+    edges: [
+      { id: 'e1', source: 'gen', target: 'fn' },
+      { id: 'e2', source: 'fn', target: 'out' },
+    ],
+  };
+}
+
+/** A map whose every record runs `expression` and emits its result, or how it was refused. */
+const attempt = (expression: string) => mapJob(`(v) => { try { return String(${expression}); } catch (e) { return 'refused: ' + (e.code ?? e.message); } }`);
+
+const values = (job: Job) => job.results('out').map((r) => r.value);
+
+async function settle(job: Job): Promise<void> {
+  await job.done;
+  await new Promise((r) => setTimeout(r, 150));
+}
+
+async function withNeighbour(hostile: (neighbourId: string) => Promise<void>): Promise<void> {
+  const neighbour = await jobs.submit({ ...mapJob('(v) => ({ id: v.id, doubled: v.value * 2 })', 200, 400), name: 'neighbour' });
+  await hostile(neighbour.id);
+  expect(await neighbour.done).toBe('finished');
+  await new Promise((r) => setTimeout(r, 150));
+  const rows = values(neighbour) as Array<{ id: number; doubled: number }>;
+  expect(rows).toHaveLength(200);
+  expect(rows.every((r) => r.doubled === r.id * 2)).toBe(true);
+}
+
+const available = processModeAvailability().available;
+
+describe.skipIf(!available)('a job process runs user code at full speed and gives the same results', () => {
+  it('runs a chained map job to the same output as trusted code', async () => {
+    const job = await jobs.submit(mapJob('(v) => ({ id: v.id, value: v.value * 3 })', 5000));
+    await settle(job);
+    expect(job.failure).toBeUndefined();
+    const rows = values(job) as Array<{ id: number; value: number }>;
+    expect(rows).toHaveLength(5000);
+    expect(rows.every((r) => r.value === r.id * 3)).toBe(true);
+  });
+
+  it('stops with a savepoint and a new job restores the counts from it', async () => {
+    const counting = (count: number, rate: number): JobGraphDocument => ({
+      schemaVersion: 1,
+      name: 'counting',
+      // Periodic checkpoints as well: state files written by the job process, acknowledged through the engine's checks.
+      job: { checkpointing: { enabled: true, intervalMs: 200 } },
+      nodes: [
+        { id: 'gen', type: 'generator', config: { profile: 'sequence', count, ratePerSecond: rate, keys: 1 } },
+        { id: 'k', type: 'key-by', config: { key: { kind: 'field', field: 'key' } } },
+        {
+          id: 'fn',
+          type: 'keyed-process',
+          config: { fn: '({ processElement(v, ctx) { const s = ctx.state("n"); const n = (s.value() ?? 0) + 1; s.update(n); ctx.collect(n); } })', states: [{ kind: 'value', name: 'n' }] },
+        },
+        { id: 'out', type: 'collect-sink', config: { name: 'out', maxRecords: 1_000_000 } },
+      ],
+      edges: [
+        { id: 'e1', source: 'gen', target: 'k' },
+        { id: 'e2', source: 'k', target: 'fn' },
+        { id: 'e3', source: 'fn', target: 'out' },
+      ],
+    });
+    const first = await jobs.submit(counting(1_000_000, 500));
+    expect(await waitFor(() => first.checkpoints().filter((c) => c.status === 'completed').length >= 2, 15_000)).toBe(true);
+    const savepoint = await first.stopWithSavepoint();
+    await settle(first);
+    const before = values(first) as number[];
+    expect(before.length).toBeGreaterThan(0);
+    expect(before).toEqual(before.map((_, i) => i + 1));
+    // The state file is in the job's own savepoint directory.
+    expect(savepoint.directory.startsWith(join(dataDir, 'savepoints', first.id))).toBe(true);
+    expect(readdirSync(savepoint.directory).some((f) => f.endsWith('.state'))).toBe(true);
+    // The generator resumes after the records the savepoint covers, and the counts go on from there.
+    const second = await jobs.submit(counting(before.length + 50, 0), { restoreFrom: savepoint.directory });
+    await settle(second);
+    expect(second.failure).toBeUndefined();
+    expect(values(second)).toEqual(Array.from({ length: 50 }, (_, i) => before.length + i + 1));
+  });
+});
+
+describe.skipIf(!available)('hostile user functions in a job process are blocked or contained, and other jobs keep running', () => {
+  const blocked: Array<[string, () => string, RegExp]> = [
+    ['reads a file outside the job (fs.readFileSync)', () => `process.getBuiltinModule('fs').readFileSync(${JSON.stringify(join(outside, 'private.txt'))}, 'utf8')`, /^refused: ERR_ACCESS_DENIED$/],
+    ['reads /etc/passwd', () => "process.getBuiltinModule('fs').readFileSync('/etc/passwd', 'utf8')", /^refused: ERR_ACCESS_DENIED$/],
+    ["lists the engine's data directory", () => `process.getBuiltinModule('fs').readdirSync(${JSON.stringify(dataDir)})`, /^refused: ERR_ACCESS_DENIED$/],
+    ['writes a file outside the job', () => `process.getBuiltinModule('fs').writeFileSync(${JSON.stringify(join(outside, 'written.txt'))}, 'x')`, /^refused: ERR_ACCESS_DENIED$/],
+    ['spawns a process (child_process)', () => "process.getBuiltinModule('child_process').execSync('id')", /^refused: ERR_ACCESS_DENIED$/],
+    ['reaches internal bindings (process.binding)', () => "process.binding('fs')", /^refused: ERR_ACCESS_DENIED$/],
+    ['loads a native addon (process.dlopen)', () => "process.dlopen({ exports: {} }, '/usr/lib/x86_64-linux-gnu/libc.so.6')", /^refused: ERR_DLOPEN_DISABLED$/],
+    ["opens an inspector session on its process's main thread", () => "new (process.getBuiltinModule('inspector').Session)().connectToMainThread()", /^refused: ERR_ACCESS_DENIED$/],
+    ['signals the engine process (process.kill)', () => `process.kill(${process.pid}, 'SIGTERM')`, /^refused: ESRCH$/],
+    ["reads the engine's environment", () => 'JSON.stringify(process.env)', /^(?!.*engine-secret).*$/],
+    ['reaches process through this.constructor.constructor and sees only its own namespace', () => "v.constructor.constructor('return process')().pid", /^1$/],
+  ];
+
+  it.each(blocked)('%s', async (_name, expression, expected) => {
+    await withNeighbour(async () => {
+      const job = await jobs.submit(attempt(expression()));
+      await settle(job);
+      expect(job.failure).toBeUndefined();
+      const rows = values(job) as string[];
+      expect(rows).toHaveLength(3);
+      for (const row of rows) expect(row).toMatch(expected);
+    });
+    expect(existsSync(join(outside, 'written.txt'))).toBe(false);
+  });
+
+  describe('the network', () => {
+    let server: Server;
+    let port = 0;
+    let connections = 0;
+    beforeAll(async () => {
+      server = createServer((socket) => {
+        connections++;
+        socket.destroy();
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      port = (server.address() as { port: number }).port;
+    });
+    afterAll(async () => {
+      await new Promise((resolve) => server.close(resolve));
+    });
+
+    it("cannot reach a server on the engine's loopback, by net.connect or by fetch", async () => {
+      const job = await jobs.submit(
+        mapJob(
+          `(v) => {
+            const socket = process.getBuiltinModule('net').connect(${port}, '127.0.0.1');
+            socket.on('error', () => {});
+            fetch('http://127.0.0.1:${port}/').catch(() => {});
+            return v.id;
+          }`,
+          200,
+          200,
+        ),
+      );
+      await settle(job);
+      expect(job.failure).toBeUndefined();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(connections).toBe(0);
+    });
+  });
+
+  const contained: Array<[string, string, RegExp]> = [
+    ['loops forever: while (true) {}', '(v) => { while (true) {} }', /slot 0 answered no heartbeat for \d+ s and was replaced .*a user function that never returns/],
+    // V8's own out-of-memory error in the slot, or the engine's watch on the process's memory, whichever comes first.
+    ['allocates without end in its slot', '(v) => { const a = []; for (;;) a.push(new Array(1_000_000).fill(1.5)); }', /slot 0 died: .*memory|process used \d+ MB of memory, above its limit of 512 MB/i],
+    [
+      'allocates without end in worker threads it starts',
+      `(v) => {
+        const { Worker } = process.getBuiltinModule('worker_threads');
+        for (let i = 0; i < 8; i++) new Worker('const a = []; for (;;) a.push(new Array(1_000_000).fill(1.5));', { eval: true });
+        for (;;) {}
+      }`,
+      /process used \d+ MB of memory, above its limit of 512 MB \(userCode.memoryMbPerJob\)/,
+    ],
+    ['exits its thread (process.exit)', '(v) => process.exit(3)', /slot 0 died: its worker thread exited with code 3/],
+    [
+      'posts a message of a type the engine does not know',
+      "(v) => { process.getBuiltinModule('worker_threads').parentPort.postMessage({ type: 'take-over', jobId: JOB, attempt: 0 }); return v.id; }",
+      /process sent a message of unknown type "take-over"; the engine stopped it/,
+    ],
+    [
+      'acknowledges a checkpoint with a state file outside its directories',
+      `(v) => { process.getBuiltinModule('worker_threads').parentPort.postMessage({ type: 'checkpoint-ack', jobId: JOB, attempt: 0, taskId: 0, subtaskIndex: 0, ack: { checkpointId: 1, nodes: [], file: '/etc/passwd', bytes: 1, sha256: '', alignmentMs: 0, syncMs: 0, asyncMs: 0 } }); return v.id; }`,
+      /checkpoint acknowledgement naming a state file outside the job's directories \("\/etc\/passwd"\)/,
+    ],
+  ];
+
+  it.each(contained)('%s', async (_name, fn, failure) => {
+    await withNeighbour(async () => {
+      // The job's own id, for a forged message that names it to pass the engine's first check.
+      const jobId = randomUUID();
+      const job = await jobs.submit(mapJob(fn.replace('JOB', JSON.stringify(jobId)), 1_000_000, 1000), { jobId });
+      await settle(job);
+      expect(job.status).toBe('failed');
+      expect(job.failure?.message).toMatch(failure);
+    });
+  }, 30_000);
+
+  it('a job process that dies fails its job with the reason, and other jobs keep running', async () => {
+    await withNeighbour(async () => {
+      const job = await jobs.submit(mapJob('(v) => v.id', 1_000_000, 1000));
+      await waitFor(() => values(job).length > 0 || job.status !== 'running', 30_000);
+      expect({ status: job.status, failure: job.failure?.message, rows: values(job).length > 0 }).toEqual({ status: 'running', failure: undefined, rows: true });
+      process.kill(taskManager.pidOf(job.id) as number, 'SIGKILL');
+      await settle(job);
+      expect(job.status).toBe('failed');
+      expect(job.failure?.message).toMatch(/job [0-9a-f-]+'s process exited \(signal SIGKILL\)/);
+    });
+  });
+
+  it('cannot fail another job by posting a forged message about it', async () => {
+    await withNeighbour(async (neighbourId) => {
+      const forge = `process.getBuiltinModule('worker_threads').parentPort.postMessage({ type: 'failed', jobId: ${JSON.stringify(neighbourId)}, attempt: 0, taskId: 0, subtaskIndex: 0, failure: { message: 'forged' } })`;
+      const job = await jobs.submit(mapJob(`(v) => { ${forge}; return v.id; }`, 50, 100));
+      await settle(job);
+      expect(job.failure).toBeUndefined();
+      expect(values(job)).toHaveLength(50);
+    });
+  });
+
+  it('refuses a job whose operators need files or the network, naming the operator and field', async () => {
+    const graph: JobGraphDocument = {
+      schemaVersion: 1,
+      name: 'kafka job',
+      nodes: [
+        { id: 'in', type: 'kafka-source', config: { bootstrapServers: '127.0.0.1:9092', topic: 't', groupId: 'g' } },
+        { id: 'out', type: 'blackhole-sink', config: {} },
+      ],
+      edges: [{ id: 'e1', source: 'in', target: 'out' }],
+    };
+    const error = await jobs.submit(graph).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SubmissionError);
+    expect((error as SubmissionError).problems).toEqual([expect.objectContaining({ path: 'nodes[0].config.bootstrapServers', nodeId: 'in', message: expect.stringMatching(/needs the network/) })]);
+  });
+
+  it('refuses a job on the RocksDB state backend, naming the setting', async () => {
+    const error = await jobs.submit({ ...mapJob('(v) => v'), job: { stateBackend: { type: 'rocksdb' } } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SubmissionError);
+    expect((error as SubmissionError).problems).toEqual([expect.objectContaining({ path: 'job.stateBackend.type', message: expect.stringMatching(/native code/) })]);
+  });
+});
