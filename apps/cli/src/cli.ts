@@ -64,6 +64,7 @@ interface ServeFlags {
   corsOrigin?: string[];
   resume?: boolean;
   trusted?: boolean;
+  processPerJob?: boolean;
   cpuMsPerCall?: number;
   memoryMbPerJob?: number;
   maxParallelism?: number;
@@ -164,8 +165,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--cors-origin <origin...>', 'origins browsers may call from (default http://127.0.0.1:3000 http://localhost:3000)')
     .option('--resume', 'pick up the jobs that were running when the engine last stopped, each from its newest valid checkpoint')
     .option('--trusted', "run user functions in the engine's own threads instead of the sandbox (default: sandboxed); only where every job author is trusted")
-    .option('--cpu-ms-per-call <ms>', 'sandbox: longest one call into user code may run (default 1000)', (v) => parsePositive(v, '--cpu-ms-per-call'))
-    .option('--memory-mb-per-job <mb>', 'sandbox: heap of one job on one slot (default 128)', (v) => parsePositive(v, '--memory-mb-per-job'))
+    .option(
+      '--process-per-job',
+      'run each job in a process of its own, confined by Node\'s permission model and Linux namespaces, its user functions at full speed (Linux; no files, network or RocksDB for those jobs yet)',
+    )
+    .option('--cpu-ms-per-call <ms>', 'sandbox: longest one call into user code may run (default 1000; per job process: longest a slot may not answer, at least 5000)', (v) => parsePositive(v, '--cpu-ms-per-call'))
+    .option('--memory-mb-per-job <mb>', 'sandbox: heap of one job on one slot (default 128; per job process: its resident memory, default 1024)', (v) => parsePositive(v, '--memory-mb-per-job'))
     .option('--max-parallelism <n>', 'limit: highest parallelism of any node of a job (default 32)', (v) => parsePositive(v, '--max-parallelism'))
     .option('--max-state-entries <n>', 'limit: keyed-state entries one job may hold (default 10000000)', (v) => parsePositive(v, '--max-state-entries'))
     .option('--max-record-bytes <n>', 'limit: largest record a user function may emit or an exchange may carry (default 1048576)', (v) => parsePositive(v, '--max-record-bytes'))
@@ -199,6 +204,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           ...(options.corsOrigin !== undefined ? { corsOrigins: options.corsOrigin } : {}),
           resume: options.resume === true,
           trusted: options.trusted === true,
+          processPerJob: options.processPerJob === true,
           sandbox: { cpuMsPerCall: options.cpuMsPerCall, memoryMbPerJob: options.memoryMbPerJob },
           limits: { maxParallelism: options.maxParallelism, maxStateEntries: options.maxStateEntries, maxRecordBytes: options.maxRecordBytes, maxTapRecordsPerSecond: options.maxTapRate },
           ...(options.kafkaAllow !== undefined ? { kafkaAllow: options.kafkaAllow } : {}),

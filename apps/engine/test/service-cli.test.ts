@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobGraphDocument } from '@sluice/graph-model';
-import { TaskManager } from '@sluice/engine';
+import { TaskManager, processModeAvailability } from '@sluice/engine';
 import { createEngineService, serveEngine, type EngineService } from '../dist/service/index.js';
 import { cancelCommand, listCommand, savepointCommand, statusCommand, submitCommand, type RemoteIo } from '../../cli/src/remote.js';
 
@@ -206,6 +206,36 @@ describe('sluice serve', () => {
     expect(await running).toBe(0);
     expect(err).toBe('stopping the engine…\n');
     await expect(fetch(`${url}/api/health`)).rejects.toThrow();
+  });
+
+  it.skipIf(!processModeAvailability().available)('runs each job in a process of its own with --process-per-job, and says so', async () => {
+    const abort = new AbortController();
+    let out = '';
+    const running = serveEngine(
+      { host: '127.0.0.1', port: 0, dataDir: join(dir, 'serve-process'), slots: 1, processPerJob: true, sandbox: { memoryMbPerJob: 300 } },
+      { stdout: (t) => (out += t), stderr: () => undefined, signal: abort.signal },
+    );
+    for (let i = 0; i < 200 && !/listening on/.test(out); i++) await new Promise((r) => setTimeout(r, 25));
+    const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1] ?? '';
+    expect(out).toContain('user code    a confined process per job (300 MB per job;');
+    const io = capture();
+    const file = join(dir, 'process-graph.json');
+    writeFileSync(file, JSON.stringify({ ...graph(null, 'in its own process'), nodes: [...graph(null, '').nodes.slice(0, 1), { id: 'map', type: 'map', config: { fn: '(v) => process.pid' } }, graph(null, '').nodes[1]], edges: [{ id: 'e1', source: 'gen', target: 'map' }, { id: 'e2', source: 'map', target: 'out' }] }));
+    expect(await submitCommand(file, { url }, io)).toBe(0);
+    const jobId = /job (\S+)/.exec(io.out())?.[1] ?? '';
+    // The map runs in the job's pid namespace, where it is process 1.
+    let rows: Array<{ value: unknown }> = [];
+    for (let i = 0; i < 200 && rows.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      rows = ((await (await fetch(`${url}/api/jobs/${jobId}/results/out`)).json()) as { rows?: Array<{ value: unknown }> }).rows ?? [];
+    }
+    expect(rows[0]?.value).toBe(1);
+    abort.abort();
+    expect(await running).toBe(0);
+
+    let err = '';
+    expect(await serveEngine({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'serve-both'), trusted: true, processPerJob: true }, { stdout: () => undefined, stderr: (t) => (err += t) })).toBe(2);
+    expect(err).toBe('sluice serve: cannot start: --trusted and --process-per-job exclude each other: choose one way to run user code\n');
   });
 
   it('prints a generated token when it needs one, and exits 2 when the port is taken', async () => {
