@@ -1,9 +1,9 @@
 // Shared pieces of the benchmarks: running jobs on a fresh engine, medians, and the
 // one output convention (a JSON object per line, also appended to results/latest.jsonl).
 import { execSync } from 'node:child_process';
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { JobManager, TaskManager } from '@sluice/engine';
+import { JobManager, ProcessTaskManager, TaskManager, processTree } from '@sluice/engine';
 
 export const RESULTS = fileURLToPath(new URL('./results/latest.jsonl', import.meta.url));
 let commit = 'unknown';
@@ -33,7 +33,8 @@ export function percentile(values, p) {
 
 /** Runs a bounded job to the end on a fresh engine; returns seconds, CPU seconds and the job. */
 export async function runJob(graph, { slots = 2, userCode } = {}) {
-  const taskManager = new TaskManager({ slots, userCode });
+  // userCode.mode 'process': the job runs in a process of its own, whose CPU time counts too.
+  const taskManager = userCode?.mode === 'process' ? new ProcessTaskManager({ userCode, slotsPerJob: slots }) : new TaskManager({ slots, userCode });
   try {
     const jobs = new JobManager(taskManager);
     const cpu0 = process.cpuUsage();
@@ -42,12 +43,28 @@ export async function runJob(graph, { slots = 2, userCode } = {}) {
     const status = await job.done;
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
+    const jobPid = taskManager.pidOf?.(job.id);
+    const jobCpuSeconds = jobPid === undefined ? 0 : treeCpuSeconds(jobPid);
     if (status !== 'finished') throw new Error(`benchmark job ${status}: ${job.failure?.message ?? ''}`);
     await new Promise((r) => setTimeout(r, 100));
-    return { seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, job };
+    return { seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6 + jobCpuSeconds, job };
   } finally {
     await taskManager.shutdown();
   }
+}
+
+/** CPU seconds (user + system) a process and its descendants have used, from /proc (Linux, 100 ticks a second). */
+function treeCpuSeconds(pid) {
+  let ticks = 0;
+  for (const at of processTree(pid)) {
+    try {
+      const fields = readFileSync(`/proc/${at}/stat`, 'utf8').split(') ')[1].split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // Ended since.
+    }
+  }
+  return ticks / 100;
 }
 
 /** One warm-up, then the median of `runs` measured runs of events/s. */
