@@ -6,6 +6,7 @@
 export * from './catalog/index.js';
 export { CODE_KINDS, checkCode, MAX_CODE_LENGTH, type CodeKind, type CodeKindName, type CodeProblem, type CodeShape } from './code.js';
 export { canonicalJson } from './canonical.js';
+export { graphEndpoints, type GraphEndpoint } from './endpoints.js';
 export {
   CHAINING_STRATEGIES,
   CURRENT_SCHEMA_VERSION,

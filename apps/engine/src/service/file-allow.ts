@@ -18,10 +18,10 @@
  * the operators open them (relative to the engine's working directory) and through
  * symbolic links of the part that exists, so a link cannot lead outside.
  */
-import { realpathSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import type { EndpointField, ValidatedGraph } from '@sluice/graph-model';
+import { join, resolve } from 'node:path';
+import { graphEndpoints, type ValidatedGraph } from '@sluice/graph-model';
 import type { ApiProblem } from '@sluice/protocol';
+import { inside, realish } from '../paths.js';
 
 export type FileAllowList = { readonly any: true } | { readonly any: false; readonly directories: readonly string[] };
 
@@ -50,27 +50,6 @@ export function fileAllowEntries(allow: FileAllowList): string[] {
   return allow.any ? ['*'] : [...allow.directories];
 }
 
-/** The path with the symbolic links of its existing part resolved (the rest cannot be a link yet). */
-function realish(path: string): string {
-  let existing = path;
-  const rest: string[] = [];
-  for (;;) {
-    try {
-      return join(realpathSync(existing), ...rest.reverse());
-    } catch {
-      const parent = dirname(existing);
-      if (parent === existing) return path;
-      rest.push(basename(existing));
-      existing = parent;
-    }
-  }
-}
-
-function inside(root: string, path: string): boolean {
-  const rel = relative(root, path);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
-}
-
 /** Why `path` may not be used by `tenant` (undefined: the admin), or undefined when it may. */
 export function fileRefusal(allow: FileAllowList, dataDirs: readonly string[], path: string, tenant: string | undefined): string | undefined {
   if (allow.any) return undefined;
@@ -90,14 +69,10 @@ export function fileRefusal(allow: FileAllowList, dataDirs: readonly string[], p
 export function fileGraphProblems(allow: FileAllowList, dataDirs: readonly string[], graph: ValidatedGraph, tenant: string | undefined): ApiProblem[] {
   if (allow.any) return [];
   const problems: ApiProblem[] = [];
-  for (const node of graph.nodes) {
-    for (const endpoint of node.definition.endpoints ?? ([] as readonly EndpointField[])) {
-      if (endpoint.kind !== 'file-path') continue;
-      const value = (node.config as Record<string, unknown> | null)?.[endpoint.field];
-      if (typeof value !== 'string') continue;
-      const refusal = fileRefusal(allow, dataDirs, value, tenant);
-      if (refusal !== undefined) problems.push({ in: 'graph', path: `nodes[${node.index}].config.${endpoint.field}`, message: refusal, nodeId: node.id });
-    }
+  for (const { node, endpoint, value, path } of graphEndpoints(graph)) {
+    if (endpoint.kind !== 'file-path') continue;
+    const refusal = fileRefusal(allow, dataDirs, value, tenant);
+    if (refusal !== undefined) problems.push({ in: 'graph', path, message: refusal, nodeId: node.id });
   }
   return problems;
 }

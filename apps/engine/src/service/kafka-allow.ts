@@ -16,7 +16,7 @@
  * Only bootstrap addresses are checked: the brokers a cluster's metadata then names are
  * the cluster's own, which is what the operator allowed by listing it.
  */
-import type { EndpointField, ValidatedGraph } from '@sluice/graph-model';
+import { graphEndpoints, type ValidatedGraph } from '@sluice/graph-model';
 import { parseBootstrapServers } from '@sluice/operators';
 import type { ApiProblem } from '@sluice/protocol';
 
@@ -79,21 +79,16 @@ export function refusalMessage(allow: KafkaAllowList, refused: readonly string[]
 export function kafkaGraphProblems(allow: KafkaAllowList, graph: ValidatedGraph): ApiProblem[] {
   if (allow.any) return [];
   const problems: ApiProblem[] = [];
-  for (const node of graph.nodes) {
-    for (const endpoint of node.definition.endpoints ?? ([] as readonly EndpointField[])) {
-      if (endpoint.kind !== 'kafka-bootstrap-servers') continue;
-      const value = (node.config as Record<string, unknown> | null)?.[endpoint.field];
-      if (typeof value !== 'string') continue;
-      const path = `nodes[${node.index}].config.${endpoint.field}`;
-      let refused: string[];
-      try {
-        refused = refusedAddresses(allow, value);
-      } catch (error) {
-        problems.push({ in: 'graph', path, message: error instanceof Error ? error.message : String(error), nodeId: node.id });
-        continue;
-      }
-      if (refused.length > 0) problems.push({ in: 'graph', path, message: refusalMessage(allow, refused), nodeId: node.id });
+  for (const { node, endpoint, value, path } of graphEndpoints(graph)) {
+    if (endpoint.kind !== 'kafka-bootstrap-servers') continue;
+    let refused: string[];
+    try {
+      refused = refusedAddresses(allow, value);
+    } catch (error) {
+      problems.push({ in: 'graph', path, message: error instanceof Error ? error.message : String(error), nodeId: node.id });
+      continue;
     }
+    if (refused.length > 0) problems.push({ in: 'graph', path, message: refusalMessage(allow, refused), nodeId: node.id });
   }
   return problems;
 }

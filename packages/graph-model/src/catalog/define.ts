@@ -66,11 +66,14 @@ export interface OperatorDefinition<Config extends z.ZodType = z.ZodType> {
   readonly endpoints?: readonly EndpointField[];
 }
 
-/** A config field that names where the engine connects or what it opens: a Kafka bootstrap list (`host:port,…`) or a file-system path. */
-export interface EndpointField {
-  readonly field: string;
-  readonly kind: 'kafka-bootstrap-servers' | 'file-path';
-}
+/**
+ * A config field that names where the engine connects or what it opens: a Kafka bootstrap
+ * list (`host:port,…`), or a file-system path the operator reads (a file or a directory of
+ * files) or writes into (a directory). A job in its own process may touch only these.
+ */
+export type EndpointField =
+  | { readonly field: string; readonly kind: 'kafka-bootstrap-servers' }
+  | { readonly field: string; readonly kind: 'file-path'; readonly access: 'read' | 'write' };
 
 /** Identity helper that keeps the config type of an entry. */
 export function defineOperator<Config extends z.ZodType>(definition: OperatorDefinition<Config>): OperatorDefinition<Config> {

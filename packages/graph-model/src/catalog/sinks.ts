@@ -52,7 +52,7 @@ export const blackholeSink = defineOperator({
 
 export const fileSink = defineOperator({
   type: 'file-sink',
-  endpoints: [{ field: 'path', kind: 'file-path' }],
+  endpoints: [{ field: 'path', kind: 'file-path', access: 'write' }],
   category: 'sink',
   title: 'File sink',
   doc: 'Writes JSON lines or CSV into part files under a directory. Exactly-once: part files move from in-progress to pending on a checkpoint barrier and are committed (renamed to their final name) when the checkpoint completes; readers only ever see committed files. Changelog input is written with an `op` field (+I, -U, +U, -D).',

@@ -99,7 +99,7 @@ const csvOptions = z
 
 export const fileSource = defineOperator({
   type: 'file-source',
-  endpoints: [{ field: 'path', kind: 'file-path' }],
+  endpoints: [{ field: 'path', kind: 'file-path', access: 'read' }],
   category: 'source',
   title: 'File source',
   doc: 'Reads JSON lines or CSV from a file or a directory of files, split across subtasks by file. Bounded: the job ends after the last line, with a final watermark that fires every window. Lines that do not parse go to the dead-letter output with their file and line number.',
