@@ -4,6 +4,7 @@
 // at-least-once, both with a 1 s checkpoint interval. Starts its own broker (scripts/kafka).
 // lib.js loads @sluice/operators, which fixes kafkajs's read_committed filtering, before kafkajs loads here.
 import { median, report, runJob } from './lib.js';
+import { processModeAvailability } from '@sluice/engine';
 import { startKafka } from '../scripts/kafka/broker.js';
 const { default: kafkajs } = await import('kafkajs');
 
@@ -151,11 +152,11 @@ export async function run() {
     const bare = await measure('bare', async (i) => barePipe(kafka, input, await fresh('bare-out'), `${i}-${topics}`));
     report({ bench: 'kafka-pipe', metric: 'events_per_s', value: Math.round(bare), unit: 'ev/s', runs: RUNS, stat: 'median', events: EVENTS, engine: 'bare kafkajs consumer+producer', partitions: PARTITIONS });
 
-    const sluice = async (semantics, parallelism) => {
+    const sluice = async (semantics, parallelism, userCode) => {
       let lastOut = '';
       const rate = await measure(semantics, async () => {
         const out = await fresh(`sluice-${semantics}`);
-        const { seconds } = await runJob(pipeline(broker.bootstrap, input, out, semantics, parallelism), { slots: parallelism });
+        const { seconds } = await runJob(pipeline(broker.bootstrap, input, out, semantics, parallelism), { slots: parallelism, userCode });
         lastOut = out;
         return seconds;
       });
@@ -171,6 +172,14 @@ export async function run() {
     const atLeastOnce = await sluice('at-least-once', 1);
     report({ bench: 'kafka-pipe', metric: 'events_per_s', value: Math.round(atLeastOnce), unit: 'ev/s', runs: RUNS, stat: 'median', events: EVENTS, engine: 'sluice', semantics: 'at-least-once', checkpoint_interval_ms: 1000, parallelism: 1 });
     report({ bench: 'kafka-pipe', metric: 'ratio_sluice_vs_bare', value: Number((atLeastOnce / bare).toFixed(3)), unit: 'ratio', goal: 0.8, parallelism: 1 });
+
+    // A confined process per job has no network: its clients reach the broker through the
+    // engine's relay (kafka-relay.ts), one more hop for every byte.
+    if (processModeAvailability().available) {
+      const inProcess = await sluice('at-least-once', 1, { mode: 'process' });
+      report({ bench: 'kafka-pipe', metric: 'events_per_s', value: Math.round(inProcess), unit: 'ev/s', runs: RUNS, stat: 'median', events: EVENTS, engine: 'sluice', user_code: 'process', semantics: 'at-least-once', checkpoint_interval_ms: 1000, parallelism: 1 });
+      report({ bench: 'kafka-pipe', metric: 'ratio_process_vs_trusted', value: Number((inProcess / atLeastOnce).toFixed(3)), unit: 'ratio', semantics: 'at-least-once', parallelism: 1 });
+    }
 
     const exactlyOnce = await sluice('exactly-once', 1);
     report({ bench: 'kafka-pipe', metric: 'events_per_s', value: Math.round(exactlyOnce), unit: 'ev/s', runs: RUNS, stat: 'median', events: EVENTS, engine: 'sluice', semantics: 'exactly-once', checkpoint_interval_ms: 1000, parallelism: 1 });

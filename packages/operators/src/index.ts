@@ -60,5 +60,6 @@ export { PaneWindowOperator, panesApply, type PaneWindowConfig } from './windows
 export { TwoPhaseCommitSink } from './sinks/two-phase-commit.js';
 export { KafkaSource, KAFKA_DEAD_LETTER, type KafkaSourceConfig, type KafkaSourceOptions, type KafkaPartitionState, type KafkaPartitionStatus, type KafkaDeadLetter } from './kafka/kafka-source.js';
 export { KafkaSink, type KafkaSinkConfig, type KafkaSinkOptions, type KafkaSinkState } from './kafka/kafka-sink.js';
-export { listKafkaTopics, type KafkaTopicInfo } from './kafka/admin.js';
+export { listKafkaBrokers, listKafkaTopics, type KafkaTopicInfo } from './kafka/admin.js';
+export { relayKafkaThrough, relaySocketFactory, RELAY_MAX_LINE } from './kafka/relay.js';
 export { partitionOwner, parseBootstrapServers } from './kafka/client.js';

@@ -19,6 +19,7 @@ const manager = new TaskManager({
   heartbeatTimeoutMs: settings.heartbeatTimeoutMs,
   durableWrites: false,
   ...(settings.maxRecordBytes !== undefined ? { maxRecordBytes: settings.maxRecordBytes } : {}),
+  ...(settings.kafkaRelay !== undefined ? { kafkaRelay: settings.kafkaRelay } : {}),
 });
 const relay = (message: FromWorker) => send({ type: 'worker', message });
 

@@ -31,7 +31,7 @@ import { sandboxAvailability } from '../runtime/sandbox.js';
 import { sandboxUnsupported } from '../compile/sandbox-support.js';
 import { LimitExceededError, parallelismProblems, type JobLimits } from './limits.js';
 import type { TaskExecutor } from './task-manager.js';
-import { processModeAvailability, processModeProblems } from './job-process.js';
+import { endpointAccess, processModeAvailability, processModeProblems } from './job-process.js';
 import { JobHotKeys, JobTaps } from './live-debug.js';
 
 export type JobStatus = 'running' | 'restarting' | 'finished' | 'failed' | 'cancelled';
@@ -372,7 +372,7 @@ export class Job {
     this.startedSubtasks.clear();
     this.metrics.clear();
     const restoreFor = restore ? subtaskRestores(restore, this.plan) : () => undefined;
-    const files = { writable: this.storage.jobDirectories(this.id), readable: restore ? [restore.directory] : [] };
+    const files = { writable: this.storage.jobDirectories(this.id), readable: restore ? [restore.directory] : [], endpoints: endpointAccess(this.graph) };
     const placements = this.taskManager.deploy(this.plan, this.attempt, restoreFor, (message) => this.receive(message), files);
     if (this.attempt > 0) {
       this.taps.redeploy();
@@ -750,7 +750,7 @@ export class JobManager {
     if (this.taskManager.userCode.mode === 'process') {
       const available = processModeAvailability();
       if (!available.available) throw new SubmissionError(`cannot run job '${result.graph.name}': ${available.reason}`, []);
-      const unsupported = processModeProblems(result.graph);
+      const unsupported = processModeProblems(result.graph, this.storage.root);
       if (unsupported.length > 0) throw new SubmissionError(unsupported[0]?.message ?? 'the job needs what a job process does not offer', unsupported);
     }
     const code = await compileUserCode(result.graph);

@@ -9,10 +9,12 @@
  *   │ ProcessTaskManager ───────┼─────────│ own; slots are worker threads that  │
  *   │  · checks every message   │ ◀────── │ run subtasks and user code          │
  *   │  · fsyncs acked state     │         │                                     │
- *   │  · watches resident memory│         │ Node permission model: reads only   │
- *   └───────────────────────────┘         │ the engine's code and the job's own │
- *                                         │ state; writes only the latter; no   │
- *                                         │ child processes, no addons          │
+ *   │  · watches resident memory│  unix   │ Node permission model: reads only   │
+ *   │ KafkaRelay ◀──────────────┼─────────│ the engine's code, the job's own    │
+ *   │  · only the job's brokers │ socket  │ state and its file endpoints;       │
+ *   └───────────────────────────┘         │ writes only its state and its file  │
+ *                                         │ sinks' directories; no child        │
+ *                                         │ processes, no addons                │
  *                                         │ Linux namespaces (unshare): no      │
  *                                         │ network, no other process visible   │
  *                                         │ environment: empty                  │
@@ -24,17 +26,19 @@
  * answering heartbeats (a user function that never returns).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Key, KeyInspection } from '@sluice/operators';
-import type { ValidatedGraph } from '@sluice/graph-model';
+import { graphEndpoints, type ValidatedGraph } from '@sluice/graph-model';
 import type { ExecutionPlan } from '../compile/plan.js';
 import type { Barrier } from '../runtime/messages.js';
 import type { FromWorker, ToWorker } from '../runtime/protocol.js';
+import { inside, realish } from '../paths.js';
 import type { UserCodeSettings } from '../runtime/sandbox.js';
+import { KafkaRelay } from './kafka-relay.js';
 import type { SubtaskRestore } from '../runtime/task.js';
 import type { JobFileAccess, JobListener, Placement, SubtaskList, SubtaskWhere, TaskExecutor } from './task-manager.js';
 
@@ -82,6 +86,8 @@ export interface JobHostSettings {
   readonly maxHeapMb: number;
   readonly heartbeatTimeoutMs: number;
   readonly maxRecordBytes?: number | undefined;
+  /** KafkaRelay.path, when the job has Kafka sources or sinks. */
+  readonly kafkaRelay?: string | undefined;
 }
 
 export type ProcessAvailability = { readonly available: true; readonly unshare: string } | { readonly available: false; readonly reason: string };
@@ -144,6 +150,14 @@ function codeDirectories(): string[] {
     if (dirname(dir) === dir) break;
   }
   return [...found];
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 let codeReads: string[] | undefined;
@@ -242,18 +256,20 @@ async function syncFile(path: string): Promise<void> {
   }
 }
 
-/** Graph problems that keep a job out of a job process (in what it needs, not what it does). */
-export function processModeProblems(graph: ValidatedGraph): Array<{ path: string; message: string; nodeId?: string }> {
+/**
+ * Graph problems that keep a job out of a job process (in what it needs, not what it does):
+ * RocksDB (a native addon), and a file path in or around the engine's data directory
+ * `dataDir` (every job's checkpoints, and the service's tokens), which the job process
+ * would be given access to.
+ */
+export function processModeProblems(graph: ValidatedGraph, dataDir: string): Array<{ path: string; message: string; nodeId?: string }> {
   const problems: Array<{ path: string; message: string; nodeId?: string }> = [];
-  for (const node of graph.nodes) {
-    for (const endpoint of node.definition.endpoints ?? []) {
-      problems.push({
-        path: `nodes[${node.index}].config.${endpoint.field}`,
-        message:
-          `operator '${node.id}' (${node.definition.type}) needs ${endpoint.kind === 'file-path' ? 'a file' : 'the network'}, and a job process has neither yet: ` +
-          "run the job on an engine whose user code is 'sandboxed' (the hosted default)",
-        nodeId: node.id,
-      });
+  const data = realish(resolve(dataDir));
+  for (const { node, endpoint, value, path } of graphEndpoints(graph)) {
+    if (endpoint.kind !== 'file-path') continue;
+    const file = realish(resolve(value));
+    if (inside(data, file) || inside(file, data)) {
+      problems.push({ path, message: `operator '${node.id}' (${node.definition.type}): file path '${value}' is in or around the engine's data directory, which a job may not touch`, nodeId: node.id });
     }
   }
   if (graph.job.stateBackend.type === 'rocksdb') {
@@ -265,6 +281,22 @@ export function processModeProblems(graph: ValidatedGraph): Array<{ path: string
   return problems;
 }
 
+/**
+ * What the graph's endpoints need (JobFileAccess.endpoints): file paths as absolute paths
+ * from the engine's working directory (the job process starts there, so the operators open
+ * the same), and the bootstrap lists of its Kafka sources and sinks.
+ */
+export function endpointAccess(graph: ValidatedGraph): NonNullable<JobFileAccess['endpoints']> {
+  const reads: string[] = [];
+  const writes: string[] = [];
+  const kafka: string[] = [];
+  for (const { endpoint, value } of graphEndpoints(graph)) {
+    if (endpoint.kind === 'kafka-bootstrap-servers') kafka.push(value);
+    else (endpoint.access === 'read' ? reads : writes).push(resolve(value));
+  }
+  return { reads, writes, kafka };
+}
+
 export interface ProcessTaskManagerOptions {
   /** cpuMsPerCall and memoryMbPerJob, as UserCodeSettings describes them for 'process'. */
   readonly userCode?: Omit<UserCodeSettings, 'mode'>;
@@ -272,6 +304,8 @@ export interface ProcessTaskManagerOptions {
   readonly slotsPerJob?: number;
   /** As TaskManagerOptions.maxRecordBytes, inside each job process. */
   readonly maxRecordBytes?: number;
+  /** Structured log (JobManagerOptions.log's shape): the Kafka relay's refusals. */
+  readonly log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 }
 
 interface JobProcess {
@@ -285,6 +319,8 @@ interface JobProcess {
   /** Set once the engine stopped the process on purpose, so its exit is not reported as a crash. */
   stopping?: string;
   memoryTimer: NodeJS.Timeout;
+  /** Its Kafka clients' way to their brokers, when the job has Kafka sources or sinks. */
+  readonly relay?: KafkaRelay | undefined;
 }
 
 /** Runs each job in a confined process of its own (see the top of this file). */
@@ -334,7 +370,7 @@ export class ProcessTaskManager implements TaskExecutor {
     const available = processModeAvailability();
     if (!available.available) throw new Error(available.reason);
     const jobId = plan.jobId;
-    const settings: JobHostSettings = {
+    let settings: JobHostSettings = {
       jobId,
       slots: this.slotsFor(plan),
       // Below the process's limit, so that one slot's runaway heap ends as V8's own out-of-memory error.
@@ -342,15 +378,24 @@ export class ProcessTaskManager implements TaskExecutor {
       heartbeatTimeoutMs: Math.max(MIN_HEARTBEAT_TIMEOUT_MS, this.userCode.cpuMsPerCall ?? MIN_HEARTBEAT_TIMEOUT_MS),
       maxRecordBytes: this.options.maxRecordBytes,
     };
+    const kafka = files.endpoints?.kafka ?? [];
+    const relay = kafka.length > 0 ? new KafkaRelay(jobId, kafka, { warn: (message, fields) => this.options.log?.('warn', message, fields) }) : undefined;
+    if (relay) settings = { ...settings, kafkaRelay: relay.path };
     // The job process may not create its own directories' parents.
-    for (const dir of files.writable) mkdirSync(dir, { recursive: true });
-    const reads = [...codeReadPaths(), ...files.writable, ...files.readable];
+    const writable = [...files.writable, ...(files.endpoints?.writes ?? [])];
+    for (const dir of writable) mkdirSync(dir, { recursive: true });
+    // A directory is granted with what is in it; a file (package.json, a file source's
+    // single file, or a path that does not exist yet and fails when the source opens it) alone.
+    const grant = (path: string) => (isDirectory(path) ? `${path}${sep}` : path);
+    const reads = [...codeReadPaths(), ...writable, ...files.readable, ...(files.endpoints?.reads ?? [])];
     const args = [
       ...NAMESPACES,
       process.execPath,
       permissionFlag(),
-      ...reads.map((path) => `--allow-fs-read=${path.endsWith('package.json') ? path : `${path}${sep}`}`),
-      ...files.writable.map((path) => `--allow-fs-write=${path}${sep}`),
+      ...reads.map((path) => `--allow-fs-read=${grant(path)}`),
+      ...writable.map((path) => `--allow-fs-write=${path}${sep}`),
+      // Node 20 does not check a Unix socket's path; later versions may.
+      ...(relay ? [`--allow-fs-read=${relay.path}`, `--allow-fs-write=${relay.path}`] : []),
       '--allow-worker',
       `--max-old-space-size=${this.memoryMb}`,
       '--no-warnings',
@@ -376,12 +421,14 @@ export class ProcessTaskManager implements TaskExecutor {
           this.stop(job, `job ${jobId}'s process used ${Math.round(bytes / 1048576)} MB of memory, above its limit of ${this.memoryMb} MB (userCode.memoryMbPerJob); it was stopped`);
         }
       }, MEMORY_CHECK_MS),
+      relay,
     };
     job.memoryTimer.unref();
     this.jobs.set(jobId, job);
     child.on('message', (raw: unknown) => this.receive(job, jobId, raw));
     child.on('exit', (code, signal) => {
       clearInterval(job.memoryTimer);
+      job.relay?.close();
       if (this.jobs.get(jobId) === job) this.jobs.delete(jobId);
       const reason =
         job.stopping ??
@@ -389,7 +436,10 @@ export class ProcessTaskManager implements TaskExecutor {
       if (job.stopping === 'released' || this.closed) return;
       for (const attempt of job.attempts) this.fail(job, jobId, attempt, reason);
     });
-    child.on('error', (error) => this.stop(job, `job ${jobId}'s process could not start: ${error.message}`));
+    child.on('error', (error) => {
+      job.relay?.close();
+      this.stop(job, `job ${jobId}'s process could not start: ${error.message}`);
+    });
     return job;
   }
 
@@ -405,14 +455,20 @@ export class ProcessTaskManager implements TaskExecutor {
       this.stop(job, `job ${jobId}'s process sent ${refused}; the engine stopped it`);
       return;
     }
-    const valid = message as FromWorker;
+    let valid = message as FromWorker;
     job.delivered = job.delivered.then(async () => {
       if (valid.type === 'checkpoint-ack') {
         try {
           await syncFile(valid.ack.file);
         } catch (error) {
-          this.stop(job, `job ${jobId}: cannot sync state file ${valid.ack.file}: ${error instanceof Error ? error.message : String(error)}`);
-          return;
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+            this.stop(job, `job ${jobId}: cannot sync state file ${valid.ack.file}: ${error instanceof Error ? error.message : String(error)}`);
+            return;
+          }
+          // The checkpoint was dropped meanwhile, its directory with it (the job reached its
+          // end, say), or the file was never written: it cannot complete with this file.
+          const { ack, type: _type, ...where } = valid;
+          valid = { type: 'checkpoint-declined', ...where, checkpointId: ack.checkpointId, reason: `its state file ${ack.file} is gone` };
         }
       }
       if (job.stopping !== undefined) return;

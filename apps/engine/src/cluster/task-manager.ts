@@ -63,6 +63,11 @@ export interface TaskManagerOptions {
    * each acknowledged file instead, before the checkpoint can complete.
    */
   readonly durableWrites?: boolean;
+  /**
+   * A Unix socket through which the slots' Kafka clients reach their brokers (a job
+   * process has no network; the engine's KafkaRelay listens there).
+   */
+  readonly kafkaRelay?: string;
 }
 
 const HEARTBEAT_INTERVAL_MS = 1000;
@@ -86,6 +91,11 @@ export interface JobFileAccess {
   readonly writable: readonly string[];
   /** Directories of the state files the first deployment restores from (a savepoint of another job, say). */
   readonly readable: readonly string[];
+  /**
+   * What the graph's endpoints need: paths its file sources read (files or directories),
+   * directories its file sinks write, bootstrap lists of its Kafka sources and sinks.
+   */
+  readonly endpoints?: { readonly reads: readonly string[]; readonly writes: readonly string[]; readonly kafka: readonly string[] };
 }
 
 /**
@@ -185,7 +195,7 @@ export class TaskManager implements TaskExecutor {
         maxYoungGenerationSizeMb: this.options.workerYoungGenerationMb ?? DEFAULT_YOUNG_GENERATION_MB,
         ...(this.options.maxHeapMb ? { maxOldGenerationSizeMb: this.options.maxHeapMb } : {}),
       },
-      workerData: { userCode: this.options.userCode, maxRecordBytes: this.options.maxRecordBytes, durableWrites: this.options.durableWrites } satisfies SlotSettings,
+      workerData: { userCode: this.options.userCode, maxRecordBytes: this.options.maxRecordBytes, durableWrites: this.options.durableWrites, kafkaRelay: this.options.kafkaRelay } satisfies SlotSettings,
     });
     this.online[slot] = false;
     this.lastHeard[slot] = performance.now();

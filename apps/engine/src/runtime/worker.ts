@@ -5,7 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { CollectOutlet, KeyInspection, Logger, ProcessingTimeService } from '@sluice/operators';
+import { relayKafkaThrough, type CollectOutlet, type KeyInspection, type Logger, type ProcessingTimeService } from '@sluice/operators';
 import type { CollectedRowTuple, FailureReport, FromWorker, ToWorker } from './protocol.js';
 import { writeAtomically } from './state-files.js';
 import { StreamTask, TaskFailure, type TaskDeployment } from './task.js';
@@ -22,8 +22,11 @@ export interface SlotSettings {
   readonly maxRecordBytes?: number | undefined;
   /** TaskManagerOptions.durableWrites (default true). */
   readonly durableWrites?: boolean | undefined;
+  /** TaskManagerOptions.kafkaRelay. */
+  readonly kafkaRelay?: string | undefined;
 }
 const settings = (workerData ?? {}) as SlotSettings;
+relayKafkaThrough(settings.kafkaRelay);
 const tasks = new Map<string, StreamTask>();
 const outlets = new Map<string, { jobId: string; attempt: number; nodeId: string; name: string; rows: CollectedRowTuple[] }>();
 const printed = new Map<string, { jobId: string; attempt: number; lines: string[] }>();

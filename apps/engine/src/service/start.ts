@@ -93,7 +93,7 @@ export async function startEngineService(options: StartOptions = {}): Promise<En
   // Working RocksDB instances beside the checkpoints, so checkpoints hard-link their files instead of copying.
   const taskManager: TaskExecutor =
     userCode.mode === 'process'
-      ? new ProcessTaskManager({ userCode, maxRecordBytes: limits.maxRecordBytes, ...(options.slots !== undefined ? { slotsPerJob: options.slots } : {}) })
+      ? new ProcessTaskManager({ userCode, maxRecordBytes: limits.maxRecordBytes, ...(options.slots !== undefined ? { slotsPerJob: options.slots } : {}), ...(options.log ? { log: options.log } : {}) })
       : new TaskManager({ slots: options.slots, localStateDirectory: join(dataDir, 'local-state'), userCode, maxRecordBytes: limits.maxRecordBytes });
   try {
     // The job manager applies the allow-list too, so `--resume` does not restart a job whose cluster is no longer allowed.

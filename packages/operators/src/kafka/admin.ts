@@ -1,4 +1,4 @@
-/** The broker's topics, for the editor's topic picker and `sluice topics`. */
+/** What the engine asks a Kafka cluster itself: its topics (the editor's topic picker, `sluice topics`), its brokers (the job-process relay). */
 import { SILENT_LOGGER } from '../api/context.js';
 import { createKafka } from './client.js';
 
@@ -18,6 +18,19 @@ export async function listKafkaTopics(bootstrapServers: string): Promise<KafkaTo
     if (names.length === 0) return [];
     const { topics } = await admin.fetchTopicMetadata({ topics: names });
     return topics.map((t) => ({ name: t.name, partitions: t.partitions.length })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/** The host:port of every broker the cluster's metadata names. */
+export async function listKafkaBrokers(bootstrapServers: string): Promise<string[]> {
+  const kafka = createKafka(bootstrapServers, 'sluice-admin', SILENT_LOGGER, `Kafka at ${bootstrapServers}`, { retries: 1, connectionTimeoutMs: 2_000 });
+  const admin = kafka.admin({ retry: { retries: 1 } });
+  await admin.connect();
+  try {
+    const { brokers } = await admin.describeCluster();
+    return brokers.map((b) => `${b.host}:${b.port}`);
   } finally {
     await admin.disconnect().catch(() => undefined);
   }

@@ -6,6 +6,7 @@
 import type { Kafka as KafkaClient, LogEntry, logCreator } from 'kafkajs';
 import { Kafka, logLevel } from './kafkajs.js';
 import type { Logger } from '../api/operator.js';
+import { relaySocketFactory } from './relay.js';
 
 // KafkaJS warns once per process about its default partitioner changing in 2.0; the sink
 // picks its partitioner explicitly.
@@ -52,7 +53,9 @@ export interface KafkaPatience {
 const TASK_PATIENCE: KafkaPatience = { retries: 8, connectionTimeoutMs: 5_000 };
 
 export function createKafka(bootstrapServers: string, clientId: string, log: Logger, where: string, patience: KafkaPatience = TASK_PATIENCE): KafkaClient {
+  const socketFactory = relaySocketFactory();
   return new Kafka({
+    ...(socketFactory ? { socketFactory } : {}),
     clientId,
     brokers: parseBootstrapServers(bootstrapServers, where),
     logLevel: logLevel.WARN,

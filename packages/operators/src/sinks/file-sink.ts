@@ -43,7 +43,7 @@
  * On such rows (and in CSV once `op` is a column) a record field named `op` is
  * replaced by the row kind.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { ROW_KIND_SHORT, RowKind } from '../api/elements.js';
@@ -78,6 +78,14 @@ const DEFAULT_MAX_BYTES = 128 * 1024 * 1024;
 const DEFAULT_ROLLOVER_MS = 15 * 60_000;
 const DEFAULT_INACTIVITY_MS = 60_000;
 
+/**
+ * Node's permission model refuses fsync (a job in its own process runs under it, see the
+ * engine's job-process.ts): there a part file is opened with O_DSYNC instead, so that each
+ * write is on disk when it returns (writes are 64 KiB batches), and closing needs no fsync.
+ */
+const SYNC_EACH_WRITE = (process as { permission?: unknown }).permission !== undefined;
+const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL;
+
 /** One part file being written. */
 class PartFile {
   private readonly fd: number;
@@ -94,8 +102,8 @@ class PartFile {
     readonly finalPath: string,
     readonly openedAt: number,
   ) {
-    // 'wx': never clobber a file that is already there.
-    this.fd = openSync(inProgressPath, 'wx');
+    // O_EXCL: never clobber a file that is already there.
+    this.fd = openSync(inProgressPath, SYNC_EACH_WRITE ? CREATE_NEW | constants.O_DSYNC : CREATE_NEW);
     this.lastWriteAt = openedAt;
   }
 
@@ -122,7 +130,7 @@ class PartFile {
   /** Flushes, syncs to disk and closes; the file keeps its hidden in-progress name. */
   close(): void {
     this.flush();
-    fsyncSync(this.fd);
+    if (!SYNC_EACH_WRITE) fsyncSync(this.fd);
     closeSync(this.fd);
   }
 
