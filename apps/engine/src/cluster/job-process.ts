@@ -16,7 +16,9 @@
  *                                         │ sinks' directories; no child        │
  *                                         │ processes, no addons                │
  *                                         │ Linux namespaces (unshare): no      │
- *                                         │ network, no other process visible   │
+ *                                         │ network, no other process visible,  │
+ *                                         │ a root with only the above mounted  │
+ *                                         │ (job-jail.ts)                       │
  *                                         │ environment: empty                  │
  *                                         └─────────────────────────────────────┘
  *
@@ -26,9 +28,9 @@
  * answering heartbeats (a user function that never returns).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Key, KeyInspection } from '@sluice/operators';
@@ -38,6 +40,7 @@ import type { Barrier } from '../runtime/messages.js';
 import type { FromWorker, ToWorker } from '../runtime/protocol.js';
 import { inside, realish } from '../paths.js';
 import type { UserCodeSettings } from '../runtime/sandbox.js';
+import { jailArgs, NAMESPACES, systemMounts, type JailMount } from './job-jail.js';
 import { KafkaRelay } from './kafka-relay.js';
 import type { SubtaskRestore } from '../runtime/task.js';
 import type { JobFileAccess, JobListener, Placement, SubtaskList, SubtaskWhere, TaskExecutor } from './task-manager.js';
@@ -113,16 +116,17 @@ export function processModeAvailability(): ProcessAvailability {
     availability = { available: false, reason: "the 'process' user-code mode needs unshare (util-linux) on the PATH" };
     return availability;
   }
-  const probe = spawnSync(unshare, [...NAMESPACES, 'true'], { env: {}, encoding: 'utf8', timeout: 10_000 });
+  // The whole confinement once, with `true` for the job: namespaces, mounts, pivot_root.
+  const root = mkdtempSync(join(tmpdir(), 'sluice-jail-'));
+  const probe = spawnSync(unshare, [...NAMESPACES, ...jailArgs(root, '/', systemMounts(), ['true'])], { env: {}, encoding: 'utf8', timeout: 10_000 });
+  rmSync(root, { recursive: true, force: true });
   availability =
     probe.status === 0
       ? { available: true, unshare }
-      : { available: false, reason: `this user cannot create the namespaces a job process runs in (unshare ${NAMESPACES.join(' ')} said: ${(probe.stderr || probe.error?.message || `exit ${probe.status}`).trim()})` };
+      : { available: false, reason: `this user cannot create the namespaces and mounts a job process runs in (unshare ${NAMESPACES.join(' ')} with a root of its own said: ${(probe.stderr || probe.error?.message || `exit ${probe.status}`).trim()})` };
   return availability;
 }
 
-/** A user namespace (so no privilege is needed), with its own network (loopback only, down) and process ids. */
-const NAMESPACES = ['--map-root-user', '--net', '--pid', '--fork', '--kill-child'];
 
 /** Node 20 calls the permission model experimental; 22.13+ and 23.5+ name the flag --permission. */
 function permissionFlag(): string {
@@ -387,9 +391,16 @@ export class ProcessTaskManager implements TaskExecutor {
     // A directory is granted with what is in it; a file (package.json, a file source's
     // single file, or a path that does not exist yet and fails when the source opens it) alone.
     const grant = (path: string) => (isDirectory(path) ? `${path}${sep}` : path);
-    const reads = [...codeReadPaths(), ...writable, ...files.readable, ...(files.endpoints?.reads ?? [])];
-    const args = [
-      ...NAMESPACES,
+    const sourceReads = (files.endpoints?.reads ?? []).filter((path) => existsSync(path));
+    const reads = [...codeReadPaths(), ...writable, ...files.readable, ...sourceReads];
+    const jailRoot = mkdtempSync(join(tmpdir(), 'sluice-jail-'));
+    const mounts: JailMount[] = [
+      ...systemMounts(),
+      ...[...codeReadPaths(), ...files.readable, ...sourceReads].map((path) => ({ path, mode: 'ro' as const })),
+      ...writable.map((path) => ({ path, mode: 'rw' as const })),
+      ...(relay ? [{ path: relay.directory, mode: 'rw' as const }] : []),
+    ];
+    const node = [
       process.execPath,
       permissionFlag(),
       ...reads.map((path) => `--allow-fs-read=${grant(path)}`),
@@ -402,6 +413,7 @@ export class ProcessTaskManager implements TaskExecutor {
       fileURLToPath(new URL('./job-host.js', import.meta.url)),
       JSON.stringify(settings),
     ];
+    const args = [...NAMESPACES, ...jailArgs(jailRoot, process.cwd(), mounts, node)];
     const child = spawn(available.unshare, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced', env: {} });
     let stderr = '';
     child.stderr?.setEncoding('utf8').on('data', (text: string) => {
@@ -429,6 +441,8 @@ export class ProcessTaskManager implements TaskExecutor {
     child.on('exit', (code, signal) => {
       clearInterval(job.memoryTimer);
       job.relay?.close();
+      // Its mounts went with its mount namespace: what is left is an empty directory.
+      rmSync(jailRoot, { recursive: true, force: true });
       if (this.jobs.get(jobId) === job) this.jobs.delete(jobId);
       const reason =
         job.stopping ??
@@ -438,6 +452,7 @@ export class ProcessTaskManager implements TaskExecutor {
     });
     child.on('error', (error) => {
       job.relay?.close();
+      rmSync(jailRoot, { recursive: true, force: true });
       this.stop(job, `job ${jobId}'s process could not start: ${error.message}`);
     });
     return job;

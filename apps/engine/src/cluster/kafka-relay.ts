@@ -28,9 +28,9 @@ const normalize = (address: string) => {
 };
 
 export class KafkaRelay {
-  /** The Unix socket the job process connects to. */
+  /** The Unix socket the job process connects to, alone in `directory`. */
   readonly path: string;
-  private readonly directory: string;
+  readonly directory: string;
   private readonly server: Server;
   private readonly allowed = new Set<string>();
   private readonly open = new Set<Socket>();
