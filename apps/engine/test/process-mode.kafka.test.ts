@@ -5,13 +5,13 @@
  * code that asks the relay for anything else is refused.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobGraphDocument } from '@sluice/graph-model';
 import { JobManager, ProcessTaskManager, processModeAvailability, type Job } from '@sluice/engine';
 import { bootstrap, createTopic, produce, readCommitted } from './kafka-helpers.js';
+import { tripwire, type Tripwire } from './tripwire.js';
 import { waitFor } from './wait.js';
 
 const available = processModeAvailability().available;
@@ -55,20 +55,11 @@ function copyGraph(inTopic: string, outTopic: string, fn: string): JobGraphDocum
 }
 
 describe.skipIf(!available)('Kafka in a job process, through the engine', () => {
-  let server: Server;
-  let port = 0;
-  let connections = 0;
+  let wire: Tripwire;
   beforeAll(async () => {
-    server = createServer((socket) => {
-      connections++;
-      socket.destroy();
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    port = (server.address() as { port: number }).port;
+    wire = await tripwire();
   });
-  afterAll(async () => {
-    await new Promise((resolve) => server.close(resolve));
-  });
+  afterAll(() => wire.close());
 
   it('copies a topic exactly once: the source and the transactional sink reach the broker through the relay', async () => {
     const inTopic = await createTopic('process-in', 4);
@@ -91,14 +82,14 @@ describe.skipIf(!available)('Kafka in a job process, through the engine', () => 
       const path = process.getBuiltinModule('worker_threads').workerData.kafkaRelay;
       const socket = process.getBuiltinModule('net').connect({ path });
       socket.on('error', () => {});
-      socket.write('127.0.0.1:${port}\\n');
+      socket.write('127.0.0.1:${wire.port}\\n');
       return { id: v.id, relay: typeof path };
     }`;
     const job = await jobs.submit(copyGraph(inTopic, outTopic, probe));
     await finished(job);
     expect((await readCommitted(outTopic)).map((r) => JSON.parse(r.value ?? '{}') as unknown)).toEqual([{ id: 1, relay: 'string' }]);
-    const refusal = `refused a connection of job ${job.id}: 127.0.0.1:${port} is not a broker of this job's Kafka clusters (${bootstrap()}`;
+    const refusal = `refused a connection of job ${job.id}: 127.0.0.1:${wire.port} is not a broker of this job's Kafka clusters (${bootstrap()}`;
     expect(await waitFor(() => warnings.some((w) => w.includes(refusal)), 10_000)).toBe(true);
-    expect(connections).toBe(0);
+    expect(wire.connections()).toBe(0);
   });
 });

@@ -8,11 +8,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobGraphDocument } from '@sluice/graph-model';
+import { tripwire, type Tripwire } from './tripwire.js';
 import { waitFor } from './wait.js';
 import { JobManager, ProcessTaskManager, processModeAvailability, SubmissionError, type Job } from '@sluice/engine';
 
@@ -202,28 +202,19 @@ describe.skipIf(!available)('hostile user functions in a job process are blocked
   });
 
   describe('the network', () => {
-    let server: Server;
-    let port = 0;
-    let connections = 0;
+    let wire: Tripwire;
     beforeAll(async () => {
-      server = createServer((socket) => {
-        connections++;
-        socket.destroy();
-      });
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      port = (server.address() as { port: number }).port;
+      wire = await tripwire();
     });
-    afterAll(async () => {
-      await new Promise((resolve) => server.close(resolve));
-    });
+    afterAll(() => wire.close());
 
     it("cannot reach a server on the engine's loopback, by net.connect or by fetch", async () => {
       const job = await jobs.submit(
         mapJob(
           `(v) => {
-            const socket = process.getBuiltinModule('net').connect(${port}, '127.0.0.1');
+            const socket = process.getBuiltinModule('net').connect(${wire.port}, '127.0.0.1');
             socket.on('error', () => {});
-            fetch('http://127.0.0.1:${port}/').catch(() => {});
+            fetch('http://127.0.0.1:${wire.port}/').catch(() => {});
             return v.id;
           }`,
           200,
@@ -233,7 +224,7 @@ describe.skipIf(!available)('hostile user functions in a job process are blocked
       await settle(job);
       expect(job.failure).toBeUndefined();
       await new Promise((r) => setTimeout(r, 300));
-      expect(connections).toBe(0);
+      expect(wire.connections()).toBe(0);
     });
   });
 

@@ -4,39 +4,34 @@
  * 400 naming the address and the setting before any connection is made, and a graph
  * naming a refused broker is refused at submit with the config field's path.
  *
- * A plain TCP listener stands in for "some host inside the engine's network": it counts
+ * A tripwire (tripwire.ts) stands in for "some host inside the engine's network": it counts
  * the connections the engine opens, so a refusal is shown to connect nowhere, and an
  * allowed address to be really connected to.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobGraphDocument } from '@sluice/graph-model';
+import { tripwire, type Tripwire } from './tripwire.js';
 import { createEngineService, JobManager, parseKafkaAllow, serveEngine, startEngineService, TaskManager, type EngineService } from '@sluice/engine';
 
 const TOKEN = 'an-admin-token-for-the-kafka-allow-list-tests';
 
 let dir: string;
 let taskManager: TaskManager;
-let listener: Server;
+let wire: Tripwire;
 let port: number;
-let connections = 0;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sluice-kafka-allow-'));
   taskManager = new TaskManager({ slots: 1 });
-  listener = createServer((socket) => {
-    connections++;
-    socket.destroy();
-  });
-  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
-  port = (listener.address() as { port: number }).port;
+  wire = await tripwire();
+  port = wire.port;
 });
 
 afterAll(async () => {
-  await new Promise((resolve) => listener.close(resolve));
+  await wire.close();
   await taskManager.shutdown();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -75,12 +70,12 @@ describe('GET /api/kafka/topics', () => {
     const service = await serviceWith('hosted-default', { token: TOKEN });
     try {
       expect(service.kafkaAllow).toEqual({ any: false, addresses: [] });
-      const before = connections;
+      const before = wire.connections();
       const answer = await topics(service, `127.0.0.1:${port}`);
       expect(answer.status).toBe(400);
       expect(answer.body.error).toBe(`Kafka bootstrap server '127.0.0.1:${port}' is not allowed on this engine (setting --kafka-allow (kafkaAllow); allowed: none)`);
       expect(answer.body.problems).toEqual([{ in: 'query', path: 'bootstrapServers', message: answer.body.error }]);
-      expect(connections).toBe(before);
+      expect(wire.connections()).toBe(before);
     } finally {
       await service.close();
     }
@@ -89,19 +84,19 @@ describe('GET /api/kafka/topics', () => {
   it('connects to a listed address, and refuses an unlisted one (also inside a list with a listed one) without connecting', async () => {
     const service = await serviceWith('hosted-listed', { token: TOKEN, kafkaAllow: [`127.0.0.1:${port}`] });
     try {
-      let before = connections;
+      let before = wire.connections();
       const allowed = await topics(service, `127.0.0.1:${port}`);
       // Not a Kafka broker: the engine did connect, and says the cluster answered wrongly.
       expect(allowed.status).toBe(502);
-      expect(connections).toBeGreaterThan(before);
+      expect(wire.connections()).toBeGreaterThan(before);
 
-      before = connections;
+      before = wire.connections();
       const refused = await topics(service, `127.0.0.1:${port},10.0.0.7:9092`);
       expect(refused.status).toBe(400);
       expect(refused.body.error).toBe(`Kafka bootstrap server '10.0.0.7:9092' is not allowed on this engine (setting --kafka-allow (kafkaAllow); allowed: 127.0.0.1:${port})`);
       const otherPort = await topics(service, `127.0.0.1:${port + 1}`);
       expect(otherPort.status).toBe(400);
-      expect(connections).toBe(before);
+      expect(wire.connections()).toBe(before);
     } finally {
       await service.close();
     }
@@ -111,9 +106,9 @@ describe('GET /api/kafka/topics', () => {
     const service = await serviceWith('local', {});
     try {
       expect(service.kafkaAllow).toEqual({ any: true });
-      const before = connections;
+      const before = wire.connections();
       expect((await topics(service, `127.0.0.1:${port}`)).status).toBe(502);
-      expect(connections).toBeGreaterThan(before);
+      expect(wire.connections()).toBeGreaterThan(before);
     } finally {
       await service.close();
     }
