@@ -46,7 +46,9 @@ let broker: Awaited<ReturnType<typeof echoServer>>;
 let other: Awaited<ReturnType<typeof echoServer>>;
 const relays: KafkaRelay[] = [];
 const warnings: string[] = [];
-const log = { warn: (message: string) => warnings.push(message) };
+const log = (_level: string, message: string) => {
+  warnings.push(message);
+};
 
 beforeAll(async () => {
   broker = await echoServer();

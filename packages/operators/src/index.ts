@@ -62,4 +62,4 @@ export { KafkaSource, KAFKA_DEAD_LETTER, type KafkaSourceConfig, type KafkaSourc
 export { KafkaSink, type KafkaSinkConfig, type KafkaSinkOptions, type KafkaSinkState } from './kafka/kafka-sink.js';
 export { listKafkaBrokers, listKafkaTopics, type KafkaTopicInfo } from './kafka/admin.js';
 export { relayKafkaThrough, relaySocketFactory, RELAY_MAX_LINE } from './kafka/relay.js';
-export { partitionOwner, parseBootstrapServers } from './kafka/client.js';
+export { brokerKey, isBrokerAddress, partitionOwner, parseBootstrapServers } from './kafka/client.js';

@@ -234,7 +234,8 @@ const WORKER_TYPES = new Set<string>([
   'log',
 ]);
 
-const within = (path: string, directories: readonly string[]) => directories.some((dir) => resolve(path).startsWith(resolve(dir) + sep));
+/** Strictly inside one of the directories (a state file, not a directory itself). */
+const within = (path: string, directories: readonly string[]) => directories.some((dir) => resolve(dir) !== resolve(path) && inside(resolve(dir), resolve(path)));
 
 /** Why a message from a job process is refused, or undefined when it may reach the job manager. */
 export function refusal(message: unknown, jobId: string, files: JobFileAccess): string | undefined {
@@ -383,7 +384,7 @@ export class ProcessTaskManager implements TaskExecutor {
       maxRecordBytes: this.options.maxRecordBytes,
     };
     const kafka = files.endpoints?.kafka ?? [];
-    const relay = kafka.length > 0 ? new KafkaRelay(jobId, kafka, { warn: (message, fields) => this.options.log?.('warn', message, fields) }) : undefined;
+    const relay = kafka.length > 0 ? new KafkaRelay(jobId, kafka, this.options.log ?? (() => {})) : undefined;
     if (relay) settings = { ...settings, kafkaRelay: relay.path };
     // The job process may not create its own directories' parents.
     const writable = [...files.writable, ...(files.endpoints?.writes ?? [])];

@@ -11,21 +11,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { listKafkaBrokers, parseBootstrapServers, RELAY_MAX_LINE } from '@sluice/operators';
+import { brokerKey, isBrokerAddress, listKafkaBrokers, parseBootstrapServers, RELAY_MAX_LINE } from '@sluice/operators';
 
 /** How often the relay asks the clusters for their brokers again when a job names one it does not know. */
 const REFRESH_MS = 5_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 const CONNECT_TIMEOUT_MS = 10_000;
 
-export interface KafkaRelayLog {
-  warn(message: string, fields: Record<string, unknown>): void;
-}
-
-const normalize = (address: string) => {
-  const colon = address.lastIndexOf(':');
-  return `${address.slice(0, colon).toLowerCase()}:${address.slice(colon + 1)}`;
-};
+/** JobManagerOptions.log's shape. */
+export type KafkaRelayLog = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 
 export class KafkaRelay {
   /** The Unix socket the job process connects to, alone in `directory`. */
@@ -37,9 +31,6 @@ export class KafkaRelay {
   private refreshed = 0;
   private refreshing: Promise<void> | undefined;
 
-  /** Refused requests and failed connections, for tests and diagnostics. */
-  readonly refusals: string[] = [];
-
   /**
    * @param clusters the bootstrap lists of the job's Kafka sources and sinks
    * @param brokersOf asks a cluster for its brokers (listKafkaBrokers; tests give their own)
@@ -50,7 +41,7 @@ export class KafkaRelay {
     private readonly log: KafkaRelayLog,
     private readonly brokersOf: (bootstrapServers: string) => Promise<string[]> = listKafkaBrokers,
   ) {
-    for (const cluster of clusters) for (const address of parseBootstrapServers(cluster, 'bootstrapServers')) this.allowed.add(normalize(address));
+    for (const cluster of clusters) for (const address of parseBootstrapServers(cluster, 'bootstrapServers')) this.allowed.add(brokerKey(address));
     // A directory of the engine's own (mode 0700 through the umask-free mkdtemp), short enough for a socket path.
     this.directory = mkdtempSync(join(tmpdir(), 'sluice-relay-'));
     this.path = join(this.directory, 'kafka.sock');
@@ -88,9 +79,9 @@ export class KafkaRelay {
   }
 
   private async route(job: Socket, address: string): Promise<void> {
-    if (!/^[^:\s]+:\d{1,5}$/.test(address)) return this.answer(job, 'refused', `'${address.slice(0, 100)}' is not host:port`);
-    if (!this.allowed.has(normalize(address))) await this.refresh();
-    if (!this.allowed.has(normalize(address))) {
+    if (!isBrokerAddress(address)) return this.answer(job, 'refused', `'${address.slice(0, 100)}' is not host:port`);
+    if (!this.allowed.has(brokerKey(address))) await this.refresh();
+    if (!this.allowed.has(brokerKey(address))) {
       return this.answer(job, 'refused', `${address} is not a broker of this job's Kafka clusters (${this.clusters.join('; ')})`);
     }
     const colon = address.lastIndexOf(':');
@@ -123,9 +114,9 @@ export class KafkaRelay {
     this.refreshing = (async () => {
       for (const cluster of this.clusters) {
         try {
-          for (const broker of await this.brokersOf(cluster)) this.allowed.add(normalize(broker));
+          for (const broker of await this.brokersOf(cluster)) this.allowed.add(brokerKey(broker));
         } catch (error) {
-          this.log.warn(`kafka relay: could not list the brokers of ${cluster} for job ${this.jobId}`, { jobId: this.jobId, cluster, error: error instanceof Error ? error.message : String(error) });
+          this.log('warn', `kafka relay: could not list the brokers of ${cluster} for job ${this.jobId}`, { jobId: this.jobId, cluster, error: error instanceof Error ? error.message : String(error) });
         }
       }
       this.refreshed = Date.now();
@@ -136,8 +127,7 @@ export class KafkaRelay {
   }
 
   private answer(job: Socket, verdict: 'refused' | 'failed', reason: string): void {
-    this.refusals.push(`${verdict} ${reason}`);
-    if (verdict === 'refused') this.log.warn(`kafka relay: refused a connection of job ${this.jobId}: ${reason}`, { jobId: this.jobId, reason });
+    if (verdict === 'refused') this.log('warn', `kafka relay: refused a connection of job ${this.jobId}: ${reason}`, { jobId: this.jobId, reason });
     job.end(`${verdict} ${reason.replace(/\n/g, ' ')}\n`);
   }
 }

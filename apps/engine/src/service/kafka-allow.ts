@@ -17,7 +17,7 @@
  * the cluster's own, which is what the operator allowed by listing it.
  */
 import { graphEndpoints, type ValidatedGraph } from '@sluice/graph-model';
-import { parseBootstrapServers } from '@sluice/operators';
+import { brokerKey, parseBootstrapServers } from '@sluice/operators';
 import type { ApiProblem } from '@sluice/protocol';
 
 export type KafkaAllowList = { readonly any: true } | { readonly any: false; readonly addresses: readonly string[] };
@@ -27,18 +27,13 @@ export const ANY_KAFKA: KafkaAllowList = { any: true };
 /** The name of the setting, as error messages cite it. */
 export const KAFKA_ALLOW_SETTING = '--kafka-allow (kafkaAllow)';
 
-function normalize(address: string): string {
-  const colon = address.lastIndexOf(':');
-  return `${address.slice(0, colon).toLowerCase()}:${address.slice(colon + 1)}`;
-}
-
 /** `['*']` or host:port entries (each may be a comma-separated list). Throws naming a malformed entry. */
 export function parseKafkaAllow(entries: readonly string[]): KafkaAllowList {
   const addresses: string[] = [];
   for (const entry of entries) {
     if (entry.trim() === '*') return ANY_KAFKA;
     if (entry.trim() === '') continue;
-    for (const address of parseBootstrapServers(entry, KAFKA_ALLOW_SETTING)) addresses.push(normalize(address));
+    for (const address of parseBootstrapServers(entry, KAFKA_ALLOW_SETTING)) addresses.push(brokerKey(address));
   }
   return { any: false, addresses: [...new Set(addresses)] };
 }
@@ -61,7 +56,7 @@ export function kafkaAllowEntries(allow: KafkaAllowList): string[] {
 export function refusedAddresses(allow: KafkaAllowList, bootstrapServers: string): string[] {
   if (allow.any) return [];
   const allowed = new Set(allow.addresses);
-  return parseBootstrapServers(bootstrapServers, 'bootstrapServers').filter((address) => !allowed.has(normalize(address)));
+  return parseBootstrapServers(bootstrapServers, 'bootstrapServers').filter((address) => !allowed.has(brokerKey(address)));
 }
 
 /** The sentence an error gives for refused addresses: names them, the setting and what is allowed. */

@@ -12,13 +12,24 @@ import { relaySocketFactory } from './relay.js';
 // picks its partitioner explicitly.
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 
+/** Whether `text` is one host:port. */
+export function isBrokerAddress(text: string): boolean {
+  return /^[^:\s]+:\d{1,5}$/.test(text);
+}
+
+/** A host:port as addresses are compared: the host without case, the port as written. */
+export function brokerKey(address: string): string {
+  const colon = address.lastIndexOf(':');
+  return `${address.slice(0, colon).toLowerCase()}:${address.slice(colon + 1)}`;
+}
+
 export function parseBootstrapServers(servers: string, where: string): string[] {
   const brokers = servers
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '');
   for (const broker of brokers) {
-    if (!/^[^:\s]+:\d{1,5}$/.test(broker)) throw new Error(`${where}: bootstrap server '${broker}' is not host:port`);
+    if (!isBrokerAddress(broker)) throw new Error(`${where}: bootstrap server '${broker}' is not host:port`);
   }
   if (brokers.length === 0) throw new Error(`${where}: bootstrapServers names no broker`);
   return brokers;

@@ -29,8 +29,9 @@ export function relayKafkaThrough(path: string | undefined): void {
 export function relaySocketFactory(): ISocketFactory | undefined {
   const path = relayPath;
   if (path === undefined) return undefined;
-  // kafkajs uses on(), write(), end() and unref() of what it gets; a Duplex that stands
-  // for the broker connection has them all.
+  // kafkajs uses on(), write(), end() and unref() of what it gets (its own factory sets
+  // keep-alive, which a Unix socket has no use for); a Duplex standing for the broker
+  // connection has them all.
   return ({ host, port, onConnect }) => new RelayedSocket(path, host, port, onConnect) as unknown as Socket;
 }
 
@@ -94,10 +95,6 @@ class RelayedSocket extends Duplex {
 
   unref(): this {
     this.inner.unref();
-    return this;
-  }
-
-  setKeepAlive(): this {
     return this;
   }
 }
