@@ -43,7 +43,7 @@ import type { UserCodeSettings } from '../runtime/sandbox.js';
 import { jailArgs, NAMESPACES, systemMounts, type JailMount } from './job-jail.js';
 import { KafkaRelay } from './kafka-relay.js';
 import type { SubtaskRestore } from '../runtime/task.js';
-import type { JobFileAccess, JobListener, Placement, SubtaskList, SubtaskWhere, TaskExecutor } from './task-manager.js';
+import type { JobAccess, JobListener, Placement, SubtaskList, SubtaskWhere, TaskExecutor } from './task-manager.js';
 
 export const DEFAULT_PROCESS_MEMORY_MB = 1024;
 /**
@@ -238,7 +238,7 @@ const WORKER_TYPES = new Set<string>([
 const within = (path: string, directories: readonly string[]) => directories.some((dir) => resolve(dir) !== resolve(path) && inside(resolve(dir), resolve(path)));
 
 /** Why a message from a job process is refused, or undefined when it may reach the job manager. */
-export function refusal(message: unknown, jobId: string, files: JobFileAccess): string | undefined {
+export function refusal(message: unknown, jobId: string, files: JobAccess): string | undefined {
   if (typeof message !== 'object' || message === null) return 'a message that is not an object';
   const m = message as { type?: unknown; jobId?: unknown; attempt?: unknown; ack?: { file?: unknown; native?: unknown } };
   if (typeof m.type !== 'string' || !WORKER_TYPES.has(m.type)) return `a message of unknown type ${JSON.stringify(m.type)}`;
@@ -287,11 +287,11 @@ export function processModeProblems(graph: ValidatedGraph, dataDir: string): Arr
 }
 
 /**
- * What the graph's endpoints need (JobFileAccess.endpoints): file paths as absolute paths
+ * What the graph's endpoints need (JobAccess.endpoints): file paths as absolute paths
  * from the engine's working directory (the job process starts there, so the operators open
  * the same), and the bootstrap lists of its Kafka sources and sinks.
  */
-export function endpointAccess(graph: ValidatedGraph): NonNullable<JobFileAccess['endpoints']> {
+export function endpointAccess(graph: ValidatedGraph): NonNullable<JobAccess['endpoints']> {
   const reads: string[] = [];
   const writes: string[] = [];
   const kafka: string[] = [];
@@ -315,7 +315,7 @@ export interface ProcessTaskManagerOptions {
 
 interface JobProcess {
   readonly child: ChildProcess;
-  readonly files: JobFileAccess;
+  readonly files: JobAccess;
   listener: JobListener;
   /** Messages reach the job manager in order; an acknowledged state file is synced first. */
   delivered: Promise<void>;
@@ -350,7 +350,7 @@ export class ProcessTaskManager implements TaskExecutor {
     attempt: number,
     restore: (taskId: number, subtaskIndex: number) => SubtaskRestore | undefined,
     listener: JobListener,
-    files: JobFileAccess = { writable: [], readable: [] },
+    files: JobAccess = { writable: [], readable: [] },
   ): Placement[] {
     if (this.closed) throw new Error('the task manager is shut down');
     let job = this.jobs.get(plan.jobId);
@@ -371,7 +371,7 @@ export class ProcessTaskManager implements TaskExecutor {
     return Math.max(1, Math.min(this.options.slotsPerJob ?? availableParallelism(), subtasks));
   }
 
-  private start(plan: ExecutionPlan, listener: JobListener, files: JobFileAccess): JobProcess {
+  private start(plan: ExecutionPlan, listener: JobListener, files: JobAccess): JobProcess {
     const available = processModeAvailability();
     if (!available.available) throw new Error(available.reason);
     const jobId = plan.jobId;

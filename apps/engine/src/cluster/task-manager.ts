@@ -59,7 +59,7 @@ export interface TaskManagerOptions {
   readonly maxRecordBytes?: number;
   /**
    * Whether slots fsync the state files they write (default true). A job process runs
-   * under Node's permission model, which refuses fsync on Node 20; its parent syncs
+   * under Node's permission model, which refuses fsync (Node 20 and 24); its parent syncs
    * each acknowledged file instead, before the checkpoint can complete.
    */
   readonly durableWrites?: boolean;
@@ -85,8 +85,8 @@ export interface SubtaskWhere {
 /** Subtasks of one task, by task id and index. */
 export type SubtaskList = ReadonlyArray<{ readonly taskId: number; readonly subtaskIndex: number }>;
 
-/** Where one job may keep files: its checkpoints and savepoints, and the state it restores from. */
-export interface JobFileAccess {
+/** What one job may reach: its checkpoint and savepoint directories, the state it restores from, and what its graph's endpoints name. */
+export interface JobAccess {
   /** Directories the job's subtasks write state files into (and read back from). */
   readonly writable: readonly string[];
   /** Directories of the state files the first deployment restores from (a savepoint of another job, say). */
@@ -110,7 +110,7 @@ export interface TaskExecutor {
     attempt: number,
     restore: (taskId: number, subtaskIndex: number) => SubtaskRestore | undefined,
     listener: JobListener,
-    files?: JobFileAccess,
+    files?: JobAccess,
   ): Placement[];
   triggerCheckpoint(jobId: string, attempt: number, subtasks: SubtaskList, barrier: Barrier): void;
   notifyCheckpoint(jobId: string, attempt: number, checkpointId: number, outcome: 'complete' | 'aborted'): void;
