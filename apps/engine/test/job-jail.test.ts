@@ -75,6 +75,16 @@ describe.skipIf(!availability.available)('the file system of a job process (a mo
     expect(out.trim().split('\n').at(-1)).toBe(writable);
   });
 
+  it('has no capabilities: as root of its user namespace it still cannot make a read-only mount writable or mount anything', () => {
+    const { out } = inJail(`grep -E "^Cap(Eff|Bnd)" /proc/self/status; mount -o remount,bind,rw ${readable} && echo "remounted source" || echo "remount refused"; mount -t tmpfs x /tmp && echo "mounted" || echo "mount refused"; echo x > ${readable}/after-remount.txt || echo "still read-only"`);
+    expect(out).toMatch(/CapEff:\s+0+\n/);
+    expect(out).toMatch(/CapBnd:\s+0+\n/);
+    expect(out).toContain('remount refused');
+    expect(out).toContain('mount refused');
+    expect(out).toContain('still read-only');
+    expect(existsSync(join(readable, 'after-remount.txt'))).toBe(false);
+  });
+
   it('sees only its own processes in /proc, and none of the engine', () => {
     const { out } = inJail(`[ -e /proc/${process.pid} ] && echo "engine visible" || echo "engine hidden"; ls /proc | grep -E "^[0-9]+$"`);
     const [verdict, ...pids] = out.trim().split('\n');

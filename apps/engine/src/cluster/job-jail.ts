@@ -18,7 +18,11 @@
  *
  * It is set up by a short shell script between unshare and node (util-linux's mount and
  * pivot_root, as root of the job's user namespace, which needs no privilege outside it).
- * After pivot_root the old root is detached, so there is no path back to it.
+ * After pivot_root the old root is detached, so there is no path back to it. Then every
+ * capability goes (setpriv empties the bounding set): root of a user namespace may remount
+ * what it made read-only as read-write again, or mount something new, and code that can
+ * make system calls (an addon: RocksDB jobs run with --allow-addons) could. Without
+ * CAP_SYS_ADMIN it cannot, and no exec gives the capabilities back.
  */
 import { existsSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { dirname, sep } from 'node:path';
@@ -75,7 +79,7 @@ cd /
 umount -l /.old
 rmdir /.old
 cd "$cwd"
-exec "$@"
+exec setpriv --bounding-set=-all --inh-caps=-all --no-new-privs -- "$@"
 `;
 
 /** The arguments after unshare's own: the script, then what it builds and runs. */
