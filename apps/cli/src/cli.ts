@@ -167,7 +167,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--trusted', "run user functions in the engine's own threads instead of the sandbox (default: sandboxed); only where every job author is trusted")
     .option(
       '--process-per-job',
-      'run each job in a process of its own, confined by Node\'s permission model and Linux namespaces, its user functions at full speed (Linux; no files, network or RocksDB for those jobs yet)',
+      'run each job in a process of its own, confined by Node\'s permission model and Linux namespaces, its user functions at full speed (Linux)',
     )
     .option('--cpu-ms-per-call <ms>', 'sandbox: longest one call into user code may run (default 1000; per job process: longest a slot may not answer, at least 5000)', (v) => parsePositive(v, '--cpu-ms-per-call'))
     .option('--memory-mb-per-job <mb>', 'sandbox: heap of one job on one slot (default 128; per job process: its resident memory, default 1024)', (v) => parsePositive(v, '--memory-mb-per-job'))

@@ -7,7 +7,7 @@
  * beside it (in a process of its own), and the neighbour keeps producing the right output.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -299,9 +299,102 @@ describe.skipIf(!available)('hostile user functions in a job process are blocked
     });
   });
 
-  it('refuses a job on the RocksDB state backend, naming the setting', async () => {
-    const error = await jobs.submit({ ...mapJob('(v) => v'), job: { stateBackend: { type: 'rocksdb' } } }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(SubmissionError);
-    expect((error as SubmissionError).problems).toEqual([expect.objectContaining({ path: 'job.stateBackend.type', message: expect.stringMatching(/native code/) })]);
-  });
+  const forgedNative = (jobId: string, handle: Record<string, unknown>) => {
+    const dir = join(dataDir, 'checkpoints', jobId, 'chk-1');
+    const native = { fn: { privateDirectory: join(dir, 'native'), sharedDirectory: join(dataDir, 'checkpoints', jobId, 'shared'), private: [], shared: [], ...handle } };
+    const ack = { type: 'checkpoint-ack', jobId, attempt: 0, taskId: 0, subtaskIndex: 0, ack: { checkpointId: 1, nodes: [], file: join(dir, 'task-0-subtask-0.state'), bytes: 1, sha256: '', alignmentMs: 0, syncMs: 0, asyncMs: 0, native } };
+    return `(v) => { process.getBuiltinModule('worker_threads').parentPort.postMessage(${JSON.stringify(ack)}); return v.id; }`;
+  };
+  it.each([
+    ['a private directory outside its own', { privateDirectory: '/etc' }, /native state of 'fn' names a directory outside the job's directories \("\/etc"\)/],
+    ['a shared file whose database name climbs out of the directory', { shared: [{ name: 'a.sst', localName: '../../../victim.sst', bytes: 1, sha256: '' }] }, /native state of 'fn' lists a file that is not a plain name/],
+  ] as const)('acknowledges a checkpoint whose native (RocksDB) state names %s: the engine stops it', async (_name, handle, failure) => {
+    await withNeighbour(async () => {
+      const jobId = randomUUID();
+      const job = await jobs.submit(mapJob(forgedNative(jobId, handle), 1_000_000, 1000), { jobId });
+      await settle(job);
+      expect(job.status).toBe('failed');
+      expect(job.failure?.message).toMatch(failure);
+    });
+  }, 30_000);
+});
+
+describe.skipIf(!available)('RocksDB state in a job process (the addon loads there, inside the jail)', () => {
+  const COUNT = 6000;
+  const KEYS = 5;
+  // Per key a running count, and a list that grows by 2000 bytes a record: 12 MB in all,
+  // well past a 4 MB memtable budget, so RocksDB writes SST files early that incremental
+  // checkpoints share.
+  const counting: JobGraphDocument = {
+    schemaVersion: 1,
+    name: 'rocksdb counting',
+    job: {
+      checkpointing: { enabled: true, intervalMs: 150 },
+      restartStrategy: { type: 'fixed-delay', attempts: 3, delayMs: 100 },
+      stateBackend: { type: 'rocksdb', memtableMb: 4, writeBufferKb: 64 },
+    },
+    nodes: [
+      { id: 'gen', type: 'generator', config: { profile: 'sequence', count: COUNT, ratePerSecond: 1500, keys: KEYS } },
+      { id: 'k', type: 'key-by', config: { key: { kind: 'field', field: 'key' } } },
+      {
+        id: 'fn',
+        type: 'keyed-process',
+        config: {
+          fn: '({ processElement(v, ctx) { const s = ctx.state("n"); const n = (s.value() ?? 0) + 1; s.update(n); ctx.state("pad").add("x".repeat(2000)); ctx.collect({ key: v.key, n }); } })',
+          states: [
+            { kind: 'value', name: 'n' },
+            { kind: 'list', name: 'pad' },
+          ],
+        },
+      },
+      { id: 'out', type: 'collect-sink', config: { name: 'out', maxRecords: 1_000_000 } },
+    ],
+    edges: [
+      { id: 'e1', source: 'gen', target: 'k' },
+      { id: 'e2', source: 'k', target: 'fn' },
+      { id: 'e3', source: 'fn', target: 'out' },
+    ],
+  };
+
+  it('restarts from its newest incremental checkpoint after its process is killed: every count of every key exactly once', async () => {
+    const job = await jobs.submit(counting);
+    const local = join(dataDir, 'checkpoints', job.id, 'local-state', job.id, 'attempt-0');
+    const shared = join(dataDir, 'checkpoints', job.id, 'shared');
+    const sharedFiles = () => (existsSync(shared) ? readdirSync(shared) : []);
+    expect(await waitFor(() => job.checkpoints().filter((c) => c.status === 'completed').length >= 2 && sharedFiles().length > 0, 30_000)).toBe(true);
+    // The working databases sit beside the checkpoints, on the same mount in the jail: shared files are hard links, not copies.
+    expect(existsSync(local)).toBe(true);
+    expect(sharedFiles().some((name) => statSync(join(shared, name)).nlink >= 2)).toBe(true);
+    process.kill(taskManager.pidOf(job.id) as number, 'SIGKILL');
+    expect(await waitFor(() => job.status !== 'running' || job.restarts > 0, 20_000)).toBe(true);
+    await settle(job);
+    expect(job.failure).toBeUndefined();
+    expect(job.restarts).toBe(1);
+    const rows = values(job) as Array<{ key: number; n: number }>;
+    expect(rows).toHaveLength(COUNT);
+    for (let key = 0; key < KEYS; key++) {
+      const counts = rows.filter((r) => r.key === key).map((r) => r.n);
+      expect(counts).toEqual(counts.map((_, i) => i + 1));
+    }
+    // The killed process could not drop its working databases; the engine did.
+    expect(existsSync(local)).toBe(false);
+  }, 60_000);
+
+  it("a new job restores from another job's incremental checkpoint, reading its shared files: the two runs' counts add up exactly once", async () => {
+    const first = await jobs.submit(counting);
+    const shared = join(dataDir, 'checkpoints', first.id, 'shared');
+    expect(await waitFor(() => first.checkpoints().filter((c) => c.status === 'completed').length >= 2 && existsSync(shared) && readdirSync(shared).length > 0, 30_000)).toBe(true);
+    first.cancel();
+    await settle(first);
+    const latest = first.checkpoints().filter((c) => c.status === 'completed').at(-1);
+    const second = await jobs.submit(counting, { restoreFrom: latest?.directory ?? '' });
+    await settle(second);
+    expect(second.failure).toBeUndefined();
+    const rows = [...values(first), ...values(second)] as Array<{ key: number; n: number }>;
+    expect(rows).toHaveLength(COUNT);
+    for (let key = 0; key < KEYS; key++) {
+      const counts = rows.filter((r) => r.key === key).map((r) => r.n);
+      expect(counts).toEqual(counts.map((_, i) => i + 1));
+    }
+  }, 60_000);
 });

@@ -79,6 +79,11 @@ export class CheckpointStorage {
     return [join(this.root, 'checkpoints', jobId), join(this.root, 'savepoints', jobId)];
   }
 
+  /** Working state of a job that runs in a process of its own (JobAccess.localState): beside its checkpoints, on their file system and mount. */
+  localStateDirectory(jobId: string): string {
+    return join(this.root, 'checkpoints', jobId, 'local-state');
+  }
+
   directoryFor(jobId: string, checkpointId: number, savepoint: boolean): string {
     return savepoint ? join(this.root, 'savepoints', jobId, `savepoint-${checkpointId}`) : join(this.root, 'checkpoints', jobId, `chk-${checkpointId}`);
   }

@@ -20,6 +20,7 @@ const manager = new TaskManager({
   durableWrites: false,
   ...(settings.maxRecordBytes !== undefined ? { maxRecordBytes: settings.maxRecordBytes } : {}),
   ...(settings.kafkaRelay !== undefined ? { kafkaRelay: settings.kafkaRelay } : {}),
+  ...(settings.localStateDirectory !== undefined ? { localStateDirectory: settings.localStateDirectory } : {}),
 });
 const relay = (message: FromWorker) => send({ type: 'worker', message });
 

@@ -372,7 +372,9 @@ export class Job {
     this.startedSubtasks.clear();
     this.metrics.clear();
     const restoreFor = restore ? subtaskRestores(restore, this.plan) : () => undefined;
-    const files = { writable: this.storage.jobDirectories(this.id), readable: restore ? [restore.directory] : [], endpoints: endpointAccess(this.graph) };
+    // A native restore also reads the shared files its handles list, beside the checkpoint directory.
+    const readable = restore ? [...new Set([restore.directory, ...this.storage.nativeHandles(restore).flatMap((h) => [h.privateDirectory, h.sharedDirectory])])] : [];
+    const files = { writable: this.storage.jobDirectories(this.id), readable, endpoints: endpointAccess(this.graph), localState: this.storage.localStateDirectory(this.id) };
     const placements = this.taskManager.deploy(this.plan, this.attempt, restoreFor, (message) => this.receive(message), files);
     if (this.attempt > 0) {
       this.taps.redeploy();

@@ -14,7 +14,8 @@
  *   │  · only the job's brokers │ socket  │ state and its file endpoints;       │
  *   └───────────────────────────┘         │ writes only its state and its file  │
  *                                         │ sinks' directories; no child        │
- *                                         │ processes, no addons                │
+ *                                         │ processes, no addons (RocksDB jobs: │
+ *                                         │ addons, still inside the jail)      │
  *                                         │ Linux namespaces (unshare): no      │
  *                                         │ network, no other process visible,  │
  *                                         │ a root with only the above mounted  │
@@ -91,6 +92,8 @@ export interface JobHostSettings {
   readonly maxRecordBytes?: number | undefined;
   /** KafkaRelay.path, when the job has Kafka sources or sinks. */
   readonly kafkaRelay?: string | undefined;
+  /** JobAccess.localState: where RocksDB keeps the job's working databases. */
+  readonly localStateDirectory?: string | undefined;
 }
 
 export type ProcessAvailability = { readonly available: true; readonly unshare: string } | { readonly available: false; readonly reason: string };
@@ -246,7 +249,36 @@ export function refusal(message: unknown, jobId: string, files: JobAccess): stri
   if (typeof m.attempt !== 'number') return `a '${m.type}' message without an attempt number`;
   if (m.type === 'checkpoint-ack') {
     if (typeof m.ack?.file !== 'string' || !within(m.ack.file, files.writable)) return `a checkpoint acknowledgement naming a state file outside the job's directories (${JSON.stringify(m.ack?.file)})`;
-    if (m.ack.native !== undefined) return 'a checkpoint acknowledgement with native (RocksDB) state, which job processes do not have';
+    if (m.ack.native !== undefined) {
+      if (typeof m.ack.native !== 'object' || m.ack.native === null) return 'a checkpoint acknowledgement whose native state is not an object';
+      for (const [nodeId, handle] of Object.entries(m.ack.native)) {
+        const problem = nativeHandleProblem(handle, files.writable);
+        if (problem !== undefined) return `a checkpoint acknowledgement whose native state of '${nodeId}' ${problem}`;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** A file name alone: the engine, and later restores in any mode, join it to a directory. */
+const plainName = (name: unknown) => typeof name === 'string' && name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\\') && !name.includes('\0');
+
+/**
+ * What is wrong with a native (RocksDB) checkpoint handle from a job process: its
+ * directories must lie inside the job's own, and its files be plain names there. The
+ * engine syncs those files, and the checkpoint's metadata keeps the handle for restores
+ * that may run outside any job process (a later engine in another user-code mode).
+ */
+function nativeHandleProblem(handle: unknown, writable: readonly string[]): string | undefined {
+  if (typeof handle !== 'object' || handle === null) return 'is not an object';
+  const h = handle as { privateDirectory?: unknown; sharedDirectory?: unknown; private?: unknown; shared?: unknown };
+  for (const dir of [h.privateDirectory, h.sharedDirectory]) {
+    if (typeof dir !== 'string' || !within(dir, writable)) return `names a directory outside the job's directories (${JSON.stringify(dir)})`;
+  }
+  if (!Array.isArray(h.private) || !Array.isArray(h.shared)) return 'lists no private or shared files';
+  for (const file of [...(h.private as unknown[]), ...(h.shared as unknown[])]) {
+    const f = (typeof file === 'object' && file !== null ? file : {}) as { name?: unknown; localName?: unknown; bytes?: unknown };
+    if (!plainName(f.name) || (f.localName !== undefined && !plainName(f.localName)) || typeof f.bytes !== 'number') return `lists a file that is not a plain name with a size (${JSON.stringify(file)})`;
   }
   return undefined;
 }
@@ -263,9 +295,8 @@ async function syncFile(path: string): Promise<void> {
 
 /**
  * Graph problems that keep a job out of a job process (in what it needs, not what it does):
- * RocksDB (a native addon), and a file path in or around the engine's data directory
- * `dataDir` (every job's checkpoints, and the service's tokens), which the job process
- * would be given access to.
+ * a file path in or around the engine's data directory `dataDir` (every job's
+ * checkpoints, and the service's tokens), which the job process would be given access to.
  */
 export function processModeProblems(graph: ValidatedGraph, dataDir: string): Array<{ path: string; message: string; nodeId?: string }> {
   const problems: Array<{ path: string; message: string; nodeId?: string }> = [];
@@ -276,12 +307,6 @@ export function processModeProblems(graph: ValidatedGraph, dataDir: string): Arr
     if (inside(data, file) || inside(file, data)) {
       problems.push({ path, message: `operator '${node.id}' (${node.definition.type}): file path '${value}' is in or around the engine's data directory, which a job may not touch`, nodeId: node.id });
     }
-  }
-  if (graph.job.stateBackend.type === 'rocksdb') {
-    problems.push({
-      path: 'job.stateBackend.type',
-      message: "the RocksDB state backend is native code, which a job process may not load: use the heap backend, or an engine whose user code is 'sandboxed'",
-    });
   }
   return problems;
 }
@@ -382,6 +407,7 @@ export class ProcessTaskManager implements TaskExecutor {
       maxHeapMb: Math.max(64, Math.floor(this.memoryMb / 2)),
       heartbeatTimeoutMs: Math.max(MIN_HEARTBEAT_TIMEOUT_MS, this.userCode.cpuMsPerCall ?? MIN_HEARTBEAT_TIMEOUT_MS),
       maxRecordBytes: this.options.maxRecordBytes,
+      localStateDirectory: files.localState,
     };
     const kafka = files.endpoints?.kafka ?? [];
     const relay = kafka.length > 0 ? new KafkaRelay(jobId, kafka, this.options.log ?? (() => {})) : undefined;
@@ -397,7 +423,8 @@ export class ProcessTaskManager implements TaskExecutor {
     const jailRoot = mkdtempSync(join(tmpdir(), 'sluice-jail-'));
     const mounts: JailMount[] = [
       ...systemMounts(),
-      ...[...codeReadPaths(), ...files.readable, ...sourceReads].map((path) => ({ path, mode: 'ro' as const })),
+      // A restore's directories inside the job's own stay as writable as those (new checkpoints link into their shared files).
+      ...[...codeReadPaths(), ...files.readable.filter((path) => !writable.some((w) => inside(resolve(w), resolve(path)))), ...sourceReads].map((path) => ({ path, mode: 'ro' as const })),
       ...writable.map((path) => ({ path, mode: 'rw' as const })),
       ...(relay ? [{ path: relay.directory, mode: 'rw' as const }] : []),
     ];
@@ -409,6 +436,10 @@ export class ProcessTaskManager implements TaskExecutor {
       // Node 20 does not check a Unix socket's path; later versions may.
       ...(relay ? [`--allow-fs-read=${relay.path}`, `--allow-fs-write=${relay.path}`] : []),
       '--allow-worker',
+      // RocksDB is an addon. Native code is past the permission model, not past the jail
+      // (job-jail.ts). Its loader asks whether /etc/alpine-release exists, which Node 20
+      // answers with a throw unless granted; the jail has no /etc to find it in.
+      ...(plan.job.stateBackend.type === 'rocksdb' ? ['--allow-addons', '--allow-fs-read=/etc/alpine-release'] : []),
       `--max-old-space-size=${this.memoryMb}`,
       '--no-warnings',
       fileURLToPath(new URL('./job-host.js', import.meta.url)),
@@ -444,6 +475,9 @@ export class ProcessTaskManager implements TaskExecutor {
       job.relay?.close();
       // Its mounts went with its mount namespace: what is left is an empty directory.
       rmSync(jailRoot, { recursive: true, force: true });
+      // Working databases its attempts left (a killed process does not clean up); a process
+      // started for the next attempt meanwhile has directories of its own.
+      if (files.localState !== undefined) for (const attempt of job.attempts) rmSync(join(files.localState, jobId, `attempt-${attempt}`), { recursive: true, force: true });
       if (this.jobs.get(jobId) === job) this.jobs.delete(jobId);
       const reason =
         job.stopping ??
@@ -476,6 +510,11 @@ export class ProcessTaskManager implements TaskExecutor {
       if (valid.type === 'checkpoint-ack') {
         try {
           await syncFile(valid.ack.file);
+          for (const handle of Object.values(valid.ack.native ?? {})) {
+            for (const file of handle.private) await syncFile(join(handle.privateDirectory, file.name));
+            await syncFile(handle.privateDirectory);
+            await syncFile(handle.sharedDirectory);
+          }
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
             this.stop(job, `job ${jobId}: cannot sync state file ${valid.ack.file}: ${error instanceof Error ? error.message : String(error)}`);

@@ -96,6 +96,13 @@ export interface JobAccess {
    * directories its file sinks write, bootstrap lists of its Kafka sources and sinks.
    */
   readonly endpoints?: { readonly reads: readonly string[]; readonly writes: readonly string[]; readonly kafka: readonly string[] };
+  /**
+   * Where a job process keeps its working RocksDB databases: inside one of `writable`, so
+   * that checkpoints hard-link their files (a link cannot cross mount points, and each
+   * writable directory is a mount of its own in the job's jail). Task managers of threads
+   * keep theirs in TaskManagerOptions.localStateDirectory.
+   */
+  readonly localState?: string | undefined;
 }
 
 /**

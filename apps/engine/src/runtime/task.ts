@@ -152,8 +152,10 @@ export interface TaskHost {
   print(line: string): void;
   readonly processingTime: ProcessingTimeService;
   readonly log: Logger;
-  /** Writes a state file durably (temp file, fsync, rename). */
+  /** Writes a state file (temp file, fsync unless durableWrites is false, rename). */
   persist(path: string, bytes: Buffer): Promise<void>;
+  /** False where this process may not fsync (a job process): whoever takes its acknowledgements syncs the files. Default true. */
+  readonly durableWrites?: boolean | undefined;
   acknowledgeCheckpoint(ack: CheckpointAck): void;
   declineCheckpoint(checkpointId: number, reason: string): void;
   /** The subtask reached its end with commits pending: it waits for FINAL_CHECKPOINT_ID. */
@@ -685,6 +687,7 @@ export class StreamTask implements GateListener {
       keyGroupRange,
       now: () => this.host.processingTime.now(),
       workingDirectory: join(this.localStateDirectory, this.jobId, `attempt-${this.attempt}`, `task-${this.plan.id}-subtask-${this.subtaskIndex}-${nodeId}`),
+      syncFiles: this.host.durableWrites !== false,
       ...(tuning
         ? {
             writeBufferBytes: tuning.writeBufferKb * 1024,

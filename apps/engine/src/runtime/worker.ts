@@ -74,6 +74,7 @@ function deploy(deployment: TaskDeployment): void {
     task = new StreamTask(deployment, {
       userCode: settings.userCode && { ...settings.userCode, maxRecordBytes: settings.maxRecordBytes ?? settings.userCode.maxRecordBytes },
       maxRecordBytes: settings.maxRecordBytes,
+      durableWrites: settings.durableWrites !== false,
       processingTime,
       log: logger(jobId, attempt, id),
       print: (line) => {

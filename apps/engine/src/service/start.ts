@@ -10,8 +10,7 @@
  * start rather than quietly running untrusted code in-process.
  *
  * `processPerJob` runs each job in a confined process of its own instead (job-process.ts):
- * user functions at full speed, for Linux hosts with user namespaces; jobs that need files,
- * the network or RocksDB are refused there.
+ * user functions at full speed, for Linux hosts with user namespaces.
  *
  * Kafka clusters and file directories: a trusted engine may use any (its user code could
  * open sockets and files anyway); otherwise the service's default applies (any without a
@@ -164,7 +163,7 @@ export async function serveEngine(options: StartOptions, io: ServeIo): Promise<n
   io.stdout(`  metrics      ${service.url}/metrics\n`);
   const userCode = userCodeFor(options);
   if (userCode.mode === 'process') {
-    io.stdout(`  user code    a confined process per job (${userCode.memoryMbPerJob ?? DEFAULT_PROCESS_MEMORY_MB} MB per job; no files, network or RocksDB for its jobs yet; --process-per-job)\n`);
+    io.stdout(`  user code    a confined process per job (${userCode.memoryMbPerJob ?? DEFAULT_PROCESS_MEMORY_MB} MB per job; --process-per-job)\n`);
   } else if (userCode.mode === 'sandboxed') {
     io.stdout(`  user code    sandboxed (${userCode.cpuMsPerCall ?? DEFAULT_CPU_MS_PER_CALL} ms CPU per call, ${userCode.memoryMbPerJob ?? DEFAULT_MEMORY_MB_PER_JOB} MB heap per job; --trusted runs it in-process)\n`);
   } else {

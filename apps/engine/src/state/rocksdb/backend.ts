@@ -139,6 +139,12 @@ export interface RocksDBBackendOptions {
   readonly walFlushBytes?: number;
   /** How restoreNative verifies files: size and SHA-256 (default) or size only. */
   readonly verifyOnRestore?: 'sha256' | 'size';
+  /**
+   * Whether a native checkpoint fsyncs the files it writes and their directories (default
+   * true). False in a job process, which Node's permission model may not let sync: the
+   * engine syncs what the handle lists when it takes the acknowledgement.
+   */
+  readonly syncFiles?: boolean;
 }
 
 type Kind = StateDescriptor['kind'];
@@ -476,6 +482,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
   private readonly sharedFiles = new Map<string, { name: string; bytes: number; sha256: string }>();
   private stagingSeq = 0;
   private capturing = false;
+  private readonly syncFiles: boolean;
 
   constructor(options: RocksDBBackendOptions) {
     this.maxParallelism = options.maxParallelism;
@@ -489,6 +496,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     this.idleWaitMs = options.checkpointIdleWaitMs ?? 1000;
     this.walFlushBytes = options.walFlushBytes ?? 4 * MB;
     this.verifyMode = options.verifyOnRestore ?? 'sha256';
+    this.syncFiles = options.syncFiles !== false;
     if (options.maxParallelism > 0x8000) throw new Error(`maxParallelism ${options.maxParallelism} is above 32768, the most key groups the RocksDB key layout holds`);
   }
 
@@ -1541,6 +1549,7 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
     capture: { mode: 'hot' | 'cold'; flushedWal: boolean; captureMs: number },
   ): Promise<NativeCheckpointHandle> {
     const started = performance.now();
+    const sync = this.syncFiles;
     try {
       await mkdir(privateDir, { recursive: true });
       await mkdir(sharedDir, { recursive: true });
@@ -1576,16 +1585,18 @@ export class RocksDBKeyedStateBackend implements KeyedStateBackend {
       }
       const privateFiles: NativeFile[] = [];
       for (const file of staged.prefixes) {
-        const sha256 = await copyPrefix(join(staged.dir, file.name), join(privateDir, file.name), file.bytes);
+        const sha256 = await copyPrefix(join(staged.dir, file.name), join(privateDir, file.name), file.bytes, sync);
         privateFiles.push({ name: file.name, bytes: file.bytes, sha256 });
       }
       const timerBytes = packr.pack(timers);
       for (const file of [...staged.contents, { name: TIMERS_FILE, data: timerBytes }]) {
-        await writeDurably(join(privateDir, file.name), file.data);
+        await writeDurably(join(privateDir, file.name), file.data, sync);
         privateFiles.push({ name: file.name, bytes: file.data.length, sha256: sha256Of(file.data) });
       }
-      await fsyncPath(privateDir);
-      await fsyncPath(sharedDir);
+      if (sync) {
+        await fsyncPath(privateDir);
+        await fsyncPath(sharedDir);
+      }
       return {
         formatVersion: NATIVE_HANDLE_FORMAT,
         backend: 'rocksdb',

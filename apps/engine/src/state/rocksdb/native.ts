@@ -116,9 +116,9 @@ export function linkOrCopySync(from: string, to: string): void {
 
 /**
  * Copies the first `bytes` bytes of a file (an append-only file's content at an earlier
- * moment) durably; returns their SHA-256.
+ * moment), durably unless `sync` is false; returns their SHA-256.
  */
-export async function copyPrefix(from: string, to: string, bytes: number): Promise<string> {
+export async function copyPrefix(from: string, to: string, bytes: number, sync = true): Promise<string> {
   const source = await open(from, 'r');
   const target = await open(to, 'w');
   const hash = createHash('sha256');
@@ -133,7 +133,7 @@ export async function copyPrefix(from: string, to: string, bytes: number): Promi
       await target.write(part, 0, bytesRead, done);
       done += bytesRead;
     }
-    await target.sync();
+    if (sync) await target.sync();
   } finally {
     await source.close();
     await target.close();
@@ -141,11 +141,11 @@ export async function copyPrefix(from: string, to: string, bytes: number): Promi
   return hash.digest('hex');
 }
 
-export async function writeDurably(path: string, data: Buffer | string): Promise<void> {
+export async function writeDurably(path: string, data: Buffer | string, sync = true): Promise<void> {
   const handle = await open(path, 'w');
   try {
     await handle.writeFile(data);
-    await handle.sync();
+    if (sync) await handle.sync();
   } finally {
     await handle.close();
   }
