@@ -51,7 +51,7 @@ process.on('SIGTERM', () => stop(0));
 
 // The engine answers browsers from the editor's origins only (CORS); the editor learns the engine's URL from SLUICE_ENGINE_URL.
 // --trusted: a quick start is one person on their own machine, so user functions run in-process at full
-// speed (and on any Node version); `sluice serve` without it runs them sandboxed, the hosted default.
+// speed (and on any Node version); `sluice serve` without it confines them (a process per job, or V8 isolates), the hosted default.
 start('engine', process.execPath, ['apps/cli/bin/sluice.js', 'serve', '--trusted', '--port', String(ENGINE_PORT), '--data-dir', '.sluice/data', '--cors-origin', webUrl, `http://localhost:${WEB_PORT}`]);
 await waitFor(`${engineUrl}/api/health`, 'the engine');
 
@@ -73,6 +73,6 @@ Sluice is running.
   Editor       ${webUrl}
   Engine API   ${engineUrl}/api   (OpenAPI: ${engineUrl}/api/openapi.json, metrics: ${engineUrl}/metrics)
   Example job  ${job.id ?? job.job?.id ?? ''} — ${example.name}, on the built-in generator
-  User code    trusted (in-process, --trusted): for local use; \`sluice serve\` without it sandboxes user functions
+  User code    trusted (in-process, --trusted): for local use; \`sluice serve\` without it confines user functions
   CLI          npx sluice list / status <id> / submit <graph.json>
 Press Ctrl-C to stop.`);

@@ -65,6 +65,7 @@ interface ServeFlags {
   resume?: boolean;
   trusted?: boolean;
   processPerJob?: boolean;
+  isolate?: boolean;
   cpuMsPerCall?: number;
   memoryMbPerJob?: number;
   maxParallelism?: number;
@@ -164,13 +165,14 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--token <token>', "the admin's bearer token (default $SLUICE_TOKEN; generated into <data-dir>/token when bound to a non-loopback address); tenant tokens: sluice token create")
     .option('--cors-origin <origin...>', 'origins browsers may call from (default http://127.0.0.1:3000 http://localhost:3000)')
     .option('--resume', 'pick up the jobs that were running when the engine last stopped, each from its newest valid checkpoint')
-    .option('--trusted', "run user functions in the engine's own threads instead of the sandbox (default: sandboxed); only where every job author is trusted")
+    .option('--trusted', "run user functions in the engine's own threads, unconfined; only where every job author is trusted")
     .option(
       '--process-per-job',
-      'run each job in a process of its own, confined by Node\'s permission model and Linux namespaces, its user functions at full speed (Linux)',
+      "run each job in a process of its own, confined by Linux namespaces and Node's permission model, its user functions at full speed (the default where user namespaces allow it; with this flag the engine refuses to start where they do not)",
     )
-    .option('--cpu-ms-per-call <ms>', 'sandbox: longest one call into user code may run (default 1000; per job process: longest a slot may not answer, at least 5000)', (v) => parsePositive(v, '--cpu-ms-per-call'))
-    .option('--memory-mb-per-job <mb>', 'sandbox: heap of one job on one slot (default 128; per job process: its resident memory, default 1024)', (v) => parsePositive(v, '--memory-mb-per-job'))
+    .option('--isolate', 'run user functions in V8 isolates inside the engine (isolated-vm; every record is copied across), even where a process per job is available')
+    .option('--cpu-ms-per-call <ms>', 'isolates: longest one call into user code may run (default 1000); per job process: longest a slot may not answer (at least 5000)', (v) => parsePositive(v, '--cpu-ms-per-call'))
+    .option('--memory-mb-per-job <mb>', 'isolates: heap of one job on one slot (default 128); per job process: its resident memory (default 1024)', (v) => parsePositive(v, '--memory-mb-per-job'))
     .option('--max-parallelism <n>', 'limit: highest parallelism of any node of a job (default 32)', (v) => parsePositive(v, '--max-parallelism'))
     .option('--max-state-entries <n>', 'limit: keyed-state entries one job may hold (default 10000000)', (v) => parsePositive(v, '--max-state-entries'))
     .option('--max-record-bytes <n>', 'limit: largest record a user function may emit or an exchange may carry (default 1048576)', (v) => parsePositive(v, '--max-record-bytes'))
@@ -205,6 +207,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           resume: options.resume === true,
           trusted: options.trusted === true,
           processPerJob: options.processPerJob === true,
+          isolate: options.isolate === true,
           sandbox: { cpuMsPerCall: options.cpuMsPerCall, memoryMbPerJob: options.memoryMbPerJob },
           limits: { maxParallelism: options.maxParallelism, maxStateEntries: options.maxStateEntries, maxRecordBytes: options.maxRecordBytes, maxTapRecordsPerSecond: options.maxTapRate },
           ...(options.kafkaAllow !== undefined ? { kafkaAllow: options.kafkaAllow } : {}),

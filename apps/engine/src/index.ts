@@ -54,5 +54,8 @@ export {
   type InjectRequest,
   type InjectResponse,
   type ServeIo,
+  type StartedEngineService,
   type StartOptions,
+  type UserCodeChoice,
+  userCodeFor,
 } from './service/index.js';

@@ -1,6 +1,7 @@
 /**
- * Hosted mode as `sluice serve` runs it: user code sandboxed unless --trusted, an engine
- * that refuses to start (and jobs that are refused) when the sandbox cannot load, and
+ * Hosted mode as `sluice serve` runs it: user code confined unless --trusted (a process per
+ * job where Linux allows it, else V8 isolates), an engine that refuses to start (and jobs
+ * that are refused) when the confinement asked for cannot be had, and
  * the per-job resource limits (parallelism at submit, keyed-state entries and record
  * sizes while running), each failing only the job that exceeds it, with a message
  * naming the job, the place and the limit.
@@ -12,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobGraphDocument } from '@sluice/graph-model';
-import { createEngineService, JobManager, serveEngine, TaskManager, type EngineService } from '@sluice/engine';
+import { createEngineService, JobManager, processModeAvailability, serveEngine, TaskManager, userCodeFor, type EngineService } from '@sluice/engine';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 let dir: string;
@@ -23,13 +24,13 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** A job whose only output says whether user code could see Node's `process`. */
+/** A job whose only output says whether user code could see Node's `process`, and whose it is ('pid 1': a job process, pid 1 of its own pid namespace). */
 const probeJob: JobGraphDocument = {
   schemaVersion: 1,
   name: 'probe',
   nodes: [
     { id: 'gen', type: 'generator', config: { profile: 'sequence', count: 3, ratePerSecond: 0 } },
-    { id: 'probe', type: 'map', config: { fn: '(v) => ({ id: v.id, process: typeof process })' } },
+    { id: 'probe', type: 'map', config: { fn: "(v) => ({ id: v.id, process: typeof process === 'undefined' ? 'undefined' : process.pid === 1 ? 'pid 1' : 'engine' })" } },
     { id: 'out', type: 'collect-sink', config: { name: 'out' } },
   ],
   edges: [
@@ -60,16 +61,47 @@ async function probe(url: string): Promise<unknown[]> {
   return results.rows.map((r) => r.value.process);
 }
 
-describe('sluice serve runs user code sandboxed unless --trusted', () => {
-  it('sandboxes by default, also on loopback, and says so', async () => {
+describe('sluice serve runs user code confined unless --trusted', () => {
+  const processes = processModeAvailability();
+
+  it('confines by default, also on loopback: a process per job where this machine can confine one, else V8 isolates, and says which', async () => {
     const abort = new AbortController();
     let out = '';
-    const running = serveEngine({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'default'), slots: 1 }, { stdout: (t) => (out += t), stderr: () => undefined, signal: abort.signal });
+    let err = '';
+    const running = serveEngine({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'default'), slots: 1 }, { stdout: (t) => (out += t), stderr: (t) => (err += t), signal: abort.signal });
     const url = await banner(() => out);
-    expect(out).toContain('user code    sandboxed (1000 ms CPU per call, 128 MB heap per job; --trusted runs it in-process)');
+    if (processes.available) {
+      expect(out).toContain('user code    a confined process per job (1024 MB per job; --isolate runs it in V8 isolates, --trusted in-process)');
+      expect(await probe(url)).toEqual(['pid 1', 'pid 1', 'pid 1']);
+    } else {
+      expect(out).toContain('user code    sandboxed in V8 isolates');
+      expect(err).toContain(`because a process per job is not available here: ${processes.reason}`);
+      expect(await probe(url)).toEqual(['undefined', 'undefined', 'undefined']);
+    }
+    abort.abort();
+    expect(await running).toBe(0);
+  });
+
+  it('runs user code in V8 isolates with --isolate, and says so', async () => {
+    const abort = new AbortController();
+    let out = '';
+    const running = serveEngine({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'isolate'), slots: 1, isolate: true }, { stdout: (t) => (out += t), stderr: () => undefined, signal: abort.signal });
+    const url = await banner(() => out);
+    expect(out).toContain('user code    sandboxed in V8 isolates (1000 ms CPU per call, 128 MB heap per job; --trusted runs it in-process)');
     expect(await probe(url)).toEqual(['undefined', 'undefined', 'undefined']);
     abort.abort();
     expect(await running).toBe(0);
+  });
+
+  it('falls back to the isolates, saying why, where a process per job cannot be confined; takes one mode at most', () => {
+    const none = () => ({ available: false as const, reason: 'no user namespaces here' });
+    const yes = () => ({ available: true as const, unshare: '/usr/bin/unshare' });
+    expect(userCodeFor({}, none)).toEqual({ settings: { mode: 'sandboxed', cpuMsPerCall: 1000, memoryMbPerJob: 128 }, noProcess: 'no user namespaces here' });
+    expect(userCodeFor({}, yes)).toEqual({ settings: { mode: 'process', cpuMsPerCall: 1000, memoryMbPerJob: 1024 } });
+    // Asked for, a mode is taken as it is: the start refuses where it is not available.
+    expect(userCodeFor({ processPerJob: true }, none).settings.mode).toBe('process');
+    expect(userCodeFor({ isolate: true, sandbox: { memoryMbPerJob: 256 } }, yes)).toEqual({ settings: { mode: 'sandboxed', cpuMsPerCall: 1000, memoryMbPerJob: 256 } });
+    expect(() => userCodeFor({ isolate: true, processPerJob: true }, yes)).toThrow('--process-per-job and --isolate exclude each other: choose one way to run user code');
   });
 
   it('runs user code in-process with trusted (the quick start)', async () => {
@@ -78,7 +110,7 @@ describe('sluice serve runs user code sandboxed unless --trusted', () => {
     const running = serveEngine({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'trusted'), slots: 1, trusted: true }, { stdout: (t) => (out += t), stderr: () => undefined, signal: abort.signal });
     const url = await banner(() => out);
     expect(out).toContain("user code    trusted: runs in the engine's own threads (--trusted); only for code you trust");
-    expect(await probe(url)).toEqual(['object', 'object', 'object']);
+    expect(await probe(url)).toEqual(['engine', 'engine', 'engine']);
     abort.abort();
     expect(await running).toBe(0);
   });
@@ -127,11 +159,24 @@ Module._resolveFilename = function (request, ...rest) {
     });
   }
 
-  it('sluice serve refuses to start without --trusted and says why; with --trusted it starts', async () => {
-    const refused = await node(['apps/cli/bin/sluice.js', 'serve', '--port', '0', '--slots', '1']);
+  it('sluice serve --isolate refuses to start and says why; by default it confines jobs in processes where it can, else refuses too; with --trusted it starts', async () => {
+    const missing = /sandboxed user code needs the isolated-vm package \(5\.0\.4 on Node 20, 6\.x on Node 22 and 24\), which could not be loaded on Node \S+ \(isolated-vm: Cannot find module 'isolated-vm'; isolated-vm-6: Cannot find module 'isolated-vm-6'\)/;
+    const refused = await node(['apps/cli/bin/sluice.js', 'serve', '--isolate', '--port', '0', '--slots', '1']);
     expect(refused.code).toBe(2);
-    expect(refused.err).toMatch(/^sluice serve: cannot start: user code runs sandboxed by default, and the sandbox is not available: sandboxed user code needs the isolated-vm package \(5\.0\.4 on Node 20, 6\.x on Node 22 and 24\), which could not be loaded on Node \S+ \(isolated-vm: Cannot find module 'isolated-vm'; isolated-vm-6: Cannot find module 'isolated-vm-6'\)/);
+    expect(refused.err).toMatch(/^sluice serve: cannot start: the isolate sandbox \(--isolate\) is not available: /);
+    expect(refused.err).toMatch(missing);
     expect(refused.err).toContain('Start with --trusted');
+
+    const processes = processModeAvailability();
+    if (processes.available) {
+      const started = await node(['apps/cli/bin/sluice.js', 'serve', '--port', '0', '--slots', '1'], /user code {4}a confined process per job/);
+      expect(started.code).toBe(0);
+    } else {
+      const neither = await node(['apps/cli/bin/sluice.js', 'serve', '--port', '0', '--slots', '1']);
+      expect(neither.code).toBe(2);
+      expect(neither.err).toContain(`user code runs confined by default, and neither way is available here: a process per job (${processes.reason}) nor the isolate sandbox`);
+      expect(neither.err).toMatch(missing);
+    }
 
     const trusted = await node(['apps/cli/bin/sluice.js', 'serve', '--trusted', '--port', '0', '--slots', '1'], /user code {4}trusted/);
     expect(trusted.out).toContain('Sluice engine listening on');

@@ -1,7 +1,7 @@
 /**
  * Every example graph (examples/*.json, examples/nexmark/*.json) runs with its user code
- * sandboxed — the default of `sluice serve` — and gives the same final rows as with
- * trusted user code.
+ * confined, in V8 isolates and in a process of its own (the two ways `sluice serve` runs
+ * it), and gives the same final rows as with trusted user code.
  *
  * Each runs on fewer events (5,000 per generator) at parallelism 1, so that both runs see
  * the records in the same order and their outputs must be equal. External systems are
@@ -13,7 +13,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobGraphDocument } from '@sluice/graph-model';
-import { JobManager, TaskManager, type Job } from '@sluice/engine';
+import { JobManager, ProcessTaskManager, processModeAvailability, TaskManager, type Job } from '@sluice/engine';
 import { RowKind } from '@sluice/operators';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -23,6 +23,9 @@ let sandboxedTm: TaskManager;
 let sandboxed: JobManager;
 let trustedTm: TaskManager;
 let trusted: JobManager;
+const processes = processModeAvailability().available;
+let processTm: ProcessTaskManager | undefined;
+let perProcess: JobManager | undefined;
 
 beforeAll(() => {
   sandboxedTm = new TaskManager({ slots: 2, userCode: { mode: 'sandboxed' } });
@@ -30,10 +33,15 @@ beforeAll(() => {
   // Two slots: on one slot, nexmark q7 (a diamond of exchanges in one thread) can spin its task loop under CPU contention (an engine bug reported separately).
   trustedTm = new TaskManager({ slots: 2, userCode: { mode: 'trusted' } });
   trusted = new JobManager(trustedTm);
+  if (processes) {
+    processTm = new ProcessTaskManager({ slotsPerJob: 2 });
+    perProcess = new JobManager(processTm);
+  }
 });
 afterAll(async () => {
   await sandboxedTm.shutdown();
   await trustedTm.shutdown();
+  await processTm?.shutdown();
 });
 
 const examples = [
@@ -95,6 +103,18 @@ describe('every example runs with sandboxed user code, as it does trusted', () =
     const rows = materialize(inSandbox);
     expect(Object.values(rows).some((r) => r.length > 0), 'the example produced no rows').toBe(true);
     expect(rows).toEqual(materialize(inProcess));
+  });
+});
+
+describe.skipIf(!processes)('every example runs in a process of its own, as it does trusted', () => {
+  it.each(examples)('%s', async (path) => {
+    const graph = testable(path);
+    const [confined, inEngine] = await Promise.all([run(perProcess as JobManager, graph), run(trusted, graph)]);
+    expect(inEngine.status, inEngine.failure?.message).toBe('finished');
+    expect(confined.status, confined.failure?.message).toBe('finished');
+    const rows = materialize(confined);
+    expect(Object.values(rows).some((r) => r.length > 0), 'the example produced no rows').toBe(true);
+    expect(rows).toEqual(materialize(inEngine));
   });
 });
 

@@ -355,7 +355,8 @@ interface JobProcess {
 
 /** Runs each job in a confined process of its own (see the top of this file). */
 export class ProcessTaskManager implements TaskExecutor {
-  readonly slots = availableParallelism();
+  /** Slots of each job process, at most (a job gets no more than it has subtasks). */
+  readonly slots: number;
   readonly userCode: UserCodeSettings;
   private readonly jobs = new Map<string, JobProcess>();
   private readonly inspections = new Map<number, (message: Extract<FromJobHost, { type: 'inspection' }>) => void>();
@@ -364,6 +365,7 @@ export class ProcessTaskManager implements TaskExecutor {
 
   constructor(private readonly options: ProcessTaskManagerOptions = {}) {
     this.userCode = { ...options.userCode, mode: 'process' };
+    this.slots = Math.max(1, options.slotsPerJob ?? availableParallelism());
   }
 
   private get memoryMb(): number {
@@ -393,7 +395,7 @@ export class ProcessTaskManager implements TaskExecutor {
 
   private slotsFor(plan: ExecutionPlan): number {
     const subtasks = plan.tasks.reduce((n, t) => n + t.parallelism, 0);
-    return Math.max(1, Math.min(this.options.slotsPerJob ?? availableParallelism(), subtasks));
+    return Math.max(1, Math.min(this.slots, subtasks));
   }
 
   private start(plan: ExecutionPlan, listener: JobListener, files: JobAccess): JobProcess {

@@ -3,7 +3,7 @@
  * port. See CONTEXT.md beside this file.
  */
 export { createEngineService, DEFAULT_BODY_LIMIT, type EngineService, type EngineServiceOptions, type InjectRequest, type InjectResponse } from './service.js';
-export { defaultDataDir, serveEngine, startEngineService, userCodeFor, type ServeIo, type StartOptions } from './start.js';
+export { defaultDataDir, serveEngine, startEngineService, userCodeFor, type ServeIo, type StartedEngineService, type StartOptions, type UserCodeChoice } from './start.js';
 export { DEFAULT_CORS_ORIGINS, isLoopbackHost } from './auth.js';
 export { buildOpenApiDocument, DEFAULT_PORT, SERVICE_VERSION } from './openapi.js';
 export { JobTelemetry, type JobView } from './telemetry.js';

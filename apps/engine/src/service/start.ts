@@ -3,14 +3,16 @@
  * service on top, a banner saying where it listens (and the token, when one was
  * generated), and a clean stop on abort (Ctrl-C).
  *
- * User code runs sandboxed unless `trusted` is given: the engine runs code typed into a
+ * User code is confined unless `trusted` is given: the engine runs code typed into a
  * browser, and whether a bind is "local" says nothing about who can reach it (a proxy,
- * a port forward). Trusted mode is the explicit choice for single-user local use. Where
- * the sandbox cannot load (isolated-vm missing for this Node), the engine refuses to
- * start rather than quietly running untrusted code in-process.
+ * a port forward). Trusted mode is the explicit choice for single-user local use.
  *
- * `processPerJob` runs each job in a confined process of its own instead (job-process.ts):
- * user functions at full speed, for Linux hosts with user namespaces.
+ * Confined means, by default, a process of its own for each job (job-process.ts: user
+ * functions at full speed), where this machine can confine one (Linux with user
+ * namespaces); elsewhere, V8 isolates inside the engine (sandbox.ts: every record is
+ * copied across, 0.2–0.5 of trusted speed). `processPerJob` or `isolate` asks for one of
+ * them, and the engine then refuses to start where that one is not available. Where
+ * neither is, it refuses to start rather than quietly running untrusted code in-process.
  *
  * Kafka clusters and file directories: a trusted engine may use any (its user code could
  * open sockets and files anyway); otherwise the service's default applies (any without a
@@ -21,7 +23,7 @@ import { join } from 'node:path';
 import { JobManager, type JobManagerOptions } from '../cluster/job-manager.js';
 import { SERVICE_DEFAULT_LIMITS, type JobLimits } from '../cluster/limits.js';
 import { TaskManager, type TaskExecutor } from '../cluster/task-manager.js';
-import { DEFAULT_PROCESS_MEMORY_MB, ProcessTaskManager, processModeAvailability } from '../cluster/job-process.js';
+import { DEFAULT_PROCESS_MEMORY_MB, ProcessTaskManager, processModeAvailability, type ProcessAvailability } from '../cluster/job-process.js';
 import { DEFAULT_CPU_MS_PER_CALL, DEFAULT_MEMORY_MB_PER_JOB, sandboxAvailability, type UserCodeSettings } from '../runtime/sandbox.js';
 import { authRequiredFor, isLoopbackHost } from './auth.js';
 import { fileAllowEntries, fileAllowFor, fileGraphProblems } from './file-allow.js';
@@ -39,6 +41,8 @@ export interface StartOptions extends Omit<EngineServiceOptions, 'dataDir' | 'jo
    * namespaces, with its user functions at full speed ('process' user-code mode).
    */
   readonly processPerJob?: boolean;
+  /** Run user functions in V8 isolates inside the engine ('sandboxed' user-code mode), even where a process per job is available. */
+  readonly isolate?: boolean;
   /** Sandbox bounds: CPU time per call into user code, heap per job per slot (per job process: its memory). */
   readonly sandbox?: Pick<UserCodeSettings, 'cpuMsPerCall' | 'memoryMbPerJob'>;
   /** What one job may take; each unset field takes its SERVICE_DEFAULT_LIMITS value. */
@@ -57,29 +61,45 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
   return env['SLUICE_DATA_DIR'] ?? join(homedir(), '.sluice');
 }
 
-/** The user-code settings a start uses: sandboxed unless trusted was asked for. */
-export function userCodeFor(options: Pick<StartOptions, 'trusted' | 'sandbox' | 'processPerJob'>): UserCodeSettings {
-  if (options.trusted === true && options.processPerJob === true) throw new Error('--trusted and --process-per-job exclude each other: choose one way to run user code');
-  if (options.trusted === true) return { mode: 'trusted' };
-  if (options.processPerJob === true) {
-    return { mode: 'process', cpuMsPerCall: options.sandbox?.cpuMsPerCall ?? DEFAULT_CPU_MS_PER_CALL, memoryMbPerJob: options.sandbox?.memoryMbPerJob ?? DEFAULT_PROCESS_MEMORY_MB };
-  }
-  return {
-    mode: 'sandboxed',
-    cpuMsPerCall: options.sandbox?.cpuMsPerCall ?? DEFAULT_CPU_MS_PER_CALL,
-    memoryMbPerJob: options.sandbox?.memoryMbPerJob ?? DEFAULT_MEMORY_MB_PER_JOB,
-  };
+export interface UserCodeChoice {
+  readonly settings: UserCodeSettings;
+  /** Set when the default fell back to the isolates: why this machine cannot confine a process per job. */
+  readonly noProcess?: string | undefined;
+}
+
+/**
+ * How a start runs user code: the mode asked for (`trusted`, `processPerJob`, `isolate`;
+ * at most one), else a process per job where `processAvailable` says this machine can
+ * confine one, else the isolates.
+ */
+export function userCodeFor(
+  options: Pick<StartOptions, 'trusted' | 'sandbox' | 'processPerJob' | 'isolate'>,
+  processAvailable: () => ProcessAvailability = processModeAvailability,
+): UserCodeChoice {
+  const asked = [options.trusted === true && '--trusted', options.processPerJob === true && '--process-per-job', options.isolate === true && '--isolate'].filter((flag) => flag !== false);
+  if (asked.length > 1) throw new Error(`${asked.join(' and ')} exclude each other: choose one way to run user code`);
+  if (options.trusted === true) return { settings: { mode: 'trusted' } };
+  const cpuMsPerCall = options.sandbox?.cpuMsPerCall ?? DEFAULT_CPU_MS_PER_CALL;
+  const isolates: UserCodeSettings = { mode: 'sandboxed', cpuMsPerCall, memoryMbPerJob: options.sandbox?.memoryMbPerJob ?? DEFAULT_MEMORY_MB_PER_JOB };
+  if (options.isolate === true) return { settings: isolates };
+  const processes: UserCodeSettings = { mode: 'process', cpuMsPerCall, memoryMbPerJob: options.sandbox?.memoryMbPerJob ?? DEFAULT_PROCESS_MEMORY_MB };
+  if (options.processPerJob === true) return { settings: processes };
+  const available = processAvailable();
+  return available.available ? { settings: processes } : { settings: isolates, noProcess: available.reason };
 }
 
 /** Starts a task manager and the service on it; close() stops both. */
-export async function startEngineService(options: StartOptions = {}): Promise<EngineService> {
+export async function startEngineService(options: StartOptions = {}): Promise<StartedEngineService> {
   const dataDir = options.dataDir ?? defaultDataDir();
-  const userCode = userCodeFor(options);
+  const choice = userCodeFor(options);
+  const userCode = choice.settings;
   if (userCode.mode === 'sandboxed') {
     const sandbox = sandboxAvailability();
     if (!sandbox.available) {
       throw new Error(
-        `user code runs sandboxed by default, and the sandbox is not available: ${sandbox.reason}. ` +
+        (choice.noProcess !== undefined
+          ? `user code runs confined by default, and neither way is available here: a process per job (${choice.noProcess}) nor the isolate sandbox (${sandbox.reason}). `
+          : `the isolate sandbox (--isolate) is not available: ${sandbox.reason}. `) +
           'Start with --trusted (startEngineService({ trusted: true })) to run user code in-process, only where every job author is trusted',
       );
     }
@@ -108,6 +128,7 @@ export async function startEngineService(options: StartOptions = {}): Promise<En
     const service = await createEngineService({ ...options, dataDir, taskManager, jobManager, limits, kafkaAllow: kafkaAllowEntries(kafkaAllow), fileAllow: fileAllowEntries(fileAllow) });
     return {
       ...service,
+      userCode: choice,
       close: async () => {
         await service.close();
         await taskManager.shutdown();
@@ -119,6 +140,11 @@ export async function startEngineService(options: StartOptions = {}): Promise<En
   }
 }
 
+export interface StartedEngineService extends EngineService {
+  /** How this engine runs user code, and why not in processes where it fell back. */
+  readonly userCode: UserCodeChoice;
+}
+
 export interface ServeIo {
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
@@ -128,7 +154,7 @@ export interface ServeIo {
 
 /** `sluice serve`: runs until the signal aborts. Returns the exit code (0, or 2 when it cannot start). */
 export async function serveEngine(options: StartOptions, io: ServeIo): Promise<number> {
-  let service: EngineService;
+  let service: StartedEngineService;
   try {
     service = await startEngineService({
       ...options,
@@ -161,11 +187,12 @@ export async function serveEngine(options: StartOptions, io: ServeIo): Promise<n
   io.stdout(`  REST API     ${service.url}/api  (OpenAPI: ${service.url}/api/openapi.json)\n`);
   io.stdout(`  telemetry    Socket.IO on ${service.url}\n`);
   io.stdout(`  metrics      ${service.url}/metrics\n`);
-  const userCode = userCodeFor(options);
+  const userCode = service.userCode.settings;
   if (userCode.mode === 'process') {
-    io.stdout(`  user code    a confined process per job (${userCode.memoryMbPerJob ?? DEFAULT_PROCESS_MEMORY_MB} MB per job; --process-per-job)\n`);
+    io.stdout(`  user code    a confined process per job (${userCode.memoryMbPerJob ?? DEFAULT_PROCESS_MEMORY_MB} MB per job; --isolate runs it in V8 isolates, --trusted in-process)\n`);
   } else if (userCode.mode === 'sandboxed') {
-    io.stdout(`  user code    sandboxed (${userCode.cpuMsPerCall ?? DEFAULT_CPU_MS_PER_CALL} ms CPU per call, ${userCode.memoryMbPerJob ?? DEFAULT_MEMORY_MB_PER_JOB} MB heap per job; --trusted runs it in-process)\n`);
+    io.stdout(`  user code    sandboxed in V8 isolates (${userCode.cpuMsPerCall ?? DEFAULT_CPU_MS_PER_CALL} ms CPU per call, ${userCode.memoryMbPerJob ?? DEFAULT_MEMORY_MB_PER_JOB} MB heap per job; --trusted runs it in-process)\n`);
+    if (service.userCode.noProcess !== undefined) io.stderr(`sluice serve: warning: user code runs in V8 isolates, at a fraction of its speed, because a process per job is not available here: ${service.userCode.noProcess}\n`);
   } else {
     io.stdout('  user code    trusted: runs in the engine\'s own threads (--trusted); only for code you trust\n');
     if (!isLoopbackHost(options.host ?? '127.0.0.1')) io.stderr('sluice serve: warning: --trusted on a network address runs whatever code a token holder submits inside the engine\n');
