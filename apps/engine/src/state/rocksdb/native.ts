@@ -93,13 +93,19 @@ export async function sha256File(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** Hard-links `from` to `to`, copying when they are on different file systems. */
+/**
+ * Why a hard link cannot be made where a copy can: another file system or mount (EXDEV),
+ * one that refuses links, too many links, or Node's permission model, which wants write
+ * access to both ends (a job process restoring from another job's checkpoint reads it only).
+ */
+const COPY_INSTEAD = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ERR_ACCESS_DENIED']);
+
+/** Hard-links `from` to `to`, copying where a link cannot be made (COPY_INSTEAD). */
 export async function linkOrCopy(from: string, to: string): Promise<void> {
   try {
     await link(from, to);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EXDEV' || code === 'EPERM' || code === 'EMLINK') await copyFile(from, to);
+    if (COPY_INSTEAD.has((error as NodeJS.ErrnoException).code ?? '')) await copyFile(from, to);
     else throw error;
   }
 }
@@ -108,8 +114,7 @@ export function linkOrCopySync(from: string, to: string): void {
   try {
     linkSync(from, to);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EXDEV' || code === 'EPERM' || code === 'EMLINK') copyFileSync(from, to);
+    if (COPY_INSTEAD.has((error as NodeJS.ErrnoException).code ?? '')) copyFileSync(from, to);
     else throw error;
   }
 }
