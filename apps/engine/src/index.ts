@@ -6,7 +6,8 @@ export { compilePlan, type CompileOptions } from './compile/compile.js';
 export type * from './compile/plan.js';
 export { compileUserCode, instantiateCode, type CodeProblem, type CompiledCode } from './compile/user-code.js';
 export { TaskManager, type TaskManagerOptions, type Placement, type TaskExecutor, type JobAccess } from './cluster/task-manager.js';
-export { ProcessTaskManager, processModeAvailability, processTree, type ProcessTaskManagerOptions } from './cluster/job-process.js';
+export { ProcessTaskManager, processModeAvailability, type ProcessTaskManagerOptions } from './cluster/job-process.js';
+export { processTree } from './cluster/proc-stats.js';
 export {
   Job,
   JobManager,

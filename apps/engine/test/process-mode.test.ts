@@ -265,6 +265,23 @@ describe.skipIf(!available)('hostile user functions in a job process are blocked
     });
   }, 30_000);
 
+  it('spins in threads it starts itself, which no heartbeat watches: stopped for the CPUs it takes, naming them and the limit', async () => {
+    // A limit of one CPU over 3 s, so that two cores are enough to exceed it.
+    const limited = new ProcessTaskManager({ slotsPerJob: 1, maxCpusPerJob: 1, cpuWindowMs: 3000 });
+    try {
+      const limitedJobs = new JobManager(limited, { dataDir: join(dataDir, 'cpu-limited') });
+      await withNeighbour(async () => {
+        const spin = "(v) => { globalThis.spun ??= [1, 2, 3].map(() => new (process.getBuiltinModule('worker_threads').Worker)('for (;;) {}', { eval: true })); return v.id; }";
+        const job = await limitedJobs.submit(mapJob(spin, 1_000_000, 100));
+        await settle(job);
+        expect(job.status).toBe('failed');
+        expect(job.failure?.message).toMatch(/process used \d+\.\d CPUs over the last 3 s, above its limit of 1 \(maxCpusPerJob; threads the job starts itself count too\); it was stopped/);
+      });
+    } finally {
+      await limited.shutdown();
+    }
+  }, 30_000);
+
   it('a job process that dies fails its job with the reason, and other jobs keep running', async () => {
     await withNeighbour(async () => {
       const job = await jobs.submit(mapJob('(v) => v.id', 1_000_000, 1000));
@@ -382,11 +399,21 @@ describe.skipIf(!available)('RocksDB state in a job process (the addon loads the
 
   it("a new job restores from another job's incremental checkpoint, reading its shared files: the two runs' counts add up exactly once", async () => {
     const first = await jobs.submit(counting);
-    const shared = join(dataDir, 'checkpoints', first.id, 'shared');
-    expect(await waitFor(() => first.checkpoints().filter((c) => c.status === 'completed').length >= 2 && existsSync(shared) && readdirSync(shared).length > 0, 30_000)).toBe(true);
+    // A completed checkpoint that lists shared files: the restore links (or, read-only, copies) them.
+    const listsShared = (directory: string) => {
+      try {
+        const metadata = JSON.parse(readFileSync(join(directory, '_metadata'), 'utf8')) as { subtasks: Array<{ native?: Record<string, { shared: unknown[] }> }> };
+        return metadata.subtasks.some((s) => Object.values(s.native ?? {}).some((h) => h.shared.length > 0));
+      } catch {
+        return false; // pruned meanwhile: a newer one completed
+      }
+    };
+    const completed = () => first.checkpoints().filter((c) => c.status === 'completed');
+    expect(await waitFor(() => completed().length >= 2 && listsShared(completed().at(-1)?.directory ?? ''), 30_000)).toBe(true);
     first.cancel();
     await settle(first);
-    const latest = first.checkpoints().filter((c) => c.status === 'completed').at(-1);
+    const latest = completed().at(-1);
+    expect(listsShared(latest?.directory ?? '')).toBe(true);
     const second = await jobs.submit(counting, { restoreFrom: latest?.directory ?? '' });
     await settle(second);
     expect(second.failure).toBeUndefined();

@@ -9,7 +9,7 @@
  *   │ ProcessTaskManager ───────┼─────────│ own; slots are worker threads that  │
  *   │  · checks every message   │ ◀────── │ run subtasks and user code          │
  *   │  · fsyncs acked state     │         │                                     │
- *   │  · watches resident memory│  unix   │ Node permission model: reads only   │
+ *   │  · watches memory and CPU │  unix   │ Node permission model: reads only   │
  *   │ KafkaRelay ◀──────────────┼─────────│ the engine's code, the job's own    │
  *   │  · only the job's brokers │ socket  │ state and its file endpoints;       │
  *   └───────────────────────────┘         │ writes only its state and its file  │
@@ -25,11 +25,11 @@
  *
  * A job process can do anything to itself: the engine treats what it says as untrusted
  * (messages about another job, state files outside the job's directories and malformed
- * messages stop it), and stops it when it outgrows its memory or when a slot stops
- * answering heartbeats (a user function that never returns).
+ * messages stop it), and stops it when it outgrows its memory or its CPUs (proc-stats.ts),
+ * or when a slot stops answering heartbeats (a user function that never returns).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve, sep } from 'node:path';
@@ -43,6 +43,7 @@ import { inside, realish } from '../paths.js';
 import type { UserCodeSettings } from '../runtime/sandbox.js';
 import { jailArgs, NAMESPACES, systemMounts, type JailMount } from './job-jail.js';
 import { KafkaRelay } from './kafka-relay.js';
+import { cpuSecondsOfTree, CpuWindow, residentBytesOfTree } from './proc-stats.js';
 import type { SubtaskRestore } from '../runtime/task.js';
 import type { JobAccess, JobListener, Placement, SubtaskList, SubtaskWhere, TaskExecutor } from './task-manager.js';
 
@@ -54,6 +55,9 @@ export const DEFAULT_PROCESS_MEMORY_MB = 1024;
  */
 const MIN_HEARTBEAT_TIMEOUT_MS = 5000;
 const MEMORY_CHECK_MS = 200;
+/** CPU time is read every fifth memory check (once a second), over this window. */
+const CPU_CHECK_EVERY = 5;
+const DEFAULT_CPU_WINDOW_MS = 10_000;
 
 /** What the engine sends a job process. */
 export type ToJobHost =
@@ -190,37 +194,6 @@ function packageFiles(directories: readonly string[]): string[] {
   return [...files];
 }
 
-/** A process and all its descendants, from /proc (Linux); processes that end meanwhile are left out. */
-export function processTree(pid: number): number[] {
-  const found: number[] = [];
-  const stack = [pid];
-  while (stack.length > 0) {
-    const at = stack.pop() as number;
-    try {
-      for (const task of readdirSync(`/proc/${at}/task`)) {
-        for (const child of readFileSync(`/proc/${at}/task/${task}/children`, 'utf8').split(' ')) if (child.trim() !== '') stack.push(Number(child));
-      }
-      found.push(at);
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return found;
-}
-
-function residentBytesOfTree(pid: number): number {
-  let total = 0;
-  for (const at of processTree(pid)) {
-    try {
-      const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${at}/status`, 'utf8'));
-      if (match) total += Number(match[1]) * 1024;
-    } catch {
-      // Ended since.
-    }
-  }
-  return total;
-}
-
 const WORKER_TYPES = new Set<string>([
   'started',
   'finished',
@@ -334,6 +307,13 @@ export interface ProcessTaskManagerOptions {
   readonly slotsPerJob?: number;
   /** As TaskManagerOptions.maxRecordBytes, inside each job process. */
   readonly maxRecordBytes?: number;
+  /**
+   * CPUs one job process may use, all its threads together, averaged over `cpuWindowMs`
+   * (default 10 s); above it the job is stopped. Default: its slots and one more (its main
+   * thread, the garbage collector, RocksDB's background threads).
+   */
+  readonly maxCpusPerJob?: number;
+  readonly cpuWindowMs?: number;
   /** Structured log (JobManagerOptions.log's shape): the Kafka relay's refusals. */
   readonly log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 }
@@ -453,6 +433,9 @@ export class ProcessTaskManager implements TaskExecutor {
     child.stderr?.setEncoding('utf8').on('data', (text: string) => {
       stderr = (stderr + text).slice(-4000);
     });
+    const maxCpus = this.options.maxCpusPerJob ?? settings.slots + 1;
+    const cpu = new CpuWindow(this.options.cpuWindowMs ?? DEFAULT_CPU_WINDOW_MS);
+    let checks = 0;
     const job: JobProcess = {
       child,
       files,
@@ -465,6 +448,15 @@ export class ProcessTaskManager implements TaskExecutor {
         const bytes = residentBytesOfTree(child.pid);
         if (bytes > this.memoryMb * 1024 * 1024) {
           this.stop(job, `job ${jobId}'s process used ${Math.round(bytes / 1048576)} MB of memory, above its limit of ${this.memoryMb} MB (userCode.memoryMbPerJob); it was stopped`);
+          return;
+        }
+        if (++checks % CPU_CHECK_EVERY !== 0) return;
+        const cpus = cpu.add(performance.now(), cpuSecondsOfTree(child.pid));
+        if (cpus !== undefined && cpus > maxCpus) {
+          this.stop(
+            job,
+            `job ${jobId}'s process used ${cpus.toFixed(1)} CPUs over the last ${Math.round((this.options.cpuWindowMs ?? DEFAULT_CPU_WINDOW_MS) / 1000)} s, above its limit of ${maxCpus} (maxCpusPerJob; threads the job starts itself count too); it was stopped`,
+          );
         }
       }, MEMORY_CHECK_MS),
       relay,

@@ -43,6 +43,8 @@ export interface StartOptions extends Omit<EngineServiceOptions, 'dataDir' | 'jo
   readonly processPerJob?: boolean;
   /** Run user functions in V8 isolates inside the engine ('sandboxed' user-code mode), even where a process per job is available. */
   readonly isolate?: boolean;
+  /** Per job process: CPUs it may use, all its threads together (ProcessTaskManagerOptions.maxCpusPerJob; default its slots + 1). */
+  readonly maxCpusPerJob?: number;
   /** Sandbox bounds: CPU time per call into user code, heap per job per slot (per job process: its memory). */
   readonly sandbox?: Pick<UserCodeSettings, 'cpuMsPerCall' | 'memoryMbPerJob'>;
   /** What one job may take; each unset field takes its SERVICE_DEFAULT_LIMITS value. */
@@ -112,7 +114,13 @@ export async function startEngineService(options: StartOptions = {}): Promise<St
   // Working RocksDB instances beside the checkpoints, so checkpoints hard-link their files instead of copying.
   const taskManager: TaskExecutor =
     userCode.mode === 'process'
-      ? new ProcessTaskManager({ userCode, maxRecordBytes: limits.maxRecordBytes, ...(options.slots !== undefined ? { slotsPerJob: options.slots } : {}), ...(options.log ? { log: options.log } : {}) })
+      ? new ProcessTaskManager({
+          userCode,
+          maxRecordBytes: limits.maxRecordBytes,
+          ...(options.slots !== undefined ? { slotsPerJob: options.slots } : {}),
+          ...(options.maxCpusPerJob !== undefined ? { maxCpusPerJob: options.maxCpusPerJob } : {}),
+          ...(options.log ? { log: options.log } : {}),
+        })
       : new TaskManager({ slots: options.slots, localStateDirectory: join(dataDir, 'local-state'), userCode, maxRecordBytes: limits.maxRecordBytes });
   try {
     // The job manager applies the allow-list too, so `--resume` does not restart a job whose cluster is no longer allowed.
@@ -189,7 +197,9 @@ export async function serveEngine(options: StartOptions, io: ServeIo): Promise<n
   io.stdout(`  metrics      ${service.url}/metrics\n`);
   const userCode = service.userCode.settings;
   if (userCode.mode === 'process') {
-    io.stdout(`  user code    a confined process per job (${userCode.memoryMbPerJob ?? DEFAULT_PROCESS_MEMORY_MB} MB per job; --isolate runs it in V8 isolates, --trusted in-process)\n`);
+    io.stdout(
+      `  user code    a confined process per job (${userCode.memoryMbPerJob ?? DEFAULT_PROCESS_MEMORY_MB} MB and ${options.maxCpusPerJob ?? 'its slots + 1'} CPUs per job; --isolate runs it in V8 isolates, --trusted in-process)\n`,
+    );
   } else if (userCode.mode === 'sandboxed') {
     io.stdout(`  user code    sandboxed in V8 isolates (${userCode.cpuMsPerCall ?? DEFAULT_CPU_MS_PER_CALL} ms CPU per call, ${userCode.memoryMbPerJob ?? DEFAULT_MEMORY_MB_PER_JOB} MB heap per job; --trusted runs it in-process)\n`);
     if (service.userCode.noProcess !== undefined) io.stderr(`sluice serve: warning: user code runs in V8 isolates, at a fraction of its speed, because a process per job is not available here: ${service.userCode.noProcess}\n`);
