@@ -12,16 +12,7 @@ const send = (message: FromJobHost) => {
   if (process.connected) process.send?.(message);
 };
 
-const manager = new TaskManager({
-  slots: settings.slots,
-  userCode: { mode: 'trusted' },
-  maxHeapMb: settings.maxHeapMb,
-  heartbeatTimeoutMs: settings.heartbeatTimeoutMs,
-  durableWrites: false,
-  ...(settings.maxRecordBytes !== undefined ? { maxRecordBytes: settings.maxRecordBytes } : {}),
-  ...(settings.kafkaRelay !== undefined ? { kafkaRelay: settings.kafkaRelay } : {}),
-  ...(settings.localStateDirectory !== undefined ? { localStateDirectory: settings.localStateDirectory } : {}),
-});
+const manager = new TaskManager({ ...settings.taskManager, userCode: { mode: 'trusted' }, durableWrites: false });
 const relay = (message: FromWorker) => send({ type: 'worker', message });
 
 process.on('disconnect', () => {

@@ -30,7 +30,6 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,14 +37,15 @@ import type { Key, KeyInspection } from '@sluice/operators';
 import { graphEndpoints, type ValidatedGraph } from '@sluice/graph-model';
 import type { ExecutionPlan } from '../compile/plan.js';
 import type { Barrier } from '../runtime/messages.js';
-import type { FromWorker, ToWorker } from '../runtime/protocol.js';
+import type { FromWorker, SubtaskAddress, ToWorker } from '../runtime/protocol.js';
 import { inside, realish } from '../paths.js';
+import { fsyncPath } from '../runtime/state-files.js';
 import type { UserCodeSettings } from '../runtime/sandbox.js';
 import { jailArgs, NAMESPACES, systemMounts, type JailMount } from './job-jail.js';
 import { KafkaRelay } from './kafka-relay.js';
-import { cpuSecondsOfTree, CpuWindow, residentBytesOfTree } from './proc-stats.js';
+import { cpuSecondsOfTree, CpuWindow, processTree, residentBytesOfTree } from './proc-stats.js';
 import type { SubtaskRestore } from '../runtime/task.js';
-import type { JobAccess, JobListener, Placement, SubtaskList, SubtaskWhere, TaskExecutor } from './task-manager.js';
+import type { JobAccess, JobListener, Placement, SubtaskList, TaskExecutor, TaskManagerOptions } from './task-manager.js';
 
 export const DEFAULT_PROCESS_MEMORY_MB = 1024;
 /**
@@ -75,7 +75,7 @@ export type ToJobHost =
   | {
       readonly type: 'inspect-state';
       readonly requestId: number;
-      readonly where: SubtaskWhere;
+      readonly where: SubtaskAddress;
       readonly nodeId: string;
       readonly key: Key;
       readonly timeoutMs: number;
@@ -87,17 +87,14 @@ export type FromJobHost =
   | { readonly type: 'worker'; readonly message: FromWorker }
   | { readonly type: 'inspection'; readonly requestId: number; readonly inspection?: KeyInspection | undefined; readonly error?: string | undefined };
 
-/** How a job process starts (its first argument, as JSON). */
+/**
+ * How a job process starts (its first argument, as JSON): its job, and the options of its
+ * own task manager (job-host.ts adds trusted user code and durableWrites: false). kafkaRelay
+ * is KafkaRelay.path when the job has Kafka endpoints; localStateDirectory is JobAccess.localState.
+ */
 export interface JobHostSettings {
   readonly jobId: string;
-  readonly slots: number;
-  readonly maxHeapMb: number;
-  readonly heartbeatTimeoutMs: number;
-  readonly maxRecordBytes?: number | undefined;
-  /** KafkaRelay.path, when the job has Kafka sources or sinks. */
-  readonly kafkaRelay?: string | undefined;
-  /** JobAccess.localState: where RocksDB keeps the job's working databases. */
-  readonly localStateDirectory?: string | undefined;
+  readonly taskManager: Pick<TaskManagerOptions, 'slots' | 'maxHeapMb' | 'heartbeatTimeoutMs' | 'maxRecordBytes' | 'kafkaRelay' | 'localStateDirectory'>;
 }
 
 export type ProcessAvailability = { readonly available: true; readonly unshare: string } | { readonly available: false; readonly reason: string };
@@ -256,15 +253,6 @@ function nativeHandleProblem(handle: unknown, writable: readonly string[]): stri
   return undefined;
 }
 
-/** fsync, which Node 20's permission model refuses the job process. */
-async function syncFile(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
 
 /**
  * Graph problems that keep a job out of a job process (in what it needs, not what it does):
@@ -382,18 +370,21 @@ export class ProcessTaskManager implements TaskExecutor {
     const available = processModeAvailability();
     if (!available.available) throw new Error(available.reason);
     const jobId = plan.jobId;
-    let settings: JobHostSettings = {
-      jobId,
-      slots: this.slotsFor(plan),
-      // Below the process's limit, so that one slot's runaway heap ends as V8's own out-of-memory error.
-      maxHeapMb: Math.max(64, Math.floor(this.memoryMb / 2)),
-      heartbeatTimeoutMs: Math.max(MIN_HEARTBEAT_TIMEOUT_MS, this.userCode.cpuMsPerCall ?? MIN_HEARTBEAT_TIMEOUT_MS),
-      maxRecordBytes: this.options.maxRecordBytes,
-      localStateDirectory: files.localState,
-    };
     const kafka = files.endpoints?.kafka ?? [];
     const relay = kafka.length > 0 ? new KafkaRelay(jobId, kafka, this.options.log ?? (() => {})) : undefined;
-    if (relay) settings = { ...settings, kafkaRelay: relay.path };
+    const slots = this.slotsFor(plan);
+    const settings: JobHostSettings = {
+      jobId,
+      taskManager: {
+        slots,
+        // Below the process's limit, so that one slot's runaway heap ends as V8's own out-of-memory error.
+        maxHeapMb: Math.max(64, Math.floor(this.memoryMb / 2)),
+        heartbeatTimeoutMs: Math.max(MIN_HEARTBEAT_TIMEOUT_MS, this.userCode.cpuMsPerCall ?? MIN_HEARTBEAT_TIMEOUT_MS),
+        ...(this.options.maxRecordBytes !== undefined ? { maxRecordBytes: this.options.maxRecordBytes } : {}),
+        ...(relay ? { kafkaRelay: relay.path } : {}),
+        ...(files.localState !== undefined ? { localStateDirectory: files.localState } : {}),
+      },
+    };
     // The job process may not create its own directories' parents.
     const writable = [...files.writable, ...(files.endpoints?.writes ?? [])];
     for (const dir of writable) mkdirSync(dir, { recursive: true });
@@ -433,7 +424,7 @@ export class ProcessTaskManager implements TaskExecutor {
     child.stderr?.setEncoding('utf8').on('data', (text: string) => {
       stderr = (stderr + text).slice(-4000);
     });
-    const maxCpus = this.options.maxCpusPerJob ?? settings.slots + 1;
+    const maxCpus = this.options.maxCpusPerJob ?? slots + 1;
     const cpu = new CpuWindow(this.options.cpuWindowMs ?? DEFAULT_CPU_WINDOW_MS);
     let checks = 0;
     const job: JobProcess = {
@@ -445,13 +436,14 @@ export class ProcessTaskManager implements TaskExecutor {
       placements: new Map(),
       memoryTimer: setInterval(() => {
         if (child.pid === undefined) return;
-        const bytes = residentBytesOfTree(child.pid);
+        const tree = processTree(child.pid);
+        const bytes = residentBytesOfTree(child.pid, tree);
         if (bytes > this.memoryMb * 1024 * 1024) {
           this.stop(job, `job ${jobId}'s process used ${Math.round(bytes / 1048576)} MB of memory, above its limit of ${this.memoryMb} MB (userCode.memoryMbPerJob); it was stopped`);
           return;
         }
         if (++checks % CPU_CHECK_EVERY !== 0) return;
-        const cpus = cpu.add(performance.now(), cpuSecondsOfTree(child.pid));
+        const cpus = cpu.add(performance.now(), cpuSecondsOfTree(child.pid, tree));
         if (cpus !== undefined && cpus > maxCpus) {
           this.stop(
             job,
@@ -503,11 +495,11 @@ export class ProcessTaskManager implements TaskExecutor {
     job.delivered = job.delivered.then(async () => {
       if (valid.type === 'checkpoint-ack') {
         try {
-          await syncFile(valid.ack.file);
+          await fsyncPath(valid.ack.file);
           for (const handle of Object.values(valid.ack.native ?? {})) {
-            for (const file of handle.private) await syncFile(join(handle.privateDirectory, file.name));
-            await syncFile(handle.privateDirectory);
-            await syncFile(handle.sharedDirectory);
+            for (const file of handle.private) await fsyncPath(join(handle.privateDirectory, file.name));
+            await fsyncPath(handle.privateDirectory);
+            await fsyncPath(handle.sharedDirectory);
           }
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
@@ -582,7 +574,7 @@ export class ProcessTaskManager implements TaskExecutor {
     }
   }
 
-  async inspectState(where: SubtaskWhere, nodeId: string, key: Key, timeoutMs = 5000): Promise<KeyInspection> {
+  async inspectState(where: SubtaskAddress, nodeId: string, key: Key, timeoutMs = 5000): Promise<KeyInspection> {
     const job = this.job(where.jobId);
     if (!job) throw new Error(`job ${where.jobId} has no running process`);
     const requestId = this.nextRequest++;
@@ -601,7 +593,7 @@ export class ProcessTaskManager implements TaskExecutor {
     }
   }
 
-  sendToSubtasks(jobId: string, attempt: number, subtasks: SubtaskList, message: (where: SubtaskWhere) => ToWorker): void {
+  sendToSubtasks(jobId: string, attempt: number, subtasks: SubtaskList, message: (where: SubtaskAddress) => ToWorker): void {
     const job = this.job(jobId);
     if (!job) return;
     this.send(job, { type: 'to-subtasks', attempt, messages: subtasks.map((s) => ({ ...s, message: message({ jobId, attempt, ...s }) })) });

@@ -26,9 +26,9 @@ export function processTree(pid: number): number[] {
   return found;
 }
 
-export function residentBytesOfTree(pid: number): number {
+export function residentBytesOfTree(pid: number, tree: readonly number[] = processTree(pid)): number {
   let total = 0;
-  for (const at of processTree(pid)) {
+  for (const at of tree) {
     try {
       const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${at}/status`, 'utf8'));
       if (match) total += Number(match[1]) * 1024;
@@ -53,10 +53,10 @@ function clockTicks(): number {
   return ticksPerSecond;
 }
 
-/** CPU seconds (user and system) a process and its descendants have used, from /proc (Linux). */
-export function cpuSecondsOfTree(pid: number): number {
+/** CPU seconds (user and system) a process and its descendants (`tree`, when the caller walked it already) have used, from /proc (Linux). */
+export function cpuSecondsOfTree(pid: number, tree: readonly number[] = processTree(pid)): number {
   let ticks = 0;
-  for (const at of processTree(pid)) {
+  for (const at of tree) {
     try {
       const stat = readFileSync(`/proc/${at}/stat`, 'utf8');
       // Fields after the command name, which is in parentheses and may hold anything.

@@ -12,7 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { connectedConsumers } from '../runtime/partitioner.js';
 import { allocateBell, allocateChannel } from '../runtime/channel.js';
 import type { Barrier } from '../runtime/messages.js';
-import type { FromWorker, SubtaskDiagnosis, ToWorker } from '../runtime/protocol.js';
+import type { FromWorker, SubtaskAddress, SubtaskDiagnosis, ToWorker } from '../runtime/protocol.js';
 import type { InputChannelSpec, OutputChannelSpec, SubtaskRestore, TaskDeployment } from '../runtime/task.js';
 import type { ExecutionPlan } from '../compile/plan.js';
 import type { Key, KeyInspection } from '@sluice/operators';
@@ -74,14 +74,6 @@ const HEARTBEAT_INTERVAL_MS = 1000;
 
 export type JobListener = (message: FromWorker) => void;
 
-/** One subtask of a job attempt, as messages about it name it. */
-export interface SubtaskWhere {
-  readonly jobId: string;
-  readonly attempt: number;
-  readonly taskId: number;
-  readonly subtaskIndex: number;
-}
-
 /** Subtasks of one task, by task id and index. */
 export type SubtaskList = ReadonlyArray<{ readonly taskId: number; readonly subtaskIndex: number }>;
 
@@ -124,8 +116,8 @@ export interface TaskExecutor {
   cancel(jobId: string, attempt?: number): void;
   forgetAttempt(jobId: string, attempt: number): void;
   release(jobId: string): void;
-  inspectState(where: SubtaskWhere, nodeId: string, key: Key, timeoutMs?: number): Promise<KeyInspection>;
-  sendToSubtasks(jobId: string, attempt: number, subtasks: SubtaskList, message: (where: SubtaskWhere) => ToWorker): void;
+  inspectState(where: SubtaskAddress, nodeId: string, key: Key, timeoutMs?: number): Promise<KeyInspection>;
+  sendToSubtasks(jobId: string, attempt: number, subtasks: SubtaskList, message: (where: SubtaskAddress) => ToWorker): void;
   /** Replaces what runs the given slots of a job's attempt (subtasks that never started there). */
   recycleSlots(jobId: string, slots: readonly number[]): Promise<void>;
   shutdown(): Promise<void>;
@@ -342,7 +334,7 @@ export class TaskManager implements TaskExecutor {
    * blocked loop, or one that just ended) makes this reject.
    */
   async inspectState(
-    where: SubtaskWhere,
+    where: SubtaskAddress,
     nodeId: string,
     key: Key,
     timeoutMs = 5000,
@@ -366,7 +358,7 @@ export class TaskManager implements TaskExecutor {
   }
 
   /** Sends a message to the slot of each listed subtask of a job attempt (record taps, key counting). */
-  sendToSubtasks(jobId: string, attempt: number, subtasks: SubtaskList, message: (where: SubtaskWhere) => ToWorker): void {
+  sendToSubtasks(jobId: string, attempt: number, subtasks: SubtaskList, message: (where: SubtaskAddress) => ToWorker): void {
     for (const { taskId, subtaskIndex } of subtasks) {
       const slot = this.slotOf(jobId, attempt, taskId, subtaskIndex);
       if (slot !== undefined) this.send(slot, message({ jobId, attempt, taskId, subtaskIndex }));

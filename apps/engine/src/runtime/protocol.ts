@@ -4,7 +4,8 @@ import type { Barrier } from './messages.js';
 import type { CheckpointAck, TaskDeployment, TaskMetrics } from './task.js';
 import type { HotKeyReport, TapDrain, TapSpec } from './taps.js';
 
-interface SubtaskAddress {
+/** One subtask of a job attempt, as messages about it name it. */
+export interface SubtaskAddress {
   readonly jobId: string;
   /** Restart attempt; messages about an older attempt are ignored by both sides. */
   readonly attempt: number;

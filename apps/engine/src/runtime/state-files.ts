@@ -187,6 +187,16 @@ export function sha256(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
+/** fsync of a file or a directory (what a rename or a new entry in it needs to be durable). */
+export async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 /**
  * Writes a file so that readers see either nothing or all of it; durably unless `sync` is
  * false (then whoever relies on the file must fsync it: see TaskManagerOptions.durableWrites).

@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { fsyncPath } from '../runtime/state-files.js';
 
 /** Creates `path` with `data` unless it exists. Returns false when it already existed. */
 export async function createFileAtomically(path: string, data: string, mode = 0o644): Promise<boolean> {
@@ -31,15 +32,6 @@ export async function createFileAtomically(path: string, data: string, mode = 0o
   } finally {
     await unlink(temp).catch(() => undefined);
   }
-  await syncDirectory(dir);
+  await fsyncPath(dir);
   return true;
-}
-
-export async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }

@@ -23,7 +23,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { syncDirectory } from './fs-atomic.js';
+import { fsyncPath } from '../runtime/state-files.js';
 
 /** A DNS label, like a Kubernetes namespace: it appears in paths, rooms and logs. */
 export const TENANT_NAME_PATTERN = '^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$';
@@ -192,7 +192,7 @@ export class TenantTokens {
         await handle.close();
       }
       await rename(temp, this.file);
-      await syncDirectory(dirname(this.file));
+      await fsyncPath(dirname(this.file));
       return result;
     } finally {
       await release();

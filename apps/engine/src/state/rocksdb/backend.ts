@@ -55,6 +55,7 @@ import {
   type Triggerable,
   type ValueState,
 } from '@sluice/operators';
+import { fsyncPath } from '../../runtime/state-files.js';
 import { RocksDb, type RocksDbTuning } from './binding.js';
 import {
   EXPIRING,
@@ -98,7 +99,6 @@ import {
   NATIVE_HANDLE_FORMAT,
   TIMERS_FILE,
   copyPrefix,
-  fsyncPath,
   linkOrCopy,
   linkOrCopySync,
   materialize,

@@ -156,14 +156,6 @@ export async function writeDurably(path: string, data: Buffer | string, sync = t
   }
 }
 
-export async function fsyncPath(path: string): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
 
 export function sha256Of(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
