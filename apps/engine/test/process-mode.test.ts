@@ -6,10 +6,12 @@
  * hostile function below runs as its own job while a well-behaved neighbour job runs
  * beside it (in a process of its own), and the neighbour keeps producing the right output.
  */
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobGraphDocument } from '@sluice/graph-model';
 import { tripwire, type Tripwire } from './tripwire.js';
@@ -17,6 +19,7 @@ import { waitFor } from './wait.js';
 import { JobManager, ProcessTaskManager, processModeAvailability, SubmissionError, type Job } from '@sluice/engine';
 
 const SECRET = 'engine-secret-7f3a';
+const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 let dataDir: string;
 let outside: string;
 let taskManager: ProcessTaskManager;
@@ -28,7 +31,7 @@ beforeAll(() => {
   dataDir = mkdtempSync(join(tmpdir(), 'sluice-process-mode-'));
   outside = mkdtempSync(join(tmpdir(), 'sluice-process-outside-'));
   writeFileSync(join(outside, 'private.txt'), SECRET);
-  taskManager = new ProcessTaskManager({ userCode: { cpuMsPerCall: 1000, memoryMbPerJob: 512 }, slotsPerJob: 1 });
+  taskManager = new ProcessTaskManager({ userCode: { cpuMsPerCall: 1000, memoryMbPerJob: 512 }, slotsPerJob: 1, maxMessageBytes: MAX_MESSAGE_BYTES });
   jobs = new JobManager(taskManager, { dataDir });
 });
 afterAll(async () => {
@@ -252,6 +255,33 @@ describe.skipIf(!available)('hostile user functions in a job process are blocked
       `(v) => { process.getBuiltinModule('worker_threads').parentPort.postMessage({ type: 'checkpoint-ack', jobId: JOB, attempt: 0, taskId: 0, subtaskIndex: 0, ack: { checkpointId: 1, nodes: [], file: '/etc/passwd', bytes: 1, sha256: '', alignmentMs: 0, syncMs: 0, asyncMs: 0 } }); return v.id; }`,
       /checkpoint acknowledgement naming a state file outside the job's directories \("\/etc\/passwd"\)/,
     ],
+    [
+      // Node's IPC channel read such a message whole into the engine's memory before anyone looked at it.
+      'posts a message larger than the engine takes (32 MB, above maxMessageBytes): refused from its length, before its bytes are read',
+      "(v) => { globalThis.sent ??= process.getBuiltinModule('worker_threads').parentPort.postMessage({ type: 'print', jobId: JOB, attempt: 0, lines: ['x'.repeat(32 * 1024 * 1024)] }) ?? 1; return v.id; }",
+      new RegExp(`process sent a message of \\d+ bytes, above the limit of ${MAX_MESSAGE_BYTES} \\(maxMessageBytes\\); the engine stopped it`),
+    ],
+    [
+      // 2^40 paths to one string in a few hundred bytes: the engine's log would write it out.
+      'posts a small message of shared references that unfolds to terabytes',
+      "(v) => { let x = ['x'.repeat(100)]; for (let i = 0; i < 40; i++) x = [x, x]; process.getBuiltinModule('worker_threads').parentPort.postMessage({ type: 'log', jobId: JOB, attempt: 0, level: 'info', message: 'm', fields: { x } }); return v.id; }",
+      /process sent a message of \d+ bytes that unfolds to more than 4 times that \(shared or cyclic references\); the engine stopped it/,
+    ],
+    [
+      'posts a message that refers to itself',
+      "(v) => { const x = { type: 'log', jobId: JOB, attempt: 0, level: 'info', message: 'm', fields: {} }; x.fields.self = x; process.getBuiltinModule('worker_threads').parentPort.postMessage(x); return v.id; }",
+      /process sent a message of \d+ bytes that unfolds to more than 4 times that \(shared or cyclic references\); the engine stopped it/,
+    ],
+    [
+      'writes a frame header of its own on the pipe to the engine, announcing 4 GB',
+      "(v) => { globalThis.sent ??= process.getBuiltinModule('fs').writeSync(3, Buffer.from([255, 255, 255, 255])); return v.id; }",
+      /process sent a message (of \d+ bytes, above the limit of \d+ \(maxMessageBytes\)|that does not deserialize .*); the engine stopped it/,
+    ],
+    [
+      'writes bytes that are not a message on the pipe to the engine',
+      "(v) => { globalThis.sent ??= process.getBuiltinModule('fs').writeSync(3, Buffer.from([0, 0, 0, 4, 1, 2, 3, 4])); return v.id; }",
+      /process sent a message (that does not deserialize .*|of \d+ bytes, above the limit of \d+ \(maxMessageBytes\)); the engine stopped it/,
+    ],
   ];
 
   it.each(contained)('%s', async (_name, fn, failure) => {
@@ -281,6 +311,57 @@ describe.skipIf(!available)('hostile user functions in a job process are blocked
       await limited.shutdown();
     }
   }, 30_000);
+
+  it('sends the engine messages faster than messageBytesPerSecond: the engine reads it slower, and says so', async () => {
+    const warnings: string[] = [];
+    const limited = new ProcessTaskManager({ slotsPerJob: 1, messageBytesPerSecond: 1024 * 1024, log: (level, message) => level === 'warn' && warnings.push(message) });
+    try {
+      const limitedJobs = new JobManager(limited, { dataDir: join(dataDir, 'rate-limited') });
+      await withNeighbour(async () => {
+        const jobId = randomUUID();
+        // Each record: 50 valid messages the engine must read, check and hand on (5,000 a second).
+        const flood = `(v) => { const port = process.getBuiltinModule('worker_threads').parentPort; for (let i = 0; i < 50; i++) port.postMessage({ type: 'metrics', jobId: ${JSON.stringify(jobId)}, attempt: 0, tasks: [] }); return v.id; }`;
+        const job = await limitedJobs.submit(mapJob(flood, 1_000_000, 100), { jobId });
+        expect(await waitFor(() => warnings.length > 0 || job.status !== 'running', 20_000)).toBe(true);
+        expect({ status: job.status, failure: job.failure?.message }).toEqual({ status: 'running', failure: undefined });
+        expect(warnings).toEqual([`job ${jobId}'s process sends the engine more than 1048576 bytes a second (messageBytesPerSecond); the engine reads it slower`]);
+        expect(job.status).toBe('running');
+        job.cancel();
+      });
+    } finally {
+      await limited.shutdown();
+    }
+  }, 40_000);
+
+  it('an engine killed outright leaves no job process behind: each ends when its pipe to the engine closes', async () => {
+    const root = fileURLToPath(new URL('../../../', import.meta.url));
+    const engine = spawn(process.execPath, ['apps/cli/bin/sluice.js', 'serve', '--port', '0', '--slots', '1', '--data-dir', join(dataDir, 'killed-engine')], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    engine.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      expect(await waitFor(() => /listening on http:\/\/127\.0\.0\.1:\d+/.test(out), 20_000)).toBe(true);
+      const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1] as string;
+      const submitted = await fetch(`${url}/api/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ graph: mapJob('(v) => v.id', 1_000_000, 100) }) });
+      const { id } = (await submitted.json()) as { id: string };
+      // The job's process (node running job-host.js with the job's id in its settings) and the unshare above it.
+      const hosts = () =>
+        readdirSync('/proc')
+          .filter((pid) => /^\d+$/.test(pid))
+          .filter((pid) => {
+            try {
+              const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+              return cmdline.includes('job-host.js') && cmdline.includes(id);
+            } catch {
+              return false;
+            }
+          });
+      expect(await waitFor(() => hosts().length === 2, 20_000)).toBe(true);
+      engine.kill('SIGKILL');
+      expect(await waitFor(() => hosts().length === 0, 10_000)).toBe(true);
+    } finally {
+      engine.kill('SIGKILL');
+    }
+  }, 60_000);
 
   it('a job process that dies fails its job with the reason, and other jobs keep running', async () => {
     await withNeighbour(async () => {

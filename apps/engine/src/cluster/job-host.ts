@@ -1,26 +1,44 @@
 /**
  * The entry point of a job process (job-process.ts): a task manager of its own for one
- * job, driven over IPC by the engine's ProcessTaskManager. It runs confined (Node's
+ * job, driven by the engine's ProcessTaskManager over a pipe (frames.ts). It runs confined (Node's
  * permission model, Linux namespaces), and it ends when the engine goes away.
  */
+import { Socket } from 'node:net';
 import type { FromWorker } from '../runtime/protocol.js';
+import { encodeFrame, FrameDecoder } from './frames.js';
 import type { FromJobHost, JobHostSettings, ToJobHost } from './job-process.js';
 import { TaskManager } from './task-manager.js';
 
 const settings = JSON.parse(process.argv[2] ?? '{}') as JobHostSettings;
+// The engine's end of the pipe (frames.ts).
+const pipe = new Socket({ fd: 3, readable: true, writable: true });
 const send = (message: FromJobHost) => {
-  if (process.connected) process.send?.(message);
+  if (pipe.writable) pipe.write(encodeFrame(message));
 };
 
 const manager = new TaskManager({ ...settings.taskManager, userCode: { mode: 'trusted' }, durableWrites: false });
 const relay = (message: FromWorker) => send({ type: 'worker', message });
 
-process.on('disconnect', () => {
-  void manager.shutdown().finally(() => process.exit(0));
+let ending = false;
+const end = (code: number) => {
+  if (ending) return;
+  ending = true;
+  void manager.shutdown().finally(() => process.exit(code));
+};
+// The engine went away.
+pipe.on('close', () => end(0));
+pipe.on('error', () => end(0));
+const decoder = new FrameDecoder({
+  maxBytes: Number.MAX_SAFE_INTEGER,
+  onMessage: (raw) => receive(raw as ToJobHost),
+  onProblem: (problem) => {
+    process.stderr.write(`the engine sent ${problem}\n`);
+    end(1);
+  },
 });
+pipe.on('data', (chunk: Buffer) => decoder.push(chunk));
 
-process.on('message', (raw) => {
-  const message = raw as ToJobHost;
+function receive(message: ToJobHost): void {
   const jobId = settings.jobId;
   switch (message.type) {
     case 'deploy':
@@ -48,4 +66,4 @@ process.on('message', (raw) => {
       for (const { taskId, subtaskIndex, message: toWorker } of message.messages) manager.sendToSubtasks(jobId, message.attempt, [{ taskId, subtaskIndex }], () => toWorker);
       break;
   }
-});
+}

@@ -4,7 +4,7 @@
  * What keeps them in is the process, not a boundary records cross:
  *
  *   engine process                        job process (one per job)
- *   ┌───────────────────────────┐  IPC    ┌─────────────────────────────────────┐
+ *   ┌───────────────────────────┐ frames  ┌─────────────────────────────────────┐
  *   │ JobManager                │ ──────▶ │ job-host.ts: a TaskManager of its   │
  *   │ ProcessTaskManager ───────┼─────────│ own; slots are worker threads that  │
  *   │  · checks every message   │ ◀────── │ run subtasks and user code          │
@@ -24,11 +24,13 @@
  *                                         └─────────────────────────────────────┘
  *
  * A job process can do anything to itself: the engine treats what it says as untrusted
- * (messages about another job, state files outside the job's directories and malformed
- * messages stop it), and stops it when it outgrows its memory or its CPUs (proc-stats.ts),
+ * (messages about another job, state files outside the job's directories, malformed
+ * messages and ones above maxMessageBytes stop it; one faster than messageBytesPerSecond is
+ * read slower: frames.ts), and stops it when it outgrows its memory or its CPUs (proc-stats.ts),
  * or when a slot stops answering heartbeats (a user function that never returns).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve, sep } from 'node:path';
@@ -43,6 +45,7 @@ import { fsyncPath } from '../runtime/state-files.js';
 import type { UserCodeSettings } from '../runtime/sandbox.js';
 import { jailArgs, NAMESPACES, systemMounts, type JailMount } from './job-jail.js';
 import { KafkaRelay } from './kafka-relay.js';
+import { encodeFrame, FrameDecoder, FrameFlow } from './frames.js';
 import { cpuSecondsOfTree, CpuWindow, processTree, residentBytesOfTree } from './proc-stats.js';
 import type { SubtaskRestore } from '../runtime/task.js';
 import type { JobAccess, JobListener, Placement, SubtaskList, TaskExecutor, TaskManagerOptions } from './task-manager.js';
@@ -58,6 +61,17 @@ const MEMORY_CHECK_MS = 200;
 /** CPU time is read every fifth memory check (once a second), over this window. */
 const CPU_CHECK_EVERY = 5;
 const DEFAULT_CPU_WINDOW_MS = 10_000;
+const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+const DEFAULT_MESSAGE_BYTES_PER_SECOND = 32 * 1024 * 1024;
+/** What handling a message costs beyond its bytes, in the message rate's budget. */
+const MESSAGE_COST_BYTES = 4096;
+/**
+ * A message unfolds to at most this many times its size; ordinary messages are trees
+ * (unfoldedSize at most their size), and a few shared objects stay well within it.
+ */
+const MAX_UNFOLDING = 4;
+/** Messages read but not handled (waiting for a state file's fsync) above which the engine stops reading. */
+const MAX_PENDING_MESSAGES = 1000;
 
 /** What the engine sends a job process. */
 export type ToJobHost =
@@ -302,12 +316,22 @@ export interface ProcessTaskManagerOptions {
    */
   readonly maxCpusPerJob?: number;
   readonly cpuWindowMs?: number;
+  /** Largest message a job process may send the engine (frames.ts); above it the job is stopped. Default 64 MiB. */
+  readonly maxMessageBytes?: number;
+  /**
+   * Bytes a second the engine reads from one job process, on average (each message counts
+   * 4 KiB more for its handling); above it the engine reads that job slower. Default 32 MiB.
+   */
+  readonly messageBytesPerSecond?: number;
   /** Structured log (JobManagerOptions.log's shape): the Kafka relay's refusals. */
   readonly log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 }
 
 interface JobProcess {
   readonly child: ChildProcess;
+  /** The job process's fd 3: frames both ways (frames.ts). */
+  readonly pipe: Socket;
+  readonly flow: FrameFlow;
   readonly files: JobAccess;
   listener: JobListener;
   /** Messages reach the job manager in order; an acknowledged state file is synced first. */
@@ -419,7 +443,10 @@ export class ProcessTaskManager implements TaskExecutor {
       JSON.stringify(settings),
     ];
     const args = [...NAMESPACES, ...jailArgs(jailRoot, process.cwd(), mounts, node)];
-    const child = spawn(available.unshare, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'advanced', env: {} });
+    const child = spawn(available.unshare, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], env: {} });
+    const pipe = child.stdio[3] as Socket;
+    const maxMessageBytes = this.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    const messageRate = this.options.messageBytesPerSecond ?? DEFAULT_MESSAGE_BYTES_PER_SECOND;
     let stderr = '';
     child.stderr?.setEncoding('utf8').on('data', (text: string) => {
       stderr = (stderr + text).slice(-4000);
@@ -429,6 +456,15 @@ export class ProcessTaskManager implements TaskExecutor {
     let checks = 0;
     const job: JobProcess = {
       child,
+      pipe,
+      flow: new FrameFlow(pipe, {
+        bytesPerSecond: messageRate,
+        burstBytes: messageRate,
+        perMessageBytes: MESSAGE_COST_BYTES,
+        maxPending: MAX_PENDING_MESSAGES,
+        onThrottled: () =>
+          this.options.log?.('warn', `job ${jobId}'s process sends the engine more than ${messageRate} bytes a second (messageBytesPerSecond); the engine reads it slower`, { jobId }),
+      }),
       files,
       listener,
       delivered: Promise.resolve(),
@@ -455,9 +491,23 @@ export class ProcessTaskManager implements TaskExecutor {
     };
     job.memoryTimer.unref();
     this.jobs.set(jobId, job);
-    child.on('message', (raw: unknown) => this.receive(job, jobId, raw));
+    const decoder = new FrameDecoder({
+      maxBytes: maxMessageBytes,
+      maxUnfolding: MAX_UNFOLDING,
+      onMessage: (raw, bytes) => {
+        // What was in the pipe behind the message that stopped it.
+        if (job.stopping !== undefined) return;
+        job.flow.took(bytes);
+        this.receive(job, jobId, raw);
+      },
+      onProblem: (problem) => this.stop(job, `job ${jobId}'s process sent ${problem}; the engine stopped it`),
+    });
+    pipe.on('data', (chunk: Buffer) => decoder.push(chunk));
+    // A write after the process died; its exit says why.
+    pipe.on('error', () => {});
     child.on('exit', (code, signal) => {
       clearInterval(job.memoryTimer);
+      job.flow.close();
       job.relay?.close();
       // Its mounts went with its mount namespace: what is left is an empty directory.
       rmSync(jailRoot, { recursive: true, force: true });
@@ -482,12 +532,14 @@ export class ProcessTaskManager implements TaskExecutor {
   private receive(job: JobProcess, jobId: string, raw: unknown): void {
     const envelope = (typeof raw === 'object' && raw !== null ? raw : {}) as Partial<FromJobHost>;
     if (envelope.type === 'inspection') {
+      job.flow.handled();
       this.inspections.get(envelope.requestId as number)?.(envelope as Extract<FromJobHost, { type: 'inspection' }>);
       return;
     }
     const message = envelope.type === 'worker' ? envelope.message : undefined;
     const refused = refusal(message, jobId, job.files);
     if (refused !== undefined) {
+      job.flow.handled();
       this.stop(job, `job ${jobId}'s process sent ${refused}; the engine stopped it`);
       return;
     }
@@ -518,7 +570,7 @@ export class ProcessTaskManager implements TaskExecutor {
       } catch (error) {
         this.stop(job, `job ${jobId}'s process sent a '${valid.type}' message the engine could not take (${error instanceof Error ? error.message : String(error)}); the engine stopped it`);
       }
-    });
+    }).finally(() => job.flow.handled());
   }
 
   private fail(job: JobProcess, jobId: string, attempt: number, message: string): void {
@@ -533,7 +585,7 @@ export class ProcessTaskManager implements TaskExecutor {
   }
 
   private send(job: JobProcess, message: ToJobHost): void {
-    if (job.child.connected) job.child.send(message);
+    if (job.pipe.writable) job.pipe.write(encodeFrame(message));
   }
 
   private job(jobId: string): JobProcess | undefined {
