@@ -67,6 +67,7 @@ interface ServeFlags {
   processPerJob?: boolean;
   isolate?: boolean;
   cpusPerJob?: number;
+  diskMbPerJob?: number;
   cpuMsPerCall?: number;
   memoryMbPerJob?: number;
   maxParallelism?: number;
@@ -174,6 +175,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .option('--isolate', 'run user functions in V8 isolates inside the engine (isolated-vm; every record is copied across), even where a process per job is available')
     .option('--cpu-ms-per-call <ms>', 'isolates: longest one call into user code may run (default 1000); per job process: longest a slot may not answer (at least 5000)', (v) => parsePositive(v, '--cpu-ms-per-call'))
     .option('--cpus-per-job <n>', 'per job process: CPUs it may use, all its threads together, averaged over 10 s; above that the job is stopped (default: its slots + 1)', (v) => parsePositive(v, '--cpus-per-job'))
+    .option('--disk-mb-per-job <mb>', "per job process: disk its checkpoints, savepoints and file sinks' directories may take beyond what they held at its start, checked every 2 s; above that the job is stopped (default 10240)", (v) => parsePositive(v, '--disk-mb-per-job'))
     .option('--memory-mb-per-job <mb>', 'isolates: heap of one job on one slot (default 128); per job process: its resident memory (default 1024)', (v) => parsePositive(v, '--memory-mb-per-job'))
     .option('--max-parallelism <n>', 'limit: highest parallelism of any node of a job (default 32)', (v) => parsePositive(v, '--max-parallelism'))
     .option('--max-state-entries <n>', 'limit: keyed-state entries one job may hold (default 10000000)', (v) => parsePositive(v, '--max-state-entries'))
@@ -211,6 +213,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           processPerJob: options.processPerJob === true,
           isolate: options.isolate === true,
           ...(options.cpusPerJob !== undefined ? { maxCpusPerJob: options.cpusPerJob } : {}),
+          ...(options.diskMbPerJob !== undefined ? { maxDiskMbPerJob: options.diskMbPerJob } : {}),
           sandbox: { cpuMsPerCall: options.cpuMsPerCall, memoryMbPerJob: options.memoryMbPerJob },
           limits: { maxParallelism: options.maxParallelism, maxStateEntries: options.maxStateEntries, maxRecordBytes: options.maxRecordBytes, maxTapRecordsPerSecond: options.maxTapRate },
           ...(options.kafkaAllow !== undefined ? { kafkaAllow: options.kafkaAllow } : {}),

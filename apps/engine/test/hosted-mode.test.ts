@@ -71,7 +71,7 @@ describe('sluice serve runs user code confined unless --trusted', () => {
     const running = serveEngine({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'default'), slots: 1 }, { stdout: (t) => (out += t), stderr: (t) => (err += t), signal: abort.signal });
     const url = await banner(() => out);
     if (processes.available) {
-      expect(out).toContain('user code    a confined process per job (1024 MB and its slots + 1 CPUs per job; --isolate runs it in V8 isolates, --trusted in-process)');
+      expect(out).toContain('user code    a confined process per job (1024 MB of memory, its slots + 1 CPUs and 10240 MB of disk per job; --isolate runs it in V8 isolates, --trusted in-process)');
       expect(await probe(url)).toEqual(['pid 1', 'pid 1', 'pid 1']);
     } else {
       expect(out).toContain('user code    sandboxed in V8 isolates');

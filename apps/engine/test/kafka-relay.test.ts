@@ -6,7 +6,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { relayKafkaThrough, relaySocketFactory } from '@sluice/operators';
-import { KafkaRelay } from '../src/cluster/kafka-relay.js';
+import { KafkaRelay, type KafkaRelayOptions } from '../src/cluster/kafka-relay.js';
 
 /** A TCP server that echoes what it gets, counting connections. */
 async function echoServer(): Promise<{ server: Server; address: string; connections: () => number }> {
@@ -62,8 +62,8 @@ afterEach(() => {
   for (const relay of relays.splice(0)) relay.close();
 });
 
-function open(clusters: string[], brokersOf?: (bootstrap: string) => Promise<string[]>): KafkaRelay {
-  const relay = new KafkaRelay('job-1', clusters, log, brokersOf ?? (() => Promise.resolve([])));
+function open(clusters: string[], brokersOf?: (bootstrap: string) => Promise<string[]>, options: KafkaRelayOptions = {}): KafkaRelay {
+  const relay = new KafkaRelay('job-1', clusters, log, { brokersOf: brokersOf ?? (() => Promise.resolve([])), ...options });
   relays.push(relay);
   relayKafkaThrough(relay.path);
   return relay;
@@ -111,6 +111,42 @@ describe('Kafka relay', () => {
     const relay = open([broker.address]);
     expect(await ask(relay, 'not an address\n')).toMatch(/^refused 'not an address' is not host:port\n$/);
     expect(await ask(relay, 'x'.repeat(2000))).toMatch(/^refused a request longer than 1024 bytes\n$/);
+  });
+
+  it('carries at most bytesPerSecond over the job\'s connections: every byte arrives, in order, and the relay says it reads slower', async () => {
+    open([broker.address], undefined, { bytesPerSecond: 1024 * 1024 });
+    const socket = await dial('127.0.0.1', portOf(broker.address));
+    // 2 MiB out and the same back through the echo: four times what a second allows.
+    const sent = Buffer.alloc(2 * 1024 * 1024);
+    for (let i = 0; i < sent.length; i++) sent[i] = (i * 7919) % 251;
+    const echoed = new Promise<Buffer>((resolve) => {
+      const chunks: Buffer[] = [];
+      let length = 0;
+      socket.on('data', (d: Buffer) => {
+        chunks.push(d);
+        length += d.length;
+        if (length >= sent.length) resolve(Buffer.concat(chunks));
+      });
+    });
+    socket.write(sent);
+    expect((await echoed).equals(sent)).toBe(true);
+    expect(warnings).toContain("kafka relay: job job-1's connections carry more than 1048576 bytes a second (kafkaBytesPerSecond); the relay reads them slower");
+    socket.destroy();
+  }, 20_000);
+
+  it('refuses a connection above maxConnections, naming the limit, and takes one again once another closed', async () => {
+    open([broker.address], undefined, { maxConnections: 2 });
+    const first = await dial('127.0.0.1', portOf(broker.address));
+    await dial('127.0.0.1', portOf(broker.address));
+    const error = await dial('127.0.0.1', portOf(broker.address)).catch((e: unknown) => e);
+    expect(String(error)).toMatch(/the engine refused a connection to 127\.0\.0\.1:\d+: the job has 2 connections open through the Kafka relay, its limit \(kafkaConnectionsPerJob\)/);
+    first.destroy();
+    let again: Socket | undefined;
+    for (let i = 0; i < 100 && !again; i++) {
+      again = await dial('127.0.0.1', portOf(broker.address)).catch(() => undefined);
+      if (!again) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(again).toBeDefined();
   });
 
   it('says when the broker cannot be reached', async () => {

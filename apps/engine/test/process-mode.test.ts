@@ -333,6 +333,43 @@ describe.skipIf(!available)('hostile user functions in a job process are blocked
     }
   }, 40_000);
 
+  it("fills its file sink's directory past maxDiskMbPerJob: stopped, naming what it took and the limit; what the directory held before is not the job's", async () => {
+    const limited = new ProcessTaskManager({ slotsPerJob: 1, maxDiskMbPerJob: 20 });
+    const sinkDir = mkdtempSync(join(tmpdir(), 'sluice-disk-sink-'));
+    try {
+      // 30 MB the directory held before: above the limit, and not the job's doing.
+      writeFileSync(join(sinkDir, 'before.bin'), Buffer.alloc(30 * 1024 * 1024, 1));
+      const limitedJobs = new JobManager(limited, { dataDir: join(dataDir, 'disk-limited') });
+      const filling = (fn: string, count: number, rate: number): JobGraphDocument => ({
+        schemaVersion: 1,
+        name: 'filling',
+        nodes: [
+          { id: 'gen', type: 'generator', config: { profile: 'sequence', count, ratePerSecond: rate, keys: 10 } },
+          { id: 'fn', type: 'map', config: { fn } },
+          { id: 'files', type: 'file-sink', config: { path: sinkDir, format: 'jsonl' } },
+        ],
+        edges: [
+          { id: 'e1', source: 'gen', target: 'fn' },
+          { id: 'e2', source: 'fn', target: 'files' },
+        ],
+      });
+      const write = (mb: number) => `(v) => { process.getBuiltinModule('fs').writeFileSync(${JSON.stringify(sinkDir)} + '/fill-' + v.id, Buffer.alloc(${mb} * 1024 * 1024, 1)); return v; }`;
+      await withNeighbour(async () => {
+        // 10 MB, for 3 s: within the limit.
+        const within = await limitedJobs.submit(filling(write(1), 10, 3));
+        expect(await within.done).toBe('finished');
+        // 1 MB a record, 50 a second, until stopped.
+        const job = await limitedJobs.submit(filling(write(1), 1_000_000, 50));
+        await settle(job);
+        expect(job.status).toBe('failed');
+        expect(job.failure?.message).toMatch(/job [0-9a-f-]+'s directories took (more than )?\d+ MB more disk than when it started, above its limit of 20 MB \(maxDiskMbPerJob; its checkpoints, savepoints and file sinks' directories\); it was stopped/);
+      });
+    } finally {
+      await limited.shutdown();
+      rmSync(sinkDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('an engine killed outright leaves no job process behind: each ends when its pipe to the engine closes', async () => {
     const root = fileURLToPath(new URL('../../../', import.meta.url));
     const engine = spawn(process.execPath, ['apps/cli/bin/sluice.js', 'serve', '--port', '0', '--slots', '1', '--data-dir', join(dataDir, 'killed-engine')], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });

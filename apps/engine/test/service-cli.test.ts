@@ -212,12 +212,12 @@ describe('sluice serve', () => {
     const abort = new AbortController();
     let out = '';
     const running = serveEngine(
-      { host: '127.0.0.1', port: 0, dataDir: join(dir, 'serve-process'), slots: 1, processPerJob: true, sandbox: { memoryMbPerJob: 300 }, maxCpusPerJob: 3 },
+      { host: '127.0.0.1', port: 0, dataDir: join(dir, 'serve-process'), slots: 1, processPerJob: true, sandbox: { memoryMbPerJob: 300 }, maxCpusPerJob: 3, maxDiskMbPerJob: 500 },
       { stdout: (t) => (out += t), stderr: () => undefined, signal: abort.signal },
     );
     for (let i = 0; i < 200 && !/listening on/.test(out); i++) await new Promise((r) => setTimeout(r, 25));
     const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1] ?? '';
-    expect(out).toContain('user code    a confined process per job (300 MB and 3 CPUs per job;');
+    expect(out).toContain('user code    a confined process per job (300 MB of memory, 3 CPUs and 500 MB of disk per job;');
     const io = capture();
     const file = join(dir, 'process-graph.json');
     writeFileSync(file, JSON.stringify({ ...graph(null, 'in its own process'), nodes: [...graph(null, '').nodes.slice(0, 1), { id: 'map', type: 'map', config: { fn: '(v) => process.pid' } }, graph(null, '').nodes[1]], edges: [{ id: 'e1', source: 'gen', target: 'map' }, { id: 'e2', source: 'map', target: 'out' }] }));

@@ -16,6 +16,7 @@
  *   └────────┴──────────────────────┴────────┴───────────────┘
  */
 import { deserialize, serialize } from 'node:v8';
+import { TokenBucket } from './token-bucket.js';
 
 const HEADER_BYTES = 4;
 /** The largest frame a header can announce. */
@@ -170,8 +171,7 @@ export interface FrameFlowOptions {
  * own memory, which its memory limit bounds.
  */
 export class FrameFlow {
-  private tokens: number;
-  private last: number;
+  private readonly bucket: TokenBucket;
   private pending = 0;
   private paused = false;
   private timer: NodeJS.Timeout | undefined;
@@ -183,18 +183,14 @@ export class FrameFlow {
     private readonly stream: { pause(): unknown; resume(): unknown },
     private readonly options: FrameFlowOptions,
   ) {
-    this.tokens = options.burstBytes;
-    this.last = this.now();
+    this.bucket = new TokenBucket(options.bytesPerSecond, options.burstBytes, options.now);
   }
 
   /** A message of `bytes` was read, and its handling has begun. */
   took(bytes: number): void {
     this.pending++;
-    const now = this.now();
-    this.tokens = Math.min(this.options.burstBytes, this.tokens + ((now - this.last) * this.options.bytesPerSecond) / 1000) - bytes - this.options.perMessageBytes;
-    this.last = now;
-    if (this.tokens < 0 && this.timer === undefined) {
-      const waitMs = Math.ceil((-this.tokens / this.options.bytesPerSecond) * 1000);
+    const waitMs = this.bucket.take(bytes + this.options.perMessageBytes);
+    if (waitMs > 0 && this.timer === undefined) {
       this.throttledMs += waitMs;
       this.timer = setTimeout(() => {
         this.timer = undefined;
@@ -228,7 +224,4 @@ export class FrameFlow {
     else this.stream.resume();
   }
 
-  private now(): number {
-    return this.options.now ? this.options.now() : performance.now();
-  }
 }

@@ -45,12 +45,14 @@ import { fsyncPath } from '../runtime/state-files.js';
 import type { UserCodeSettings } from '../runtime/sandbox.js';
 import { jailArgs, NAMESPACES, systemMounts, type JailMount } from './job-jail.js';
 import { KafkaRelay } from './kafka-relay.js';
+import { diskUse } from './disk-use.js';
 import { encodeFrame, FrameDecoder, FrameFlow } from './frames.js';
 import { cpuSecondsOfTree, CpuWindow, processTree, residentBytesOfTree } from './proc-stats.js';
 import type { SubtaskRestore } from '../runtime/task.js';
 import type { JobAccess, JobListener, Placement, SubtaskList, TaskExecutor, TaskManagerOptions } from './task-manager.js';
 
 export const DEFAULT_PROCESS_MEMORY_MB = 1024;
+export const DEFAULT_DISK_MB_PER_JOB = 10_240;
 /**
  * A slot's heartbeat timeout never goes below this: a loaded machine answers late, and a
  * slot's first answer waits for its thread to start and load the engine (the process
@@ -61,6 +63,8 @@ const MEMORY_CHECK_MS = 200;
 /** CPU time is read every fifth memory check (once a second), over this window. */
 const CPU_CHECK_EVERY = 5;
 const DEFAULT_CPU_WINDOW_MS = 10_000;
+/** Disk use is walked every tenth memory check (every 2 s), one walk at a time. */
+const DISK_CHECK_EVERY = 10;
 const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 const DEFAULT_MESSAGE_BYTES_PER_SECOND = 32 * 1024 * 1024;
 /** What handling a message costs beyond its bytes, in the message rate's budget. */
@@ -323,6 +327,16 @@ export interface ProcessTaskManagerOptions {
    * 4 KiB more for its handling); above it the engine reads that job slower. Default 32 MiB.
    */
   readonly messageBytesPerSecond?: number;
+  /** Bytes a second one job's Kafka connections carry through the relay, both ways together (KafkaRelayOptions). Default 64 MiB. */
+  readonly kafkaBytesPerSecond?: number;
+  /** Connections one job may have open through the Kafka relay. Default 256. */
+  readonly kafkaConnectionsPerJob?: number;
+  /**
+   * Disk one job's directories may take beyond what they held when its first process
+   * started (its checkpoints, savepoints and working databases, its file sinks' directories:
+   * disk-use.ts), checked every 2 s; above it the job is stopped. Default 10240 MB.
+   */
+  readonly maxDiskMbPerJob?: number;
   /** Structured log (JobManagerOptions.log's shape): the Kafka relay's refusals. */
   readonly log?: (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
 }
@@ -352,6 +366,8 @@ export class ProcessTaskManager implements TaskExecutor {
   readonly userCode: UserCodeSettings;
   private readonly jobs = new Map<string, JobProcess>();
   private readonly inspections = new Map<number, (message: Extract<FromJobHost, { type: 'inspection' }>) => void>();
+  /** What each job's directories held when its first process started (files its sinks found there are not its own). */
+  private readonly diskBaselines = new Map<string, Promise<number>>();
   private nextRequest = 0;
   private closed = false;
 
@@ -395,7 +411,13 @@ export class ProcessTaskManager implements TaskExecutor {
     if (!available.available) throw new Error(available.reason);
     const jobId = plan.jobId;
     const kafka = files.endpoints?.kafka ?? [];
-    const relay = kafka.length > 0 ? new KafkaRelay(jobId, kafka, this.options.log ?? (() => {})) : undefined;
+    const relay =
+      kafka.length > 0
+        ? new KafkaRelay(jobId, kafka, this.options.log ?? (() => {}), {
+            ...(this.options.kafkaBytesPerSecond !== undefined ? { bytesPerSecond: this.options.kafkaBytesPerSecond } : {}),
+            ...(this.options.kafkaConnectionsPerJob !== undefined ? { maxConnections: this.options.kafkaConnectionsPerJob } : {}),
+          })
+        : undefined;
     const slots = this.slotsFor(plan);
     const settings: JobHostSettings = {
       jobId,
@@ -451,6 +473,13 @@ export class ProcessTaskManager implements TaskExecutor {
     child.stderr?.setEncoding('utf8').on('data', (text: string) => {
       stderr = (stderr + text).slice(-4000);
     });
+    // Where the job can write, and the jail's root, which native code (RocksDB jobs) could write into as its owner.
+    const diskPaths = [...writable, jailRoot, ...(relay ? [relay.directory] : [])];
+    let baseline = this.diskBaselines.get(jobId);
+    if (baseline === undefined) this.diskBaselines.set(jobId, (baseline = diskUse(diskPaths).then((use) => use.bytes)));
+    const diskBaseline = baseline;
+    const maxDiskMb = this.options.maxDiskMbPerJob ?? DEFAULT_DISK_MB_PER_JOB;
+    let walking = false;
     const maxCpus = this.options.maxCpusPerJob ?? slots + 1;
     const cpu = new CpuWindow(this.options.cpuWindowMs ?? DEFAULT_CPU_WINDOW_MS);
     let checks = 0;
@@ -478,7 +507,23 @@ export class ProcessTaskManager implements TaskExecutor {
           this.stop(job, `job ${jobId}'s process used ${Math.round(bytes / 1048576)} MB of memory, above its limit of ${this.memoryMb} MB (userCode.memoryMbPerJob); it was stopped`);
           return;
         }
-        if (++checks % CPU_CHECK_EVERY !== 0) return;
+        if (++checks % DISK_CHECK_EVERY === 0 && !walking) {
+          walking = true;
+          void (async () => {
+            const before = await diskBaseline;
+            const use = await diskUse(diskPaths, before + maxDiskMb * 1024 * 1024);
+            const grown = use.bytes - before;
+            if (grown > maxDiskMb * 1024 * 1024) {
+              this.stop(
+                job,
+                `job ${jobId}'s directories took ${use.over ? 'more than ' : ''}${Math.round(grown / 1048576)} MB more disk than when it started, above its limit of ${maxDiskMb} MB (maxDiskMbPerJob; its checkpoints, savepoints and file sinks' directories); it was stopped`,
+              );
+            }
+          })().finally(() => {
+            walking = false;
+          });
+        }
+        if (checks % CPU_CHECK_EVERY !== 0) return;
         const cpus = cpu.add(performance.now(), cpuSecondsOfTree(child.pid, tree));
         if (cpus !== undefined && cpus > maxCpus) {
           this.stop(
@@ -620,6 +665,7 @@ export class ProcessTaskManager implements TaskExecutor {
     const job = this.jobs.get(jobId);
     if (!job) return;
     this.jobs.delete(jobId);
+    this.diskBaselines.delete(jobId);
     if (job.stopping === undefined) {
       job.stopping = 'released';
       job.child.kill('SIGKILL');

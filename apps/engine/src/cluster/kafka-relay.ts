@@ -6,17 +6,42 @@
  * against `--kafka-allow` at submit) and the brokers those clusters' metadata names, asked
  * of the cluster by the engine itself, never taken from the job. Anything else is refused
  * with a reason the job's Kafka client reports.
+ *
+ * The relay runs on the engine's main thread, so what one job may take of it is bounded:
+ * its open connections (maxConnections), and the bytes a second all of them carry, both
+ * ways together (bytesPerSecond: a token bucket; over it the relay stops reading the job's
+ * connections and its brokers' for as long as paying back takes).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brokerKey, isBrokerAddress, listKafkaBrokers, parseBootstrapServers, RELAY_MAX_LINE } from '@sluice/operators';
+import { TokenBucket } from './token-bucket.js';
 
 /** How often the relay asks the clusters for their brokers again when a job names one it does not know. */
 const REFRESH_MS = 5_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 const CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_KAFKA_BYTES_PER_SECOND = 64 * 1024 * 1024;
+/** kafkajs opens one connection per broker per client, and each source and sink subtask has a client. */
+export const DEFAULT_KAFKA_CONNECTIONS = 256;
+
+export interface KafkaRelayOptions {
+  /** Asks a cluster for its brokers (listKafkaBrokers; tests give their own). */
+  readonly brokersOf?: (bootstrapServers: string) => Promise<string[]>;
+  /** Bytes a second the job's connections carry, both ways, all together. Default 64 MiB. */
+  readonly bytesPerSecond?: number;
+  /** Connections the job may have open through the relay at once. Default 256. */
+  readonly maxConnections?: number;
+}
+
+/** One direction of a relayed connection. */
+interface Pump {
+  readonly from: Socket;
+  /** Waiting for the other side to drain: resumed by that, not by the rate. */
+  draining: boolean;
+}
 
 /** JobManagerOptions.log's shape. */
 export type KafkaRelayLog = (level: 'info' | 'warn' | 'error', message: string, fields?: Record<string, unknown>) => void;
@@ -28,19 +53,28 @@ export class KafkaRelay {
   private readonly server: Server;
   private readonly allowed = new Set<string>();
   private readonly open = new Set<Socket>();
+  /** The job's connections to the relay. */
+  private readonly connections = new Set<Socket>();
+  private readonly pumps = new Set<Pump>();
+  private readonly bucket: TokenBucket;
+  private readonly brokersOf: (bootstrapServers: string) => Promise<string[]>;
+  private readonly maxConnections: number;
+  private throttle: NodeJS.Timeout | undefined;
+  private throttledOnce = false;
   private refreshed = 0;
   private refreshing: Promise<void> | undefined;
 
-  /**
-   * @param clusters the bootstrap lists of the job's Kafka sources and sinks
-   * @param brokersOf asks a cluster for its brokers (listKafkaBrokers; tests give their own)
-   */
+  /** @param clusters the bootstrap lists of the job's Kafka sources and sinks */
   constructor(
     private readonly jobId: string,
     private readonly clusters: readonly string[],
     private readonly log: KafkaRelayLog,
-    private readonly brokersOf: (bootstrapServers: string) => Promise<string[]> = listKafkaBrokers,
+    options: KafkaRelayOptions = {},
   ) {
+    this.brokersOf = options.brokersOf ?? listKafkaBrokers;
+    this.maxConnections = options.maxConnections ?? DEFAULT_KAFKA_CONNECTIONS;
+    const rate = options.bytesPerSecond ?? DEFAULT_KAFKA_BYTES_PER_SECOND;
+    this.bucket = new TokenBucket(rate, rate);
     for (const cluster of clusters) for (const address of parseBootstrapServers(cluster, 'bootstrapServers')) this.allowed.add(brokerKey(address));
     // A directory of the engine's own (mode 0700 through the umask-free mkdtemp), short enough for a socket path.
     this.directory = mkdtempSync(join(tmpdir(), 'sluice-relay-'));
@@ -50,6 +84,7 @@ export class KafkaRelay {
   }
 
   close(): void {
+    clearTimeout(this.throttle);
     this.server.close();
     for (const socket of this.open) socket.destroy();
     rmSync(this.directory, { recursive: true, force: true });
@@ -57,8 +92,16 @@ export class KafkaRelay {
 
   private accept(job: Socket): void {
     this.open.add(job);
-    job.on('close', () => this.open.delete(job));
+    job.on('close', () => {
+      this.open.delete(job);
+      this.connections.delete(job);
+    });
     job.on('error', () => job.destroy());
+    if (this.connections.size >= this.maxConnections) {
+      this.answer(job, 'refused', `the job has ${this.connections.size} connections open through the Kafka relay, its limit (kafkaConnectionsPerJob)`);
+      return;
+    }
+    this.connections.add(job);
     job.setTimeout(REQUEST_TIMEOUT_MS, () => this.answer(job, 'refused', 'no request within 10 s'));
     let request = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
@@ -102,9 +145,44 @@ export class KafkaRelay {
       connected = true;
       broker.setTimeout(0);
       job.write('ok\n');
-      job.pipe(broker);
-      broker.pipe(job);
+      this.pump(job, broker);
+      this.pump(broker, job);
     });
+  }
+
+  /** Moves what `from` reads to `to`, within the job's rate and `to`'s buffer. */
+  private pump(from: Socket, to: Socket): void {
+    const pump: Pump = { from, draining: false };
+    this.pumps.add(pump);
+    from.on('data', (chunk: Buffer) => {
+      if (!to.write(chunk)) {
+        pump.draining = true;
+        from.pause();
+      }
+      const waitMs = this.bucket.take(chunk.length);
+      if (waitMs > 0 && this.throttle === undefined) this.pauseAll(waitMs);
+    });
+    to.on('drain', () => {
+      pump.draining = false;
+      if (this.throttle === undefined) from.resume();
+    });
+    from.once('end', () => to.end());
+    from.once('close', () => this.pumps.delete(pump));
+    // Read what the job sent behind its request line (accept() paused it), unless the job is over its rate.
+    if (this.throttle === undefined) from.resume();
+    else from.pause();
+  }
+
+  private pauseAll(waitMs: number): void {
+    for (const pump of this.pumps) pump.from.pause();
+    if (!this.throttledOnce) {
+      this.throttledOnce = true;
+      this.log('warn', `kafka relay: job ${this.jobId}'s connections carry more than ${this.bucket.perSecond} bytes a second (kafkaBytesPerSecond); the relay reads them slower`, { jobId: this.jobId });
+    }
+    this.throttle = setTimeout(() => {
+      this.throttle = undefined;
+      for (const pump of this.pumps) if (!pump.draining) pump.from.resume();
+    }, waitMs);
   }
 
   /** Asks the job's clusters for their brokers, at most every REFRESH_MS. */

@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { JobManager, type JobManagerOptions } from '../cluster/job-manager.js';
 import { SERVICE_DEFAULT_LIMITS, type JobLimits } from '../cluster/limits.js';
 import { TaskManager, type TaskExecutor } from '../cluster/task-manager.js';
-import { DEFAULT_PROCESS_MEMORY_MB, ProcessTaskManager, processModeAvailability, type ProcessAvailability } from '../cluster/job-process.js';
+import { DEFAULT_DISK_MB_PER_JOB, DEFAULT_PROCESS_MEMORY_MB, ProcessTaskManager, processModeAvailability, type ProcessAvailability } from '../cluster/job-process.js';
 import { DEFAULT_CPU_MS_PER_CALL, DEFAULT_MEMORY_MB_PER_JOB, sandboxAvailability, type UserCodeSettings } from '../runtime/sandbox.js';
 import { authRequiredFor, isLoopbackHost } from './auth.js';
 import { fileAllowEntries, fileAllowFor, fileGraphProblems } from './file-allow.js';
@@ -45,6 +45,8 @@ export interface StartOptions extends Omit<EngineServiceOptions, 'dataDir' | 'jo
   readonly isolate?: boolean;
   /** Per job process: CPUs it may use, all its threads together (ProcessTaskManagerOptions.maxCpusPerJob; default its slots + 1). */
   readonly maxCpusPerJob?: number;
+  /** Per job process: disk its directories may take (ProcessTaskManagerOptions.maxDiskMbPerJob; default 10240). */
+  readonly maxDiskMbPerJob?: number;
   /** Sandbox bounds: CPU time per call into user code, heap per job per slot (per job process: its memory). */
   readonly sandbox?: Pick<UserCodeSettings, 'cpuMsPerCall' | 'memoryMbPerJob'>;
   /** What one job may take; each unset field takes its SERVICE_DEFAULT_LIMITS value. */
@@ -119,6 +121,7 @@ export async function startEngineService(options: StartOptions = {}): Promise<St
           maxRecordBytes: limits.maxRecordBytes,
           ...(options.slots !== undefined ? { slotsPerJob: options.slots } : {}),
           ...(options.maxCpusPerJob !== undefined ? { maxCpusPerJob: options.maxCpusPerJob } : {}),
+          ...(options.maxDiskMbPerJob !== undefined ? { maxDiskMbPerJob: options.maxDiskMbPerJob } : {}),
           ...(options.log ? { log: options.log } : {}),
         })
       : new TaskManager({ slots: options.slots, localStateDirectory: join(dataDir, 'local-state'), userCode, maxRecordBytes: limits.maxRecordBytes });
@@ -198,7 +201,7 @@ export async function serveEngine(options: StartOptions, io: ServeIo): Promise<n
   const userCode = service.userCode.settings;
   if (userCode.mode === 'process') {
     io.stdout(
-      `  user code    a confined process per job (${userCode.memoryMbPerJob ?? DEFAULT_PROCESS_MEMORY_MB} MB and ${options.maxCpusPerJob ?? 'its slots + 1'} CPUs per job; --isolate runs it in V8 isolates, --trusted in-process)\n`,
+      `  user code    a confined process per job (${userCode.memoryMbPerJob ?? DEFAULT_PROCESS_MEMORY_MB} MB of memory, ${options.maxCpusPerJob ?? 'its slots + 1'} CPUs and ${options.maxDiskMbPerJob ?? DEFAULT_DISK_MB_PER_JOB} MB of disk per job; --isolate runs it in V8 isolates, --trusted in-process)\n`,
     );
   } else if (userCode.mode === 'sandboxed') {
     io.stdout(`  user code    sandboxed in V8 isolates (${userCode.cpuMsPerCall ?? DEFAULT_CPU_MS_PER_CALL} ms CPU per call, ${userCode.memoryMbPerJob ?? DEFAULT_MEMORY_MB_PER_JOB} MB heap per job; --trusted runs it in-process)\n`);
