@@ -26,7 +26,9 @@ export async function compileUserCode(graph: ValidatedGraph): Promise<CompiledCo
     for (const field of codeFieldsOf(node.definition.configSchema, node.config)) {
       if (Object.prototype.hasOwnProperty.call(code, field.source)) continue;
       try {
-        const result = await transform(`${PREFIX}${field.source}\n);`, { loader: 'ts', target: 'es2022', format: 'esm', sourcefile: `${node.id}.ts` });
+        // No output format: with one, esbuild reads a top-level `this` as CommonJS's
+        // `exports` and wraps the snippet in a module, which instantiateCode cannot evaluate.
+        const result = await transform(`${PREFIX}${field.source}\n);`, { loader: 'ts', target: 'es2022', sourcefile: `${node.id}.ts` });
         code[field.source] = result.code;
       } catch (error) {
         const first = (error as { errors?: Array<{ text: string; location?: { line: number; column: number } | null }> }).errors?.[0];
