@@ -182,6 +182,10 @@ export class TaskFailure extends Error {
   }
 
   toJSON(): FailureReport {
+    // Where the user's function threw is in its error's stack, not in ours.
+    const cause: unknown = this.cause;
+    const causeStack = typeof cause === 'object' && cause !== null && typeof (cause as { stack?: unknown }).stack === 'string' ? (cause as { stack: string }).stack : undefined;
+    const stack = this.stack !== undefined && causeStack ? `${this.stack}\nCaused by: ${causeStack}` : (this.stack ?? causeStack);
     return {
       message: this.message,
       jobId: this.jobId,
@@ -189,7 +193,7 @@ export class TaskFailure extends Error {
       subtaskIndex: this.subtaskIndex,
       ...(this.key !== undefined ? { key: this.key } : {}),
       ...(this.record !== undefined ? { record: this.record } : {}),
-      ...(this.stack !== undefined ? { stack: this.stack } : {}),
+      ...(stack !== undefined ? { stack } : {}),
     };
   }
 }
