@@ -23,6 +23,8 @@ let ending = false;
 const end = (code: number) => {
   if (ending) return;
   ending = true;
+  // A slot inside native code (RocksDB) may not stop for terminate(); nobody is left to wait for it.
+  setTimeout(() => process.exit(code), 2000);
   void manager.shutdown().finally(() => process.exit(code));
 };
 // The engine went away.
