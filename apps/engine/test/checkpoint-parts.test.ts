@@ -276,6 +276,52 @@ describe('checkpoint coordinator', () => {
     c.stop('test over');
   });
 
+  it('a savepoint asked for while a checkpoint is in progress is not refused: it starts when that checkpoint ends, before the next periodic one', async () => {
+    const h = harness({ intervalMs: 100, minPauseMs: 0 });
+    const c = new CheckpointCoordinator(h.ctx);
+    c.start();
+    h.advance(100);
+    expect(h.triggered).toEqual([1]);
+    // Where the slots would write the savepoints' state.
+    for (const id of [2, 3]) mkdirSync(h.storage.directoryFor('job', id, true), { recursive: true });
+    const savepoint = c.trigger({ savepoint: true });
+    // A second savepoint meanwhile: each waits its turn.
+    const second = c.trigger({ savepoint: true });
+    expect(c.history.map((s) => s.id)).toEqual([1]);
+    await h.ack(c, 1, 0);
+    await h.ack(c, 1, 1);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(h.triggered).toEqual([1, 2]);
+    expect(c.history[1]).toMatchObject({ id: 2, savepoint: true, status: 'in-progress' });
+    // The periodic checkpoint due meanwhile does not start before the waiting savepoint.
+    h.advance(100);
+    expect(h.triggered).toEqual([1, 2]);
+    await h.ack(c, 2, 0);
+    await h.ack(c, 2, 1);
+    expect(await savepoint).toMatchObject({ id: 2, savepoint: true, status: 'completed' });
+    await new Promise((r) => setTimeout(r, 0));
+    expect(h.triggered).toEqual([1, 2, 3]);
+    await h.ack(c, 3, 0);
+    await h.ack(c, 3, 1);
+    expect(await second).toMatchObject({ id: 3, savepoint: true, status: 'completed' });
+    h.advance(100);
+    expect(h.triggered).toEqual([1, 2, 3, 4]);
+    expect(c.history[3]?.savepoint).toBe(false);
+    c.stop('test over');
+  });
+
+  it('a savepoint waiting for a checkpoint fails, naming why, when the job stops meanwhile', async () => {
+    const h = harness();
+    const c = new CheckpointCoordinator(h.ctx);
+    c.start();
+    const first = c.trigger();
+    const savepoint = c.trigger({ savepoint: true });
+    c.stop('the job is restarting');
+    await expect(first).rejects.toThrow(/failed: the job is restarting/);
+    await expect(savepoint).rejects.toThrow('the job stopped before the savepoint could start');
+    expect(c.history).toHaveLength(1);
+  });
+
   it('refuses a second checkpoint while one is in progress', async () => {
     const h = harness();
     const c = new CheckpointCoordinator(h.ctx);

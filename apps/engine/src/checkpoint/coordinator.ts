@@ -102,6 +102,9 @@ export class CheckpointCoordinator {
   latestCompleted: CheckpointStats | undefined;
   /** Some subtask acknowledged native (incremental RocksDB) state: pruning also collects shared files. */
   private sharedState = false;
+  /** Savepoints waiting for the checkpoint in progress to end; no periodic checkpoint starts before them. */
+  private savepointsWaiting = 0;
+  private readonly idle: Array<() => void> = [];
 
   constructor(
     private readonly ctx: CoordinatorContext,
@@ -147,11 +150,23 @@ export class CheckpointCoordinator {
   }
 
   /**
-   * Triggers a checkpoint (or savepoint) now. Rejects when one is already in progress,
-   * when a subtask declines, or on timeout.
+   * Triggers a checkpoint (or savepoint) now. A checkpoint is refused while another is in
+   * progress; a savepoint waits for it to end and then starts (Flink does not refuse a
+   * savepoint for a checkpoint in progress; barriers here align one checkpoint at a time).
+   * Rejects when a subtask declines, or on timeout.
    */
-  trigger(options: { savepoint?: boolean; stop?: boolean; drain?: boolean } = {}): Promise<CheckpointStats> {
-    if (this.pending) return Promise.reject(new Error(`checkpoint ${this.pending.stats.id} is still in progress`));
+  async trigger(options: { savepoint?: boolean; stop?: boolean; drain?: boolean } = {}): Promise<CheckpointStats> {
+    if (options.savepoint === true && this.pending) {
+      const stoppedBefore = this.stopped;
+      this.savepointsWaiting++;
+      try {
+        while (this.inProgress) await new Promise<void>((resolve) => this.idle.push(resolve));
+      } finally {
+        this.savepointsWaiting--;
+      }
+      if (this.stopped && !stoppedBefore) throw new Error('the job stopped before the savepoint could start');
+    }
+    if (this.pending) throw new Error(`checkpoint ${this.pending.stats.id} is still in progress`);
     const id = this.nextId++;
     const savepoint = options.savepoint === true;
     const directory = this.ctx.storage.directoryFor(this.ctx.jobId, id, savepoint);
@@ -304,6 +319,7 @@ export class CheckpointCoordinator {
       this.ctx.notify(stats.id, 'complete');
       this.ctx.log('info', `checkpoint ${stats.id} completed`, { durationMs: stats.durationMs, bytes: stats.bytes, savepoint: stats.savepoint });
       pending.resolve(stats);
+      this.wakeIdle();
       // The pause before the next checkpoint counts from completion, not from the end of pruning.
       this.scheduleNext();
       if (!stats.savepoint) {
@@ -329,7 +345,12 @@ export class CheckpointCoordinator {
     this.ctx.log('warn', `checkpoint ${pending.stats.id} failed: ${reason}`);
     void this.ctx.storage.discard(pending.stats.directory);
     pending.reject(new Error(`checkpoint ${pending.stats.id} failed: ${reason}`));
+    this.wakeIdle();
     this.scheduleNext();
+  }
+
+  private wakeIdle(): void {
+    for (const wake of this.idle.splice(0)) wake();
   }
 
   private scheduleNext(): void {
@@ -339,7 +360,8 @@ export class CheckpointCoordinator {
     const wait = Math.max(0, Number.isFinite(at) ? at - this.ctx.now() : intervalMs);
     this.cancelNext = this.ctx.setTimer(() => {
       this.cancelNext = undefined;
-      if (this.stopped || this.pending) return;
+      // A waiting savepoint goes first; the savepoint's end schedules the next checkpoint.
+      if (this.stopped || this.pending || this.savepointsWaiting > 0) return;
       this.trigger().catch(() => {
         // Logged by abort; the next one is scheduled there.
       });
