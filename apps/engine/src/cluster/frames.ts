@@ -16,7 +16,7 @@
  *   └────────┴──────────────────────┴────────┴───────────────┘
  */
 import { deserialize, serialize } from 'node:v8';
-import { TokenBucket } from './token-bucket.js';
+import { Throttle } from './token-bucket.js';
 
 const HEADER_BYTES = 4;
 /** The largest frame a header can announce. */
@@ -166,41 +166,36 @@ export interface FrameFlowOptions {
 }
 
 /**
- * When to read a job's pipe: a token bucket over its bytes, and a bound on the messages
- * read but not yet handled. Pausing a pipe makes the job's own writes wait, in the job's
+ * When to read a job's pipe: a Throttle over its bytes, and a bound on the messages whose
+ * handling has begun but not ended. Pausing a pipe makes the job's own writes wait, in the job's
  * own memory, which its memory limit bounds.
  */
 export class FrameFlow {
-  private readonly bucket: TokenBucket;
+  private readonly throttle: Throttle;
   private pending = 0;
   private paused = false;
-  private timer: NodeJS.Timeout | undefined;
-  private throttledOnce = false;
-  /** Milliseconds the pipe has been paused for its rate, in all. */
-  throttledMs = 0;
 
   constructor(
     private readonly stream: { pause(): unknown; resume(): unknown },
     private readonly options: FrameFlowOptions,
   ) {
-    this.bucket = new TokenBucket(options.bytesPerSecond, options.burstBytes, options.now);
+    const update = () => this.update();
+    this.throttle = new Throttle(options.bytesPerSecond, options.burstBytes, { stop: update, go: update }, options.onThrottled, options.now);
   }
 
-  /** A message of `bytes` was read, and its handling has begun. */
+  /** Milliseconds the pipe has been paused for its rate, in all. */
+  get throttledMs(): number {
+    return this.throttle.stoppedMs;
+  }
+
+  /** A message of `bytes` was read. */
   took(bytes: number): void {
+    this.throttle.take(bytes + this.options.perMessageBytes);
+  }
+
+  /** A message's handling has begun and may outlast this turn (an fsync first). */
+  began(): void {
     this.pending++;
-    const waitMs = this.bucket.take(bytes + this.options.perMessageBytes);
-    if (waitMs > 0 && this.timer === undefined) {
-      this.throttledMs += waitMs;
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.update();
-      }, waitMs);
-      if (!this.throttledOnce) {
-        this.throttledOnce = true;
-        this.options.onThrottled?.();
-      }
-    }
     this.update();
   }
 
@@ -211,17 +206,15 @@ export class FrameFlow {
   }
 
   close(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.throttle.close();
   }
 
   private update(): void {
     // Resumed below half the bound, so that a reader at the bound does not flip on every message.
-    const pause = this.timer !== undefined || this.pending > this.options.maxPending || (this.paused && this.pending > this.options.maxPending / 2);
+    const pause = this.throttle.active || this.pending > this.options.maxPending || (this.paused && this.pending > this.options.maxPending / 2);
     if (pause === this.paused) return;
     this.paused = pause;
     if (pause) this.stream.pause();
     else this.stream.resume();
   }
-
 }

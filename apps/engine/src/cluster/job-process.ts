@@ -577,18 +577,17 @@ export class ProcessTaskManager implements TaskExecutor {
   private receive(job: JobProcess, jobId: string, raw: unknown): void {
     const envelope = (typeof raw === 'object' && raw !== null ? raw : {}) as Partial<FromJobHost>;
     if (envelope.type === 'inspection') {
-      job.flow.handled();
       this.inspections.get(envelope.requestId as number)?.(envelope as Extract<FromJobHost, { type: 'inspection' }>);
       return;
     }
     const message = envelope.type === 'worker' ? envelope.message : undefined;
     const refused = refusal(message, jobId, job.files);
     if (refused !== undefined) {
-      job.flow.handled();
       this.stop(job, `job ${jobId}'s process sent ${refused}; the engine stopped it`);
       return;
     }
     let valid = message as FromWorker;
+    job.flow.began();
     job.delivered = job.delivered.then(async () => {
       if (valid.type === 'checkpoint-ack') {
         try {

@@ -17,7 +17,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brokerKey, isBrokerAddress, listKafkaBrokers, parseBootstrapServers, RELAY_MAX_LINE } from '@sluice/operators';
-import { TokenBucket } from './token-bucket.js';
+import { Throttle } from './token-bucket.js';
 
 /** How often the relay asks the clusters for their brokers again when a job names one it does not know. */
 const REFRESH_MS = 5_000;
@@ -56,11 +56,9 @@ export class KafkaRelay {
   /** The job's connections to the relay. */
   private readonly connections = new Set<Socket>();
   private readonly pumps = new Set<Pump>();
-  private readonly bucket: TokenBucket;
+  private readonly throttle: Throttle;
   private readonly brokersOf: (bootstrapServers: string) => Promise<string[]>;
   private readonly maxConnections: number;
-  private throttle: NodeJS.Timeout | undefined;
-  private throttledOnce = false;
   private refreshed = 0;
   private refreshing: Promise<void> | undefined;
 
@@ -74,7 +72,19 @@ export class KafkaRelay {
     this.brokersOf = options.brokersOf ?? listKafkaBrokers;
     this.maxConnections = options.maxConnections ?? DEFAULT_KAFKA_CONNECTIONS;
     const rate = options.bytesPerSecond ?? DEFAULT_KAFKA_BYTES_PER_SECOND;
-    this.bucket = new TokenBucket(rate, rate);
+    this.throttle = new Throttle(
+      rate,
+      rate,
+      {
+        stop: () => {
+          for (const pump of this.pumps) pump.from.pause();
+        },
+        go: () => {
+          for (const pump of this.pumps) if (!pump.draining) pump.from.resume();
+        },
+      },
+      () => log('warn', `kafka relay: job ${jobId}'s connections carry more than ${rate} bytes a second (kafkaBytesPerSecond); the relay reads them slower`, { jobId }),
+    );
     for (const cluster of clusters) for (const address of parseBootstrapServers(cluster, 'bootstrapServers')) this.allowed.add(brokerKey(address));
     // A directory of the engine's own (mode 0700 through the umask-free mkdtemp), short enough for a socket path.
     this.directory = mkdtempSync(join(tmpdir(), 'sluice-relay-'));
@@ -84,7 +94,7 @@ export class KafkaRelay {
   }
 
   close(): void {
-    clearTimeout(this.throttle);
+    this.throttle.close();
     this.server.close();
     for (const socket of this.open) socket.destroy();
     rmSync(this.directory, { recursive: true, force: true });
@@ -159,30 +169,17 @@ export class KafkaRelay {
         pump.draining = true;
         from.pause();
       }
-      const waitMs = this.bucket.take(chunk.length);
-      if (waitMs > 0 && this.throttle === undefined) this.pauseAll(waitMs);
+      this.throttle.take(chunk.length);
     });
     to.on('drain', () => {
       pump.draining = false;
-      if (this.throttle === undefined) from.resume();
+      if (!this.throttle.active) from.resume();
     });
     from.once('end', () => to.end());
     from.once('close', () => this.pumps.delete(pump));
     // Read what the job sent behind its request line (accept() paused it), unless the job is over its rate.
-    if (this.throttle === undefined) from.resume();
-    else from.pause();
-  }
-
-  private pauseAll(waitMs: number): void {
-    for (const pump of this.pumps) pump.from.pause();
-    if (!this.throttledOnce) {
-      this.throttledOnce = true;
-      this.log('warn', `kafka relay: job ${this.jobId}'s connections carry more than ${this.bucket.perSecond} bytes a second (kafkaBytesPerSecond); the relay reads them slower`, { jobId: this.jobId });
-    }
-    this.throttle = setTimeout(() => {
-      this.throttle = undefined;
-      for (const pump of this.pumps) if (!pump.draining) pump.from.resume();
-    }, waitMs);
+    if (this.throttle.active) from.pause();
+    else from.resume();
   }
 
   /** Asks the job's clusters for their brokers, at most every REFRESH_MS. */
