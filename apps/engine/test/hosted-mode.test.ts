@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobGraphDocument } from '@sluice/graph-model';
-import { createEngineService, JobManager, processModeAvailability, serveEngine, TaskManager, userCodeFor, type EngineService } from '@sluice/engine';
+import { createEngineService, JobManager, processModeAvailability, serveEngine, TaskManager, userCodeFor, type EngineService, type StartOptions } from '@sluice/engine';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 let dir: string;
@@ -61,36 +61,45 @@ async function probe(url: string): Promise<unknown[]> {
   return results.rows.map((r) => r.value.process);
 }
 
+/** `sluice serve` on a free loopback port, in a data directory of its own; stop() checks it exits with 0. */
+async function serve(name: string, options: Partial<StartOptions> = {}) {
+  const abort = new AbortController();
+  let out = '';
+  let err = '';
+  const running = serveEngine({ host: '127.0.0.1', port: 0, dataDir: join(dir, name), slots: 1, ...options }, { stdout: (t) => (out += t), stderr: (t) => (err += t), signal: abort.signal });
+  const url = await banner(() => out);
+  return {
+    url,
+    out: () => out,
+    err: () => err,
+    stop: async () => {
+      abort.abort();
+      expect(await running).toBe(0);
+    },
+  };
+}
+
 describe('sluice serve runs user code confined unless --trusted', () => {
   const processes = processModeAvailability();
 
   it('confines by default, also on loopback: a process per job where this machine can confine one, else V8 isolates, and says which', async () => {
-    const abort = new AbortController();
-    let out = '';
-    let err = '';
-    const running = serveEngine({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'default'), slots: 1 }, { stdout: (t) => (out += t), stderr: (t) => (err += t), signal: abort.signal });
-    const url = await banner(() => out);
+    const engine = await serve('default');
     if (processes.available) {
-      expect(out).toContain('user code    a confined process per job (1024 MB of memory, its slots + 1 CPUs and 10240 MB of disk per job; --isolate runs it in V8 isolates, --trusted in-process)');
-      expect(await probe(url)).toEqual(['pid 1', 'pid 1', 'pid 1']);
+      expect(engine.out()).toContain('user code    a confined process per job (1024 MB of memory, its slots + 1 CPUs and 10240 MB of disk per job; --isolate runs it in V8 isolates, --trusted in-process)');
+      expect(await probe(engine.url)).toEqual(['pid 1', 'pid 1', 'pid 1']);
     } else {
-      expect(out).toContain('user code    sandboxed in V8 isolates');
-      expect(err).toContain(`because a process per job is not available here: ${processes.reason}`);
-      expect(await probe(url)).toEqual(['undefined', 'undefined', 'undefined']);
+      expect(engine.out()).toContain('user code    sandboxed in V8 isolates');
+      expect(engine.err()).toContain(`because a process per job is not available here: ${processes.reason}`);
+      expect(await probe(engine.url)).toEqual(['undefined', 'undefined', 'undefined']);
     }
-    abort.abort();
-    expect(await running).toBe(0);
+    await engine.stop();
   });
 
   it('runs user code in V8 isolates with --isolate, and says so', async () => {
-    const abort = new AbortController();
-    let out = '';
-    const running = serveEngine({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'isolate'), slots: 1, isolate: true }, { stdout: (t) => (out += t), stderr: () => undefined, signal: abort.signal });
-    const url = await banner(() => out);
-    expect(out).toContain('user code    sandboxed in V8 isolates (1000 ms CPU per call, 128 MB heap per job; --trusted runs it in-process)');
-    expect(await probe(url)).toEqual(['undefined', 'undefined', 'undefined']);
-    abort.abort();
-    expect(await running).toBe(0);
+    const engine = await serve('isolate', { isolate: true });
+    expect(engine.out()).toContain('user code    sandboxed in V8 isolates (1000 ms CPU per call, 128 MB heap per job; --trusted runs it in-process)');
+    expect(await probe(engine.url)).toEqual(['undefined', 'undefined', 'undefined']);
+    await engine.stop();
   });
 
   it('falls back to the isolates, saying why, where a process per job cannot be confined; takes one mode at most', () => {
@@ -105,14 +114,10 @@ describe('sluice serve runs user code confined unless --trusted', () => {
   });
 
   it('runs user code in-process with trusted (the quick start)', async () => {
-    const abort = new AbortController();
-    let out = '';
-    const running = serveEngine({ host: '127.0.0.1', port: 0, dataDir: join(dir, 'trusted'), slots: 1, trusted: true }, { stdout: (t) => (out += t), stderr: () => undefined, signal: abort.signal });
-    const url = await banner(() => out);
-    expect(out).toContain("user code    trusted: runs in the engine's own threads (--trusted); only for code you trust");
-    expect(await probe(url)).toEqual(['engine', 'engine', 'engine']);
-    abort.abort();
-    expect(await running).toBe(0);
+    const engine = await serve('trusted', { trusted: true });
+    expect(engine.out()).toContain("user code    trusted: runs in the engine's own threads (--trusted); only for code you trust");
+    expect(await probe(engine.url)).toEqual(['engine', 'engine', 'engine']);
+    await engine.stop();
   });
 });
 

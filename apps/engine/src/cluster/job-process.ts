@@ -354,7 +354,8 @@ interface JobProcess {
   placements: Map<number, Placement[]>;
   /** Set once the engine stopped the process on purpose, so its exit is not reported as a crash. */
   stopping?: string;
-  memoryTimer: NodeJS.Timeout;
+  /** The checks of its memory, CPUs and disk (watch()). */
+  watch?: NodeJS.Timeout;
   /** Its Kafka clients' way to their brokers, when the job has Kafka sources or sinks. */
   readonly relay?: KafkaRelay | undefined;
 }
@@ -475,14 +476,6 @@ export class ProcessTaskManager implements TaskExecutor {
     });
     // Where the job can write, and the jail's root, which native code (RocksDB jobs) could write into as its owner.
     const diskPaths = [...writable, jailRoot, ...(relay ? [relay.directory] : [])];
-    let baseline = this.diskBaselines.get(jobId);
-    if (baseline === undefined) this.diskBaselines.set(jobId, (baseline = diskUse(diskPaths).then((use) => use.bytes)));
-    const diskBaseline = baseline;
-    const maxDiskMb = this.options.maxDiskMbPerJob ?? DEFAULT_DISK_MB_PER_JOB;
-    let walking = false;
-    const maxCpus = this.options.maxCpusPerJob ?? slots + 1;
-    const cpu = new CpuWindow(this.options.cpuWindowMs ?? DEFAULT_CPU_WINDOW_MS);
-    let checks = 0;
     const job: JobProcess = {
       child,
       pipe,
@@ -499,42 +492,9 @@ export class ProcessTaskManager implements TaskExecutor {
       delivered: Promise.resolve(),
       attempts: new Set(),
       placements: new Map(),
-      memoryTimer: setInterval(() => {
-        if (child.pid === undefined) return;
-        const tree = processTree(child.pid);
-        const bytes = residentBytesOfTree(child.pid, tree);
-        if (bytes > this.memoryMb * 1024 * 1024) {
-          this.stop(job, `job ${jobId}'s process used ${Math.round(bytes / 1048576)} MB of memory, above its limit of ${this.memoryMb} MB (userCode.memoryMbPerJob); it was stopped`);
-          return;
-        }
-        if (++checks % DISK_CHECK_EVERY === 0 && !walking) {
-          walking = true;
-          void (async () => {
-            const before = await diskBaseline;
-            const use = await diskUse(diskPaths, before + maxDiskMb * 1024 * 1024);
-            const grown = use.bytes - before;
-            if (grown > maxDiskMb * 1024 * 1024) {
-              this.stop(
-                job,
-                `job ${jobId}'s directories took ${use.over ? 'more than ' : ''}${Math.round(grown / 1048576)} MB more disk than when it started, above its limit of ${maxDiskMb} MB (maxDiskMbPerJob; its checkpoints, savepoints and file sinks' directories); it was stopped`,
-              );
-            }
-          })().finally(() => {
-            walking = false;
-          });
-        }
-        if (checks % CPU_CHECK_EVERY !== 0) return;
-        const cpus = cpu.add(performance.now(), cpuSecondsOfTree(child.pid, tree));
-        if (cpus !== undefined && cpus > maxCpus) {
-          this.stop(
-            job,
-            `job ${jobId}'s process used ${cpus.toFixed(1)} CPUs over the last ${Math.round((this.options.cpuWindowMs ?? DEFAULT_CPU_WINDOW_MS) / 1000)} s, above its limit of ${maxCpus} (maxCpusPerJob; threads the job starts itself count too); it was stopped`,
-          );
-        }
-      }, MEMORY_CHECK_MS),
       relay,
     };
-    job.memoryTimer.unref();
+    job.watch = this.watch(job, jobId, slots, diskPaths);
     this.jobs.set(jobId, job);
     const decoder = new FrameDecoder({
       maxBytes: maxMessageBytes,
@@ -551,7 +511,7 @@ export class ProcessTaskManager implements TaskExecutor {
     // A write after the process died; its exit says why.
     pipe.on('error', () => {});
     child.on('exit', (code, signal) => {
-      clearInterval(job.memoryTimer);
+      clearInterval(job.watch);
       job.flow.close();
       job.relay?.close();
       // Its mounts went with its mount namespace: what is left is an empty directory.
@@ -572,6 +532,61 @@ export class ProcessTaskManager implements TaskExecutor {
       this.stop(job, `job ${jobId}'s process could not start: ${error.message}`);
     });
     return job;
+  }
+
+  /**
+   * Stops a job above its limits: the resident memory of its process tree every
+   * MEMORY_CHECK_MS, its CPUs over cpuWindowMs every second, and every 2 s what its
+   * directories (`diskPaths`) gained since its first process started (one walk at a time).
+   */
+  private watch(job: JobProcess, jobId: string, slots: number, diskPaths: readonly string[]): NodeJS.Timeout {
+    const maxCpus = this.options.maxCpusPerJob ?? slots + 1;
+    const cpuWindowMs = this.options.cpuWindowMs ?? DEFAULT_CPU_WINDOW_MS;
+    const cpu = new CpuWindow(cpuWindowMs);
+    const maxDiskMb = this.options.maxDiskMbPerJob ?? DEFAULT_DISK_MB_PER_JOB;
+    let baseline = this.diskBaselines.get(jobId);
+    if (baseline === undefined) this.diskBaselines.set(jobId, (baseline = diskUse(diskPaths).then((use) => use.bytes)));
+    const diskBaseline = baseline;
+    let checks = 0;
+    let walking = false;
+    const checkDisk = async () => {
+      const before = await diskBaseline;
+      const use = await diskUse(diskPaths, before + maxDiskMb * 1024 * 1024);
+      const grown = use.bytes - before;
+      if (grown > maxDiskMb * 1024 * 1024) {
+        this.stop(
+          job,
+          `job ${jobId}'s directories took ${use.over ? 'more than ' : ''}${Math.round(grown / 1048576)} MB more disk than when it started, above its limit of ${maxDiskMb} MB (maxDiskMbPerJob; its checkpoints, savepoints and file sinks' directories); it was stopped`,
+        );
+      }
+    };
+    const timer = setInterval(() => {
+      const pid = job.child.pid;
+      if (pid === undefined) return;
+      const tree = processTree(pid);
+      const bytes = residentBytesOfTree(pid, tree);
+      if (bytes > this.memoryMb * 1024 * 1024) {
+        this.stop(job, `job ${jobId}'s process used ${Math.round(bytes / 1048576)} MB of memory, above its limit of ${this.memoryMb} MB (userCode.memoryMbPerJob); it was stopped`);
+        return;
+      }
+      checks++;
+      if (checks % DISK_CHECK_EVERY === 0 && !walking) {
+        walking = true;
+        void checkDisk().finally(() => {
+          walking = false;
+        });
+      }
+      if (checks % CPU_CHECK_EVERY !== 0) return;
+      const cpus = cpu.add(performance.now(), cpuSecondsOfTree(pid, tree));
+      if (cpus !== undefined && cpus > maxCpus) {
+        this.stop(
+          job,
+          `job ${jobId}'s process used ${cpus.toFixed(1)} CPUs over the last ${Math.round(cpuWindowMs / 1000)} s, above its limit of ${maxCpus} (maxCpusPerJob; threads the job starts itself count too); it was stopped`,
+        );
+      }
+    }, MEMORY_CHECK_MS);
+    timer.unref();
+    return timer;
   }
 
   private receive(job: JobProcess, jobId: string, raw: unknown): void {
